@@ -1,0 +1,75 @@
+import type { OperatorFunction } from "rxjs";
+import { DownloadError, parseRetryAfter, RETRYABLE_STATUSES } from "../src/download/download-error.ts";
+import type { EventBus } from "../src/events/bus.ts";
+import { fingerprint, type Request, type Response } from "../src/model/index.ts";
+import { type Job, mapJob, StageError } from "./job.ts";
+
+/** Something that turns a Request into a Response (HttpClient, a cache in front of it, ...). */
+export interface Downloader {
+  fetch(req: Request): Promise<Response>;
+}
+
+/** A downloaded page on its way to parse(). */
+export interface Fetched {
+  response: Response;
+  /** the Request's fingerprint: items are keyed by it */
+  fingerprint: string;
+  url: string;
+}
+
+export interface DownloadOptions {
+  /** downloads in flight at once */
+  concurrency: number;
+  /** error statuses to hand to parse() anyway (default: none; 2xx/3xx always pass) */
+  acceptStatus?: (req: Request, status: number) => boolean;
+  events?: EventBus;
+}
+
+/**
+ * Request → Response. Throttling and transient statuses (429, 5xx) and network errors fail the
+ * message as retryable (with the server's Retry-After); other error statuses (404, ...) are
+ * dropped with an `http_error` event unless `acceptStatus` takes them.
+ */
+export function download(client: Downloader, options: DownloadOptions): OperatorFunction<Job<Request>, Job<Fetched>> {
+  const { events } = options;
+  return mapJob(
+    "download",
+    async (req: Request, message): Promise<Fetched> => {
+      events?.emit({ type: "request_sent", url: req.url, module: req.module, attempt: message.delivery.attempt });
+      const started = performance.now();
+      let response: Response;
+      try {
+        response = await client.fetch(req);
+      } catch (err) {
+        if (err instanceof DownloadError) {
+          throw new StageError({ stage: "download", reason: err.message, retryable: err.retryable, retryAfterMs: err.retryAfterMs, url: req.url });
+        }
+        throw err;
+      }
+      const status = response.statusCode;
+      const fp = fingerprint(req);
+      response.requestHash = fp;
+      if (events?.observed) {
+        events.emit({
+          type: "response_received",
+          url: req.url,
+          module: req.module,
+          status,
+          bytes: response.content.byteLength,
+          ms: performance.now() - started,
+          fromCache: false,
+        });
+      }
+      if (status >= 400 && !options.acceptStatus?.(req, status)) {
+        if (RETRYABLE_STATUSES.has(status)) {
+          const retryAfter = response.headers.find(([k]) => k === "retry-after")?.[1];
+          throw new StageError({ stage: "download", reason: `HTTP ${status}`, retryable: true, retryAfterMs: parseRetryAfter(retryAfter), url: req.url });
+        }
+        events?.emit({ type: "http_error", url: req.url, module: req.module, status });
+        throw new StageError({ stage: "download", reason: `HTTP ${status}`, retryable: false, drop: true, url: req.url });
+      }
+      return { response, fingerprint: fp, url: req.url };
+    },
+    options.concurrency,
+  );
+}

@@ -1,0 +1,73 @@
+import { Observable } from "rxjs";
+import type { Topic, TopicMessages } from "../src/model/index.ts";
+import type { Queue } from "../src/queue/queue.ts";
+import { type Job, Message, ok } from "./job.ts";
+
+export interface FromQueueOptions {
+  /** credit: at most this many un-settled messages out at once */
+  prefetch: number;
+  /** how long one read waits when the queue is empty (ms) */
+  blockMs?: number;
+  /** aborting stops reading; the observable completes once every message out is settled */
+  signal?: AbortSignal;
+}
+
+/**
+ * Reads `topic` with credit-based backpressure: it asks the queue for exactly its free credit
+ * and reads again only when downstream settles messages. Memory is O(prefetch), whatever the
+ * queue's length.
+ */
+export function fromQueue<K extends Topic>(
+  queue: Queue,
+  topic: K,
+  options: FromQueueOptions,
+): Observable<Job<TopicMessages[K]>> {
+  const { prefetch, blockMs = 1000, signal } = options;
+  if (!(prefetch >= 1)) throw new RangeError(`fromQueue: prefetch must be >= 1, got ${prefetch}`);
+  return new Observable((subscriber) => {
+    let outstanding = 0;
+    let wakeReader: (() => void) | undefined;
+    let stopped = false;
+
+    const wake = () => {
+      const w = wakeReader;
+      wakeReader = undefined;
+      w?.();
+    };
+    const onSettled = () => {
+      outstanding--;
+      if (stopped && outstanding === 0) subscriber.complete();
+      else wake();
+    };
+    const onAbort = () => {
+      stopped = true;
+      if (outstanding === 0) subscriber.complete();
+      wake();
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+
+    (async () => {
+      while (!stopped && !subscriber.closed && !signal?.aborted) {
+        const free = prefetch - outstanding;
+        if (free <= 0) {
+          await new Promise<void>((resolve) => (wakeReader = resolve));
+          continue;
+        }
+        const deliveries = await queue.read(topic, free, blockMs);
+        for (const delivery of deliveries) {
+          // stopped meanwhile: leave it un-acked; the queue re-delivers it (Redis: reclaim)
+          if (stopped || subscriber.closed) continue;
+          outstanding++;
+          subscriber.next(ok(new Message<Topic>(delivery, queue, onSettled), delivery.message));
+        }
+      }
+      if (signal?.aborted) onAbort();
+    })().catch((err: unknown) => subscriber.error(err));
+
+    return () => {
+      stopped = true;
+      signal?.removeEventListener("abort", onAbort);
+      wake();
+    };
+  });
+}

@@ -1,0 +1,101 @@
+import type { OperatorFunction } from "rxjs";
+import type { EventBus } from "../src/events/bus.ts";
+import { fingerprint, type JsonValue, type ParserTaskModel, type Request, type TaskModel } from "../src/model/index.ts";
+import type { Seed } from "../src/modules/define.ts";
+import type { ModuleRegistry } from "../src/modules/registry.ts";
+import { seedToRequest } from "../src/modules/requests.ts";
+import type { Queue } from "../src/queue/queue.ts";
+import { type Job, type Message, mapJob, StageError } from "./job.ts";
+
+export interface GenerateOptions {
+  registry: ModuleRegistry;
+  queue: Queue;
+  events?: EventBus;
+  /** pause pulling start() while more than this many requests wait in the queue */
+  backlog: number;
+  /** default request timeout (s) */
+  timeoutSecs: number;
+  /** requests published per batch */
+  batchSize?: number;
+  /** tasks expanded at once */
+  concurrency?: number;
+  /**
+   * aborting stops pulling start(): the task is re-queued, and whoever takes it next pulls from
+   * the beginning (requests already queued are deduplicated)
+   */
+  signal?: AbortSignal;
+}
+
+export interface Generated {
+  modules: string[];
+  requests: number;
+  duplicates: number;
+}
+
+/**
+ * Task (or ParserTask) → the first Requests of each of its modules, published to the request
+ * queue as they are pulled from `start()` (dedup and enqueue in one step). An unbounded start()
+ * is pulled only while the request backlog is below `backlog`, so memory stays flat.
+ */
+export function generate(options: GenerateOptions): OperatorFunction<Job<TaskModel | ParserTaskModel>, Job<Generated>> {
+  return mapJob("generate", (task, message) => generateTask(task, message, options), options.concurrency ?? 4);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const stopped = () =>
+  new StageError({ stage: "generate", reason: "worker stopping before start() was exhausted", retryable: true, requeue: true, retryAfterMs: 0 });
+
+async function generateTask(input: TaskModel | ParserTaskModel, message: Message, o: GenerateOptions): Promise<Generated> {
+  const task = "accountTask" in input ? input.accountTask : input;
+  const metadata: JsonValue = "accountTask" in input ? input.metadata : null;
+  const names = task.module ?? o.registry.names();
+  o.events?.emit({ type: "task_received", module: names.join(",") || null, runId: task.runId });
+  const result: Generated = { modules: names, requests: 0, duplicates: 0 };
+  const batchSize = o.batchSize ?? 100;
+  let lastTouch = Date.now();
+
+  for (const name of names) {
+    if (!o.registry.has(name)) throw new StageError({ stage: "generate", reason: `unknown module ${JSON.stringify(name)}`, retryable: false });
+    const module = o.registry.get(name);
+    const settings = o.registry.settings(name);
+    const origin = { task, module, settings, stepIdx: 0, timeoutSecs: o.timeoutSecs };
+    let batch: Request[] = [];
+    let moduleAccepted = 0;
+    let moduleDuplicates = 0;
+
+    const flush = async () => {
+      if (batch.length === 0) return;
+      // flow control: wait while the request queue is over its backlog
+      while ((await o.queue.depth("request")) > o.backlog) {
+        if (o.signal?.aborted) throw stopped();
+        await sleep(50);
+        if (Date.now() - lastTouch > 10_000) {
+          await message.touch();
+          lastTouch = Date.now();
+        }
+      }
+      const r = await o.queue.publish("request", batch.map((req) => ({ message: req, dedupKey: fingerprint(req) })));
+      moduleAccepted += r.accepted;
+      moduleDuplicates += r.duplicates;
+      batch = [];
+    };
+
+    const seeds = await module.start({ task, settings, metadata });
+    for await (const seed of seeds as AsyncIterable<Seed> | Iterable<Seed>) {
+      if (o.signal?.aborted) throw stopped();
+      const req = seedToRequest(seed, origin);
+      if (typeof req === "string") {
+        o.events?.emit({ type: "warning", message: `module ${name} start(): ${req}` });
+        continue;
+      }
+      batch.push(req);
+      if (batch.length >= batchSize) await flush();
+    }
+    await flush();
+    result.requests += moduleAccepted;
+    result.duplicates += moduleDuplicates;
+    o.events?.emit({ type: "requests_generated", module: name, count: moduleAccepted, duplicates: moduleDuplicates });
+  }
+  return result;
+}

@@ -1,0 +1,122 @@
+import { mergeMap, type OperatorFunction } from "rxjs";
+import type { Topic, TopicMessages } from "../src/model/index.ts";
+import type { Delivery, Queue } from "../src/queue/queue.ts";
+
+/**
+ * A queue delivery on its way through a flow. Settle it once (ack, retry, deadLetter); the
+ * source that emitted it gets its credit back then. Settling twice is a no-op.
+ */
+export class Message<K extends Topic = Topic> {
+  private settled = false;
+
+  constructor(
+    readonly delivery: Delivery<K>,
+    private readonly queue: Queue,
+    private readonly onSettled: () => void = () => {},
+  ) {}
+
+  get payload(): TopicMessages[K] {
+    return this.delivery.message;
+  }
+
+  get isSettled(): boolean {
+    return this.settled;
+  }
+
+  ack(): Promise<void> {
+    return this.settle(() => this.queue.ack(this.delivery));
+  }
+
+  retry(delayMs: number, reason: string): Promise<void> {
+    return this.settle(() => this.queue.retryLater(this.delivery, delayMs, reason));
+  }
+
+  deadLetter(reason: string): Promise<void> {
+    return this.settle(() => this.queue.deadLetter(this.delivery, reason));
+  }
+
+  /** Dead-letter a message derived from this one (e.g. its Response), then ack this one. */
+  deadLetterDerived<T extends Topic>(topic: T, derived: TopicMessages[T], reason: string): Promise<void> {
+    return this.settle(async () => {
+      await this.queue.deadLetterMessage(topic, derived, reason, this.delivery.entryId);
+      await this.queue.ack(this.delivery);
+    });
+  }
+
+  /** Keep this delivery from being reclaimed while it is still being worked on. */
+  touch(): Promise<void> {
+    return this.queue.touch([this.delivery]);
+  }
+
+  private async settle(action: () => Promise<void>): Promise<void> {
+    if (this.settled) return;
+    this.settled = true;
+    try {
+      await action();
+    } finally {
+      this.onSettled();
+    }
+  }
+}
+
+/** Why a message failed in some stage, and what should happen to it. */
+export interface Failure {
+  stage: string;
+  reason: string;
+  /** false: retrying cannot help (404, parse bug); the message is dead-lettered or dropped */
+  retryable: boolean;
+  /** a server's Retry-After, in ms */
+  retryAfterMs?: number;
+  /** an expected outcome (e.g. HTTP 404): ack and report, do not dead-letter */
+  drop?: boolean;
+  /** not a failure of the message (e.g. a rate-limit wait too long): re-queue after retryAfterMs, whatever the attempt count */
+  requeue?: boolean;
+  /** dead-letter this derived message instead of the delivery's own (e.g. the Response that failed parsing) */
+  deadLetter?: { topic: Topic; message: TopicMessages[Topic] };
+  url?: string;
+}
+
+export type Job<T> =
+  | { readonly ok: true; readonly message: Message; readonly value: T }
+  | { readonly ok: false; readonly message: Message; readonly failure: Failure };
+
+/** Thrown inside a stage to fail the message with a specific Failure. */
+export class StageError extends Error {
+  constructor(readonly failure: Failure) {
+    super(failure.reason);
+  }
+}
+
+export function ok<T>(message: Message, value: T): Job<T> {
+  return { ok: true, message, value };
+}
+
+export function failed<T>(message: Message, failure: Failure): Job<T> {
+  return { ok: false, message, failure };
+}
+
+/**
+ * The building block of every stage: apply `fn` to successful jobs, at most `concurrency` at
+ * a time, and pass failed jobs through. An exception from `fn` fails that job only (a
+ * StageError keeps its Failure; anything else becomes a non-retryable failure of `stage`).
+ */
+export function mapJob<A, B>(
+  stage: string,
+  fn: (value: A, message: Message) => Promise<B> | B,
+  concurrency = Infinity,
+): OperatorFunction<Job<A>, Job<B>> {
+  return mergeMap(async (job: Job<A>): Promise<Job<B>> => {
+    if (!job.ok) return job;
+    try {
+      return ok(job.message, await fn(job.value, job.message));
+    } catch (err) {
+      return failed(job.message, toFailure(stage, err));
+    }
+  }, concurrency);
+}
+
+export function toFailure(stage: string, err: unknown): Failure {
+  if (err instanceof StageError) return err.failure;
+  const reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return { stage, reason, retryable: false };
+}

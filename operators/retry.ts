@@ -1,0 +1,60 @@
+import { mergeMap, type OperatorFunction } from "rxjs";
+import type { EventBus } from "../src/events/bus.ts";
+import { type RetryPolicy, retryDelay } from "../src/queue/retry-policy.ts";
+import type { Failure, Job, Message } from "./job.ts";
+
+export interface RetryOptions {
+  policy: RetryPolicy;
+  /** per-message override of policy.maxRetries (e.g. a module's own setting) */
+  maxRetriesOf?: (message: Message) => number | undefined;
+  events?: EventBus;
+}
+
+/**
+ * Settles failed jobs: an expected outcome is acked, a retryable failure is re-queued with a
+ * delay (backoff + jitter, Retry-After honoured) until `maxRetries` deliveries, then — like a
+ * non-retryable failure — dead-lettered with its reason. Successful jobs pass through.
+ */
+export function retry<T>(options: RetryOptions): OperatorFunction<Job<T>, Job<T>> {
+  return mergeMap(async (job: Job<T>) => {
+    if (!job.ok) await settleFailure(job.message, job.failure, options);
+    return job;
+  });
+}
+
+/** Dead-letters every failed job at once, no retries. */
+export function deadLetter<T>(options: { events?: EventBus } = {}): OperatorFunction<Job<T>, Job<T>> {
+  return mergeMap(async (job: Job<T>) => {
+    if (!job.ok) await sendToDeadLetters(job.message, job.failure, options.events);
+    return job;
+  });
+}
+
+async function settleFailure(message: Message, failure: Failure, o: RetryOptions): Promise<void> {
+  const { topic } = message.delivery;
+  try {
+    if (failure.drop) {
+      await message.ack();
+      return;
+    }
+    const attempt = message.delivery.attempt;
+    const max = o.maxRetriesOf?.(message) ?? o.policy.maxRetries;
+    if (failure.requeue || (failure.retryable && attempt < max)) {
+      const delayMs = failure.requeue ? (failure.retryAfterMs ?? o.policy.baseDelayMs) : retryDelay(o.policy, attempt, failure.retryAfterMs);
+      o.events?.emit({ type: "retry_scheduled", topic, reason: failure.reason, attempt, delayMs, url: failure.url });
+      await message.retry(delayMs, failure.reason);
+      return;
+    }
+    await sendToDeadLetters(message, failure.retryable ? { ...failure, reason: `${failure.reason} (after ${attempt} attempts)` } : failure, o.events);
+  } catch (err) {
+    // the queue itself failed (e.g. Redis down): the message stays un-acked and is re-delivered later
+    o.events?.emit({ type: "error", stage: "retry", message: `could not settle a failed ${topic} message: ${err instanceof Error ? err.message : String(err)}` });
+  }
+}
+
+async function sendToDeadLetters(message: Message, failure: Failure, events?: EventBus): Promise<void> {
+  const topic = failure.deadLetter?.topic ?? message.delivery.topic;
+  events?.emit({ type: "dead_lettered", topic, reason: failure.reason, url: failure.url });
+  if (failure.deadLetter) await message.deadLetterDerived(failure.deadLetter.topic, failure.deadLetter.message, failure.reason);
+  else await message.deadLetter(failure.reason);
+}

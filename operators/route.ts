@@ -1,0 +1,17 @@
+import { type OperatorFunction, pipe } from "rxjs";
+import type { EventBus } from "../src/events/bus.ts";
+import type { Queue } from "../src/queue/queue.ts";
+import type { ItemSink } from "../src/storage/sink.ts";
+import { ack } from "./ack.ts";
+import type { Job } from "./job.ts";
+import type { Parsed } from "./parse.ts";
+import { sink } from "./sink.ts";
+import { toQueue } from "./to-queue.ts";
+
+/**
+ * Sends a parsed page's outputs where they belong (items → sink, requests and parser tasks →
+ * queue) and acks the message once all of it is durable.
+ */
+export function route(targets: { sink: ItemSink; queue: Queue; events?: EventBus }): OperatorFunction<Job<Parsed>, Job<Parsed>> {
+  return pipe(sink(targets.sink, targets), toQueue(targets.queue, targets), ack());
+}

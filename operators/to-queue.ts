@@ -1,0 +1,29 @@
+import type { OperatorFunction } from "rxjs";
+import type { EventBus } from "../src/events/bus.ts";
+import { fingerprint } from "../src/model/index.ts";
+import type { Queue } from "../src/queue/queue.ts";
+import { type Job, mapJob, StageError } from "./job.ts";
+import type { Parsed } from "./parse.ts";
+
+/**
+ * Publishes a page's follow-up requests (deduplicated by fingerprint, atomically with the
+ * enqueue) and its parser tasks, and waits until the queue has accepted them.
+ */
+export function toQueue(queue: Queue, options: { events?: EventBus } = {}): OperatorFunction<Job<Parsed>, Job<Parsed>> {
+  return mapJob("to_queue", async (parsed: Parsed) => {
+    const { requests, tasks } = parsed.output;
+    try {
+      if (requests.length > 0) {
+        const r = await queue.publish("request", requests.map((req) => ({ message: req, dedupKey: fingerprint(req) })));
+        options.events?.emit({ type: "requests_enqueued", topic: "request", accepted: r.accepted, duplicates: r.duplicates });
+      }
+      if (tasks.length > 0) {
+        const r = await queue.publish("parser_task", tasks.map((t) => ({ message: t, dedupKey: `parser_task:${t.id}` })));
+        options.events?.emit({ type: "requests_enqueued", topic: "parser_task", accepted: r.accepted, duplicates: r.duplicates });
+      }
+    } catch (err) {
+      throw new StageError({ stage: "to_queue", reason: `enqueue failed: ${err instanceof Error ? err.message : String(err)}`, retryable: true, url: parsed.url });
+    }
+    return parsed;
+  });
+}

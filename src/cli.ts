@@ -1,0 +1,49 @@
+// mocra-ts command line: `tsx src/cli.ts <command> [options]` (or `deno task <command>`).
+import { ConfigError } from "./config/index.ts";
+import { UsageError } from "./commands/common.ts";
+import { runStandaloneCommand } from "./commands/run-standalone.ts";
+import { args, exit } from "./runtime/index.ts";
+
+type Command = (argv: string[]) => Promise<number>;
+
+const commands: Record<string, { run: Command; summary: string }> = {
+  "run-standalone": { run: runStandaloneCommand, summary: "crawl in this process on in-memory queues until drained" },
+};
+
+const usage = `usage: mocra-ts <command> [options]
+
+commands:
+${Object.entries(commands)
+  .map(([name, c]) => `  ${name.padEnd(16)}${c.summary}`)
+  .join("\n")}
+
+Run \`<command> --help\` for a command's options.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    console.log(usage);
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    console.error(`unknown command ${JSON.stringify(name)}\n\n${usage}`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`configuration error:\n${err.message}`);
+      return 2;
+    }
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      console.error(`${name}: ${(err as Error).message}\nRun \`${name} --help\` for usage.`);
+      return 2;
+    }
+    console.error(`${name} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    return 1;
+  }
+}
+
+exit(await main(args()));

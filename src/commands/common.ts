@@ -1,0 +1,29 @@
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type Config, loadConfig } from "../config/index.ts";
+import { ModuleRegistry } from "../modules/registry.ts";
+
+/** Thrown for a wrong command line: printed with the command's usage, exit code 2. */
+export class UsageError extends Error {}
+
+/** The project's own modules/ folder (the demo module lives there). */
+export const PROJECT_MODULES = fileURLToPath(new URL("../../modules/", import.meta.url));
+
+export function loadConfigFrom(path: string | undefined): Promise<Config> {
+  return loadConfig(path);
+}
+
+/**
+ * The registry: `modules/` in the working directory (if there is one), the project's own
+ * modules/ when run from elsewhere, and `crawler.module_paths`.
+ */
+export async function loadRegistry(config: Config, extraOverrides: Record<string, Record<string, unknown>> = {}): Promise<ModuleRegistry> {
+  const overrides: Record<string, Record<string, unknown>> = { ...config.modules };
+  for (const [name, o] of Object.entries(extraOverrides)) overrides[name] = { ...o, ...overrides[name] };
+  const registry = new ModuleRegistry(overrides);
+  const local = resolve("modules");
+  const paths = existsSync(local) ? [local] : [PROJECT_MODULES];
+  await registry.load([...paths, ...config.crawler.modulePaths]);
+  return registry;
+}

@@ -1,0 +1,757 @@
+/**
+ * The configuration schema: the typed `Config` the engine reads (camelCase fields) and a
+ * declarative table of every TOML section and key (mocra's snake_case names) with its type,
+ * default, constraint and a one-line description. The loader (`load.ts`) validates a parsed
+ * TOML document against this table; `format.ts` renders a commented `config.toml` from it.
+ */
+
+// ---------------------------------------------------------------------------------------
+// The typed configuration
+// ---------------------------------------------------------------------------------------
+
+/** Any value a TOML document can hold (integers beyond 2^53 are rejected by the parser). */
+export type SettingValue = string | number | boolean | Date | SettingValue[] | SettingsTable;
+
+/** A TOML table: the free-form settings handed to a module. */
+export interface SettingsTable {
+  [key: string]: SettingValue;
+}
+
+/** Settings of one module: the contents of `[modules.<name>]`. */
+export type ModuleSettings = SettingsTable;
+
+/** `channel_config.queue_codec`. "rmp" is mocra's name for MessagePack (same as "msgpack"). */
+export type QueueCodec = "json" | "msgpack" | "rmp";
+
+/** `output.sink`. */
+export type OutputSink = "jsonl" | "stdout" | "redis";
+
+/** `[crawler]` */
+export interface CrawlerConfig {
+  taskConcurrency: number;
+  prefetch: number;
+  requestMaxRetries: number;
+  retryBaseDelayMs: number;
+  retryMaxDelayMs: number;
+  userAgent: string;
+  dedupTtlSecs: number;
+  modulePaths: string[];
+  proxyPath: string;
+  generateBacklog: number;
+  shutdownTimeoutSecs: number;
+  obeyRobotsTxt: boolean;
+  progressIntervalSecs: number;
+}
+
+/** `[download_config]` */
+export interface DownloadConfig {
+  timeout: number;
+  rateLimit: number;
+  enableRateLimit: boolean;
+  domainConcurrency: number;
+  maxResponseSize: number;
+  maxRedirects: number;
+  enableCache: boolean;
+  cacheTtl: number;
+  poolSize: number;
+  maxWaitMs: number;
+}
+
+/** Connection fields shared by `[channel_config.redis]` and `[cache.redis]`. */
+export interface RedisConnectionConfig {
+  redisHost: string;
+  redisPort: number;
+  redisDb: number;
+  redisUsername: string;
+  redisPassword: string;
+}
+
+/** `[channel_config.redis]` */
+export interface ChannelRedisConfig extends RedisConnectionConfig {
+  shards: number;
+  listenerCount: number;
+  claimMinIdle: number;
+  claimCount: number;
+  claimInterval: number;
+  connectTimeoutMs: number;
+  reconnectBudgetSecs: number;
+}
+
+/** `[channel_config.blob_storage]` */
+export interface BlobStorageConfig {
+  path: string;
+}
+
+/** `[channel_config]` */
+export interface ChannelConfig {
+  queueCodec: QueueCodec;
+  compressionThreshold: number;
+  minidTime: number;
+  capacity: number;
+  batchConcurrency: number;
+  redis: ChannelRedisConfig;
+  blobStorage: BlobStorageConfig;
+}
+
+/** `[cache]` */
+export interface CacheConfig {
+  ttl: number;
+  compressionThreshold: number;
+  l1MaxEntries: number;
+  /** `[cache.redis]`; null when the section is absent (= use `channelConfig.redis`). */
+  redis: RedisConnectionConfig | null;
+}
+
+/** `[output]` */
+export interface OutputConfig {
+  sink: OutputSink;
+  path: string;
+}
+
+/** The whole configuration. Every field has a default, so an empty file is valid. */
+export interface Config {
+  name: string;
+  crawler: CrawlerConfig;
+  downloadConfig: DownloadConfig;
+  channelConfig: ChannelConfig;
+  cache: CacheConfig;
+  output: OutputConfig;
+  /** `[modules.<name>]` tables, keyed by module name. */
+  modules: Record<string, ModuleSettings>;
+}
+
+// ---------------------------------------------------------------------------------------
+// The declarative table
+// ---------------------------------------------------------------------------------------
+
+export type FieldType = "string" | "integer" | "number" | "boolean" | "string[]" | "enum" | "table";
+
+interface FieldBase<V> {
+  /** The TOML key (snake_case, as in mocra). */
+  readonly key: string;
+  /** One-line description. */
+  readonly description: string;
+  readonly default: V;
+}
+
+export interface StringField extends FieldBase<string> {
+  readonly type: "string";
+  /** The whole value must match. */
+  readonly pattern?: RegExp;
+  /** Human wording of the pattern for error messages. */
+  readonly patternDescription?: string;
+}
+
+export interface IntegerField extends FieldBase<number> {
+  readonly type: "integer";
+  readonly min?: number;
+  readonly max?: number;
+}
+
+export interface NumberField extends FieldBase<number> {
+  readonly type: "number";
+  readonly min?: number;
+  /** Strict lower bound (value must be > exclusiveMin). */
+  readonly exclusiveMin?: number;
+  readonly max?: number;
+}
+
+export interface BooleanField extends FieldBase<boolean> {
+  readonly type: "boolean";
+}
+
+export interface StringArrayField extends FieldBase<readonly string[]> {
+  readonly type: "string[]";
+}
+
+export interface EnumField<V extends string = string> extends FieldBase<V> {
+  readonly type: "enum";
+  /** Accepted values. */
+  readonly values: readonly V[];
+  /** Values that are recognised but rejected, with the reason ("is not implemented yet; ..."). */
+  readonly unsupported?: Readonly<Record<string, string>>;
+}
+
+/** A free-form table whose entries must themselves be tables (`[modules.<name>]`). */
+export interface TableField extends FieldBase<Readonly<Record<string, SettingsTable>>> {
+  readonly type: "table";
+}
+
+export type FieldSpec =
+  | StringField
+  | IntegerField
+  | NumberField
+  | BooleanField
+  | StringArrayField
+  | EnumField
+  | TableField;
+
+/** The spec kinds that can describe a TS property of type V. */
+type FieldSpecFor<V> = [V] extends [boolean]
+  ? BooleanField
+  : [V] extends [number]
+    ? IntegerField | NumberField
+    : [V] extends [string]
+      ? string extends V
+        ? StringField
+        : EnumField<V>
+      : [V] extends [readonly string[]]
+        ? StringArrayField
+        : TableField;
+
+/** One spec per property of T (compile-time check that table and types agree). */
+type FieldTable<T> = { readonly [K in keyof T]-?: FieldSpecFor<T[K]> };
+
+export interface SectionSpec {
+  /** The TOML key of this section within its parent ("" for the root). */
+  readonly key: string;
+  /** The camelCase property of this section within its parent ("" for the root). */
+  readonly prop: string;
+  /** The dotted TOML path ("" for the root). */
+  readonly path: string;
+  readonly description: string;
+  /** Keyed by camelCase property. */
+  readonly fields: Readonly<Record<string, FieldSpec>>;
+  readonly sections: readonly SectionSpec[];
+  /**
+   * Set for a section that is null in `Config` when absent from the file. Keys missing from a
+   * present section take their value from the section at this dotted TOML path.
+   */
+  readonly inheritsFrom?: string;
+}
+
+const NAME_PATTERN = /^[A-Za-z0-9_.-]+$/;
+
+const rootFields: FieldTable<Pick<Config, "name" | "modules">> = {
+  name: {
+    key: "name",
+    type: "string",
+    default: "mocra",
+    pattern: NAME_PATTERN,
+    patternDescription: 'a non-empty string of letters, digits, "_", "." and "-"',
+    description: "Instance name; every Redis key lives under this namespace.",
+  },
+  modules: {
+    key: "modules",
+    type: "table",
+    default: {},
+    description: "[modules.<name>] tables: free-form settings passed to the module of that name.",
+  },
+};
+
+const crawlerFields: FieldTable<CrawlerConfig> = {
+  taskConcurrency: {
+    key: "task_concurrency",
+    type: "integer",
+    default: 64,
+    min: 1,
+    description: "Concurrent downloads per worker.",
+  },
+  prefetch: {
+    key: "prefetch",
+    type: "integer",
+    default: 0,
+    min: 0,
+    description: "Messages read ahead from the queue; 0 = 2 x task_concurrency.",
+  },
+  requestMaxRetries: {
+    key: "request_max_retries",
+    type: "integer",
+    default: 3,
+    min: 0,
+    description: "Deliveries of a failing message before it goes to the dead-letter stream.",
+  },
+  retryBaseDelayMs: {
+    key: "retry_base_delay_ms",
+    type: "integer",
+    default: 1000,
+    min: 0,
+    description: "Base of the exponential retry back-off, in ms.",
+  },
+  retryMaxDelayMs: {
+    key: "retry_max_delay_ms",
+    type: "integer",
+    default: 60000,
+    min: 1,
+    description: "Upper bound of the retry delay in ms (must be >= retry_base_delay_ms).",
+  },
+  userAgent: {
+    key: "user_agent",
+    type: "string",
+    default: "mocra-ts/0.1 (+https://github.com/mocra-ts)",
+    description: "User-Agent header sent when a request sets none.",
+  },
+  dedupTtlSecs: {
+    key: "dedup_ttl_secs",
+    type: "integer",
+    default: 86400,
+    min: 0,
+    description: "Seconds a request fingerprint is remembered for de-duplication.",
+  },
+  modulePaths: {
+    key: "module_paths",
+    type: "string[]",
+    default: [],
+    description: "Extra directories or files to load modules from (besides modules/).",
+  },
+  proxyPath: {
+    key: "proxy_path",
+    type: "string",
+    default: "",
+    description: "Path of a proxy list file; empty = no proxies.",
+  },
+  generateBacklog: {
+    key: "generate_backlog",
+    type: "integer",
+    default: 1000,
+    min: 1,
+    description: "Requests queued before a module's start() is paused.",
+  },
+  shutdownTimeoutSecs: {
+    key: "shutdown_timeout_secs",
+    type: "integer",
+    default: 30,
+    min: 0,
+    description: "Seconds to drain in-flight work on shutdown before giving up.",
+  },
+  obeyRobotsTxt: {
+    key: "obey_robots_txt",
+    type: "boolean",
+    default: true,
+    description: "Fetch and honour robots.txt of each host.",
+  },
+  progressIntervalSecs: {
+    key: "progress_interval_secs",
+    type: "number",
+    default: 5,
+    exclusiveMin: 0,
+    description: "Seconds between progress reports.",
+  },
+};
+
+const downloadFields: FieldTable<DownloadConfig> = {
+  timeout: {
+    key: "timeout",
+    type: "number",
+    default: 30,
+    exclusiveMin: 0,
+    description: "Request timeout in seconds.",
+  },
+  rateLimit: {
+    key: "rate_limit",
+    type: "number",
+    default: 0,
+    min: 0,
+    description: "Requests per second per domain; 0 = unlimited.",
+  },
+  enableRateLimit: {
+    key: "enable_rate_limit",
+    type: "boolean",
+    default: true,
+    description: "Whether rate limiting is applied at all.",
+  },
+  domainConcurrency: {
+    key: "domain_concurrency",
+    type: "integer",
+    default: 0,
+    min: 0,
+    description: "Concurrent requests per domain; 0 = no cap.",
+  },
+  maxResponseSize: {
+    key: "max_response_size",
+    type: "integer",
+    default: 10485760,
+    min: 1,
+    description: "Largest response body accepted, in bytes.",
+  },
+  maxRedirects: {
+    key: "max_redirects",
+    type: "integer",
+    default: 10,
+    min: 0,
+    description: "Redirects followed per request; 0 = none.",
+  },
+  enableCache: {
+    key: "enable_cache",
+    type: "boolean",
+    default: false,
+    description: "Cache responses (keyed by request fingerprint).",
+  },
+  cacheTtl: {
+    key: "cache_ttl",
+    type: "integer",
+    default: 60,
+    min: 0,
+    description: "Seconds a cached response stays valid.",
+  },
+  poolSize: {
+    key: "pool_size",
+    type: "integer",
+    default: 200,
+    min: 1,
+    description: "HTTP connections kept in the pool.",
+  },
+  maxWaitMs: {
+    key: "max_wait_ms",
+    type: "integer",
+    default: 5000,
+    min: 0,
+    description: "Longest wait in ms for a rate-limit or concurrency slot.",
+  },
+};
+
+const channelFields: FieldTable<Omit<ChannelConfig, "redis" | "blobStorage">> = {
+  queueCodec: {
+    key: "queue_codec",
+    type: "enum",
+    default: "json",
+    values: ["json", "msgpack", "rmp"],
+    unsupported: { bincode: 'is not implemented yet; use "json" or "msgpack"' },
+    description: 'Queue message encoding: "json", "msgpack" or "rmp" (= msgpack); "bincode" is not implemented yet.',
+  },
+  compressionThreshold: {
+    key: "compression_threshold",
+    type: "integer",
+    default: 1024,
+    min: 0,
+    description: "Payloads larger than this many bytes are compressed.",
+  },
+  minidTime: {
+    key: "minid_time",
+    type: "integer",
+    default: 0,
+    min: 0,
+    description: "Trim stream entries older than this many hours (0 = no trimming).",
+  },
+  capacity: {
+    key: "capacity",
+    type: "integer",
+    default: 10000,
+    min: 1,
+    description: "Capacity of in-process channels and in-memory queues.",
+  },
+  batchConcurrency: {
+    key: "batch_concurrency",
+    type: "integer",
+    default: 500,
+    min: 1,
+    description: "Concurrency of batched queue operations (publish, ack).",
+  },
+};
+
+const redisConnectionFields: FieldTable<RedisConnectionConfig> = {
+  redisHost: {
+    key: "redis_host",
+    type: "string",
+    default: "127.0.0.1",
+    description: "Redis host.",
+  },
+  redisPort: {
+    key: "redis_port",
+    type: "integer",
+    default: 6379,
+    min: 1,
+    max: 65535,
+    description: "Redis port.",
+  },
+  redisDb: {
+    key: "redis_db",
+    type: "integer",
+    default: 0,
+    min: 0,
+    description: "Redis database index.",
+  },
+  redisUsername: {
+    key: "redis_username",
+    type: "string",
+    default: "",
+    description: "Redis ACL user name; empty = default user.",
+  },
+  redisPassword: {
+    key: "redis_password",
+    type: "string",
+    default: "",
+    description: "Redis password; empty = none.",
+  },
+};
+
+const channelRedisFields: FieldTable<ChannelRedisConfig> = {
+  ...redisConnectionFields,
+  shards: {
+    key: "shards",
+    type: "integer",
+    default: 8,
+    min: 1,
+    description: "Streams per topic (messages are spread over the shards).",
+  },
+  listenerCount: {
+    key: "listener_count",
+    type: "integer",
+    default: 1,
+    min: 1,
+    description: "Stream readers per topic per worker.",
+  },
+  claimMinIdle: {
+    key: "claim_min_idle",
+    type: "integer",
+    default: 60000,
+    min: 1,
+    description: "Ms a delivered message may stay unacknowledged before another worker claims it.",
+  },
+  claimCount: {
+    key: "claim_count",
+    type: "integer",
+    default: 100,
+    min: 1,
+    description: "Messages claimed per XAUTOCLAIM call.",
+  },
+  claimInterval: {
+    key: "claim_interval",
+    type: "integer",
+    default: 30000,
+    min: 1,
+    description: "Ms between claim sweeps.",
+  },
+  connectTimeoutMs: {
+    key: "connect_timeout_ms",
+    type: "integer",
+    default: 5000,
+    min: 1,
+    description: "Redis connect timeout in ms.",
+  },
+  reconnectBudgetSecs: {
+    key: "reconnect_budget_secs",
+    type: "integer",
+    default: 60,
+    min: 1,
+    description: "Seconds to keep reconnecting to a lost Redis before stopping with an error.",
+  },
+};
+
+const blobStorageFields: FieldTable<BlobStorageConfig> = {
+  path: {
+    key: "path",
+    type: "string",
+    default: "",
+    description: "Directory for large payloads kept outside Redis; empty = off.",
+  },
+};
+
+const cacheFields: FieldTable<Omit<CacheConfig, "redis">> = {
+  ttl: {
+    key: "ttl",
+    type: "integer",
+    default: 300,
+    min: 0,
+    description: "Default entry lifetime in seconds.",
+  },
+  compressionThreshold: {
+    key: "compression_threshold",
+    type: "integer",
+    default: 1024,
+    min: 0,
+    description: "Values larger than this many bytes are compressed.",
+  },
+  l1MaxEntries: {
+    key: "l1_max_entries",
+    type: "integer",
+    default: 10000,
+    min: 1,
+    description: "Entries held in the in-process (L1) cache.",
+  },
+};
+
+const outputFields: FieldTable<OutputConfig> = {
+  sink: {
+    key: "sink",
+    type: "enum",
+    default: "jsonl",
+    values: ["jsonl", "stdout", "redis"],
+    description: 'Where items go: "jsonl" files, "stdout", or a "redis" stream.',
+  },
+  path: {
+    key: "path",
+    type: "string",
+    default: "output",
+    description: "Directory of the jsonl sink; it writes <path>/<module>.jsonl.",
+  },
+};
+
+function section(
+  parentPath: string,
+  key: string,
+  prop: string,
+  description: string,
+  fields: Readonly<Record<string, FieldSpec>>,
+  sections: readonly SectionSpec[] = [],
+  inheritsFrom?: string,
+): SectionSpec {
+  const path = parentPath === "" ? key : `${parentPath}.${key}`;
+  return inheritsFrom === undefined
+    ? { key, prop, path, description, fields, sections }
+    : { key, prop, path, description, fields, sections, inheritsFrom };
+}
+
+/** The whole schema as a tree rooted at the top level of the file. */
+export const CONFIG_SCHEMA: SectionSpec = {
+  key: "",
+  prop: "",
+  path: "",
+  description: "Top level.",
+  fields: rootFields,
+  sections: [
+    section("", "crawler", "crawler", "Engine behaviour.", crawlerFields),
+    section("", "download_config", "downloadConfig", "HTTP downloader.", downloadFields),
+    section("", "channel_config", "channelConfig", "Queues.", channelFields, [
+      section(
+        "channel_config",
+        "redis",
+        "redis",
+        "Redis used for the queues (distributed mode).",
+        channelRedisFields,
+      ),
+      section(
+        "channel_config",
+        "blob_storage",
+        "blobStorage",
+        "Large-payload storage outside Redis.",
+        blobStorageFields,
+      ),
+    ]),
+    section("", "cache", "cache", "Two-level cache.", cacheFields, [
+      section(
+        "cache",
+        "redis",
+        "redis",
+        "Redis for the cache; absent = use [channel_config.redis]; missing keys inherit from it.",
+        redisConnectionFields,
+        [],
+        "channel_config.redis",
+      ),
+    ]),
+    section("", "output", "output", "Where scraped items are written.", outputFields),
+  ],
+};
+
+/** One row per key of the schema, in file order. */
+export interface FieldRow {
+  /** Dotted TOML path, e.g. "crawler.task_concurrency". */
+  readonly path: string;
+  readonly section: SectionSpec;
+  readonly field: FieldSpec;
+  /** camelCase property path in `Config`, e.g. ["crawler", "taskConcurrency"]. */
+  readonly propPath: readonly string[];
+}
+
+function collectRows(spec: SectionSpec, propPath: readonly string[], out: FieldRow[]): void {
+  for (const [prop, field] of Object.entries(spec.fields)) {
+    out.push({
+      path: spec.path === "" ? field.key : `${spec.path}.${field.key}`,
+      section: spec,
+      field,
+      propPath: [...propPath, prop],
+    });
+  }
+  for (const sub of spec.sections) collectRows(sub, [...propPath, sub.prop], out);
+}
+
+/** The flat table of every key: path, type, default, constraint, description. */
+export const CONFIG_FIELDS: readonly FieldRow[] = (() => {
+  const rows: FieldRow[] = [];
+  collectRows(CONFIG_SCHEMA, [], rows);
+  return rows;
+})();
+
+/** Every section (the root included), depth first. */
+export const CONFIG_SECTIONS: readonly SectionSpec[] = (() => {
+  const out: SectionSpec[] = [];
+  const walk = (s: SectionSpec): void => {
+    out.push(s);
+    s.sections.forEach(walk);
+  };
+  walk(CONFIG_SCHEMA);
+  return out;
+})();
+
+/** Finds a section by dotted TOML path ("" = root). */
+export function findSection(path: string): SectionSpec | undefined {
+  return CONFIG_SECTIONS.find((s) => s.path === path);
+}
+
+// ---------------------------------------------------------------------------------------
+// Constraint wording (shared by error messages and the generated config.toml)
+// ---------------------------------------------------------------------------------------
+
+function quoteList(values: readonly string[]): string {
+  return values.map((v) => JSON.stringify(v)).join(", ");
+}
+
+/** What a valid value looks like, as the tail of "<key> must be ...". */
+export function expectation(field: FieldSpec): string {
+  switch (field.type) {
+    case "string":
+      return field.pattern ? (field.patternDescription ?? `a string matching ${field.pattern}`) : "a string";
+    case "integer":
+      if (field.min !== undefined && field.max !== undefined) {
+        return `an integer between ${field.min} and ${field.max}`;
+      }
+      if (field.min !== undefined) return `an integer >= ${field.min}`;
+      if (field.max !== undefined) return `an integer <= ${field.max}`;
+      return "an integer";
+    case "number": {
+      const parts: string[] = [];
+      if (field.exclusiveMin !== undefined) parts.push(`> ${field.exclusiveMin}`);
+      if (field.min !== undefined) parts.push(`>= ${field.min}`);
+      if (field.max !== undefined) parts.push(`<= ${field.max}`);
+      return parts.length > 0 ? `a number ${parts.join(" and ")}` : "a number";
+    }
+    case "boolean":
+      return "a boolean (true or false)";
+    case "string[]":
+      return "an array of strings";
+    case "enum":
+      return `one of ${quoteList(field.values)}`;
+    case "table":
+      return "a table of tables";
+  }
+}
+
+/** Short constraint text for documentation, e.g. "integer >= 1" or "json | msgpack | rmp". */
+export function constraintText(field: FieldSpec): string {
+  switch (field.type) {
+    case "enum":
+      return field.values.join(" | ");
+    case "table":
+      return "table";
+    case "boolean":
+      return "boolean";
+    default:
+      return expectation(field).replace(/^an? /, "");
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Derived values
+// ---------------------------------------------------------------------------------------
+
+/** `crawler.prefetch`, with 0 resolved to 2 x task_concurrency. */
+export function effectivePrefetch(config: Config): number {
+  return config.crawler.prefetch > 0 ? config.crawler.prefetch : 2 * config.crawler.taskConcurrency;
+}
+
+/** The Redis connection for the cache: `[cache.redis]` if present, else `[channel_config.redis]`. */
+export function cacheRedisConnection(config: Config): RedisConnectionConfig {
+  const r = config.cache.redis ?? config.channelConfig.redis;
+  return {
+    redisHost: r.redisHost,
+    redisPort: r.redisPort,
+    redisDb: r.redisDb,
+    redisUsername: r.redisUsername,
+    redisPassword: r.redisPassword,
+  };
+}
+
+/** The wire format of the queue codec ("rmp" is mocra's name for MessagePack). */
+export function queueCodecFormat(config: Config): "json" | "msgpack" {
+  return config.channelConfig.queueCodec === "json" ? "json" : "msgpack";
+}

@@ -1,0 +1,167 @@
+import ky from "ky";
+import { cookieHeader, type CookieItem, cookie, type Request, type Response, responseFor } from "../model/index.ts";
+import { URL_HEADER } from "../modules/page.ts";
+import { DownloadError } from "./download-error.ts";
+
+export interface HttpClientOptions {
+  userAgent: string;
+  /** bodies longer than this are rejected */
+  maxBodyBytes: number;
+  maxRedirects: number;
+  /** the fetch to send with (a proxy transport plugs in here); default: the runtime's fetch */
+  fetch?: typeof globalThis.fetch;
+}
+
+
+/**
+ * Downloads one mocra Request with ky: per-request method, headers, cookies and body; a
+ * deadline over headers and body (`Request.timeout` seconds); redirects followed up to
+ * `maxRedirects`; compressed bodies decoded by fetch; a hard cap on body size. Any HTTP status
+ * comes back as a Response; transport failures throw DownloadError.
+ */
+export class HttpClient {
+  constructor(private readonly options: HttpClientOptions) {}
+
+  async fetch(req: Request): Promise<Response> {
+    const controller = new AbortController();
+    const timeoutMs = req.timeout * 1000;
+    const timer = setTimeout(() => controller.abort(new DownloadError(`timeout after ${req.timeout}s`, true)), timeoutMs);
+    try {
+      return await this.fetchFollowing(req, controller.signal);
+    } catch (err) {
+      throw toDownloadError(err, controller.signal);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async fetchFollowing(req: Request, signal: AbortSignal): Promise<Response> {
+    let url = req.url;
+    let method = req.method;
+    let body = requestBody(req);
+    const headers = new Headers();
+    headers.set("user-agent", this.options.userAgent);
+    headers.set("accept-encoding", "gzip, deflate, br");
+    for (const h of req.headers) headers.set(h.key, h.value);
+    if (body && !headers.has("content-type")) headers.set("content-type", body.contentType);
+    if (req.cookies.length > 0) headers.set("cookie", cookieHeader(req.cookies));
+
+    for (let hop = 0; ; hop++) {
+      const res = await ky(url, {
+        method,
+        headers,
+        body: body?.data as BodyInit | undefined,
+        signal,
+        timeout: false,
+        retry: 0,
+        throwHttpErrors: false,
+        redirect: "manual",
+        fetch: this.options.fetch,
+      });
+      const location = res.headers.get("location");
+      if (res.status >= 300 && res.status < 400 && location) {
+        await res.body?.cancel();
+        if (hop >= this.options.maxRedirects) {
+          throw new DownloadError(`too many redirects (more than ${this.options.maxRedirects}) at ${url}`, false, undefined, res.status);
+        }
+        url = new URL(location, url).href;
+        if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === "POST")) {
+          method = "GET";
+          body = undefined;
+          headers.delete("content-type");
+        }
+        continue;
+      }
+      const content = await readBody(res, this.options.maxBodyBytes, url);
+      const responseHeaders: Array<[string, string]> = [];
+      res.headers.forEach((value, key) => {
+        if (key !== "set-cookie") responseHeaders.push([key, value]);
+      });
+      responseHeaders.push([URL_HEADER, url]);
+      return responseFor(req, {
+        statusCode: res.status,
+        content,
+        headers: responseHeaders,
+        cookies: parseSetCookies(res.headers, url),
+      });
+    }
+  }
+}
+
+function requestBody(req: Request): { data: Uint8Array | string; contentType: string } | undefined {
+  if (req.json !== undefined) return { data: JSON.stringify(req.json), contentType: "application/json" };
+  if (req.form !== undefined && req.form !== null && typeof req.form === "object") {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(req.form)) params.append(k, typeof v === "string" ? v : JSON.stringify(v));
+    return { data: params.toString(), contentType: "application/x-www-form-urlencoded" };
+  }
+  if (req.body) return { data: req.body, contentType: "application/octet-stream" };
+  return undefined;
+}
+
+async function readBody(res: globalThis.Response, max: number, url: string): Promise<Uint8Array> {
+  const declared = Number(res.headers.get("content-length"));
+  if (declared > max) {
+    await res.body?.cancel();
+    throw new DownloadError(`body of ${declared} bytes exceeds max_response_size ${max} at ${url}`, false);
+  }
+  if (!res.body) return new Uint8Array(0);
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > max) {
+      await reader.cancel();
+      throw new DownloadError(`body exceeds max_response_size ${max} at ${url}`, false);
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.byteLength;
+  }
+  return out;
+}
+
+function parseSetCookies(headers: Headers, url: string): CookieItem[] {
+  const list = headers.getSetCookie?.() ?? [];
+  if (list.length === 0) return [];
+  const host = new URL(url).hostname;
+  const out: CookieItem[] = [];
+  for (const line of list) {
+    const [pair, ...attrs] = line.split(";");
+    const eq = pair.indexOf("=");
+    if (eq <= 0) continue;
+    const c = cookie({ name: pair.slice(0, eq).trim(), value: pair.slice(eq + 1).trim(), domain: host });
+    for (const a of attrs) {
+      const [k, v = ""] = a.split("=").map((s) => s.trim());
+      const key = k.toLowerCase();
+      if (key === "domain") c.domain = v.replace(/^\./, "");
+      else if (key === "path") c.path = v || "/";
+      else if (key === "secure") c.secure = true;
+      else if (key === "httponly") c.httpOnly = true;
+      else if (key === "max-age" && /^\d+$/.test(v)) c.maxAge = Number(v);
+      else if (key === "expires") {
+        const t = Date.parse(v);
+        if (!Number.isNaN(t)) c.expires = Math.floor(t / 1000);
+      }
+    }
+    out.push(c);
+  }
+  return out;
+}
+
+function toDownloadError(err: unknown, signal: AbortSignal): DownloadError {
+  if (err instanceof DownloadError) return err;
+  if (signal.aborted && signal.reason instanceof DownloadError) return signal.reason;
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  const detail = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
+  return new DownloadError(`network error: ${detail}`, true);
+}
+

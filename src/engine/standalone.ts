@@ -1,0 +1,128 @@
+import type { Config } from "../config/index.ts";
+import { HttpClient } from "../download/http-client.ts";
+import { EventBus } from "../events/bus.ts";
+import { CrawlStats } from "../events/stats.ts";
+import { type TaskModel, TOPICS, type Topic, taskModel } from "../model/index.ts";
+import type { ModuleRegistry } from "../modules/registry.ts";
+import { MemoryQueue } from "../queue/memory-queue.ts";
+import { MemoryRateLimiter } from "../ratelimit/memory-limiter.ts";
+import { JsonlSink } from "../storage/jsonl-sink.ts";
+import type { ItemSink } from "../storage/sink.ts";
+import { StdoutSink } from "../storage/stdout-sink.ts";
+import type { Downloader } from "../../operators/index.ts";
+import { ALL_ROLES } from "./flows.ts";
+import { showProgress } from "./progress.ts";
+import { Worker } from "./worker.ts";
+
+export interface StandaloneOptions {
+  config: Config;
+  registry: ModuleRegistry;
+  /** modules to crawl; empty = every registered module */
+  modules?: readonly string[];
+  /** task fields (account, platform, priority) for the tasks submitted */
+  task?: Partial<Omit<TaskModel, "module">>;
+  sink?: ItemSink;
+  events?: EventBus;
+  downloader?: Downloader;
+  /** abort = stop taking new work, finish what is in flight, return */
+  signal?: AbortSignal;
+  /** show live progress on stderr (a redrawn line on a terminal, plain lines otherwise) */
+  progress?: boolean;
+}
+
+export interface StandaloneResult {
+  stats: CrawlStats;
+  /** where the items went */
+  output: string;
+  deadLetters: Record<Topic, number>;
+  /** true if stopped by the signal before the work was drained */
+  interrupted: boolean;
+  queue: MemoryQueue;
+}
+
+/** The item sink `[output]` asks for (the Redis sink needs a worker: see start-worker). */
+export function createLocalSink(config: Config): ItemSink {
+  switch (config.output.sink) {
+    case "stdout":
+      return new StdoutSink();
+    case "jsonl":
+      return new JsonlSink(config.output.path);
+    case "redis":
+      throw new Error('output.sink = "redis" needs Redis: use start-worker, or set output.sink = "jsonl" for run-standalone');
+  }
+}
+
+export function createHttpClient(config: Config): HttpClient {
+  return new HttpClient({
+    userAgent: config.crawler.userAgent,
+    maxBodyBytes: config.downloadConfig.maxResponseSize,
+    maxRedirects: config.downloadConfig.maxRedirects,
+  });
+}
+
+/**
+ * Crawls in one process on in-memory queues: one task per module, then every flow runs until
+ * nothing is ready, in flight or waiting for a retry.
+ */
+export async function runStandalone(options: StandaloneOptions): Promise<StandaloneResult> {
+  const { config, registry } = options;
+  const names = options.modules && options.modules.length > 0 ? [...options.modules] : registry.names();
+  for (const n of names) registry.get(n); // unknown names fail here, before anything starts
+  if (names.length === 0) throw new Error("no modules to run: put a module in modules/ or list one with --module");
+
+  const events = options.events ?? new EventBus();
+  const stats = new CrawlStats(events);
+  const queue = new MemoryQueue();
+  const sink = options.sink ?? createLocalSink(config);
+  const worker = new Worker(
+    {
+      config,
+      queue,
+      registry,
+      sink,
+      events,
+      downloader: options.downloader ?? createHttpClient(config),
+      limiter: new MemoryRateLimiter(),
+    },
+    ALL_ROLES,
+  );
+
+  await queue.publish(
+    "task",
+    names.map((name) => ({ message: taskModel({ ...options.task, module: [name] }) })),
+  );
+  const stopProgress = options.progress
+    ? showProgress(events, stats, {
+        intervalSecs: config.crawler.progressIntervalSecs,
+        queued: async () => (await queue.depth("request")) + (await queue.depth("task")),
+      })
+    : () => {};
+  const running = worker.run();
+  let interrupted = false;
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      if (queue.isDrained()) done();
+    }, 20);
+    const onAbort = () => {
+      interrupted = true;
+      done();
+    };
+    const done = () => {
+      clearInterval(timer);
+      options.signal?.removeEventListener("abort", onAbort);
+      resolve();
+    };
+    if (options.signal?.aborted) onAbort();
+    else options.signal?.addEventListener("abort", onAbort, { once: true });
+    running.catch(done);
+  });
+  await worker.stop(interrupted ? "interrupted" : "drained", config.crawler.shutdownTimeoutSecs * 1000);
+  await running;
+  stopProgress();
+  await sink.close();
+  await queue.close();
+  stats.stop();
+  const queueStats = await queue.stats();
+  const deadLetters = Object.fromEntries(TOPICS.map((t) => [t, queueStats[t].dead])) as Record<Topic, number>;
+  return { stats, output: sink.describe(), deadLetters, interrupted, queue };
+}

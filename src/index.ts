@@ -1,0 +1,22 @@
+// mocra-ts public API: what module authors and chain builders import.
+export * from "../operators/index.ts";
+export { type Config, defaultConfig, loadConfig, parseConfig, ConfigError } from "./config/index.ts";
+export { HttpClient, type HttpClientOptions } from "./download/http-client.ts";
+export { DownloadError } from "./download/download-error.ts";
+export { EventBus } from "./events/bus.ts";
+export type { CrawlEvent } from "./events/events.ts";
+export { CrawlStats } from "./events/stats.ts";
+export { runStandalone, type StandaloneOptions, type StandaloneResult } from "./engine/standalone.ts";
+export { Worker } from "./engine/worker.ts";
+export * from "./model/index.ts";
+export * from "./modules/define.ts";
+export { Page } from "./modules/page.ts";
+export { ModuleRegistry } from "./modules/registry.ts";
+export { MemoryQueue } from "./queue/memory-queue.ts";
+export type { Delivery, Outgoing, Queue, QueueStats } from "./queue/queue.ts";
+export type { RetryPolicy } from "./queue/retry-policy.ts";
+export type { RateLimiter } from "./ratelimit/limiter.ts";
+export { MemoryRateLimiter } from "./ratelimit/memory-limiter.ts";
+export { JsonlSink } from "./storage/jsonl-sink.ts";
+export type { ItemSink } from "./storage/sink.ts";
+export { StdoutSink } from "./storage/stdout-sink.ts";

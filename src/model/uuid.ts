@@ -1,0 +1,65 @@
+import { randomBytes } from "node:crypto";
+
+/** A UUID as its lowercase hyphenated text (mocra's JSON form). */
+export type Uuid = string;
+
+export const NIL_UUID: Uuid = "00000000-0000-0000-0000-000000000000";
+
+const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+let lastMs = 0;
+let seq = 0;
+
+/**
+ * UUID v7: 48-bit unix milliseconds, then random bits. Within one millisecond a 12-bit counter
+ * in rand_a keeps ids from one process monotonic (RFC 9562, method 1).
+ */
+export function uuidv7(now: number = Date.now()): Uuid {
+  const bytes = randomBytes(16);
+  if (now <= lastMs) {
+    seq = (seq + 1) & 0xfff;
+    if (seq === 0) lastMs += 1;
+    now = lastMs;
+  } else {
+    lastMs = now;
+    seq = bytes[6] & 0x07; // small random start leaves room to count up
+  }
+  const ms = BigInt(now);
+  for (let i = 0; i < 6; i++) bytes[i] = Number((ms >> BigInt(8 * (5 - i))) & 0xffn);
+  bytes[6] = 0x70 | ((seq >> 8) & 0x0f);
+  bytes[7] = seq & 0xff;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  return uuidFromBytes(bytes);
+}
+
+/** UUID v4, used for consumer names (as mocra does). */
+export function uuidv4(): Uuid {
+  const bytes = randomBytes(16);
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  return uuidFromBytes(bytes);
+}
+
+export function uuidFromBytes(b: Uint8Array): Uuid {
+  if (b.length !== 16) throw new Error(`a UUID is 16 bytes, got ${b.length}`);
+  let s = "";
+  for (let i = 0; i < 16; i++) {
+    if (i === 4 || i === 6 || i === 8 || i === 10) s += "-";
+    s += HEX[b[i]];
+  }
+  return s;
+}
+
+const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+export function isUuid(value: unknown): value is Uuid {
+  return typeof value === "string" && UUID_RE.test(value);
+}
+
+export function uuidToBytes(u: Uuid): Uint8Array {
+  if (!isUuid(u)) throw new Error(`not a UUID: ${JSON.stringify(u)}`);
+  const hex = u.replace(/-/g, "");
+  const out = new Uint8Array(16);
+  for (let i = 0; i < 16; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}

@@ -1,0 +1,128 @@
+import type { JsonValue, Priority, TaskModel } from "../model/index.ts";
+import type { Page } from "./page.ts";
+
+/** A request a module asks for: a URL, or a URL with options. */
+export interface RequestSpec {
+  url: string;
+  method?: string;
+  headers?: Record<string, string>;
+  /** raw body */
+  body?: string | Uint8Array;
+  /** JSON body (sent as application/json) */
+  json?: JsonValue;
+  /** form body (sent as application/x-www-form-urlencoded) */
+  form?: Record<string, string>;
+  cookies?: Record<string, string>;
+  /** which step parses the response (multi-step modules); default: the current step for follow(), the first for start() */
+  step?: string;
+  /** your data, handed back as `page.data` when the response is parsed */
+  data?: JsonValue;
+  priority?: Priority;
+  /** per-request timeout in seconds */
+  timeoutSecs?: number;
+  /** false: fetch even if this request was seen before (the fingerprint gets a unique suffix) */
+  dedup?: boolean;
+}
+
+export type Seed = string | RequestSpec;
+
+/** Per-module settings; `[modules.<name>]` in config.toml overrides them. */
+export interface ModuleSettings {
+  /** requests per second per domain for this module (0 = the global default) */
+  rateLimit?: number;
+  /** only follow links to these domains (and their subdomains); default: any */
+  allowedDomains?: string[];
+  /** headers sent with every request of this module */
+  headers?: Record<string, string>;
+  /** deliveries of a failing request before it is dead-lettered */
+  maxRetries?: number;
+  /** HTTP statuses handed to parse() instead of being dropped as errors (default: only 2xx/3xx) */
+  handleStatuses?: number[];
+  /** obey robots.txt (default: config crawler.obey_robots_txt) */
+  obeyRobotsTxt?: boolean;
+  /** anything else your module reads from ctx.settings */
+  [key: string]: unknown;
+}
+
+export interface StartContext {
+  readonly task: TaskModel;
+  /** the module's settings, merged with `[modules.<name>]` from config */
+  readonly settings: Readonly<ModuleSettings>;
+  /** metadata of the parser task that started this module, if any */
+  readonly metadata: JsonValue;
+}
+
+export interface ParseContext<Item> {
+  /** the step parsing this page */
+  readonly step: string;
+  readonly settings: Readonly<ModuleSettings>;
+  /** store one item */
+  emit(item: Item): void;
+  /**
+   * Crawl these URLs next (relative ones resolve against the page). A string that is not a URL
+   * is not a selector: pass `page.links("css")` for that. Returns how many were queued here
+   * (before dedup across the crawl).
+   */
+  follow(targets: Seed | Iterable<Seed>, options?: Omit<RequestSpec, "url">): number;
+  /** start another module's task (mocra's ParserTask) with this metadata */
+  startModule(module: string, metadata?: JsonValue): void;
+}
+
+export type ParseFn<Item> = (page: Page, ctx: ParseContext<Item>) => void | Promise<void>;
+
+export interface ModuleDefinition<Item = Record<string, unknown>> {
+  /** unique name; also the output file name and the request's `module` */
+  name: string;
+  /** the first requests of a task; may be an (async) iterable pulled only as the queue has room */
+  start(ctx: StartContext): Iterable<Seed> | AsyncIterable<Seed> | Promise<Iterable<Seed>>;
+  /** single-step modules: parse every response here */
+  parse?: ParseFn<Item>;
+  /** multi-step modules: named steps, the first is where start() requests go by default */
+  steps?: Record<string, ParseFn<Item>>;
+  settings?: ModuleSettings;
+}
+
+/** A checked module, as the engine uses it. */
+export interface CrawlModule<Item = Record<string, unknown>> extends ModuleDefinition<Item> {
+  readonly stepNames: readonly string[];
+  stepFn(index: number): ParseFn<Item>;
+  stepIndex(name: string): number;
+}
+
+/**
+ * Declares a crawl module: default-export the result from a file in `modules/`.
+ *
+ * ```ts
+ * export default defineModule({
+ *   name: "books",
+ *   start: () => ["https://books.example/"],
+ *   parse(page, ctx) {
+ *     ctx.follow(page.links("a.next"));
+ *     for (const b of page.select("article")) ctx.emit({ title: b.text("h3") });
+ *   },
+ * });
+ * ```
+ */
+export function defineModule<Item = Record<string, unknown>>(def: ModuleDefinition<Item>): CrawlModule<Item> {
+  if (!def.name || !/^[A-Za-z0-9_.-]+$/.test(def.name)) {
+    throw new TypeError(`defineModule: name must be letters, digits, _ . or -, got ${JSON.stringify(def.name)}`);
+  }
+  if (typeof def.start !== "function") throw new TypeError(`module ${def.name}: start must be a function`);
+  const steps: Record<string, ParseFn<Item>> = def.steps ?? (def.parse ? { parse: def.parse } : {});
+  if (def.steps && def.parse) throw new TypeError(`module ${def.name}: give either parse or steps, not both`);
+  const stepNames = Object.keys(steps);
+  if (stepNames.length === 0) throw new TypeError(`module ${def.name}: needs parse or steps`);
+  const fns = stepNames.map((n) => steps[n]);
+  return {
+    ...def,
+    stepNames,
+    stepFn(index: number): ParseFn<Item> {
+      return fns[index] ?? fns[0];
+    },
+    stepIndex(name: string): number {
+      const i = stepNames.indexOf(name);
+      if (i < 0) throw new Error(`module ${def.name} has no step ${JSON.stringify(name)} (steps: ${stepNames.join(", ")})`);
+      return i;
+    },
+  };
+}

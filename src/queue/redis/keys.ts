@@ -1,0 +1,62 @@
+// src/queue/redis/keys.ts: every Redis key and name the queue uses (wire FORMAT §3, §4).
+//
+//   {<name>:<topic>-<priority>:<shard>}      stream (braces literal; shards = 1 drops ":<shard>")
+//   {<name>:<topic>-<priority>:<shard>}:dlq  dead letters of that stream (fields payload, reason, original_id)
+//   <name>:crawler_group                     the one consumer group of every stream
+//   <name>:cache:dedup:<key>                 dedup marker, SET NX EX dedup_ttl_secs (mocra's key)
+//   <name>:delayed:<topic>                   sorted set of retries waiting for their due time (ours)
+
+import { messageId, PRIORITIES, type Priority, type Topic, type TopicMessages } from "../../model/index.ts";
+import { crc32 } from "./crc32.ts";
+
+export interface StreamRef {
+  key: string;
+  priority: Priority;
+  shard: number;
+}
+
+export class QueueKeys {
+  readonly group: string;
+
+  constructor(
+    readonly name: string,
+    readonly shards: number,
+  ) {
+    if (!Number.isInteger(shards) || shards < 1) throw new RangeError(`shards must be an integer >= 1, got ${shards}`);
+    this.group = `${name}:crawler_group`;
+  }
+
+  stream(topic: Topic, priority: Priority, shard: number): string {
+    return this.shards > 1 ? `{${this.name}:${topic}-${priority}:${shard}}` : `{${this.name}:${topic}-${priority}}`;
+  }
+
+  /** The shard mocra routes a message to: crc32 of its id (TaskModel: run_id) modulo shards. */
+  shardOf<K extends Topic>(topic: K, message: TopicMessages[K]): number {
+    return this.shards > 1 ? crc32(messageId(topic, message)) % this.shards : 0;
+  }
+
+  streamFor<K extends Topic>(topic: K, priority: Priority, message: TopicMessages[K]): string {
+    return this.stream(topic, priority, this.shardOf(topic, message));
+  }
+
+  /** Every stream of a topic, high priority first, shards in order within a priority. */
+  streams(topic: Topic): StreamRef[] {
+    const out: StreamRef[] = [];
+    for (const priority of PRIORITIES) {
+      for (let shard = 0; shard < this.shards; shard++) out.push({ key: this.stream(topic, priority, shard), priority, shard });
+    }
+    return out;
+  }
+
+  dlq(streamKey: string): string {
+    return `${streamKey}:dlq`;
+  }
+
+  dedup(key: string): string {
+    return `${this.name}:cache:dedup:${key}`;
+  }
+
+  delayed(topic: Topic): string {
+    return `${this.name}:delayed:${topic}`;
+  }
+}

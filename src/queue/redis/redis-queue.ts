@@ -1,0 +1,711 @@
+// src/queue/redis/redis-queue.ts: the Queue on Redis Streams, wire-compatible with mocra
+// (keys, group, `payload` field, codec, zstd framing: wire FORMAT §2-§3).
+//
+// Connections per worker: one command connection (every command; batches are pipelined) plus
+// one blocking connection per topic being read (XREADGROUP BLOCK only, opened on the first
+// read of that topic). A worker reading request + task + parser_task holds 4 connections.
+//
+// Reading, in strict priority: read.lua reads high, then normal with the credit left, then low,
+// in one round trip. Only when every priority is empty does the reader block, on its blocking
+// connection, over all streams of the topic at once (COUNT 1: a wake-up), then reads the rest
+// of its credit with read.lua. Entries already delivered to this worker (reclaimed by the
+// janitor) go out first. Undecodable entries never come out: they move to the dead letters.
+//
+// Outage: ioredis reconnects with capped back-off. Commands wait meanwhile; read() returns []
+// after its block time; acks are kept and flushed after the reconnect. A command connection
+// down longer than reconnect_budget_secs is fatal: `fatal$` emits, `onFatal` is called, and
+// every operation rejects with a RedisQueueFatalError from then on.
+
+import type { Buffer } from "node:buffer";
+import type { Redis } from "ioredis";
+import { Observable, Subject } from "rxjs";
+import { type Codec, codecByName } from "../../codec/index.ts";
+import { type Config, queueCodecFormat } from "../../config/schema.ts";
+import { type Priority, type Topic, TOPICS, type TopicMessages, uuidv4 } from "../../model/index.ts";
+import { compressPayload, initCompression } from "../compression.ts";
+import {
+  type DeadLetter,
+  type Delivery,
+  defaultPriority,
+  type Outgoing,
+  type PublishResult,
+  type Queue,
+  type QueueStats,
+  type TopicStats,
+} from "../queue.ts";
+import { Acker } from "./acker.ts";
+import { describeEndpoint, isConnectionError, isReplyError, lastError, openConnection, waitReady } from "./connection.ts";
+import { DelayedMover, unref } from "./delayed.ts";
+import { asBuffer, byPriority, compareIds, decodePayload, entryFields, RedisDelivery } from "./entries.ts";
+import { type ClaimedEntry, Janitor } from "./janitor.ts";
+import { QueueKeys, type StreamRef } from "./keys.ts";
+import { defineScripts, pipeScript, runScript, runScriptBuffer, type ScriptArg } from "./scripts.ts";
+
+export interface RedisQueueOptions {
+  /** called once when Redis stayed unreachable past reconnect_budget_secs (also: `fatal$`) */
+  onFatal?: (err: RedisQueueFatalError) => void;
+  /** background failures that do not stop the queue (janitor, mover); default: console.warn */
+  onError?: (err: unknown) => void;
+  /** default `<uuid-v4>-0`, as mocra's listener 0 */
+  consumerName?: string;
+  /**
+   * PEL deliveries after which a reclaimed entry is dead-lettered instead of handed out again
+   * ("delivered N times without being acked"). Default max(request_max_retries, 1) + 2: the
+   * retry operator settles ordinary failures long before; this catches messages that kill or
+   * stall their worker every time, with a margin of two for unrelated crashes.
+   */
+  maxDeliveries?: number;
+  /** acks per XACK flush (default 50) */
+  ackBatchSize?: number;
+  /** ms an ack waits for its batch to fill (default 20) */
+  ackFlushMs?: number;
+  /** longest sleep of the delayed-retry mover (ms, default 200) */
+  delayedPollMs?: number;
+  /** ms between trims of the streams being read (default 60 000) */
+  trimIntervalMs?: number;
+  /** approximate cap of each dead-letter stream (MAXLEN ~, default 100 000) */
+  deadLetterMaxLen?: number;
+}
+
+/** Redis stayed unreachable past the reconnect budget: the worker must stop. */
+export class RedisQueueFatalError extends Error {
+  override readonly name = "RedisQueueFatalError";
+}
+
+/** The queue was closed. */
+export class QueueClosedError extends Error {
+  override readonly name = "QueueClosedError";
+}
+
+const PUBLISH_CHUNK = 1000;
+
+export class RedisQueue implements Queue {
+  readonly backend = "redis";
+  /** Emits once, then completes, if Redis stays unreachable past reconnect_budget_secs. */
+  readonly fatal$: Observable<RedisQueueFatalError>;
+
+  private readonly fatalSubject = new Subject<RedisQueueFatalError>();
+  private readonly keys: QueueKeys;
+  private readonly codec: Codec;
+  private readonly threshold: number;
+  private readonly dedupTtlSecs: number;
+  private readonly deadLetterMaxLen: number;
+  private readonly endpoint: string;
+  private readonly streamsOf = new Map<Topic, StreamRef[]>();
+  private readonly streamByKey = new Map<string, StreamRef>();
+  private readonly acker: Acker;
+  private readonly mover: DelayedMover;
+  private readonly janitor: Janitor;
+  private readonly onError: (err: unknown) => void;
+
+  /** blocking connections, one per topic read */
+  private readonly blockers = new Map<Topic, Redis>();
+  /** deliveries already taken from Redis, not yet handed out (reclaimed ones, wake-up overflow) */
+  private readonly buffered = new Map<Topic, RedisDelivery[]>();
+  /** the largest credit a reader asked for, per topic: bounds the reclaim buffer */
+  private readonly credit = new Map<Topic, number>();
+  private readonly readChains = new Map<Topic, Promise<unknown>>();
+  private readonly shardStart = new Map<Topic, number>();
+  private readonly sleepers = new Set<() => void>();
+
+  private closed = false;
+  private fatal: RedisQueueFatalError | undefined;
+  private downSince: number | undefined;
+  private watchdog: ReturnType<typeof setInterval> | undefined;
+
+  private constructor(
+    private readonly config: Config,
+    private readonly cmd: Redis,
+    readonly consumer: string,
+    options: RedisQueueOptions,
+  ) {
+    const ch = config.channelConfig;
+    this.keys = new QueueKeys(config.name, ch.redis.shards);
+    this.codec = codecByName(queueCodecFormat(config));
+    this.threshold = ch.compressionThreshold;
+    this.dedupTtlSecs = config.crawler.dedupTtlSecs;
+    this.deadLetterMaxLen = options.deadLetterMaxLen ?? 100_000;
+    this.endpoint = describeEndpoint(ch.redis);
+    this.onError = options.onError ?? ((err) => console.warn(`redis queue: ${err instanceof Error ? err.message : String(err)}`));
+    for (const t of TOPICS) {
+      const streams = this.keys.streams(t);
+      this.streamsOf.set(t, streams);
+      for (const s of streams) this.streamByKey.set(s.key, s);
+    }
+    this.fatal$ = this.fatalSubject.asObservable();
+    if (options.onFatal) this.fatal$.subscribe(options.onFatal);
+
+    defineScripts(cmd);
+    this.acker = new Acker(cmd, this.keys.group, {
+      batchSize: options.ackBatchSize ?? 50,
+      flushMs: options.ackFlushMs ?? 20,
+      retryMs: 250,
+    });
+    this.mover = new DelayedMover(cmd, this.keys, { pollMs: options.delayedPollMs ?? 200, batch: 500 }, this.onError);
+    this.janitor = new Janitor(
+      cmd,
+      this.keys,
+      {
+        consumer: this.consumer,
+        claimMinIdleMs: ch.redis.claimMinIdle,
+        claimIntervalMs: ch.redis.claimInterval,
+        claimCount: ch.redis.claimCount,
+        maxDeliveries: options.maxDeliveries ?? Math.max(config.crawler.requestMaxRetries, 1) + 2,
+        deadLetterMaxLen: this.deadLetterMaxLen,
+        keepConsumedMs: ch.minidTime * 3_600_000,
+        trimIntervalMs: options.trimIntervalMs ?? 60_000,
+        maxCallsPerStream: 10,
+      },
+      {
+        topics: () => this.credit.keys(),
+        room: (t) => (this.credit.get(t) ?? 0) - (this.buffered.get(t)?.length ?? 0),
+        claimed: (t, entries) => void this.takeClaimed(t, entries),
+        deadLettered: () => {},
+        error: this.onError,
+      },
+    );
+  }
+
+  /**
+   * Connects (waiting at most channel_config.redis.connect_timeout_ms, then failing with the
+   * endpoint and the reason), creates the consumer group on every stream of every topic, and
+   * starts the background work (ack flusher, delayed mover, janitor, outage watchdog).
+   */
+  static async connect(config: Config, options: RedisQueueOptions = {}): Promise<RedisQueue> {
+    const r = config.channelConfig.redis;
+    await initCompression();
+    const consumer = options.consumerName ?? `${uuidv4()}-0`;
+    const cmd = await openConnection(r, "command", r.connectTimeoutMs, `${config.name}:${consumer}`);
+    const queue = new RedisQueue(config, cmd, consumer, options);
+    try {
+      await queue.ensureGroups();
+    } catch (err) {
+      cmd.disconnect();
+      throw new Error(`Redis at ${queue.endpoint}: creating the consumer groups failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    queue.start();
+    return queue;
+  }
+
+  private start(): void {
+    this.cmd.on("close", () => {
+      if (!this.closed && this.downSince === undefined) this.downSince = Date.now();
+    });
+    this.cmd.on("ready", () => {
+      const wasDown = this.downSince !== undefined;
+      this.downSince = undefined;
+      if (wasDown && !this.closed) this.afterReconnect();
+    });
+    const budgetMs = this.config.channelConfig.redis.reconnectBudgetSecs * 1000;
+    this.watchdog = setInterval(() => {
+      if (this.downSince !== undefined && Date.now() - this.downSince > budgetMs) {
+        const why = lastError(this.cmd)?.message ?? "connection lost";
+        this.die(new RedisQueueFatalError(`Redis at ${this.endpoint} unreachable for more than ${budgetMs / 1000} s (reconnect_budget_secs): ${why}`));
+      }
+    }, Math.min(500, budgetMs));
+    unref(this.watchdog);
+    this.mover.start();
+    this.janitor.start();
+  }
+
+  /** Groups may be gone (Redis restarted without persistence): create them again. */
+  private afterReconnect(): void {
+    this.ensureGroups().catch(this.onError);
+    this.mover.wake(0);
+  }
+
+  /** XGROUP CREATE <key> <group> $ MKSTREAM on every stream (BUSYGROUP = already there). */
+  async ensureGroups(topics: readonly Topic[] = TOPICS): Promise<void> {
+    const pipe = this.cmd.pipeline();
+    for (const t of topics) for (const s of this.streamsOf.get(t)!) pipe.xgroup("CREATE", s.key, this.keys.group, "$", "MKSTREAM");
+    for (const [err] of (await pipe.exec()) ?? []) {
+      if (err && !isReplyError(err, "BUSYGROUP")) throw err;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------- publish
+
+  async publish<K extends Topic>(topic: K, items: readonly Outgoing<K>[]): Promise<PublishResult> {
+    this.assertOpen();
+    if (items.length === 0) return { accepted: 0, duplicates: 0 };
+    const dedup = this.dedupTtlSecs > 0;
+    const prepared = items.map((item) => {
+      const priority = item.priority ?? defaultPriority(item.message);
+      return {
+        stream: this.keys.streamFor(topic, priority, item.message),
+        payload: this.encode(topic, item.message),
+        dedupKey: dedup && item.dedupKey !== undefined ? this.keys.dedup(item.dedupKey) : undefined,
+      };
+    });
+    const pipe = this.cmd.pipeline();
+    if (!prepared.some((p) => p.dedupKey !== undefined)) {
+      // mocra's batch publish: one script call per stream key (and per 1000 payloads)
+      const byStream = new Map<string, Buffer[]>();
+      for (const p of prepared) {
+        const list = byStream.get(p.stream);
+        if (list) list.push(p.payload);
+        else byStream.set(p.stream, [p.payload]);
+      }
+      for (const [stream, payloads] of byStream) {
+        for (let i = 0; i < payloads.length; i += PUBLISH_CHUNK) {
+          pipeScript(pipe, "publish", [stream], [this.keys.group, ...payloads.slice(i, i + PUBLISH_CHUNK)]);
+        }
+      }
+      await execOrThrow(pipe);
+      return { accepted: prepared.length, duplicates: 0 };
+    }
+    // dedup and enqueue in one script per chunk: each item's check and append are atomic
+    for (let i = 0; i < prepared.length; i += PUBLISH_CHUNK) {
+      const chunk = prepared.slice(i, i + PUBLISH_CHUNK);
+      const streamIndex = new Map<string, number>();
+      for (const p of chunk) if (!streamIndex.has(p.stream)) streamIndex.set(p.stream, streamIndex.size + 1);
+      const keys = [...streamIndex.keys()];
+      const args: ScriptArg[] = [this.keys.group, this.dedupTtlSecs, keys.length];
+      for (const p of chunk) {
+        let d = 0;
+        if (p.dedupKey !== undefined) {
+          keys.push(p.dedupKey);
+          d = keys.length;
+        }
+        args.push(streamIndex.get(p.stream)!, d, p.payload);
+      }
+      pipeScript(pipe, "publishDedup", keys, args);
+    }
+    let accepted = 0;
+    for (const flags of await execOrThrow(pipe)) for (const f of flags as number[]) accepted += f;
+    return { accepted, duplicates: prepared.length - accepted };
+  }
+
+  private encode<K extends Topic>(topic: K, message: TopicMessages[K]): Buffer {
+    return asBuffer(compressPayload(this.codec.encode(topic, message), this.threshold));
+  }
+
+  // ------------------------------------------------------------------------------------- read
+
+  read<K extends Topic>(topic: K, max: number, blockMs: number): Promise<Delivery<K>[]> {
+    if (this.fatal) return Promise.reject(this.fatal);
+    const want = Math.floor(max);
+    if (this.closed || !(want >= 1)) return Promise.resolve([]);
+    if (want > (this.credit.get(topic) ?? 0)) this.credit.set(topic, want);
+    // reads of one topic take turns (they share its blocking connection)
+    const prev = this.readChains.get(topic) ?? Promise.resolve();
+    const run = prev.then(() => this.readTurn(topic, want, Math.max(0, blockMs)));
+    this.readChains.set(
+      topic,
+      run.catch(() => {}),
+    );
+    return run as unknown as Promise<Delivery<K>[]>;
+  }
+
+  private async readTurn(topic: Topic, max: number, blockMs: number): Promise<RedisDelivery[]> {
+    const deadline = Date.now() + blockMs;
+    if (this.fatal) throw this.fatal;
+    if (this.closed) return [];
+    const out = this.takeBuffered(topic, max);
+    if (out.length < max) {
+      try {
+        if (this.cmd.status !== "ready") {
+          if (out.length === 0) await this.sleepUntil(deadline, this.cmd);
+          return this.handOut(topic, out, max);
+        }
+        out.push(...(await this.readFresh(topic, max - out.length)));
+        if (out.length === 0 && blockMs > 0 && !this.closed) {
+          const woke = await this.readBlocking(topic, deadline);
+          if (woke.length > 0 && woke.length < max) woke.push(...(await this.readFresh(topic, max - woke.length)));
+          out.push(...woke);
+        }
+      } catch (err) {
+        if (this.fatal) throw this.fatal;
+        if (this.closed) return [];
+        if (!isConnectionError(err)) throw err;
+        if (out.length === 0) await this.sleepUntil(deadline);
+      }
+    }
+    return this.handOut(topic, out, max);
+  }
+
+  /** Priority order; anything beyond `max` (a wake-up can overshoot) waits for the next read. */
+  private handOut(topic: Topic, out: RedisDelivery[], max: number): RedisDelivery[] {
+    if (this.closed) return []; // left pending: reclaimed by another worker
+    byPriority(out);
+    if (out.length > max) this.bufferOf(topic).unshift(...out.splice(max));
+    return out;
+  }
+
+  private bufferOf(topic: Topic): RedisDelivery[] {
+    let b = this.buffered.get(topic);
+    if (!b) this.buffered.set(topic, (b = []));
+    return b;
+  }
+
+  private takeBuffered(topic: Topic, max: number): RedisDelivery[] {
+    const b = this.buffered.get(topic);
+    if (!b || b.length === 0) return [];
+    byPriority(b);
+    return b.splice(0, max);
+  }
+
+  /** read.lua: up to `max` fresh entries, strict priority, one round trip. */
+  private async readFresh(topic: Topic, max: number): Promise<RedisDelivery[]> {
+    const streams = this.streamsOf.get(topic)!;
+    const shards = this.keys.shards;
+    const start = this.shardStart.get(topic) ?? 0;
+    this.shardStart.set(topic, (start + 1) % shards);
+    const reply = (await runScriptBuffer(
+      this.cmd,
+      "read",
+      streams.map((s) => s.key),
+      [this.keys.group, this.consumer, max, shards, start],
+    )) as Array<number | Array<[Buffer, Buffer[]]>>;
+    const raw: RawEntry[] = [];
+    for (let i = 0; i + 1 < reply.length; i += 2) {
+      const stream = streams[(reply[i] as number) - 1];
+      for (const [id, fields] of reply[i + 1] as Array<[Buffer, Buffer[]]>) raw.push({ stream, id: id.toString(), fields, deliveries: 1 });
+    }
+    return this.deliveries(topic, raw);
+  }
+
+  /** Blocks on every stream of the topic at once until one has an entry (COUNT 1) or the deadline. */
+  private async readBlocking(topic: Topic, deadline: number): Promise<RedisDelivery[]> {
+    const conn = await this.blocker(topic, deadline);
+    if (!conn) return [];
+    const ms = Math.floor(deadline - Date.now());
+    if (ms < 1 || this.closed) return [];
+    const streams = this.streamsOf.get(topic)!;
+    let reply: Array<[Buffer, Array<[Buffer, Buffer[] | null]>]> | null;
+    try {
+      reply = (await conn.callBuffer(
+        "XREADGROUP",
+        "GROUP",
+        this.keys.group,
+        this.consumer,
+        "COUNT",
+        1,
+        "BLOCK",
+        ms,
+        "STREAMS",
+        ...streams.map((s) => s.key),
+        ...streams.map(() => ">"),
+      )) as typeof reply;
+    } catch (err) {
+      if (isReplyError(err, "NOGROUP")) {
+        await this.ensureGroups([topic]);
+        return [];
+      }
+      throw err;
+    }
+    const raw: RawEntry[] = [];
+    for (const [key, entries] of reply ?? []) {
+      const stream = this.streamByKey.get(key.toString());
+      if (!stream) continue;
+      for (const [id, fields] of entries) raw.push({ stream, id: id.toString(), fields: fields ?? [], deliveries: 1 });
+    }
+    return this.deliveries(topic, raw);
+  }
+
+  /** The topic's blocking connection, opened on first use; undefined when Redis is not reachable by the deadline. */
+  private async blocker(topic: Topic, deadline: number): Promise<Redis | undefined> {
+    let conn = this.blockers.get(topic);
+    if (!conn) {
+      const r = this.config.channelConfig.redis;
+      try {
+        conn = await openConnection(r, "blocking", Math.max(1, Math.min(r.connectTimeoutMs, deadline - Date.now())), `${this.config.name}:${this.consumer}:${topic}`);
+      } catch {
+        await this.sleepUntil(deadline);
+        return undefined;
+      }
+      if (this.closed) {
+        conn.disconnect();
+        return undefined;
+      }
+      this.blockers.set(topic, conn);
+    }
+    if (conn.status !== "ready") {
+      await this.sleepUntil(deadline, conn);
+      return isReady(conn) ? conn : undefined;
+    }
+    return conn;
+  }
+
+  /**
+   * Decodes entries into deliveries. Undecodable ones (and ones without a payload) are moved
+   * to the dead letters and acked, atomically, and left out.
+   */
+  private async deliveries(topic: Topic, raw: RawEntry[]): Promise<RedisDelivery[]> {
+    const out: RedisDelivery[] = [];
+    const poison: Array<{ entry: RawEntry; payload: Buffer; reason: string }> = [];
+    for (const entry of raw) {
+      const { payload, attempt } = entryFields(entry.fields);
+      if (payload === undefined) {
+        poison.push({ entry, payload: EMPTY, reason: "Deserialization failed: the entry has no payload field" });
+        continue;
+      }
+      try {
+        const message = decodePayload(this.codec, topic, payload);
+        out.push(new RedisDelivery(topic, entry.stream.priority, entry.id, message, attempt + entry.deliveries, entry.stream.key, payload));
+      } catch (err) {
+        poison.push({ entry, payload, reason: `Deserialization failed: ${err instanceof Error ? err.message : String(err)}` });
+      }
+    }
+    if (poison.length > 0) {
+      const pipe = this.cmd.pipeline();
+      for (const p of poison) {
+        pipeScript(pipe, "deadLetter", [p.entry.stream.key, this.keys.dlq(p.entry.stream.key)], [this.keys.group, p.entry.id, p.payload, p.reason, this.deadLetterMaxLen]);
+      }
+      await execOrThrow(pipe);
+    }
+    return out;
+  }
+
+  /** Janitor hook: reclaimed entries wait in the buffer for the next read. */
+  private async takeClaimed(topic: Topic, entries: ClaimedEntry[]): Promise<void> {
+    try {
+      const ds = await this.deliveries(topic, entries);
+      if (this.closed) return;
+      this.bufferOf(topic).push(...ds);
+    } catch (err) {
+      this.onError(err);
+    }
+  }
+
+  /** Waits until the deadline, or until `conn` is ready, or until close(). Never polls. */
+  private sleepUntil(deadline: number, conn?: Redis): Promise<void> {
+    const ms = deadline - Date.now();
+    if (ms <= 0 || this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        conn?.off("ready", done);
+        this.sleepers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      conn?.once("ready", done);
+      this.sleepers.add(done);
+    });
+  }
+
+  // ----------------------------------------------------------------------------------- settle
+
+  ack(delivery: Delivery<Topic>): Promise<void> {
+    const gate = this.gate();
+    if (gate) return gate;
+    return this.acker.ack(this.locate(delivery).stream, delivery.entryId);
+  }
+
+  async retryLater(delivery: Delivery<Topic>, delayMs: number, _reason: string): Promise<void> {
+    this.assertOpen();
+    const d = this.locate(delivery);
+    const delay = Math.max(0, Math.round(delayMs));
+    await runScript(this.cmd, "retryLater", [d.stream, this.keys.delayed(delivery.topic)], [this.keys.group, delivery.entryId, delay, delivery.attempt, d.payload]);
+    this.mover.wake(delay);
+  }
+
+  async deadLetter(delivery: Delivery<Topic>, reason: string): Promise<void> {
+    this.assertOpen();
+    const d = this.locate(delivery);
+    await runScript(this.cmd, "deadLetter", [d.stream, this.keys.dlq(d.stream)], [this.keys.group, delivery.entryId, d.payload, reason, this.deadLetterMaxLen]);
+  }
+
+  async deadLetterMessage<K extends Topic>(topic: K, message: TopicMessages[K], reason: string, originalId: string): Promise<void> {
+    this.assertOpen();
+    const stream = this.keys.streamFor(topic, defaultPriority(message), message);
+    await this.cmd.xadd(this.keys.dlq(stream), "MAXLEN", "~", this.deadLetterMaxLen, "*", "payload", this.encode(topic, message), "reason", reason, "original_id", originalId);
+  }
+
+  async touch(deliveries: readonly Delivery<Topic>[]): Promise<void> {
+    this.assertOpen();
+    if (deliveries.length === 0) return;
+    const byStream = new Map<string, string[]>();
+    for (const d of deliveries) {
+      const stream = this.locate(d).stream;
+      const ids = byStream.get(stream);
+      if (ids) ids.push(d.entryId);
+      else byStream.set(stream, [d.entryId]);
+    }
+    const pipe = this.cmd.pipeline();
+    for (const [stream, ids] of byStream) pipeScript(pipe, "touch", [stream], [this.keys.group, this.consumer, ...ids]);
+    await execOrThrow(pipe);
+  }
+
+  /** Where a delivery lives and its stored bytes (recomputed for a Delivery made elsewhere). */
+  private locate(d: Delivery<Topic>): { stream: string; payload: Buffer } {
+    if (d instanceof RedisDelivery) return d;
+    return { stream: this.keys.streamFor(d.topic, d.priority, d.message), payload: this.encode(d.topic, d.message) };
+  }
+
+  // ------------------------------------------------------------------------------ inspection
+
+  async depth(topic: Topic): Promise<number> {
+    const pipe = this.cmd.pipeline();
+    pipeScript(pipe, "stats", this.streamsOf.get(topic)!.map((s) => s.key), [this.keys.group]);
+    pipe.zcard(this.keys.delayed(topic));
+    const [lagPending, delayed] = await execOrThrow(pipe);
+    let ready = 0;
+    const lp = lagPending as number[];
+    for (let i = 0; i < lp.length; i += 2) ready += lp[i];
+    return ready + (delayed as number);
+  }
+
+  async stats(): Promise<QueueStats> {
+    const pipe = this.cmd.pipeline();
+    for (const t of TOPICS) {
+      const streams = this.streamsOf.get(t)!;
+      pipeScript(pipe, "stats", streams.map((s) => s.key), [this.keys.group]);
+      pipe.zcard(this.keys.delayed(t));
+      for (const s of streams) pipe.xlen(this.keys.dlq(s.key));
+    }
+    const replies = await execOrThrow(pipe);
+    const out = {} as QueueStats;
+    let at = 0;
+    for (const t of TOPICS) {
+      const streams = this.streamsOf.get(t)!;
+      const lp = replies[at++] as number[];
+      const s: TopicStats = { ready: { high: 0, normal: 0, low: 0 }, inFlight: 0, delayed: replies[at++] as number, dead: 0 };
+      streams.forEach((stream, i) => {
+        s.ready[stream.priority] += lp[2 * i];
+        s.inFlight += lp[2 * i + 1];
+      });
+      for (let i = 0; i < streams.length; i++) s.dead += replies[at++] as number;
+      out[t] = s;
+    }
+    return out;
+  }
+
+  async listDeadLetters(topic: Topic, count: number): Promise<DeadLetter[]> {
+    const n = Math.floor(count);
+    if (!(n >= 1)) return [];
+    const streams = this.streamsOf.get(topic)!;
+    const pipe = this.cmd.pipeline();
+    for (const s of streams) pipe.xrangeBuffer(this.keys.dlq(s.key), "-", "+", "COUNT", n);
+    const replies = await execOrThrow(pipe);
+    const letters: DeadLetter[] = [];
+    streams.forEach((s, i) => {
+      for (const [id, fields] of replies[i] as Array<[Buffer, Buffer[]]>) {
+        letters.push(this.letter(topic, s.priority, id.toString(), fields));
+      }
+    });
+    return letters.sort((a, b) => compareIds(a.id, b.id)).slice(0, n);
+  }
+
+  private letter(topic: Topic, priority: Priority, id: string, fields: Buffer[]): DeadLetter {
+    let reason = "";
+    let originalId = "";
+    let payload: Buffer | undefined;
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      const name = fields[i].toString();
+      if (name === "payload") payload = fields[i + 1];
+      else if (name === "reason") reason = fields[i + 1].toString();
+      else if (name === "original_id") originalId = fields[i + 1].toString();
+    }
+    let message: TopicMessages[Topic] | undefined;
+    try {
+      message = payload === undefined ? undefined : decodePayload(this.codec, topic, payload);
+    } catch {
+      message = undefined;
+    }
+    return { topic, priority, id, reason, originalId, message };
+  }
+
+  async replayDeadLetters(topic: Topic, count: number): Promise<number> {
+    this.assertOpen();
+    let left = Math.floor(count);
+    let moved = 0;
+    for (const s of this.streamsOf.get(topic)!) {
+      if (!(left >= 1)) break;
+      const n = (await runScript(this.cmd, "replay", [this.keys.dlq(s.key), s.key], [this.keys.group, left])) as number;
+      moved += n;
+      left -= n;
+    }
+    return moved;
+  }
+
+  async purgeDeadLetters(topic: Topic): Promise<number> {
+    this.assertOpen();
+    return (await runScript(this.cmd, "purge", this.streamsOf.get(topic)!.map((s) => this.keys.dlq(s.key)), [])) as number;
+  }
+
+  // ---------------------------------------------------------------------------------- close
+
+  /**
+   * Stops reading (blocked reads resolve []), flushes the acks (waiting at most
+   * connect_timeout_ms for an absent Redis), stops the background work and closes the
+   * connections. Deliveries handed out and not settled stay pending: another worker reclaims them.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const wake of [...this.sleepers]) wake();
+    for (const b of this.blockers.values()) b.disconnect();
+    this.blockers.clear();
+    this.janitor.stop();
+    this.mover.stop();
+    clearInterval(this.watchdog);
+    if (!this.fatal) {
+      const bound = this.config.channelConfig.redis.connectTimeoutMs;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([this.acker.flush(), new Promise((r) => (timer = setTimeout(r, bound)))]);
+      clearTimeout(timer);
+      this.acker.fail(new QueueClosedError("the Redis queue is closed"));
+    }
+    if (this.cmd.status === "ready") {
+      await this.cmd.quit().catch(() => this.cmd.disconnect());
+    } else {
+      this.cmd.disconnect();
+    }
+    this.fatalSubject.complete();
+  }
+
+  private die(err: RedisQueueFatalError): void {
+    if (this.fatal) return;
+    this.fatal = err;
+    this.closed = true;
+    clearInterval(this.watchdog);
+    this.janitor.stop();
+    this.mover.stop();
+    this.acker.fail(err);
+    for (const wake of [...this.sleepers]) wake();
+    for (const b of this.blockers.values()) b.disconnect();
+    this.blockers.clear();
+    this.cmd.disconnect();
+    this.fatalSubject.next(err);
+    this.fatalSubject.complete();
+  }
+
+  private gate(): Promise<never> | undefined {
+    if (this.fatal) return Promise.reject(this.fatal);
+    if (this.closed) return Promise.reject(new QueueClosedError("the Redis queue is closed"));
+    return undefined;
+  }
+
+  private assertOpen(): void {
+    if (this.fatal) throw this.fatal;
+    if (this.closed) throw new QueueClosedError("the Redis queue is closed");
+  }
+}
+
+interface RawEntry {
+  stream: StreamRef;
+  id: string;
+  fields: Buffer[];
+  /** PEL delivery count: 1 for a fresh read */
+  deliveries: number;
+}
+
+/** (a function, so that TypeScript does not keep a status narrowed across an await) */
+function isReady(conn: Redis): boolean {
+  return conn.status === "ready";
+}
+
+const EMPTY = asBuffer(new Uint8Array(0));
+
+/** Runs a pipeline; rejects with the first command error. */
+async function execOrThrow(pipe: ReturnType<Redis["pipeline"]>): Promise<unknown[]> {
+  const results = (await pipe.exec()) ?? [];
+  const out: unknown[] = [];
+  for (const [err, reply] of results) {
+    if (err) throw err;
+    out.push(reply);
+  }
+  return out;
+}

@@ -1,0 +1,151 @@
+import { lastValueFrom, take, toArray } from "rxjs";
+import { describe, expect, it } from "vitest";
+import { fromQueue } from "../operators/index.ts";
+import { request, taskModel } from "../src/model/index.ts";
+import { MemoryQueue } from "../src/queue/memory-queue.ts";
+import { retryDelay } from "../src/queue/retry-policy.ts";
+import { SeenSet } from "../src/queue/seen-set.ts";
+import { MemoryRateLimiter } from "../src/ratelimit/memory-limiter.ts";
+
+const req = (url: string, priority: "low" | "normal" | "high" = "normal") => request({ url, priority });
+
+describe("MemoryQueue", () => {
+  it("reads high before normal before low, a lower one only with credit left over", async () => {
+    const q = new MemoryQueue();
+    await q.publish("request", [{ message: req("l1", "low") }, { message: req("n1") }, { message: req("h1", "high") }, { message: req("h2", "high") }]);
+    expect((await q.read("request", 2, 0)).map((d) => d.message.url)).toEqual(["h1", "h2"]);
+    expect((await q.read("request", 5, 0)).map((d) => d.message.url)).toEqual(["n1", "l1"]);
+  });
+
+  it("never hands out more than asked and waits without polling when empty", async () => {
+    const q = new MemoryQueue();
+    const pending = q.read("task", 3, 5_000);
+    setTimeout(() => void q.publish("task", [{ message: taskModel() }, { message: taskModel() }]), 30);
+    const got = await pending;
+    expect(got.length).toBeGreaterThanOrEqual(1);
+    expect(got.length).toBeLessThanOrEqual(3);
+    expect(await q.read("task", 0, 0)).toEqual([]);
+    const started = Date.now();
+    expect(await q.read("response", 1, 100)).toEqual([]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(95);
+  });
+
+  it("dedups atomically with the enqueue", async () => {
+    const q = new MemoryQueue();
+    const r = await q.publish("request", [
+      { message: req("a"), dedupKey: "0123456789abcdef0123456789abcdef" },
+      { message: req("a"), dedupKey: "0123456789abcdef0123456789abcdef" },
+      { message: req("b"), dedupKey: "other" },
+    ]);
+    expect(r).toEqual({ accepted: 2, duplicates: 1 });
+  });
+
+  it("re-delivers a retried message after its delay, counting attempts, and is not drained meanwhile", async () => {
+    const q = new MemoryQueue();
+    await q.publish("request", [{ message: req("r") }]);
+    const [d] = await q.read("request", 1, 0);
+    expect(d.attempt).toBe(1);
+    const t0 = Date.now();
+    await q.retryLater(d, 150, "boom");
+    expect(q.isDrained()).toBe(false);
+    expect(await q.read("request", 1, 0)).toEqual([]);
+    const [again] = await q.read("request", 1, 2_000);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(145);
+    expect(again.attempt).toBe(2);
+    await q.ack(again);
+    expect(q.isDrained()).toBe(true);
+  });
+
+  it("keeps dead letters with their reason and can replay them", async () => {
+    const q = new MemoryQueue();
+    await q.publish("request", [{ message: req("x") }]);
+    const [d] = await q.read("request", 1, 0);
+    await q.deadLetter(d, "HTTP 500 (after 3 attempts)");
+    const dead = await q.listDeadLetters("request", 10);
+    expect(dead).toHaveLength(1);
+    expect(dead[0].reason).toBe("HTTP 500 (after 3 attempts)");
+    expect(dead[0].originalId).toBe(d.entryId);
+    expect(await q.replayDeadLetters("request", 10)).toBe(1);
+    expect((await q.read("request", 1, 0))[0].message.url).toBe("x");
+  });
+});
+
+describe("fromQueue", () => {
+  it("has at most `prefetch` un-settled messages out, and reads more as they settle", async () => {
+    const q = new MemoryQueue();
+    await q.publish("request", Array.from({ length: 20 }, (_, i) => ({ message: req(`u${i}`) })));
+    const controller = new AbortController();
+    const seen: string[] = [];
+    const held: Array<() => Promise<void>> = [];
+    const sub = fromQueue(q, "request", { prefetch: 5, blockMs: 50, signal: controller.signal }).subscribe((job) => {
+      seen.push(job.ok ? job.value.url : "?");
+      held.push(() => job.message.ack());
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen).toHaveLength(5);
+    await held.shift()!();
+    await held.shift()!();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(seen).toHaveLength(7);
+    controller.abort();
+    sub.unsubscribe();
+  });
+
+  it("completes on abort once every message out is settled", async () => {
+    const q = new MemoryQueue();
+    await q.publish("request", [{ message: req("a") }, { message: req("b") }]);
+    const controller = new AbortController();
+    const flow = fromQueue(q, "request", { prefetch: 10, blockMs: 20, signal: controller.signal });
+    const firstTwo = lastValueFrom(flow.pipe(take(2), toArray()));
+    const jobs = await firstTwo;
+    expect(jobs).toHaveLength(2);
+  });
+});
+
+describe("retryDelay", () => {
+  const policy = { maxRetries: 5, baseDelayMs: 1000, maxDelayMs: 8000 };
+  it("grows exponentially with equal jitter, capped, and honours Retry-After", () => {
+    expect(retryDelay(policy, 1, undefined, () => 0)).toBe(500);
+    expect(retryDelay(policy, 1, undefined, () => 1)).toBe(1000);
+    expect(retryDelay(policy, 3, undefined, () => 1)).toBe(4000);
+    expect(retryDelay(policy, 10, undefined, () => 1)).toBe(8000);
+    expect(retryDelay(policy, 1, 5000, () => 1)).toBe(5000);
+  });
+});
+
+describe("MemoryRateLimiter (GCRA)", () => {
+  it("spaces requests for one key evenly and keys independently", async () => {
+    const l = new MemoryRateLimiter();
+    const waits: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await l.reserve("a.com", 10, 10_000);
+      if (r.ok) waits.push(Math.round(r.waitMs));
+    }
+    expect(waits.map((w) => Math.round(w / 10) * 10)).toEqual([0, 100, 200, 300, 400]);
+    const other = await l.reserve("b.com", 10, 10_000);
+    expect(other.ok && other.waitMs).toBe(0);
+  });
+
+  it("refuses (without reserving) a wait over max_wait", async () => {
+    const l = new MemoryRateLimiter();
+    await l.reserve("a", 1, 0);
+    const r = await l.reserve("a", 1, 100);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.retryAfterMs).toBeGreaterThan(900);
+    const r2 = await l.reserve("a", 1, 2000);
+    expect(r2.ok && Math.round(r2.waitMs / 100)).toBe(10);
+  });
+});
+
+describe("SeenSet", () => {
+  it("keeps md5 keys compactly and other keys as strings", () => {
+    const s = new SeenSet();
+    expect(s.add("00b22979947e3c69e203f326272420e3")).toBe(true);
+    expect(s.add("00b22979947e3c69e203f326272420e3")).toBe(false);
+    expect(s.add("parser_task:1")).toBe(true);
+    expect(s.has("parser_task:1")).toBe(true);
+    s.delete("00b22979947e3c69e203f326272420e3");
+    expect(s.has("00b22979947e3c69e203f326272420e3")).toBe(false);
+    expect(s.size).toBe(1);
+  });
+});
