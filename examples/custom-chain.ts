@@ -1,7 +1,7 @@
 import { lastValueFrom } from "rxjs";
 import {
-  defineModule, download, fromQueue, HttpClient, JsonlSink, MemoryQueue, MemoryRateLimiter,
-  ModuleRegistry, parse, rateLimit, request, retry, route,
+  defineModule, download, enqueueRequests, fromQueue, HttpClient, JsonlSink, MemoryQueue,
+  MemoryRateLimiter, ModuleRegistry, parse, rateLimit, request, retry, route,
 } from "../src/index.ts";
 
 /** Crawls one site with a hand-composed request flow; returns when the queue is drained. */
@@ -16,7 +16,7 @@ export async function crawlWithCustomChain(startUrl: string, outputDir: string):
   });
   const registry = new ModuleRegistry().register(products);
   const queue = new MemoryQueue();
-  await queue.publish("request", [{ message: request({ url: startUrl, module: "products" }) }]);
+  await enqueueRequests(queue, [request({ url: startUrl, module: "products" })]); // dedup by fingerprint
 
   const sink = new JsonlSink(outputDir);
   const stop = new AbortController();

@@ -1,9 +1,10 @@
 import type { OperatorFunction } from "rxjs";
 import type { EventBus } from "../src/events/bus.ts";
-import { fingerprint, type JsonValue, type ParserTaskModel, type Request, type TaskModel } from "../src/model/index.ts";
+import { type JsonValue, type ParserTaskModel, type Request, type TaskModel } from "../src/model/index.ts";
 import type { Seed } from "../src/modules/define.ts";
 import type { ModuleRegistry } from "../src/modules/registry.ts";
 import { seedToRequest } from "../src/modules/requests.ts";
+import { enqueueRequests } from "../src/queue/enqueue-requests.ts";
 import type { Queue } from "../src/queue/queue.ts";
 import { type Job, type Message, mapJob, StageError } from "./job.ts";
 
@@ -75,7 +76,7 @@ async function generateTask(input: TaskModel | ParserTaskModel, message: Message
           lastTouch = Date.now();
         }
       }
-      const r = await o.queue.publish("request", batch.map((req) => ({ message: req, dedupKey: fingerprint(req) })));
+      const r = await enqueueRequests(o.queue, batch);
       moduleAccepted += r.accepted;
       moduleDuplicates += r.duplicates;
       batch = [];

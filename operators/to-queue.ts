@@ -1,6 +1,6 @@
 import type { OperatorFunction } from "rxjs";
 import type { EventBus } from "../src/events/bus.ts";
-import { fingerprint } from "../src/model/index.ts";
+import { enqueueRequests } from "../src/queue/enqueue-requests.ts";
 import type { Queue } from "../src/queue/queue.ts";
 import { type Job, mapJob, StageError } from "./job.ts";
 import type { Parsed } from "./parse.ts";
@@ -14,7 +14,7 @@ export function toQueue(queue: Queue, options: { events?: EventBus } = {}): Oper
     const { requests, tasks } = parsed.output;
     try {
       if (requests.length > 0) {
-        const r = await queue.publish("request", requests.map((req) => ({ message: req, dedupKey: fingerprint(req) })));
+        const r = await enqueueRequests(queue, requests);
         options.events?.emit({ type: "requests_enqueued", topic: "request", accepted: r.accepted, duplicates: r.duplicates });
       }
       if (tasks.length > 0) {

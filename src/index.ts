@@ -12,6 +12,7 @@ export * from "./model/index.ts";
 export * from "./modules/define.ts";
 export { Page } from "./modules/page.ts";
 export { ModuleRegistry } from "./modules/registry.ts";
+export { enqueueRequests } from "./queue/enqueue-requests.ts";
 export { MemoryQueue } from "./queue/memory-queue.ts";
 export type { Delivery, Outgoing, Queue, QueueStats } from "./queue/queue.ts";
 export type { RetryPolicy } from "./queue/retry-policy.ts";

@@ -10,12 +10,27 @@ const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padSt
 let lastMs = 0;
 let seq = 0;
 
+// One crypto call per 256 ids instead of one per id (randomBytes is a slow sync call).
+const POOL_IDS = 256;
+let pool = new Uint8Array(0);
+let poolOffset = 0;
+
+function random16(): Uint8Array {
+  if (poolOffset + 16 > pool.length) {
+    pool = randomBytes(16 * POOL_IDS);
+    poolOffset = 0;
+  }
+  const out = pool.slice(poolOffset, poolOffset + 16);
+  poolOffset += 16;
+  return out;
+}
+
 /**
  * UUID v7: 48-bit unix milliseconds, then random bits. Within one millisecond a 12-bit counter
  * in rand_a keeps ids from one process monotonic (RFC 9562, method 1).
  */
 export function uuidv7(now: number = Date.now()): Uuid {
-  const bytes = randomBytes(16);
+  const bytes = random16();
   if (now <= lastMs) {
     seq = (seq + 1) & 0xfff;
     if (seq === 0) lastMs += 1;
@@ -24,8 +39,14 @@ export function uuidv7(now: number = Date.now()): Uuid {
     lastMs = now;
     seq = bytes[6] & 0x07; // small random start leaves room to count up
   }
-  const ms = BigInt(now);
-  for (let i = 0; i < 6; i++) bytes[i] = Number((ms >> BigInt(8 * (5 - i))) & 0xffn);
+  const hi = Math.floor(now / 0x100000000);
+  const lo = now >>> 0;
+  bytes[0] = (hi >>> 8) & 0xff;
+  bytes[1] = hi & 0xff;
+  bytes[2] = lo >>> 24;
+  bytes[3] = (lo >>> 16) & 0xff;
+  bytes[4] = (lo >>> 8) & 0xff;
+  bytes[5] = lo & 0xff;
   bytes[6] = 0x70 | ((seq >> 8) & 0x0f);
   bytes[7] = seq & 0xff;
   bytes[8] = (bytes[8] & 0x3f) | 0x80;
@@ -34,7 +55,7 @@ export function uuidv7(now: number = Date.now()): Uuid {
 
 /** UUID v4, used for consumer names (as mocra does). */
 export function uuidv4(): Uuid {
-  const bytes = randomBytes(16);
+  const bytes = random16();
   bytes[6] = (bytes[6] & 0x0f) | 0x40;
   bytes[8] = (bytes[8] & 0x3f) | 0x80;
   return uuidFromBytes(bytes);

@@ -6,6 +6,7 @@ import type { ItemBatch, ItemSink } from "./sink.ts";
 interface PendingWrite {
   module: string;
   text: string;
+  count: number;
   fingerprint: string;
   resolve: (stored: boolean) => void;
   reject: (err: unknown) => void;
@@ -20,13 +21,16 @@ interface PendingWrite {
 export class JsonlSink implements ItemSink {
   private readonly files = new Map<string, Promise<FileHandle>>();
   private readonly written = new SeenSet();
+  /** lines appended per module by this sink */
+  private readonly lines = new Map<string, number>();
   private pending: PendingWrite[] = [];
   private flushing: Promise<void> | undefined;
 
   constructor(private readonly dir: string) {}
 
   describe(): string {
-    return join(this.dir, "<module>.jsonl");
+    if (this.lines.size === 0) return `none written (files would be ${join(this.dir, "<module>.jsonl")})`;
+    return [...this.lines].map(([m, n]) => `${this.pathOf(m)} (+${n} lines appended)`).join(", ");
   }
 
   pathOf(module: string): string {
@@ -38,7 +42,7 @@ export class JsonlSink implements ItemSink {
     let text = "";
     for (const item of batch.items) text += JSON.stringify(item) + "\n";
     return new Promise((resolve, reject) => {
-      this.pending.push({ module: batch.module, text, fingerprint: batch.fingerprint, resolve, reject });
+      this.pending.push({ module: batch.module, text, count: batch.items.length, fingerprint: batch.fingerprint, resolve, reject });
       this.flushing ??= this.flushLoop();
     });
   }
@@ -59,6 +63,7 @@ export class JsonlSink implements ItemSink {
             try {
               const fh = await this.file(module);
               await fh.write(writes.map((w) => w.text).join(""));
+              this.lines.set(module, (this.lines.get(module) ?? 0) + writes.reduce((n, w) => n + w.count, 0));
               for (const w of writes) w.resolve(true);
             } catch (err) {
               for (const w of writes) {
