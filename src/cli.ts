@@ -1,13 +1,23 @@
 // mocra-ts command line: `tsx src/cli.ts <command> [options]` (or `deno task <command>`).
 import { ConfigError } from "./config/index.ts";
 import { UsageError } from "./commands/common.ts";
+import { dlqCommand } from "./commands/dlq.ts";
+import { exportCommand } from "./commands/export.ts";
 import { runStandaloneCommand } from "./commands/run-standalone.ts";
+import { startWorkerCommand } from "./commands/start-worker.ts";
+import { statusCommand } from "./commands/status.ts";
+import { submitCommand } from "./commands/submit.ts";
 import { args, exit } from "./runtime/index.ts";
 
 type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, { run: Command; summary: string }> = {
   "run-standalone": { run: runStandaloneCommand, summary: "crawl in this process on in-memory queues until drained" },
+  "start-worker": { run: startWorkerCommand, summary: "work on the crawl in Redis until SIGINT/SIGTERM" },
+  submit: { run: submitCommand, summary: "put a task for modules into Redis" },
+  status: { run: statusCommand, summary: "queues, pending work, dead letters and live workers in Redis" },
+  dlq: { run: dlqCommand, summary: "list, replay or purge dead letters in Redis" },
+  export: { run: exportCommand, summary: "write the items held in Redis to JSONL files" },
 };
 
 const usage = `usage: mocra-ts <command> [options]

@@ -110,6 +110,9 @@ export class RedisQueue implements Queue {
 
   private closed = false;
   private fatal: RedisQueueFatalError | undefined;
+  /** rejects on a fatal error: every operation races it, since ioredis may keep a command queued */
+  private readonly fatalGate: Promise<never>;
+  private rejectFatalGate: (err: Error) => void = () => {};
   private downSince: number | undefined;
   private watchdog: ReturnType<typeof setInterval> | undefined;
 
@@ -133,6 +136,8 @@ export class RedisQueue implements Queue {
       for (const s of streams) this.streamByKey.set(s.key, s);
     }
     this.fatal$ = this.fatalSubject.asObservable();
+    this.fatalGate = new Promise<never>((_, reject) => (this.rejectFatalGate = reject));
+    this.fatalGate.catch(() => {});
     if (options.onFatal) this.fatal$.subscribe(options.onFatal);
 
     defineScripts(cmd);
@@ -251,7 +256,7 @@ export class RedisQueue implements Queue {
           pipeScript(pipe, "publish", [stream], [this.keys.group, ...payloads.slice(i, i + PUBLISH_CHUNK)]);
         }
       }
-      await execOrThrow(pipe);
+      await this.exec(pipe);
       return { accepted: prepared.length, duplicates: 0 };
     }
     // dedup and enqueue in one script per chunk: each item's check and append are atomic
@@ -272,7 +277,7 @@ export class RedisQueue implements Queue {
       pipeScript(pipe, "publishDedup", keys, args);
     }
     let accepted = 0;
-    for (const flags of await execOrThrow(pipe)) for (const f of flags as number[]) accepted += f;
+    for (const flags of await this.exec(pipe)) for (const f of flags as number[]) accepted += f;
     return { accepted, duplicates: prepared.length - accepted };
   }
 
@@ -289,7 +294,7 @@ export class RedisQueue implements Queue {
     if (want > (this.credit.get(topic) ?? 0)) this.credit.set(topic, want);
     // reads of one topic take turns (they share its blocking connection)
     const prev = this.readChains.get(topic) ?? Promise.resolve();
-    const run = prev.then(() => this.readTurn(topic, want, Math.max(0, blockMs)));
+    const run = this.guard(prev.then(() => this.readTurn(topic, want, Math.max(0, blockMs))));
     this.readChains.set(
       topic,
       run.catch(() => {}),
@@ -308,10 +313,10 @@ export class RedisQueue implements Queue {
           if (out.length === 0) await this.sleepUntil(deadline, this.cmd);
           return this.handOut(topic, out, max);
         }
-        out.push(...(await this.readFresh(topic, max - out.length)));
+        out.push(...(await this.readFreshBounded(topic, max - out.length, deadline)));
         if (out.length === 0 && blockMs > 0 && !this.closed) {
           const woke = await this.readBlocking(topic, deadline);
-          if (woke.length > 0 && woke.length < max) woke.push(...(await this.readFresh(topic, max - woke.length)));
+          if (woke.length > 0 && woke.length < max) woke.push(...(await this.readFreshBounded(topic, max - woke.length, deadline)));
           out.push(...woke);
         }
       } catch (err) {
@@ -345,18 +350,46 @@ export class RedisQueue implements Queue {
     return b.splice(0, max);
   }
 
+  /**
+   * readFresh, but if the command connection drops meanwhile, gives up at the deadline: ioredis
+   * re-sends the read after the reconnect, and what it brings then waits in the buffer for the
+   * next read (nothing is lost, nothing is read twice).
+   */
+  private async readFreshBounded(topic: Topic, max: number, deadline: number): Promise<RedisDelivery[]> {
+    const fresh = this.readFresh(topic, max);
+    let lost: () => void = () => {};
+    const late = Symbol("late");
+    const gaveUp = new Promise<typeof late>((resolve) => {
+      lost = () => void this.sleepUntil(deadline).then(() => resolve(late));
+      this.cmd.once("close", lost);
+    });
+    try {
+      const r = await Promise.race([fresh, gaveUp]);
+      if (r !== late) return r;
+      fresh.then(
+        (ds) => {
+          if (!this.closed) this.bufferOf(topic).push(...ds);
+        },
+        () => {}, // not delivered, or pending under this consumer: reclaimed later
+      );
+      return [];
+    } finally {
+      this.cmd.off("close", lost);
+    }
+  }
+
   /** read.lua: up to `max` fresh entries, strict priority, one round trip. */
   private async readFresh(topic: Topic, max: number): Promise<RedisDelivery[]> {
     const streams = this.streamsOf.get(topic)!;
     const shards = this.keys.shards;
     const start = this.shardStart.get(topic) ?? 0;
     this.shardStart.set(topic, (start + 1) % shards);
-    const reply = (await runScriptBuffer(
+    const reply = (await this.guard(runScriptBuffer(
       this.cmd,
       "read",
       streams.map((s) => s.key),
       [this.keys.group, this.consumer, max, shards, start],
-    )) as Array<number | Array<[Buffer, Buffer[]]>>;
+    ))) as Array<number | Array<[Buffer, Buffer[]]>>;
     const raw: RawEntry[] = [];
     for (let i = 0; i + 1 < reply.length; i += 2) {
       const stream = streams[(reply[i] as number) - 1];
@@ -452,7 +485,7 @@ export class RedisQueue implements Queue {
       for (const p of poison) {
         pipeScript(pipe, "deadLetter", [p.entry.stream.key, this.keys.dlq(p.entry.stream.key)], [this.keys.group, p.entry.id, p.payload, p.reason, this.deadLetterMaxLen]);
       }
-      await execOrThrow(pipe);
+      await this.exec(pipe);
     }
     return out;
   }
@@ -490,27 +523,29 @@ export class RedisQueue implements Queue {
   ack(delivery: Delivery<Topic>): Promise<void> {
     const gate = this.gate();
     if (gate) return gate;
-    return this.acker.ack(this.locate(delivery).stream, delivery.entryId);
+    return this.guard(this.acker.ack(this.locate(delivery).stream, delivery.entryId));
   }
 
   async retryLater(delivery: Delivery<Topic>, delayMs: number, _reason: string): Promise<void> {
     this.assertOpen();
     const d = this.locate(delivery);
     const delay = Math.max(0, Math.round(delayMs));
-    await runScript(this.cmd, "retryLater", [d.stream, this.keys.delayed(delivery.topic)], [this.keys.group, delivery.entryId, delay, delivery.attempt, d.payload]);
+    await this.guard(runScript(this.cmd, "retryLater", [d.stream, this.keys.delayed(delivery.topic)], [this.keys.group, delivery.entryId, delay, delivery.attempt, d.payload]));
     this.mover.wake(delay);
   }
 
   async deadLetter(delivery: Delivery<Topic>, reason: string): Promise<void> {
     this.assertOpen();
     const d = this.locate(delivery);
-    await runScript(this.cmd, "deadLetter", [d.stream, this.keys.dlq(d.stream)], [this.keys.group, delivery.entryId, d.payload, reason, this.deadLetterMaxLen]);
+    await this.guard(runScript(this.cmd, "deadLetter", [d.stream, this.keys.dlq(d.stream)], [this.keys.group, delivery.entryId, d.payload, reason, this.deadLetterMaxLen]));
   }
 
   async deadLetterMessage<K extends Topic>(topic: K, message: TopicMessages[K], reason: string, originalId: string): Promise<void> {
     this.assertOpen();
     const stream = this.keys.streamFor(topic, defaultPriority(message), message);
-    await this.cmd.xadd(this.keys.dlq(stream), "MAXLEN", "~", this.deadLetterMaxLen, "*", "payload", this.encode(topic, message), "reason", reason, "original_id", originalId);
+    await this.guard(
+      this.cmd.xadd(this.keys.dlq(stream), "MAXLEN", "~", this.deadLetterMaxLen, "*", "payload", this.encode(topic, message), "reason", reason, "original_id", originalId),
+    );
   }
 
   async touch(deliveries: readonly Delivery<Topic>[]): Promise<void> {
@@ -525,7 +560,7 @@ export class RedisQueue implements Queue {
     }
     const pipe = this.cmd.pipeline();
     for (const [stream, ids] of byStream) pipeScript(pipe, "touch", [stream], [this.keys.group, this.consumer, ...ids]);
-    await execOrThrow(pipe);
+    await this.exec(pipe);
   }
 
   /** Where a delivery lives and its stored bytes (recomputed for a Delivery made elsewhere). */
@@ -540,7 +575,7 @@ export class RedisQueue implements Queue {
     const pipe = this.cmd.pipeline();
     pipeScript(pipe, "stats", this.streamsOf.get(topic)!.map((s) => s.key), [this.keys.group]);
     pipe.zcard(this.keys.delayed(topic));
-    const [lagPending, delayed] = await execOrThrow(pipe);
+    const [lagPending, delayed] = await this.exec(pipe);
     let ready = 0;
     const lp = lagPending as number[];
     for (let i = 0; i < lp.length; i += 2) ready += lp[i];
@@ -555,7 +590,7 @@ export class RedisQueue implements Queue {
       pipe.zcard(this.keys.delayed(t));
       for (const s of streams) pipe.xlen(this.keys.dlq(s.key));
     }
-    const replies = await execOrThrow(pipe);
+    const replies = await this.exec(pipe);
     const out = {} as QueueStats;
     let at = 0;
     for (const t of TOPICS) {
@@ -578,7 +613,7 @@ export class RedisQueue implements Queue {
     const streams = this.streamsOf.get(topic)!;
     const pipe = this.cmd.pipeline();
     for (const s of streams) pipe.xrangeBuffer(this.keys.dlq(s.key), "-", "+", "COUNT", n);
-    const replies = await execOrThrow(pipe);
+    const replies = await this.exec(pipe);
     const letters: DeadLetter[] = [];
     streams.forEach((s, i) => {
       for (const [id, fields] of replies[i] as Array<[Buffer, Buffer[]]>) {
@@ -613,7 +648,7 @@ export class RedisQueue implements Queue {
     let moved = 0;
     for (const s of this.streamsOf.get(topic)!) {
       if (!(left >= 1)) break;
-      const n = (await runScript(this.cmd, "replay", [this.keys.dlq(s.key), s.key], [this.keys.group, left])) as number;
+      const n = (await this.guard(runScript(this.cmd, "replay", [this.keys.dlq(s.key), s.key], [this.keys.group, left]))) as number;
       moved += n;
       left -= n;
     }
@@ -622,7 +657,13 @@ export class RedisQueue implements Queue {
 
   async purgeDeadLetters(topic: Topic): Promise<number> {
     this.assertOpen();
-    return (await runScript(this.cmd, "purge", this.streamsOf.get(topic)!.map((s) => this.keys.dlq(s.key)), [])) as number;
+    return (await this.guard(runScript(this.cmd, "purge", this.streamsOf.get(topic)!.map((s) => this.keys.dlq(s.key)), []))) as number;
+  }
+
+  /** Runs the janitor once now (reclaim, then trim), besides its timers. */
+  async maintain(): Promise<void> {
+    await this.janitor.sweep();
+    await this.janitor.trim();
   }
 
   // ---------------------------------------------------------------------------------- close
@@ -660,6 +701,7 @@ export class RedisQueue implements Queue {
     if (this.fatal) return;
     this.fatal = err;
     this.closed = true;
+    this.rejectFatalGate(err);
     clearInterval(this.watchdog);
     this.janitor.stop();
     this.mover.stop();
@@ -670,6 +712,23 @@ export class RedisQueue implements Queue {
     this.cmd.disconnect();
     this.fatalSubject.next(err);
     this.fatalSubject.complete();
+  }
+
+  /** The operation's result, or the fatal error if that comes first. */
+  private guard<T>(op: Promise<T>): Promise<T> {
+    op.catch(() => {}); // settled later, after the race is decided
+    return Promise.race([op, this.fatalGate]);
+  }
+
+  /** Runs a pipeline (guarded); rejects with the first command error. */
+  private async exec(pipe: ReturnType<Redis["pipeline"]>): Promise<unknown[]> {
+    const results = (await this.guard(pipe.exec())) ?? [];
+    const out: unknown[] = [];
+    for (const [err, reply] of results) {
+      if (err) throw err;
+      out.push(reply);
+    }
+    return out;
   }
 
   private gate(): Promise<never> | undefined {
@@ -698,14 +757,3 @@ function isReady(conn: Redis): boolean {
 }
 
 const EMPTY = asBuffer(new Uint8Array(0));
-
-/** Runs a pipeline; rejects with the first command error. */
-async function execOrThrow(pipe: ReturnType<Redis["pipeline"]>): Promise<unknown[]> {
-  const results = (await pipe.exec()) ?? [];
-  const out: unknown[] = [];
-  for (const [err, reply] of results) {
-    if (err) throw err;
-    out.push(reply);
-  }
-  return out;
-}

@@ -1,0 +1,142 @@
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { parseConfig } from "../src/config/index.ts";
+import { readStatus } from "../src/commands/status.ts";
+import { type ShopServer, startShop } from "../src/demo/shop.ts";
+import { TOPICS } from "../src/model/index.ts";
+import { itemStreamKey } from "../src/storage/redis-sink.ts";
+import { deleteNamespace, rawClient, requireRedis, uniqueName } from "./helpers/redis.ts";
+import { runCli, startWorker, waitFor, type WorkerProcess, writeConfig } from "./helpers/worker-process.ts";
+
+let hasRedis = false;
+beforeAll(async () => {
+  hasRedis = await requireRedis("distributed");
+});
+
+let shop: ShopServer | undefined;
+let workers: WorkerProcess[] = [];
+let name = "";
+
+afterEach(async () => {
+  for (const w of workers) if (w.child.exitCode === null) w.child.kill("SIGKILL");
+  workers = [];
+  await shop?.close();
+  shop = undefined;
+  if (name) await deleteNamespace(name);
+});
+
+function workerToml(shopUrl: string): string {
+  return `name = "${name}"
+[crawler]
+task_concurrency = 8
+shutdown_timeout_secs = 10
+progress_interval_secs = 1
+[output]
+sink = "redis"
+[channel_config.redis]
+claim_min_idle = 1500
+claim_interval = 500
+[modules.demo_shop]
+start_url = "${shopUrl}/list/0"
+`;
+}
+
+/** Items in the Redis sink: total entries and distinct URLs. */
+async function items(): Promise<{ total: number; urls: Set<string> }> {
+  const r = rawClient();
+  try {
+    const entries = await r.xrange(itemStreamKey(name, "demo_shop"), "-", "+");
+    const urls = new Set(entries.map(([, f]) => String(JSON.parse(f[f.indexOf("item") + 1]).url)));
+    return { total: entries.length, urls };
+  } finally {
+    r.disconnect();
+  }
+}
+
+async function idle(configFile: string): Promise<boolean> {
+  const s = await readStatus(parseConfig(`name = "${name}"`, configFile));
+  return TOPICS.every((t) => {
+    const ts = s.topics[t];
+    return ts.delayed === 0 && Object.values(ts.priorities).every((p) => p.waiting === 0 && p.pending === 0);
+  });
+}
+
+describe("distributed crawl on Redis Streams", () => {
+  it("two workers and one submit crawl the site completely, every item exactly once; status tells the truth", async () => {
+    if (!hasRedis) return;
+    name = uniqueName();
+    shop = await startShop({ items: 400, latencyMs: 5 });
+    const cfg = await writeConfig(workerToml(shop.url));
+    workers = [await startWorker(cfg), await startWorker(cfg)];
+
+    const before = await readStatus(parseConfig(`name = "${name}"`, cfg));
+    expect(before.workers.length).toBe(2);
+    expect(before.topics.request.priorities.normal.waiting).toBe(0);
+
+    const submitted = await runCli(["submit", "demo_shop", "--config", cfg]);
+    expect(submitted.code).toBe(0);
+    await waitFor("some items", async () => (await items()).total > 50, 30_000);
+    const during = await readStatus(parseConfig(`name = "${name}"`, cfg));
+    const busy = Object.values(during.topics.request.priorities).reduce((n, p) => n + p.waiting + p.pending, 0);
+    expect(busy).toBeGreaterThan(0);
+
+    await waitFor("400 items", async () => (await items()).total >= 400, 60_000);
+    await waitFor("an idle queue", () => idle(cfg), 30_000);
+    const got = await items();
+    expect(got.total).toBe(400);
+    expect(got.urls.size).toBe(400);
+    for (const [path, n] of shop.hits) expect(n, path).toBe(1);
+
+    for (const w of workers) w.child.kill("SIGTERM");
+    const codes = await Promise.all(workers.map((w) => w.exited));
+    expect(codes).toEqual([0, 0]);
+    const after = await readStatus(parseConfig(`name = "${name}"`, cfg));
+    expect(after.workers.length).toBe(0);
+  }, 120_000);
+
+  it("kill -9 of one worker mid-crawl: the other finishes, nothing lost, no duplicate item", async () => {
+    if (!hasRedis) return;
+    name = uniqueName();
+    shop = await startShop({ items: 500, latencyMs: 20 });
+    const cfg = await writeConfig(workerToml(shop.url));
+    workers = [await startWorker(cfg), await startWorker(cfg)];
+    expect((await runCli(["submit", "demo_shop", "--config", cfg])).code).toBe(0);
+    await waitFor("a quarter of the items", async () => (await items()).total > 125, 60_000, 50);
+    workers[0].child.kill("SIGKILL");
+    await waitFor("500 items", async () => (await items()).total >= 500, 90_000);
+    await waitFor("an idle queue", () => idle(cfg), 30_000);
+    const got = await items();
+    expect(got.total).toBe(500);
+    expect(got.urls.size).toBe(500);
+    workers[1].child.kill("SIGTERM");
+    expect(await workers[1].exited).toBe(0);
+  }, 150_000);
+
+  it("a Deno worker joins the same crawl as a Node worker", async () => {
+    if (!hasRedis) return;
+    name = uniqueName();
+    shop = await startShop({ items: 300, latencyMs: 10 });
+    const cfg = await writeConfig(workerToml(shop.url));
+    workers = [await startWorker(cfg, { runtime: "deno" }), await startWorker(cfg)];
+    expect((await runCli(["submit", "demo_shop", "--config", cfg])).code).toBe(0);
+    await waitFor("300 items", async () => (await items()).total >= 300, 60_000);
+    await waitFor("an idle queue", () => idle(cfg), 30_000);
+    expect((await items()).total).toBe(300);
+    for (const w of workers) w.child.kill("SIGTERM");
+    const codes = await Promise.all(workers.map((w) => w.exited));
+    expect(codes).toEqual([0, 0]);
+    // both did work
+    for (const w of workers) expect(w.output()).toMatch(/stopped: [1-9]\d* pages/);
+  }, 120_000);
+
+  it("download-only and parse-only workers share a crawl through the response topic", async () => {
+    if (!hasRedis) return;
+    name = uniqueName();
+    shop = await startShop({ items: 200 });
+    const cfg = await writeConfig(workerToml(shop.url));
+    workers = [await startWorker(cfg, { roles: "task,download" }), await startWorker(cfg, { roles: "parse" })];
+    expect((await runCli(["submit", "demo_shop", "--config", cfg])).code).toBe(0);
+    await waitFor("200 items", async () => (await items()).total >= 200, 60_000);
+    await waitFor("an idle queue", () => idle(cfg), 30_000);
+    expect((await items()).total).toBe(200);
+  }, 120_000);
+});
