@@ -48,14 +48,14 @@ export class Message<K extends Topic = Topic> {
     return this.queue.touch([this.delivery]);
   }
 
-  private async settle(action: () => Promise<void>): Promise<void> {
-    if (this.settled) return;
+  private settle(action: () => Promise<void>): Promise<void> {
+    if (this.settled) return Promise.resolve();
     this.settled = true;
-    try {
-      await action();
-    } finally {
-      this.onSettled();
-    }
+    // The credit comes back as soon as the settlement is handed to the queue: a backend may
+    // batch acks for a few ms, and holding credit over that wait would idle the flow.
+    const done = action();
+    this.onSettled();
+    return done;
   }
 }
 

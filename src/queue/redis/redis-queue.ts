@@ -5,16 +5,20 @@
 // one blocking connection per topic being read (XREADGROUP BLOCK only, opened on the first
 // read of that topic). A worker reading request + task + parser_task holds 4 connections.
 //
-// Reading, in strict priority: read.lua reads high, then normal with the credit left, then low,
-// in one round trip. Only when every priority is empty does the reader block, on its blocking
+// Reading, in strict priority: read-plan.lua shares the credit out (high first, then normal
+// with what is left, then low) by each stream's lag, and one pipeline of XREADGROUP COUNT <n>
+// reads exactly that. Only when every priority is empty does the reader block, on its blocking
 // connection, over all streams of the topic at once (COUNT 1: a wake-up), then reads the rest
-// of its credit with read.lua. Entries already delivered to this worker (reclaimed by the
+// of its credit the same way. Entries already delivered to this worker (reclaimed by the
 // janitor) go out first. Undecodable entries never come out: they move to the dead letters.
+// Delivery.entryId is the stream entry id (unique within its stream, mocra's original_id).
 //
 // Outage: ioredis reconnects with capped back-off. Commands wait meanwhile; read() returns []
 // after its block time; acks are kept and flushed after the reconnect. A command connection
 // down longer than reconnect_budget_secs is fatal: `fatal$` emits, `onFatal` is called, and
-// every operation rejects with a RedisQueueFatalError from then on.
+// every operation (read included) rejects with a RedisQueueFatalError from then on. A publish
+// without dedup keys whose reply is lost with the connection is re-sent by ioredis and may
+// be appended twice (at-least-once); with dedup keys the re-send finds the keys set.
 
 import type { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
@@ -46,6 +50,8 @@ export interface RedisQueueOptions {
   onFatal?: (err: RedisQueueFatalError) => void;
   /** background failures that do not stop the queue (janitor, mover); default: console.warn */
   onError?: (err: unknown) => void;
+  /** the payload codec; default: channel_config.queue_codec */
+  codec?: Codec;
   /** default `<uuid-v4>-0`, as mocra's listener 0 */
   consumerName?: string;
   /**
@@ -110,9 +116,12 @@ export class RedisQueue implements Queue {
 
   private closed = false;
   private fatal: RedisQueueFatalError | undefined;
-  /** rejects on a fatal error: every operation races it, since ioredis may keep a command queued */
-  private readonly fatalGate: Promise<never>;
-  private rejectFatalGate: (err: Error) => void = () => {};
+  /**
+   * The rejecters of the operations in flight: a fatal error rejects them all, since ioredis may
+   * keep a command queued forever. (Not Promise.race against one long-lived promise: every race
+   * would leave a reaction on it, a leak of one settled result per operation.)
+   */
+  private readonly guarded = new Set<(err: Error) => void>();
   private downSince: number | undefined;
   private watchdog: ReturnType<typeof setInterval> | undefined;
 
@@ -124,7 +133,7 @@ export class RedisQueue implements Queue {
   ) {
     const ch = config.channelConfig;
     this.keys = new QueueKeys(config.name, ch.redis.shards);
-    this.codec = codecByName(queueCodecFormat(config));
+    this.codec = options.codec ?? codecByName(queueCodecFormat(config));
     this.threshold = ch.compressionThreshold;
     this.dedupTtlSecs = config.crawler.dedupTtlSecs;
     this.deadLetterMaxLen = options.deadLetterMaxLen ?? 100_000;
@@ -136,8 +145,6 @@ export class RedisQueue implements Queue {
       for (const s of streams) this.streamByKey.set(s.key, s);
     }
     this.fatal$ = this.fatalSubject.asObservable();
-    this.fatalGate = new Promise<never>((_, reject) => (this.rejectFatalGate = reject));
-    this.fatalGate.catch(() => {});
     if (options.onFatal) this.fatal$.subscribe(options.onFatal);
 
     defineScripts(cmd);
@@ -230,6 +237,11 @@ export class RedisQueue implements Queue {
 
   // ---------------------------------------------------------------------------------- publish
 
+  /**
+   * Appends the batch (one publish.lua call per 1000 items, one pipeline). An item with a
+   * dedupKey is appended only if `<name>:cache:dedup:<key>` was not set (SET NX EX
+   * dedup_ttl_secs, in the same script); dedup_ttl_secs = 0 turns dedup off, as in mocra.
+   */
   async publish<K extends Topic>(topic: K, items: readonly Outgoing<K>[]): Promise<PublishResult> {
     this.assertOpen();
     if (items.length === 0) return { accepted: 0, duplicates: 0 };
@@ -242,39 +254,26 @@ export class RedisQueue implements Queue {
         dedupKey: dedup && item.dedupKey !== undefined ? this.keys.dedup(item.dedupKey) : undefined,
       };
     });
+    // one publish.lua call per chunk of the batch: each item's dedup check and append are atomic
     const pipe = this.cmd.pipeline();
-    if (!prepared.some((p) => p.dedupKey !== undefined)) {
-      // mocra's batch publish: one script call per stream key (and per 1000 payloads)
-      const byStream = new Map<string, Buffer[]>();
-      for (const p of prepared) {
-        const list = byStream.get(p.stream);
-        if (list) list.push(p.payload);
-        else byStream.set(p.stream, [p.payload]);
-      }
-      for (const [stream, payloads] of byStream) {
-        for (let i = 0; i < payloads.length; i += PUBLISH_CHUNK) {
-          pipeScript(pipe, "publish", [stream], [this.keys.group, ...payloads.slice(i, i + PUBLISH_CHUNK)]);
-        }
-      }
-      await this.exec(pipe);
-      return { accepted: prepared.length, duplicates: 0 };
-    }
-    // dedup and enqueue in one script per chunk: each item's check and append are atomic
     for (let i = 0; i < prepared.length; i += PUBLISH_CHUNK) {
       const chunk = prepared.slice(i, i + PUBLISH_CHUNK);
       const streamIndex = new Map<string, number>();
       for (const p of chunk) if (!streamIndex.has(p.stream)) streamIndex.set(p.stream, streamIndex.size + 1);
       const keys = [...streamIndex.keys()];
-      const args: ScriptArg[] = [this.keys.group, this.dedupTtlSecs, keys.length];
+      let layout = "";
+      const payloads: Buffer[] = [];
       for (const p of chunk) {
         let d = 0;
         if (p.dedupKey !== undefined) {
           keys.push(p.dedupKey);
           d = keys.length;
         }
-        args.push(streamIndex.get(p.stream)!, d, p.payload);
+        layout += `${streamIndex.get(p.stream)},${d};`;
+        payloads.push(p.payload);
       }
-      pipeScript(pipe, "publishDedup", keys, args);
+      const args: ScriptArg[] = [this.keys.group, this.dedupTtlSecs, streamIndex.size, layout, ...payloads];
+      pipeScript(pipe, "publish", keys, args);
     }
     let accepted = 0;
     for (const flags of await this.exec(pipe)) for (const f of flags as number[]) accepted += f;
@@ -378,23 +377,45 @@ export class RedisQueue implements Queue {
     }
   }
 
-  /** read.lua: up to `max` fresh entries, strict priority, one round trip. */
+  /**
+   * Up to `max` fresh entries in strict priority: read-plan.lua shares the credit out over the
+   * streams by their lag, then one pipeline reads exactly that much from each (two round trips).
+   */
   private async readFresh(topic: Topic, max: number): Promise<RedisDelivery[]> {
     const streams = this.streamsOf.get(topic)!;
     const shards = this.keys.shards;
     const start = this.shardStart.get(topic) ?? 0;
     this.shardStart.set(topic, (start + 1) % shards);
-    const reply = (await this.guard(runScriptBuffer(
-      this.cmd,
-      "read",
-      streams.map((s) => s.key),
-      [this.keys.group, this.consumer, max, shards, start],
-    ))) as Array<number | Array<[Buffer, Buffer[]]>>;
-    const raw: RawEntry[] = [];
-    for (let i = 0; i + 1 < reply.length; i += 2) {
-      const stream = streams[(reply[i] as number) - 1];
-      for (const [id, fields] of reply[i + 1] as Array<[Buffer, Buffer[]]>) raw.push({ stream, id: id.toString(), fields, deliveries: 1 });
+    const plan = (await this.guard(
+      runScript(
+        this.cmd,
+        "readPlan",
+        streams.map((s) => s.key),
+        [this.keys.group, max, shards, start],
+      ),
+    )) as number[];
+    if (plan.length === 0) return [];
+    const pipe = this.cmd.pipeline();
+    const planned: StreamRef[] = [];
+    for (let i = 0; i + 1 < plan.length; i += 2) {
+      const stream = streams[plan[i] - 1];
+      planned.push(stream);
+      pipe.xreadgroupBuffer("GROUP", this.keys.group, this.consumer, "COUNT", plan[i + 1], "STREAMS", stream.key, ">");
     }
+    let replies: unknown[];
+    try {
+      replies = await this.exec(pipe);
+    } catch (err) {
+      if (!isReplyError(err, "NOGROUP")) throw err;
+      await this.ensureGroups([topic]); // deleted meanwhile: what was read is pending and gets reclaimed
+      return [];
+    }
+    const raw: RawEntry[] = [];
+    replies.forEach((reply, i) => {
+      for (const [, entries] of (reply as Array<[Buffer, Array<[Buffer, Buffer[] | null]>]> | null) ?? []) {
+        for (const [id, fields] of entries) raw.push({ stream: planned[i], id: id.toString(), fields: fields ?? [], deliveries: 1 });
+      }
+    });
     return this.deliveries(topic, raw);
   }
 
@@ -523,7 +544,7 @@ export class RedisQueue implements Queue {
   ack(delivery: Delivery<Topic>): Promise<void> {
     const gate = this.gate();
     if (gate) return gate;
-    return this.guard(this.acker.ack(this.locate(delivery).stream, delivery.entryId));
+    return this.acker.ack(this.locate(delivery).stream, delivery.entryId);
   }
 
   async retryLater(delivery: Delivery<Topic>, delayMs: number, _reason: string): Promise<void> {
@@ -701,7 +722,8 @@ export class RedisQueue implements Queue {
     if (this.fatal) return;
     this.fatal = err;
     this.closed = true;
-    this.rejectFatalGate(err);
+    for (const reject of this.guarded) reject(err);
+    this.guarded.clear();
     clearInterval(this.watchdog);
     this.janitor.stop();
     this.mover.stop();
@@ -716,8 +738,23 @@ export class RedisQueue implements Queue {
 
   /** The operation's result, or the fatal error if that comes first. */
   private guard<T>(op: Promise<T>): Promise<T> {
-    op.catch(() => {}); // settled later, after the race is decided
-    return Promise.race([op, this.fatalGate]);
+    if (this.fatal) {
+      op.catch(() => {}); // settles later; nobody waits for it
+      return Promise.reject(this.fatal);
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.guarded.add(reject);
+      op.then(
+        (value) => {
+          this.guarded.delete(reject);
+          resolve(value);
+        },
+        (err: unknown) => {
+          this.guarded.delete(reject);
+          reject(err);
+        },
+      );
+    });
   }
 
   /** Runs a pipeline (guarded); rejects with the first command error. */
