@@ -1,4 +1,5 @@
 import type { OperatorFunction } from "rxjs";
+import { isFromCache } from "../src/cache/response-cache.ts";
 import { DownloadError, parseRetryAfter, RETRYABLE_STATUSES } from "../src/download/download-error.ts";
 import type { EventBus } from "../src/events/bus.ts";
 import { fingerprint, type Request, type Response } from "../src/model/index.ts";
@@ -57,7 +58,7 @@ export function download(client: Downloader, options: DownloadOptions): Operator
           status,
           bytes: response.content.byteLength,
           ms: performance.now() - started,
-          fromCache: false,
+          fromCache: isFromCache(response),
         });
       }
       if (status >= 400 && !options.acceptStatus?.(req, status)) {

@@ -6,6 +6,7 @@ export { type FromQueueOptions, fromQueue } from "./from-queue.ts";
 export { type Generated, type GenerateOptions, generate } from "./generate.ts";
 export { type Failure, failed, type Job, mapJob, Message, ok, StageError } from "./job.ts";
 export { type ParseOptions, type Parsed, parse } from "./parse.ts";
+export { politeness } from "./politeness.ts";
 export { byHost, type RateLimitOptions, rateLimit } from "./rate-limit.ts";
 export { deadLetter, type RetryOptions, retry } from "./retry.ts";
 export { route } from "./route.ts";

@@ -58,6 +58,12 @@ const EXPECTED_DEFAULTS: Config = {
     cacheTtl: 60,
     poolSize: 200,
     maxWaitMs: 5000,
+    rateLimitKey: "domain",
+    circuitFailures: 5,
+    circuitOpenSecs: 30,
+    proxyRateLimit: 0,
+    proxyMaxFailures: 3,
+    proxyCooldownSecs: 60,
   },
   channelConfig: {
     queueCodec: "json",
@@ -84,6 +90,7 @@ const EXPECTED_DEFAULTS: Config = {
   cache: { ttl: 300, compressionThreshold: 1024, l1MaxEntries: 10000, redis: null },
   output: { sink: "jsonl", path: "output" },
   modules: {},
+  rateLimits: {},
 };
 
 const FULL_TOML = `
@@ -115,6 +122,12 @@ enable_cache = true
 cache_ttl = 600
 pool_size = 20
 max_wait_ms = 0
+rate_limit_key = "module"
+circuit_failures = 2
+circuit_open_secs = 1.5
+proxy_rate_limit = 4
+proxy_max_failures = 1
+proxy_cooldown_secs = 0.5
 
 [channel_config]
 queue_codec = "msgpack"
@@ -163,6 +176,10 @@ nested = { depth = 2, follow = true }
 
 [modules."with space"]
 x = 1.5
+
+[rate_limits]
+"example.com" = 2.5
+"module:books" = 0
 `;
 
 const FULL_CONFIG: Config = {
@@ -193,6 +210,12 @@ const FULL_CONFIG: Config = {
     cacheTtl: 600,
     poolSize: 20,
     maxWaitMs: 0,
+    rateLimitKey: "module",
+    circuitFailures: 2,
+    circuitOpenSecs: 1.5,
+    proxyRateLimit: 4,
+    proxyMaxFailures: 1,
+    proxyCooldownSecs: 0.5,
   },
   channelConfig: {
     queueCodec: "msgpack",
@@ -237,6 +260,7 @@ const FULL_CONFIG: Config = {
     },
     "with space": { x: 1.5 },
   },
+  rateLimits: { "example.com": 2.5, "module:books": 0 },
 };
 
 describe("defaults", () => {
@@ -349,6 +373,22 @@ describe("validation errors", () => {
         'c.toml:2: unknown key "crawler.taskConcurrency" (did you mean "task_concurrency"?)',
         'c.toml:5: unknown key "channel_config.redis_host" (did you mean "channel_config.redis.redis_host"?)',
       ].join("\n"),
+    );
+  });
+
+  it("[rate_limits] takes numbers >= 0 and rejects anything else", () => {
+    const c = parseConfig('[rate_limits]\n"shop.example.co.uk" = 0.5\n"module:x" = 3\n', "c.toml");
+    expect(c.rateLimits).toEqual({ "shop.example.co.uk": 0.5, "module:x": 3 });
+    const e = configError(() => parseConfig('[rate_limits]\n"a.com" = -1\n"b.com" = "fast"\n', "c.toml"));
+    expect(e.message).toBe(
+      [
+        'c.toml:2: rate_limits."a.com" must be a number >= 0, got -1',
+        'c.toml:3: rate_limits."b.com" must be a number >= 0, got "fast"',
+      ].join("\n"),
+    );
+    const e2 = configError(() => parseConfig('[download_config]\nrate_limit_key = "ip"\n', "c.toml"));
+    expect(e2.message).toBe(
+      'c.toml:2: download_config.rate_limit_key must be one of "domain", "host", "module", "proxy", got "ip"',
     );
   });
 
@@ -514,7 +554,7 @@ describe("validation errors", () => {
       "config.toml:8: channel_config.redis.redis_port must be an integer between 1 and 65535, got 0",
     );
     expect(lines[5]).toBe(
-      'config.toml:9: unknown section "nope"; known sections: crawler, download_config, channel_config, cache, output, modules',
+      'config.toml:9: unknown section "nope"; known sections: crawler, download_config, channel_config, cache, output, modules, rate_limits',
     );
   });
 });
@@ -581,10 +621,11 @@ describe("loadConfig", () => {
     expect(await loadConfig(file)).toEqual(EXPECTED_DEFAULTS);
     // It documents every key.
     for (const row of CONFIG_FIELDS) {
-      if (row.field.type === "table") continue;
+      if (row.field.type === "table" || row.field.type === "number-map") continue;
       expect(text).toMatch(new RegExp(`^(# )?${row.field.key} = `, "m"));
     }
     expect(text).toMatch(/^\[channel_config\.redis\]$/m);
     expect(text).toMatch(/^# \[cache\.redis\]$/m);
+    expect(text).toMatch(/^\[rate_limits\]$/m);
   });
 });

@@ -33,3 +33,43 @@ check(new Set(lines.map((l) => JSON.parse(l).url)).size === items, "duplicate it
 check([...shop.hits.values()].every((n) => n === 1), "a page was fetched more than once");
 check(result.stats.pages === items + Math.ceil(items / 50), `expected ${items + 4} pages, got ${result.stats.pages}`);
 console.log(`deno smoke test passed on ${runtime}: demo crawl ${result.stats.pages} pages, ${lines.length} items in ${result.stats.elapsedSecs.toFixed(1)} s`);
+
+// A proxied, rate-limited crawl: 20 pages at 20 req/s through a forward proxy started here
+// (Deno's transport: Deno.createHttpClient({ proxy })). Every request must reach the server
+// through the proxy, evenly spaced.
+{
+  const { startForwardProxy, startHostsServer, gaps, ratePerSec, summary } = await import("./helpers/polite-servers.ts");
+  const { writeFile } = await import("node:fs/promises");
+  const { defineModule } = await import("../src/modules/define.ts");
+  const server = await startHostsServer(["127.0.0.1"], (req, res) => {
+    if (req.url === "/robots.txt") return void res.writeHead(404).end();
+    res.writeHead(200, { "content-type": "text/html" }).end(`<h1>${req.url}</h1>`);
+  });
+  const proxy = await startForwardProxy();
+  const dir = await mkdtemp(join(tmpdir(), "mocra-smoke-proxy-"));
+  await writeFile(join(dir, "proxies.txt"), `# smoke\nhttp://smoke:pw@127.0.0.1:${proxy.port}\n`);
+  const cfg = defaultConfig();
+  cfg.output.path = dir;
+  cfg.crawler.proxyPath = join(dir, "proxies.txt");
+  cfg.downloadConfig.rateLimit = 20;
+  const base = server.urls["127.0.0.1"];
+  const pages = defineModule({ name: "proxied_pages", start: () => Array.from({ length: 20 }, (_, i) => `${base}/p/${i}`), parse: (page, ctx) => ctx.emit({ url: page.url }) });
+  const proxied = await runStandalone({ config: cfg, registry: new ModuleRegistry().register(pages), modules: ["proxied_pages"] });
+  const hits = server.hits.filter((h) => h.path.startsWith("/p/"));
+  const direct = server.hits.filter((h) => !proxy.upstreamPorts.has(h.remotePort)).length;
+  const times = hits.map((h) => h.at);
+  const rate = ratePerSec(times);
+  const g = summary(gaps(times));
+  await server.close();
+  await proxy.close();
+  await rm(dir, { recursive: true, force: true });
+  check(hits.length === 20, `proxied crawl: expected 20 pages at the server, got ${hits.length}`);
+  check(proxied.stats.pages === 20, `proxied crawl: expected 20 pages, got ${proxied.stats.pages}`);
+  check(direct === 0, `proxied crawl: ${direct} requests reached the server without the proxy`);
+  check(proxy.forwarded + proxy.tunnels > 0 && proxy.auth.length > 0, "proxied crawl: the proxy saw no authenticated request");
+  check(rate > 18 && rate < 22, `proxied crawl: ${rate.toFixed(2)} req/s at the server, expected 20 ± 10 %`);
+  check(g.min > 25 && g.max < 100, `proxied crawl: uneven gaps (min ${g.min.toFixed(1)} ms, max ${g.max.toFixed(1)} ms)`);
+  console.log(
+    `deno smoke test passed on ${runtime}: proxied crawl ${hits.length} pages through the proxy (${proxy.forwarded} forwarded, ${proxy.tunnels} tunnels), ${rate.toFixed(2)} req/s, gaps ${g.min.toFixed(1)}..${g.max.toFixed(1)} ms`,
+  );
+}

@@ -64,8 +64,9 @@ describe("distributed crawl on Redis Streams", () => {
   it("two workers and one submit crawl the site completely, every item exactly once; status tells the truth", async () => {
     if (!hasRedis) return;
     name = uniqueName();
-    shop = await startShop({ items: 400, latencyMs: 5 });
-    const cfg = await writeConfig(workerToml(shop.url));
+    shop = await startShop({ items: 400, latencyMs: 20 });
+    // slow enough (2 workers × 2 downloads / 20 ms) that "during" is observable
+    const cfg = await writeConfig(workerToml(shop.url).replace("task_concurrency = 8", "task_concurrency = 2"));
     workers = [await startWorker(cfg), await startWorker(cfg)];
 
     const before = await readStatus(parseConfig(`name = "${name}"`, cfg));
@@ -139,4 +140,62 @@ describe("distributed crawl on Redis Streams", () => {
     await waitFor("an idle queue", () => idle(cfg), 30_000);
     expect((await items()).total).toBe(200);
   }, 120_000);
+});
+
+describe("Redis restarted mid-crawl", () => {
+  it("workers pause, reconnect and finish: every item exactly once", async () => {
+    if (!hasRedis) return;
+    const { spawn } = await import("node:child_process");
+    const { mkdtemp } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { freePort, redisReachable } = await import("./helpers/redis.ts");
+    const port = await freePort();
+    const dir = await mkdtemp(join(tmpdir(), "mocra-redis-"));
+    // append-only with fsync always: a restart keeps every acknowledged write
+    const startRedis = () =>
+      spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--appendfsync", "always", "--save", ""], { stdio: "ignore" });
+    let server = startRedis();
+    await waitFor("redis-server", () => redisReachable(port, 200), 10_000, 50);
+    name = uniqueName();
+    shop = await startShop({ items: 300, latencyMs: 10 });
+    const cfg = await writeConfig(
+      workerToml(shop.url).replace("[channel_config.redis]", `[channel_config.redis]\nredis_port = ${port}\nreconnect_budget_secs = 60`),
+    );
+    const itemsOn = async () => {
+      const { Redis } = await import("ioredis");
+      const r = new Redis({ port, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+      r.on("error", () => {});
+      try {
+        await r.connect();
+        const entries = await r.xrange(itemStreamKey(name, "demo_shop"), "-", "+");
+        return { total: entries.length, urls: new Set(entries.map(([, f]) => String(JSON.parse(f[f.indexOf("item") + 1]).url))) };
+      } catch {
+        return { total: -1, urls: new Set<string>() };
+      } finally {
+        r.disconnect();
+      }
+    };
+    try {
+      workers = [await startWorker(cfg)];
+      expect((await runCli(["submit", "demo_shop", "--config", cfg])).code).toBe(0);
+      await waitFor("some items", async () => (await itemsOn()).total > 60, 30_000, 50);
+      const exited = new Promise((r) => server.once("exit", r));
+      server.kill("SIGTERM"); // SHUTDOWN: the append-only file is complete
+      await exited;
+      await new Promise((r) => setTimeout(r, 2000)); // Redis is down for two seconds
+      server = startRedis();
+      await waitFor("redis-server again", () => redisReachable(port, 200), 10_000, 50);
+      await waitFor("300 items", async () => (await itemsOn()).total >= 300, 90_000);
+      await new Promise((r) => setTimeout(r, 1000));
+      const got = await itemsOn();
+      expect(got.total).toBe(300);
+      expect(got.urls.size).toBe(300);
+      expect(workers[0].child.exitCode).toBe(null); // the worker rode it out
+      workers[0].child.kill("SIGTERM");
+      expect(await workers[0].exited).toBe(0);
+    } finally {
+      server.kill("SIGKILL");
+    }
+  }, 150_000);
 });

@@ -112,6 +112,7 @@ describe("failures", () => {
     const m = defineModule({ name: "down", start: () => [`${base}/x`], parse() {} });
     config = await testConfig((c) => {
       c.crawler.requestMaxRetries = 3;
+      c.crawler.obeyRobotsTxt = false; // its robots.txt answers 503 too, which would hold the site back
     });
     const run = await crawl(config, [m]);
     expect(server.hits.get("/x")).toBe(3);
@@ -128,6 +129,7 @@ describe("failures", () => {
     const m = defineModule({ name: "hang", start: () => [{ url: `${base}/slow`, timeoutSecs: 0.3 }], parse() {} });
     config = await testConfig((c) => {
       c.crawler.requestMaxRetries = 2;
+      c.crawler.obeyRobotsTxt = false; // its robots.txt hangs too
     });
     const started = Date.now();
     const run = await crawl(config, [m]);

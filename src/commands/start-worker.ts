@@ -1,7 +1,8 @@
 import { parseArgs } from "node:util";
-import type { Config } from "../config/index.ts";
+import { type Config, cacheRedisConnection } from "../config/index.ts";
 import { ALL_ROLES, type Role } from "../engine/flows.ts";
 import { NodeRegistry } from "../engine/node-registry.ts";
+import { createPoliteness } from "../engine/politeness.ts";
 import { showProgress } from "../engine/progress.ts";
 import { createHttpClient, createLocalSink } from "../engine/standalone.ts";
 import { Worker } from "../engine/worker.ts";
@@ -9,6 +10,7 @@ import { EventBus } from "../events/bus.ts";
 import { CrawlStats } from "../events/stats.ts";
 import { BlobOffloadQueue } from "../queue/blob-offload-queue.ts";
 import type { Queue } from "../queue/queue.ts";
+import { openConnection } from "../queue/redis/connection.ts";
 import { RedisQueue } from "../queue/redis/index.ts";
 import { MemoryRateLimiter } from "../ratelimit/memory-limiter.ts";
 import { onShutdownSignal } from "../runtime/index.ts";
@@ -39,10 +41,10 @@ export function parseRoles(text: string | undefined): Role[] {
 }
 
 /** The queue a worker uses: Redis, with large Response bodies offloaded when blob storage is set. */
-export async function connectQueue(config: Config, onFatal: (err: Error) => void): Promise<{ queue: Queue; redis: RedisQueue }> {
+export async function connectQueue(config: Config, onFatal: (err: Error) => void): Promise<Queue> {
   const redis = await RedisQueue.connect(config, { onFatal });
   const path = config.channelConfig.blobStorage.path;
-  return { queue: path ? new BlobOffloadQueue(redis, new FileBlobStorage(path)) : redis, redis };
+  return path ? new BlobOffloadQueue(redis, new FileBlobStorage(path)) : redis;
 }
 
 export async function createWorkerSink(config: Config): Promise<ItemSink> {
@@ -64,15 +66,19 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
 
   let fatal: Error | undefined;
   let requestStop: (reason: string) => void = () => {};
-  const { queue, redis } = await connectQueue(config, (err) => {
+  const queue = await connectQueue(config, (err) => {
     fatal = err;
     requestStop(err.message);
   });
   const sink = await createWorkerSink(config);
   const events = new EventBus();
   const stats = new CrawlStats(events);
+  // rate limits, concurrency leases, robots.txt, caches and backoff shared with every worker
+  const r = config.channelConfig.redis;
+  const cacheRedis = await openConnection(cacheRedisConnection(config), "command", r.connectTimeoutMs, `${config.name}:politeness`);
+  const politeness = createPoliteness(config, cacheRedis, { events });
   const worker = new Worker(
-    { config, queue, registry, sink, events, downloader: createHttpClient(config), limiter: new MemoryRateLimiter() },
+    { config, queue, registry, sink, events, downloader: createHttpClient(config), limiter: new MemoryRateLimiter(), politeness },
     roles,
   );
   const nodes = await NodeRegistry.start(config, { id: worker.id, roles, pages: () => stats.pages });
@@ -101,13 +107,14 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   stopProgress();
   await sink.close();
   await nodes.stop();
+  await politeness.close();
+  cacheRedis.disconnect();
   await queue.close();
   removeSignals();
   stats.stop();
   console.error(
     `worker ${worker.id} stopped: ${stats.pages} pages, ${stats.items} items, ${stats.retries} retries, ${stats.deadLetters} dead letters; items: ${sink.describe()}`,
   );
-  void redis;
   if (fatal) {
     console.error(`fatal: ${fatal.message}`);
     return 1;

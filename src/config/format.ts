@@ -35,7 +35,7 @@ function emitSection(
     out.push(`${c}[${spec.path}]`);
   }
   for (const [prop, field] of Object.entries(spec.fields)) {
-    if (field.type === "table") continue; // [modules.*] are emitted last
+    if (field.type === "table" || field.type === "number-map") continue; // tables are emitted last
     const value = get(values, prop);
     out.push(fieldComment(field, value));
     out.push(`${c}${field.key} = ${tomlValue(value)}`);
@@ -72,6 +72,13 @@ export function formatConfig(config: Config, header: readonly string[] = []): st
   if (out.length > 0) out.push("");
   emitSection(CONFIG_SCHEMA, config, out, false, config);
   out.push("");
+  const rateLimits = CONFIG_SCHEMA.fields.rateLimits;
+  if (rateLimits !== undefined) {
+    out.push(`# ${rateLimits.description} [${constraintText(rateLimits)}]`);
+    if (Object.keys(config.rateLimits).length === 0) out.push("[rate_limits]", '# "example.com" = 2.5');
+    else out.push(stringify({ rate_limits: config.rateLimits }).trim());
+    out.push("");
+  }
   const names = Object.keys(config.modules);
   if (names.length === 0) {
     out.push("# [modules.<name>]");

@@ -204,6 +204,8 @@ function cloneDefault(field: FieldSpec): unknown {
       for (const [k, t] of Object.entries(field.default)) out[k] = toSetting(t) as SettingsTable;
       return out;
     }
+    case "number-map":
+      return { ...field.default };
     default:
       return field.default;
   }
@@ -371,9 +373,9 @@ class Validator {
     const sameKind = isSection
       ? [
           ...spec.sections.map((s) => s.key),
-          ...Object.values(spec.fields).filter((f) => f.type === "table").map((f) => f.key),
+          ...Object.values(spec.fields).filter((f) => f.type === "table" || f.type === "number-map").map((f) => f.key),
         ]
-      : Object.values(spec.fields).filter((f) => f.type !== "table").map((f) => f.key);
+      : Object.values(spec.fields).filter((f) => f.type !== "table" && f.type !== "number-map").map((f) => f.key);
     const where = spec.path === "" ? "" : ` in [${spec.path}]`;
     const known =
       hint === undefined && sameKind.length > 0 ? `; known ${kind}s${where}: ${sameKind.join(", ")}` : "";
@@ -436,6 +438,22 @@ class Validator {
             writable: true,
             configurable: true,
           });
+        }
+        return ok ? { ok: true, value: out } : { ok: false };
+      }
+      case "number-map": {
+        if (!isTable(v)) return bad();
+        const out: Record<string, number> = {};
+        let ok = true;
+        for (const [k, entry] of Object.entries(v)) {
+          const entryPath = [...path, k];
+          if (typeof entry !== "number" || !Number.isFinite(entry) || (field.min !== undefined && entry < field.min)) {
+            const min = field.min !== undefined ? ` >= ${field.min}` : "";
+            this.report(entryPath, `${dotted(entryPath)} must be a number${min}, got ${describeValue(entry)}`);
+            ok = false;
+            continue;
+          }
+          Object.defineProperty(out, k, { value: entry, enumerable: true, writable: true, configurable: true });
         }
         return ok ? { ok: true, value: out } : { ok: false };
       }

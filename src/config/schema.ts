@@ -26,6 +26,9 @@ export type QueueCodec = "json" | "msgpack" | "rmp";
 /** `output.sink`. */
 export type OutputSink = "jsonl" | "stdout" | "redis";
 
+/** `download_config.rate_limit_key`: what a rate limit, a suspension and a circuit apply to. */
+export type RateLimitKeyMode = "domain" | "host" | "module" | "proxy";
+
 /** `[crawler]` */
 export interface CrawlerConfig {
   taskConcurrency: number;
@@ -55,6 +58,12 @@ export interface DownloadConfig {
   cacheTtl: number;
   poolSize: number;
   maxWaitMs: number;
+  rateLimitKey: RateLimitKeyMode;
+  circuitFailures: number;
+  circuitOpenSecs: number;
+  proxyRateLimit: number;
+  proxyMaxFailures: number;
+  proxyCooldownSecs: number;
 }
 
 /** Connection fields shared by `[channel_config.redis]` and `[cache.redis]`. */
@@ -118,13 +127,15 @@ export interface Config {
   output: OutputConfig;
   /** `[modules.<name>]` tables, keyed by module name. */
   modules: Record<string, ModuleSettings>;
+  /** `[rate_limits]`: requests per second per rate-limit key (e.g. a domain), overriding the defaults. */
+  rateLimits: Record<string, number>;
 }
 
 // ---------------------------------------------------------------------------------------
 // The declarative table
 // ---------------------------------------------------------------------------------------
 
-export type FieldType = "string" | "integer" | "number" | "boolean" | "string[]" | "enum" | "table";
+export type FieldType = "string" | "integer" | "number" | "boolean" | "string[]" | "enum" | "table" | "number-map";
 
 interface FieldBase<V> {
   /** The TOML key (snake_case, as in mocra). */
@@ -177,6 +188,13 @@ export interface TableField extends FieldBase<Readonly<Record<string, SettingsTa
   readonly type: "table";
 }
 
+/** A table of free-form keys whose values are numbers (`[rate_limits]`). */
+export interface NumberMapField extends FieldBase<Readonly<Record<string, number>>> {
+  readonly type: "number-map";
+  /** Smallest value accepted for an entry. */
+  readonly min?: number;
+}
+
 export type FieldSpec =
   | StringField
   | IntegerField
@@ -184,7 +202,8 @@ export type FieldSpec =
   | BooleanField
   | StringArrayField
   | EnumField
-  | TableField;
+  | TableField
+  | NumberMapField;
 
 /** The spec kinds that can describe a TS property of type V. */
 type FieldSpecFor<V> = [V] extends [boolean]
@@ -197,7 +216,9 @@ type FieldSpecFor<V> = [V] extends [boolean]
         : EnumField<V>
       : [V] extends [readonly string[]]
         ? StringArrayField
-        : TableField;
+        : [V] extends [Readonly<Record<string, number>>]
+          ? NumberMapField
+          : TableField;
 
 /** One spec per property of T (compile-time check that table and types agree). */
 type FieldTable<T> = { readonly [K in keyof T]-?: FieldSpecFor<T[K]> };
@@ -222,7 +243,7 @@ export interface SectionSpec {
 
 const NAME_PATTERN = /^[A-Za-z0-9_.-]+$/;
 
-const rootFields: FieldTable<Pick<Config, "name" | "modules">> = {
+const rootFields: FieldTable<Pick<Config, "name" | "modules" | "rateLimits">> = {
   name: {
     key: "name",
     type: "string",
@@ -236,6 +257,14 @@ const rootFields: FieldTable<Pick<Config, "name" | "modules">> = {
     type: "table",
     default: {},
     description: "[modules.<name>] tables: free-form settings passed to the module of that name.",
+  },
+  rateLimits: {
+    key: "rate_limits",
+    type: "number-map",
+    default: {},
+    min: 0,
+    description:
+      'Requests per second per rate-limit key (a domain by default, e.g. "example.com" = 2.5; or "module:<name>", "proxy:<host:port>"), over rate_limit and module settings; 0 = unlimited.',
   },
 };
 
@@ -397,6 +426,49 @@ const downloadFields: FieldTable<DownloadConfig> = {
     default: 5000,
     min: 0,
     description: "Longest wait in ms for a rate-limit or concurrency slot.",
+  },
+  rateLimitKey: {
+    key: "rate_limit_key",
+    type: "enum",
+    default: "domain",
+    values: ["domain", "host", "module", "proxy"],
+    description:
+      'What rate limits, suspensions and circuits apply to: "domain" (registrable domain), "host", "module" or "proxy".',
+  },
+  circuitFailures: {
+    key: "circuit_failures",
+    type: "integer",
+    default: 5,
+    min: 1,
+    description: "Consecutive connection failures or timeouts on one key that open its circuit.",
+  },
+  circuitOpenSecs: {
+    key: "circuit_open_secs",
+    type: "number",
+    default: 30,
+    exclusiveMin: 0,
+    description: "Seconds an open circuit holds back the requests of its key.",
+  },
+  proxyRateLimit: {
+    key: "proxy_rate_limit",
+    type: "number",
+    default: 0,
+    min: 0,
+    description: "Requests per second through each proxy (a proxy's own rate_limit wins); 0 = unlimited.",
+  },
+  proxyMaxFailures: {
+    key: "proxy_max_failures",
+    type: "integer",
+    default: 3,
+    min: 1,
+    description: "Consecutive failures that take a proxy out of rotation.",
+  },
+  proxyCooldownSecs: {
+    key: "proxy_cooldown_secs",
+    type: "number",
+    default: 60,
+    exclusiveMin: 0,
+    description: "Seconds an evicted proxy stays out of rotation before it is tried again.",
   },
 };
 
@@ -713,6 +785,8 @@ export function expectation(field: FieldSpec): string {
       return `one of ${quoteList(field.values)}`;
     case "table":
       return "a table of tables";
+    case "number-map":
+      return field.min !== undefined ? `a table of numbers >= ${field.min}` : "a table of numbers";
   }
 }
 
@@ -723,6 +797,8 @@ export function constraintText(field: FieldSpec): string {
       return field.values.join(" | ");
     case "table":
       return "table";
+    case "number-map":
+      return field.min !== undefined ? `table of numbers >= ${field.min}` : "table of numbers";
     case "boolean":
       return "boolean";
     default:

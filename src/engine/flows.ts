@@ -8,6 +8,7 @@ import type { Queue } from "../queue/queue.ts";
 import type { RetryPolicy } from "../queue/retry-policy.ts";
 import type { RateLimiter } from "../ratelimit/limiter.ts";
 import type { ItemSink } from "../storage/sink.ts";
+import { createPoliteness, type PolitenessKit } from "./politeness.ts";
 import {
   ack,
   type Downloader,
@@ -19,7 +20,7 @@ import {
   mapJob,
   type Message,
   parse,
-  rateLimit,
+  politeness,
   retry,
   route,
   StageError,
@@ -38,6 +39,24 @@ export interface FlowDeps {
   events: EventBus;
   downloader: Downloader;
   limiter: RateLimiter;
+  /**
+   * Rate limits, concurrency caps, back-off, robots.txt, proxies and caches (createPoliteness).
+   * Default: an in-memory kit built from `config`, using `limiter`.
+   */
+  politeness?: PolitenessKit;
+}
+
+const defaultKits = new WeakMap<FlowDeps, PolitenessKit>();
+
+/** The deps' politeness kit (an in-memory one built once per deps when none is given). */
+function politenessOf(deps: FlowDeps): PolitenessKit {
+  if (deps.politeness) return deps.politeness;
+  let kit = defaultKits.get(deps);
+  if (!kit) {
+    kit = createPoliteness(deps.config, undefined, { limiter: deps.limiter, events: deps.events });
+    defaultKits.set(deps, kit);
+  }
+  return kit;
 }
 
 function retryPolicy(config: Config): RetryPolicy {
@@ -79,20 +98,17 @@ export function taskFlow(deps: FlowDeps, topic: "task" | "parser_task", signal: 
   );
 }
 
-function rateOf(deps: FlowDeps): (req: Request) => number {
-  const d = deps.config.downloadConfig;
-  return (req) => {
-    if (!d.enableRateLimit) return 0;
-    const own = deps.registry.has(req.module) ? deps.registry.settings(req.module).rateLimit : undefined;
-    return typeof own === "number" && own > 0 ? own : d.rateLimit;
-  };
-}
-
-/** The request flow's first half: rate limit and download. */
+/**
+ * The request flow's first half: politeness (robots.txt, suspension/circuit, concurrency lease,
+ * GCRA slot) and download (response cache → feedback → proxy → module cookies → downloader).
+ */
 function fetchStages(deps: FlowDeps): OperatorFunction<Job<Request>, Job<Fetched>> {
+  const kit = politenessOf(deps);
+  kit.setEvents(deps.events);
+  const stages = kit.stages(deps.downloader, deps.registry);
   return pipe(
-    rateLimit(deps.limiter, { rateOf: rateOf(deps), maxWaitMs: deps.config.downloadConfig.maxWaitMs, events: deps.events }),
-    download(deps.downloader, {
+    politeness(stages.gate),
+    download(stages.downloader, {
       concurrency: deps.config.crawler.taskConcurrency,
       events: deps.events,
       acceptStatus: (req, status) => {

@@ -16,6 +16,25 @@ export type CrawlEvent =
   | { type: "dead_lettered"; topic: Topic; reason: string; url?: string }
   | { type: "message_acked"; topic: Topic; priority: Priority }
   | { type: "rate_limited"; key: string; waitMs: number }
+  /** a 429/503 lowered the key's rate to `factor` x its configured rate (`rate` req/s, 0 = unlimited) */
+  | { type: "rate_backoff"; key: string; status: number; factor: number; rate: number }
+  /** successes raised the key's rate back towards its configured rate */
+  | { type: "rate_recovered"; key: string; factor: number; rate: number }
+  /** the key's requests are held back for `ms` (Retry-After, or an open circuit) */
+  | { type: "key_suspended"; key: string; ms: number; reason: string }
+  /** `failures` consecutive connection failures/timeouts: the key is held back for `ms` */
+  | { type: "circuit_opened"; key: string; failures: number; ms: number }
+  /** a request on a key whose circuit had opened succeeded again */
+  | { type: "circuit_closed"; key: string }
+  /** robots.txt forbids this URL: acked, never requested */
+  | { type: "robots_disallowed"; url: string; module: string }
+  /** robots.txt could not be read (5xx, 429, network): the origin is held back for `retryMs` */
+  | { type: "robots_unavailable"; origin: string; reason: string; retryMs: number }
+  /** a failing proxy left the rotation for `ms` (`proxy` is host:port, never credentials) */
+  | { type: "proxy_evicted"; proxy: string; reason: string; ms: number }
+  | { type: "proxy_restored"; proxy: string }
+  /** served from a cache without asking the server (`kind`: "response", ...) */
+  | { type: "cache_hit"; kind: string; url: string; module: string }
   | { type: "warning"; message: string }
   | { type: "error"; stage: string; message: string };
 

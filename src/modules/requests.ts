@@ -1,3 +1,4 @@
+import { canonicalHttpUrl } from "../html/document.ts";
 import {
   cookie,
   executionMark,
@@ -30,15 +31,18 @@ export interface RequestOrigin {
 /** Turns a module's seed into a mocra Request, or returns an error text for a bad URL. */
 export function seedToRequest(seed: Seed, origin: RequestOrigin, defaults?: Omit<RequestSpec, "url">): Request | string {
   const spec: RequestSpec = typeof seed === "string" ? { ...defaults, url: seed } : { ...defaults, ...seed };
-  let url: string;
-  try {
-    url = origin.baseUrl ? new URL(spec.url, origin.baseUrl).href : new URL(spec.url).href;
-  } catch {
-    return `not a URL: ${JSON.stringify(spec.url)}`;
+  // most follow() targets come from page.links(), already absolute and canonical: skip the parser
+  let url = canonicalHttpUrl(spec.url);
+  if (url === null) {
+    try {
+      url = origin.baseUrl ? new URL(spec.url, origin.baseUrl).href : new URL(spec.url).href;
+    } catch {
+      return `not a URL: ${JSON.stringify(spec.url)}`;
+    }
+    if (!url.startsWith("http://") && !url.startsWith("https://")) return `not an http(s) URL: ${url}`;
+    const hashIdx = url.indexOf("#");
+    if (hashIdx >= 0) url = url.slice(0, hashIdx);
   }
-  if (!url.startsWith("http://") && !url.startsWith("https://")) return `not an http(s) URL: ${url}`;
-  const hashIdx = url.indexOf("#");
-  if (hashIdx >= 0) url = url.slice(0, hashIdx);
 
   const headers = { ...origin.settings.headers, ...spec.headers };
   let body: Uint8Array | null = null;

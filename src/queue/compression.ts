@@ -3,10 +3,12 @@
 // (28 B5 2F FD) or gzip (1F 8B) magic, anything else is the codec bytes as they are.
 //
 // Libraries, chosen because both run unchanged on Node 20 and Deno 2 (Node 20's zlib has no zstd):
-// - @bokuweb/zstd-wasm: the reference zstd compiled to wasm. Encodes (ZSTD_compress, level 3), and
-//   decodes frames that state their content size (ours do) into an exactly sized buffer.
-// - fzstd: a pure-JS streaming decoder, for frames WITHOUT a content size, which is what mocra's
-//   Rust `zstd::stream::encode_all` writes (one-shot wasm decoders cannot size their output then).
+// - @bokuweb/zstd-wasm: the reference zstd compiled to wasm. Encodes (ZSTD_compress, level 3:
+//   our frames state their content size) and decodes. A frame WITHOUT a content size (mocra's
+//   Rust `zstd::stream::encode_all` writes those) is decoded into a guessed buffer, grown ×8 on
+//   "destination too small" up to WASM_GUESS_MAX.
+// - fzstd: a pure-JS streaming decoder: the fallback beyond that, and the decoder when the wasm
+//   could not load. It needs no output size but is slow on mocra's 2 MiB-window frames.
 // The wasm part must be loaded once with `await initCompression()`; until then (or if it cannot
 // load) nothing is compressed and every frame is decoded by fzstd.
 
@@ -21,6 +23,10 @@ export const GZIP_MAGIC: readonly number[] = [0x1f, 0x8b];
 export const ZSTD_LEVEL = 3;
 /** A frame that inflates beyond this is refused (a corrupt or hostile payload, not a message). */
 export const MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024;
+/** Largest output buffer guessed for a frame without content size (the wasm heap keeps its peak). */
+const WASM_GUESS_MAX = 32 * 1024 * 1024;
+/** ZSTD_error_dstSize_tooSmall, as the wasm build reports it. */
+const DST_SIZE_TOO_SMALL = /code -70$/;
 
 /** A payload that carries a compression magic but does not decompress. */
 export class FramingError extends Error {
@@ -93,11 +99,19 @@ function zstdDecode(frame: Uint8Array): Uint8Array {
   if (size !== undefined && size > MAX_DECOMPRESSED_BYTES) {
     throw new Error(`frame content size ${size} exceeds ${MAX_DECOMPRESSED_BYTES} bytes`);
   }
-  if (size !== undefined && wasmReady) {
+  if (!wasmReady) return streamDecode(frame);
+  if (size !== undefined) {
     try {
       return zstdDecompress(frame);
     } catch {
-      // e.g. several concatenated frames: the streaming decoder handles those
+      return streamDecode(frame); // e.g. several concatenated frames
+    }
+  }
+  for (let guess = Math.max(64 * 1024, frame.length * 16); guess <= WASM_GUESS_MAX; guess *= 8) {
+    try {
+      return zstdDecompress(frame, { defaultHeapSize: guess });
+    } catch (err) {
+      if (!DST_SIZE_TOO_SMALL.test(message(err))) throw err;
     }
   }
   return streamDecode(frame);

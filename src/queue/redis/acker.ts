@@ -1,6 +1,7 @@
 // src/queue/redis/acker.ts: batched XACK. Acks are collected and flushed as one pipeline (one
-// XACK per stream) when `batchSize` are waiting or `flushMs` after the first; each ack()
-// resolves once its flush succeeded. A flush that fails on the connection keeps its ids and is
+// XACK per stream) once `batchSize` are waiting (at the end of the current task, so acks made
+// together go together) or `flushMs` after the first; each ack() resolves once its flush
+// succeeded. A flush that fails on the connection keeps its ids and is
 // tried again after a reconnect, so an outage delays acks but never drops them.
 
 import type { Redis } from "ioredis";
@@ -23,7 +24,9 @@ export interface AckerOptions {
 export class Acker {
   private waiting: PendingAck[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private flushQueued = false;
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly inFlightBatches = new Set<PendingAck[]>();
   private failed: Error | undefined;
 
   constructor(
@@ -40,8 +43,15 @@ export class Acker {
     if (this.failed) return Promise.reject(this.failed);
     return new Promise((resolve, reject) => {
       this.waiting.push({ stream, id, resolve, reject });
-      if (this.waiting.length >= this.options.batchSize) this.flushNow();
-      else this.timer ??= setTimeout(() => this.flushNow(), this.options.flushMs);
+      if (this.waiting.length >= this.options.batchSize) {
+        if (!this.flushQueued) {
+          this.flushQueued = true;
+          queueMicrotask(() => {
+            this.flushQueued = false;
+            this.flushNow();
+          });
+        }
+      } else this.timer ??= setTimeout(() => this.flushNow(), this.options.flushMs);
     });
   }
 
@@ -60,12 +70,14 @@ export class Acker {
     }
   }
 
-  /** Rejects every waiting ack (fatal error); later acks reject at once. */
+  /** Rejects every waiting ack, sent or not (fatal error); later acks reject at once. */
   fail(err: Error): void {
     this.failed = err;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     for (const a of this.waiting.splice(0)) a.reject(err);
+    for (const batch of this.inFlightBatches) for (const a of batch) a.reject(err);
+    this.inFlightBatches.clear();
   }
 
   private flushNow(): void {
@@ -73,7 +85,11 @@ export class Acker {
     this.timer = undefined;
     if (this.waiting.length === 0 || this.failed) return;
     const batch = this.waiting.splice(0);
-    const p = this.send(batch).finally(() => this.inFlight.delete(p));
+    this.inFlightBatches.add(batch);
+    const p = this.send(batch).finally(() => {
+      this.inFlight.delete(p);
+      this.inFlightBatches.delete(batch);
+    });
     this.inFlight.add(p);
   }
 

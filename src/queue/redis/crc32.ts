@@ -14,7 +14,17 @@ const encoder = new TextEncoder();
 
 /** CRC-32 of the bytes, or of the UTF-8 encoding of a string; an unsigned 32-bit integer. */
 export function crc32(data: string | Uint8Array): number {
-  const bytes = typeof data === "string" ? encoder.encode(data) : data;
+  if (typeof data === "string") {
+    // ids are ASCII (UUIDs): hash the char codes directly, no encoding step
+    let c = 0xffffffff;
+    for (let i = 0; i < data.length; i++) {
+      const ch = data.charCodeAt(i);
+      if (ch > 0x7f) return crc32(encoder.encode(data));
+      c = TABLE[(c ^ ch) & 0xff] ^ (c >>> 8);
+    }
+    return (c ^ 0xffffffff) >>> 0;
+  }
+  const bytes = data;
   let c = 0xffffffff;
   for (let i = 0; i < bytes.length; i++) c = TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;

@@ -29,8 +29,9 @@ export function entryFields(fields: readonly Buffer[]): { payload: Buffer | unde
   let attempt = 0;
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const name = fields[i];
-    if (name.length === 7 && name.toString("latin1") === "payload") payload = fields[i + 1];
-    else if (name.length === 7 && name.toString("latin1") === "attempt") {
+    if (name.length !== 7) continue;
+    if (name[0] === 0x70 && name.toString("latin1") === "payload") payload = fields[i + 1];
+    else if (name[0] === 0x61 && name.toString("latin1") === "attempt") {
       const n = Number(fields[i + 1].toString("latin1"));
       if (Number.isSafeInteger(n) && n >= 0) attempt = n;
     }

@@ -1,10 +1,21 @@
-// src/queue/redis/keys.ts: every Redis key and name the queue uses (wire FORMAT §3, §4).
+// src/queue/redis/keys.ts: every Redis key and name the queue uses (wire FORMAT §3, §4), and
+// what bounds each one.
 //
-//   {<name>:<topic>-<priority>:<shard>}      stream (braces literal; shards = 1 drops ":<shard>")
-//   {<name>:<topic>-<priority>:<shard>}:dlq  dead letters of that stream (fields payload, reason, original_id)
+//   {<name>:<topic>-<priority>:<shard>}      stream (braces literal; shards = 1 drops ":<shard>").
+//       Bound: trim.lua (janitor, every minute) drops entries every group has received and
+//       settled once older than minid_time hours (0: at once); what stays is the pending and
+//       the not-yet-delivered entries, plus up to one stream node (~100 entries) of slack.
+//   {<name>:<topic>-<priority>:<shard>}:dlq  dead letters of that stream (fields payload, reason,
+//       original_id). Bound: MAXLEN ~ deadLetterMaxLen (default 100 000) on every append.
 //   <name>:crawler_group                     the one consumer group of every stream
-//   <name>:cache:dedup:<key>                 dedup marker, SET NX EX dedup_ttl_secs (mocra's key)
-//   <name>:delayed:<topic>                   sorted set of retries waiting for their due time (ours)
+//   <name>:cache:dedup:<key>                 dedup marker, SET NX EX dedup_ttl_secs (mocra's key).
+//       Bound: one key per distinct dedup key published within dedup_ttl_secs, about 100 bytes
+//       each with a 32-hex fingerprint (1 000 000 requests a day at the default 86 400 s ≈ 100 MB).
+//   <name>:delayed:<topic>                   sorted set of retries waiting for their due time
+//       (ours; score = due ms). Bound: one member per message waiting to be retried.
+//
+// Keys of different hash tags meet in one script (the delayed set and its streams, a publish
+// batch and its dedup keys): like mocra's layout, this targets a single Redis, not a cluster.
 
 import { messageId, PRIORITIES, type Priority, type Topic, type TopicMessages } from "../../model/index.ts";
 import { crc32 } from "./crc32.ts";

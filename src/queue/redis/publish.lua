@@ -1,14 +1,16 @@
--- publish-dedup.lua: the seen-check and the enqueue as one atomic step. An item with a dedup
--- key is appended only if SET NX marks the key now; a crash can neither leave a key marked
--- seen without its entry, nor append an entry twice.
+-- publish.lua: append one batch of payloads to their streams (field "payload"), one call per
+-- batch. With a dedup key, the seen-check and the enqueue are one atomic step: the item is
+-- appended only if SET NX marks the key now, so a crash can neither leave a key marked seen
+-- without its entry, nor append an entry twice.
 --
 -- KEYS[1..n]  the stream keys of this batch (n = ARGV[3])
 -- KEYS[n+1..] the dedup keys (<name>:cache:dedup:<key>) of the items that have one
 -- ARGV[1]     consumer group (created at "$" on a stream that does not exist yet)
--- ARGV[2]     dedup TTL in seconds (> 0)
+-- ARGV[2]     dedup TTL in seconds (> 0; unused when no item has a dedup key)
 -- ARGV[3]     n, the number of stream keys
--- ARGV[4..]   three values per item: stream index (into KEYS), dedup key index (into KEYS,
---             0 = no dedup key), payload
+-- ARGV[4]     layout: per item "<stream index>,<dedup key index>;" (indexes into KEYS; dedup
+--             key index 0 = no dedup key), in item order
+-- ARGV[5..]   the payloads, in item order
 --
 -- Returns one integer per item: 1 = appended, 0 = duplicate.
 
@@ -21,15 +23,15 @@ for i = 1, n do
   end
 end
 local out = {}
-for i = 4, #ARGV, 3 do
-  local stream = KEYS[tonumber(ARGV[i])]
-  local d = tonumber(ARGV[i + 1])
-  local fresh = d == 0 or redis.call('SET', KEYS[d], '1', 'NX', 'EX', ttl)
-  if fresh then
-    redis.call('XADD', stream, '*', 'payload', ARGV[i + 2])
-    out[#out + 1] = 1
+local item = 0
+for s, d in string.gmatch(ARGV[4], '(%d+),(%d+);') do
+  item = item + 1
+  local dk = tonumber(d)
+  if dk == 0 or redis.call('SET', KEYS[dk], '1', 'NX', 'EX', ttl) then
+    redis.call('XADD', KEYS[tonumber(s)], '*', 'payload', ARGV[4 + item])
+    out[item] = 1
   else
-    out[#out + 1] = 0
+    out[item] = 0
   end
 end
 return out

@@ -10,8 +10,7 @@ import type { ChainableCommander, Redis } from "ioredis";
 /** script name → file */
 const FILES = {
   publish: "publish.lua",
-  publishDedup: "publish-dedup.lua",
-  read: "read.lua",
+  readPlan: "read-plan.lua",
   deadLetter: "dead-letter.lua",
   retryLater: "retry-later.lua",
   moveDue: "move-due.lua",

@@ -1,0 +1,72 @@
+// tests/bench/crawl-mocra.ts: one mocra-ts standalone crawl of the mock shop (runStandalone on
+// in-memory queues, modules/demo_shop.ts, JSONL sink in a temp dir), as benchmark_compare runs it.
+//
+//   node --import tsx tests/bench/crawl-mocra.ts --url URL --items N --concurrency C [--rss-every MS] [--max-secs S]
+//        [--downloader default|undici]
+//
+// Prints RESULT {"pages","items","ms","cpuMs","peakRssMb","rss":{first,middle,last,...}}: wall time and
+// CPU (process.cpuUsage, user+sys) from submitting the task to the drained queue; module loading
+// and start-up excluded. With --max-secs the crawl stops taking new work after S seconds (in-flight
+// pages finish): "partial": true, and the figures are rates over what was done.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadRegistry } from "../../src/commands/common.ts";
+import { defaultConfig } from "../../src/config/index.ts";
+import { runStandalone } from "../../src/engine/standalone.ts";
+import { UndiciDownloader } from "./undici-downloader.ts";
+import { argValue, machineBusyMs, numArg, printResult, rssSampler } from "./common.ts";
+
+const url = argValue("url");
+if (!url) throw new Error("--url is required");
+const items = numArg("items", 20_000);
+const concurrency = numArg("concurrency", 64);
+const rssEvery = numArg("rss-every", 1000);
+/** time box: stop taking new work after this many seconds (0 = crawl everything) */
+const maxSecs = numArg("max-secs", 0);
+/** "default" (the engine's HttpClient: ky over fetch) or "undici" (the prototype in undici-downloader.ts) */
+const downloaderName = argValue("downloader") ?? "default";
+
+const out = mkdtempSync(join(tmpdir(), "mocra-bench-"));
+const config = defaultConfig();
+config.name = `bench_${process.pid}`;
+config.crawler.taskConcurrency = concurrency;
+config.crawler.shutdownTimeoutSecs = 5;
+config.output.sink = "jsonl";
+config.output.path = out;
+const registry = await loadRegistry(config, { demo_shop: { start_url: `${url}/list/0` } });
+
+const downloader = downloaderName === "undici" ? new UndiciDownloader(config.crawler.userAgent, concurrency) : undefined;
+const rss = rssSampler(rssEvery);
+const cpu0 = process.cpuUsage();
+const busy0 = machineBusyMs();
+const crawlStartUs = Number(process.hrtime.bigint() / 1000n);
+const t0 = performance.now();
+const controller = new AbortController();
+const box = maxSecs > 0 ? setTimeout(() => controller.abort(), maxSecs * 1000) : undefined;
+const result = await runStandalone({ config, registry, modules: ["demo_shop"], progress: false, signal: controller.signal, downloader });
+clearTimeout(box);
+const ms = performance.now() - t0;
+const crawlEndUs = Number(process.hrtime.bigint() / 1000n);
+const machineBusy = machineBusyMs() - busy0;
+const cpu = process.cpuUsage(cpu0);
+const mem = rss.stop();
+rmSync(out, { recursive: true, force: true });
+await downloader?.close();
+printResult({
+  crawler: "mocra-ts",
+  pages: result.stats.pages,
+  items: result.stats.items,
+  errors: result.stats.errors + result.stats.httpErrors,
+  dead: Object.values(result.deadLetters).reduce((a, b) => a + b, 0),
+  partial: result.interrupted,
+  ms,
+  cpuMs: (cpu.user + cpu.system) / 1000,
+  peakRssMb: mem.peak,
+  /** CPU ms all processes on the machine used during the crawl */
+  machineBusyMs: machineBusy,
+  crawlStartUs,
+  crawlEndUs,
+  rss: { first: mem.first, middle: mem.middle, last: mem.last, samples: items >= 100_000 ? mem.samples : undefined },
+});
+process.exit(0);

@@ -1,0 +1,319 @@
+// tests/benchmark_compare.ts: mocra-ts standalone vs Crawlee's CheerioCrawler vs a bare fetch loop,
+// on the same mock shop in the same run, alternating, each crawl in its own process:
+//   mocra-ts  tests/bench/crawl-mocra.ts   runStandalone (in-memory queues), modules/demo_shop.ts
+//   crawlee   tests/bench/crawl-crawlee.ts CheerioCrawler, in-memory storage, no retries, no
+//                                          sessions, min = max concurrency = C, enqueueLinks
+//   bare      tests/bench/crawl-bare.ts    undici Pool + parseHtml (htmlparser2 + css-select) + a Set,
+//                                          C concurrent loops, no framework
+// Scenarios: no latency at each concurrency of BENCH_CONCURRENCIES (16,64,200), and 50 ms latency
+// per response (BENCH_LATENCY_MS) at C = 200 (ideal 4 000 pages/s). Medians over BENCH_RUNS (3)
+// runs of pages/s, CPU per page (process.cpuUsage of the crawler, user+sys), peak RSS, and the
+// ratios mocra-ts/Crawlee and mocra-ts/bare. The mock shop (src/demo/serve.ts) runs in its own
+// process; its ceiling is measured first (which also warms its page cache).
+//
+//   npx tsx tests/benchmark_compare.ts [--memory]
+//   BENCH_ITEMS (20000)  BENCH_RUNS (3)  BENCH_CONCURRENCIES (16,64,200)  BENCH_LATENCY_MS (50)
+//   BENCH_MAX_SECS (12: time box per crawl; a crawl still running then stops taking new work and its
+//   figures are rates over what it did, marked *; 0 = none)  BENCH_CRAWLERS (mocra,crawlee,bare; add
+//   mocra-undici for mocra-ts with the prototype undici downloader of tests/bench/undici-downloader.ts)
+//   BENCH_CLIENTS=0 (skip the HTTP client table)  BENCH_PIN=0 (no taskset)
+//   --memory / BENCH_MEMORY=1: also the memory-flatness run: mocra-ts standalone over
+//   BENCH_MEMORY_ITEMS (200000) items at C = 200, no time box, RSS sampled every second.
+import {
+  benchItems,
+  environment,
+  envInt,
+  envInts,
+  expectedPages,
+  fmt,
+  hasFlag,
+  measureShopCeiling,
+  median,
+  pinning,
+  runChild,
+  type ShopCeiling,
+  type ShopProcess,
+  startShopProcess,
+  table,
+  writeResults,
+} from "./bench/common.ts";
+
+const started = performance.now();
+const N = benchItems();
+const RUNS = envInt("BENCH_RUNS", 3);
+const CONCURRENCIES = envInts("BENCH_CONCURRENCIES", [16, 64, 200]);
+const LATENCY_MS = envInt("BENCH_LATENCY_MS", 50);
+const LATENCY_C = envInt("BENCH_LATENCY_CONCURRENCY", 200);
+const MAX_SECS = envInt("BENCH_MAX_SECS", 12);
+const CRAWLERS = (process.env.BENCH_CRAWLERS ?? "mocra,crawlee,bare").split(",").filter(Boolean) as Crawler[];
+const MEMORY = hasFlag("memory") || process.env.BENCH_MEMORY === "1";
+const MEMORY_ITEMS = envInt("BENCH_MEMORY_ITEMS", 200_000);
+const pin = pinning();
+
+/** "mocra-undici" (opt-in via BENCH_CRAWLERS): mocra-ts with the prototype undici downloader of tests/bench/undici-downloader.ts */
+type Crawler = "mocra" | "crawlee" | "bare" | "mocra-undici";
+const LABEL: Record<Crawler, string> = { mocra: "mocra-ts", crawlee: "crawlee", bare: "bare", "mocra-undici": "mocra-ts+undici (prototype)" };
+
+interface CrawlResult {
+  machineBusyMs: number;
+  pages: number;
+  items: number;
+  errors: number;
+  partial: boolean;
+  ms: number;
+  cpuMs: number;
+  peakRssMb: number;
+  rss: { first: number; middle: number; last: number; samples?: number[] };
+}
+
+interface Run extends CrawlResult {
+  crawler: Crawler;
+  run: number;
+  pagesPerSec: number;
+  cpuMsPerPage: number;
+  shopCpuShare: number;
+  otherCpuCores: number;
+}
+
+interface Scenario {
+  name: string;
+  latencyMs: number;
+  concurrency: number;
+  idealPagesPerSec?: number;
+  runs: Run[];
+}
+
+console.log(
+  `benchmark_compare: N = ${fmt(N)} items (${fmt(expectedPages(N))} pages), ${RUNS} runs per crawler and scenario, alternating; ` +
+    `time box ${MAX_SECS > 0 ? `${MAX_SECS} s per crawl` : "none"}`,
+);
+console.log(pin.note);
+
+async function crawl(shop: ShopProcess, crawler: Crawler, items: number, concurrency: number, maxSecs: number, run: number): Promise<Run> {
+  const shop0 = shop.cpuMs();
+  const args = ["--url", shop.url, "--items", String(items), "--concurrency", String(concurrency), "--max-secs", String(maxSecs)];
+  const script = crawler === "mocra-undici" ? "mocra" : crawler;
+  if (crawler === "mocra-undici") args.push("--downloader", "undici");
+  const r = await runChild<CrawlResult>(`tests/bench/crawl-${script}.ts`, args, { cpu: pin.crawler });
+  // the shop is idle outside the child's crawl window, so its CPU over the child's life is the window's
+  const shopCpu = shop.cpuMs() - shop0;
+  // machine-wide busy CPU during the crawl window, less the crawler and the shop: everything else
+  const busy = r.machineBusyMs;
+  if (r.items === 0) throw new Error(`${crawler}: no items (errors ${r.errors})`);
+  return {
+    ...r,
+    crawler,
+    run,
+    pagesPerSec: (r.pages / r.ms) * 1000,
+    cpuMsPerPage: r.cpuMs / r.pages,
+    shopCpuShare: shopCpu / r.ms,
+    otherCpuCores: Math.max(0, (busy - r.cpuMs - shopCpu) / r.ms),
+  };
+}
+
+async function scenario(name: string, latencyMs: number, concurrency: number, shop: ShopProcess): Promise<Scenario> {
+  const s: Scenario = { name, latencyMs, concurrency, runs: [] };
+  if (latencyMs > 0) s.idealPagesPerSec = (concurrency * 1000) / latencyMs;
+  for (let run = 1; run <= RUNS; run++) {
+    // rotate who goes first, so no crawler always gets the same position
+    const order = CRAWLERS.map((_, i) => CRAWLERS[(i + run - 1) % CRAWLERS.length]);
+    for (const c of order) {
+      const r = await crawl(shop, c, N, concurrency, MAX_SECS, run);
+      s.runs.push(r);
+      process.stdout.write(
+        `  ${name.padEnd(18)} run ${run} ${LABEL[c].padEnd(10)} ${fmt(r.pagesPerSec).padStart(6)} pages/s  ${r.cpuMsPerPage.toFixed(2)} CPU ms/page  ` +
+          `${r.peakRssMb.toFixed(0)} MB  ${fmt(r.pages)} pages${r.partial ? "*" : ""}  shop ${(r.shopCpuShare * 100).toFixed(0)}%  other ${r.otherCpuCores.toFixed(2)} cores\n`,
+      );
+    }
+  }
+  return s;
+}
+
+interface Summary {
+  scenario: string;
+  crawler: Crawler;
+  pagesPerSec: number;
+  cpuMsPerPage: number;
+  peakRssMb: number;
+  startRssMb: number;
+  partialRuns: number;
+  shopCpuShare: number;
+  otherCpuCores: number;
+}
+
+function summarize(s: Scenario): Summary[] {
+  return CRAWLERS.map((c) => {
+    const rs = s.runs.filter((r) => r.crawler === c);
+    return {
+      scenario: s.name,
+      crawler: c,
+      pagesPerSec: median(rs.map((r) => r.pagesPerSec)),
+      cpuMsPerPage: median(rs.map((r) => r.cpuMsPerPage)),
+      peakRssMb: median(rs.map((r) => r.peakRssMb)),
+      startRssMb: median(rs.map((r) => r.rss.first)),
+      partialRuns: rs.filter((r) => r.partial).length,
+      shopCpuShare: median(rs.map((r) => r.shopCpuShare)),
+      otherCpuCores: median(rs.map((r) => r.otherCpuCores)),
+    };
+  });
+}
+
+// ------------------------------------------------------------------------------ runs
+
+const scenarios: Scenario[] = [];
+let ceiling: ShopCeiling | undefined;
+let clients: Array<{ client: string; reqPerSec: number; cpuUsPerReq: number }> = [];
+{
+  const shop = await startShopProcess({ items: N, cpu: pin.shop });
+  try {
+    // also warms the shop's page cache (one pass over every item page) before the crawls
+    ceiling = await measureShopCeiling(shop, N, pin.crawler, 4);
+    console.log(
+      `mock shop ceiling: ${fmt(ceiling.pagesPerSec)} pages/s to an undici Pool client (64 connections); shop CPU ${fmt(ceiling.shopUsPerPage)} µs/page ` +
+        `= ${fmt(ceiling.cpuBoundPagesPerSec)} pages/s at 100% of its core (it used ${(ceiling.shopCpuShare * 100).toFixed(0)}% then)`,
+    );
+    if (process.env.BENCH_CLIENTS !== "0") {
+      clients = await runChild("tests/bench/http-clients.ts", ["--url", shop.url, "--items", String(N), "--seconds", "3"], { cpu: pin.crawler });
+    }
+    for (const c of CONCURRENCIES) scenarios.push(await scenario(`no latency, C=${c}`, 0, c, shop));
+  } finally {
+    await shop.stop();
+  }
+}
+if (LATENCY_MS > 0) {
+  const shop = await startShopProcess({ items: N, latencyMs: LATENCY_MS, cpu: pin.shop });
+  try {
+    scenarios.push(await scenario(`${LATENCY_MS} ms, C=${LATENCY_C}`, LATENCY_MS, LATENCY_C, shop));
+  } finally {
+    await shop.stop();
+  }
+}
+
+let memory: { items: number; concurrency: number; result: CrawlResult; pagesPerSec: number } | undefined;
+if (MEMORY) {
+  console.log(`memory flatness: mocra-ts standalone, ${fmt(MEMORY_ITEMS)} items, C=200, no time box (this takes a while)`);
+  const shop = await startShopProcess({ items: MEMORY_ITEMS, cpu: pin.shop });
+  try {
+    const result = await runChild<CrawlResult>(
+      "tests/bench/crawl-mocra.ts",
+      ["--url", shop.url, "--items", String(MEMORY_ITEMS), "--concurrency", "200", "--rss-every", "1000"],
+      { cpu: pin.crawler, timeoutMs: 60 * 60_000 },
+    );
+    memory = { items: MEMORY_ITEMS, concurrency: 200, result, pagesPerSec: (result.pages / result.ms) * 1000 };
+  } finally {
+    await shop.stop();
+  }
+}
+
+// ------------------------------------------------------------------------------ report
+
+const summaries = scenarios.flatMap(summarize);
+const get = (scenarioName: string, c: Crawler) => summaries.find((x) => x.scenario === scenarioName && x.crawler === c);
+
+console.log(`\nmedians of ${RUNS} runs; N = ${fmt(N)} items; ${pin.note}; * = runs stopped by the ${MAX_SECS} s time box (rates over what they did)`);
+console.log("shop CPU = the mock's share of its core during the crawl; other load = machine CPU used by anything else meanwhile (cores); RSS at start = the crawler process after its imports (node + tsx loader thread)");
+console.log(
+  table(
+    ["scenario", "crawler", "pages/s", "CPU ms/page", "peak RSS MB", "RSS at start", "shop CPU", "other load", "time-boxed"],
+    summaries.map((x) => [
+      x.scenario,
+      LABEL[x.crawler],
+      fmt(x.pagesPerSec),
+      x.cpuMsPerPage.toFixed(2),
+      x.peakRssMb.toFixed(0),
+      x.startRssMb.toFixed(0),
+      `${(x.shopCpuShare * 100).toFixed(0)}%`,
+      `${x.otherCpuCores.toFixed(2)} cores`,
+      x.partialRuns > 0 ? `${x.partialRuns}/${RUNS}*` : "",
+    ]),
+  ),
+);
+
+interface Ratio {
+  scenario: string;
+  vsCrawlee: number;
+  vsBare: number;
+  cpuVsBare: number;
+  ofIdeal?: number;
+}
+const ratios: Ratio[] = scenarios.map((s) => {
+  const m = get(s.name, "mocra");
+  const cr = get(s.name, "crawlee");
+  const b = get(s.name, "bare");
+  return {
+    scenario: s.name,
+    vsCrawlee: m && cr ? m.pagesPerSec / cr.pagesPerSec : NaN,
+    vsBare: m && b ? m.pagesPerSec / b.pagesPerSec : NaN,
+    cpuVsBare: m && b ? m.cpuMsPerPage / b.cpuMsPerPage : NaN,
+    ofIdeal: s.idealPagesPerSec && m ? m.pagesPerSec / s.idealPagesPerSec : undefined,
+  };
+});
+console.log("\nmocra-ts ratios (pages/s; CPU per page)");
+console.log(
+  table(
+    ["scenario", "mocra-ts/crawlee", "mocra-ts/bare", "CPU mocra-ts/bare", "of ideal"],
+    ratios.map((r) => [r.scenario, `${r.vsCrawlee.toFixed(2)}x`, `${(r.vsBare * 100).toFixed(0)}%`, `${r.cpuVsBare.toFixed(2)}x`, r.ofIdeal === undefined ? "" : `${(r.ofIdeal * 100).toFixed(0)}%`]),
+  ),
+);
+
+if (clients.length > 0) {
+  console.log("\nHTTP client CPU per page (item pages, 64 concurrent, body as text; client side only)");
+  console.log(table(["client", "req/s", "CPU µs/req"], clients.map((c) => [c.client, fmt(c.reqPerSec), fmt(c.cpuUsPerReq)])));
+}
+
+// targets (2-core machine)
+const targets: Array<{ target: string; value: string; met: boolean }> = [];
+const noLat = scenarios.filter((s) => s.latencyMs === 0);
+for (const s of noLat) {
+  const r = ratios.find((x) => x.scenario === s.name)!;
+  if (CRAWLERS.includes("crawlee")) targets.push({ target: `${s.name}: mocra-ts >= 10x Crawlee`, value: `${r.vsCrawlee.toFixed(1)}x`, met: r.vsCrawlee >= 10 });
+  if (CRAWLERS.includes("bare")) {
+    targets.push({ target: `${s.name}: mocra-ts >= 60% of bare`, value: `${(r.vsBare * 100).toFixed(0)}%`, met: r.vsBare >= 0.6 });
+    targets.push({ target: `${s.name}: CPU/page <= 1.7x bare`, value: `${r.cpuVsBare.toFixed(2)}x`, met: r.cpuVsBare <= 1.7 });
+  }
+}
+const lat = scenarios.find((s) => s.latencyMs > 0);
+if (lat && CRAWLERS.includes("bare")) {
+  const r = ratios.find((x) => x.scenario === lat.name)!;
+  targets.push({ target: `${lat.name}: mocra-ts >= 90% of bare`, value: `${(r.vsBare * 100).toFixed(0)}%`, met: r.vsBare >= 0.9 });
+}
+for (const s of scenarios.filter((x) => x.concurrency >= 200)) {
+  const m = get(s.name, "mocra");
+  if (m) targets.push({ target: `${s.name}: mocra-ts peak RSS < 150 MB`, value: `${m.peakRssMb.toFixed(0)} MB${m.partialRuns > 0 ? " (time-boxed runs: partial crawl)" : ""}`, met: m.peakRssMb < 150 });
+}
+if (memory) {
+  const r = memory.result.rss;
+  const growth = r.last - r.first;
+  targets.push({ target: `${fmt(memory.items)} items, C=200: peak RSS < 150 MB`, value: `${memory.result.peakRssMb.toFixed(0)} MB`, met: memory.result.peakRssMb < 150 });
+  targets.push({ target: `${fmt(memory.items)} items: RSS flat (last - middle < 10% of middle)`, value: `first ${r.first.toFixed(0)} / middle ${r.middle.toFixed(0)} / last ${r.last.toFixed(0)} MB (+${growth.toFixed(0)})`, met: r.last - r.middle < 0.1 * r.middle });
+}
+console.log("\ntargets (2-core machine)");
+console.log(table(["target", "measured", ""], targets.map((t) => [t.target, t.value, t.met ? "MET" : "MISSED"])));
+
+if (memory) {
+  const s = memory.result.rss.samples ?? [];
+  const picks = Array.from({ length: 11 }, (_, i) => s[Math.min(s.length - 1, Math.round((i / 10) * (s.length - 1)))]);
+  console.log(
+    `\nmemory flatness: ${fmt(memory.result.pages)} pages in ${(memory.result.ms / 1000).toFixed(0)} s (${fmt(memory.pagesPerSec)} pages/s); ` +
+      `RSS first ${memory.result.rss.first.toFixed(0)} MB, middle ${memory.result.rss.middle.toFixed(0)} MB, last ${memory.result.rss.last.toFixed(0)} MB, peak ${memory.result.peakRssMb.toFixed(0)} MB`,
+  );
+  console.log(`RSS at 0%,10%,...,100% of the crawl (MB): ${picks.map((x) => (x ?? NaN).toFixed(0)).join(" ")}`);
+}
+
+const file = writeResults("compare", {
+  environment: environment(),
+  items: N,
+  pages: expectedPages(N),
+  runsPerCell: RUNS,
+  timeBoxSecs: MAX_SECS,
+  pinning: pin.note,
+  shopCeiling: ceiling,
+  httpClients: clients,
+  scenarios,
+  medians: summaries,
+  ratios,
+  targets,
+  memory,
+});
+console.log(`\nwrote ${file}; total ${((performance.now() - started) / 1000).toFixed(1)} s`);
+process.exit(0);

@@ -1,0 +1,342 @@
+// tests/benchmark_production.ts: mocra-ts as deployed: the mock shop in its own process, the Redis
+// queue, and 1 then 2 real `start-worker` processes (node_modules/.bin/tsx src/cli.ts start-worker
+// --config <tmp>, [output] sink = "redis", [modules.demo_shop] start_url), the crawl submitted with
+// `submit demo_shop`. Per run: pages/s, worker CPU per page, peak RSS per worker (VmHWM of the
+// worker's node process), Redis commands and Redis CPU per page (INFO commandstats / cpu deltas).
+// Then one in-process worker on the same Redis queue for page latencies (tests/bench/worker-inproc.ts:
+// p50/p99 of download and of download→items durable), and the bare loop once for the ratio.
+//
+//   npx tsx tests/benchmark_production.ts
+//   BENCH_ITEMS (20000)  BENCH_PROD_CONCURRENCY (64, task_concurrency per worker)
+//   BENCH_PROD_MAX_SECS (20: time box per run; pages/s is then a rate over what was done)
+//   BENCH_PRIVATE_REDIS=1 (throwaway redis-server)  BENCH_REDIS_PORT (6379)  BENCH_PIN=0
+//
+// Timing: from `submit` returning (the task is in Redis) until the item stream holds N items (or
+// the time box); pages = items × (N + N/50)/N (one list page per 50 items; checked against the
+// shop's own hit count when the crawl completes).
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import { itemStreamKey } from "../src/storage/redis-sink.ts";
+import {
+  benchItems,
+  commandDelta,
+  commandStats,
+  environment,
+  envInt,
+  expectedPages,
+  fmt,
+  foreignClients,
+  leafPid,
+  machineBusyMs,
+  median,
+  pinning,
+  procCpuMs,
+  procRss,
+  redisCpuMs,
+  redisTarget,
+  ROOT,
+  runChild,
+  sleep,
+  startShopProcess,
+  table,
+  TSX_BIN,
+  writeResults,
+} from "./bench/common.ts";
+import { deleteNamespace, redisReachable } from "./helpers/redis.ts";
+
+const started = performance.now();
+const N = benchItems();
+const C = envInt("BENCH_PROD_CONCURRENCY", 64);
+const MAX_SECS = envInt("BENCH_PROD_MAX_SECS", 20);
+const PAGES = expectedPages(N);
+const pin = pinning();
+const redis = await redisTarget();
+if (!(await redisReachable(redis.port))) {
+  console.error(`benchmark_production: no Redis at 127.0.0.1:${redis.port}`);
+  process.exit(1);
+}
+const admin = new Redis({ host: "127.0.0.1", port: redis.port, maxRetriesPerRequest: 1, connectionName: "bench_prod_admin" });
+
+console.log(`benchmark_production: N = ${fmt(N)} items (${fmt(PAGES)} pages), task_concurrency ${C} per worker, time box ${MAX_SECS} s`);
+console.log(`${pin.note}; ${redis.note}`);
+
+interface WorkerRun {
+  workers: number;
+  pinning: string;
+  items: number;
+  pages: number;
+  partial: boolean;
+  seconds: number;
+  pagesPerSec: number;
+  cpuUsPerPage: number;
+  peakRssMbPerWorker: number[];
+  redisCmdsPerPage: number;
+  redisCpuUsPerPage: number;
+  redisCommands: Record<string, number>;
+  shopCpuShare: number;
+  otherCpuCores: number;
+  shopHits: number;
+  workerPages: number[];
+  foreignRedisClients: number;
+}
+
+function spawnWorker(configFile: string, cpu: string | undefined): { child: ChildProcess; output: () => string; exited: Promise<void> } {
+  const args = ["src/cli.ts", "start-worker", "--config", configFile];
+  const child = cpu !== undefined ? spawn("taskset", ["-c", cpu, TSX_BIN, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] }) : spawn(TSX_BIN, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  return { child, output: () => out, exited };
+}
+
+function runCli(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(TSX_BIN, ["src/cli.ts", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+    child.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`${args.join(" ")} exited ${code}: ${out}`))));
+  });
+}
+
+async function workerRun(workers: number): Promise<WorkerRun> {
+  const shop = await startShopProcess({ items: N, cpu: pin.shop });
+  const name = `bench_prod_${Math.random().toString(36).slice(2, 8)}`;
+  const dir = await mkdtemp(join(tmpdir(), "mocra-bench-prod-"));
+  const configFile = join(dir, "config.toml");
+  await writeFile(
+    configFile,
+    [
+      `name = "${name}"`,
+      `[crawler]`,
+      `task_concurrency = ${C}`,
+      `shutdown_timeout_secs = 10`,
+      `progress_interval_secs = 3600`,
+      `[channel_config.redis]`,
+      `redis_host = "127.0.0.1"`,
+      `redis_port = ${redis.port}`,
+      `[output]`,
+      `sink = "redis"`,
+      `[modules.demo_shop]`,
+      `start_url = "${shop.url}/list/0"`,
+      "",
+    ].join("\n"),
+  );
+  // one worker: pinned like the crawlers of benchmark_compare; two: free to use both cpus
+  const cpu = workers === 1 ? pin.crawler : undefined;
+  const procs = Array.from({ length: workers }, () => spawnWorker(configFile, cpu));
+  try {
+    const deadline = Date.now() + 60_000;
+    while (!procs.every((p) => p.output().includes("joined"))) {
+      if (Date.now() > deadline) throw new Error(`workers did not join:\n${procs.map((p) => p.output()).join("\n---\n")}`);
+      if (procs.some((p) => p.child.exitCode !== null)) throw new Error(`a worker exited:\n${procs.map((p) => p.output()).join("\n---\n")}`);
+      await sleep(50);
+    }
+    const leaves = procs.map((p) => leafPid(p.child.pid!));
+    const peak = leaves.map(() => 0);
+    const sampler = setInterval(() => {
+      leaves.forEach((pid, i) => {
+        const r = procRss(pid);
+        if (r) peak[i] = Math.max(peak[i], r.rssMb, r.hwmMb);
+      });
+    }, 200);
+    const foreign = await foreignClients(admin, name);
+    const cmd0 = await commandStats(admin);
+    const rcpu0 = await redisCpuMs(admin);
+    const submitted = runCli(["submit", "demo_shop", "--config", configFile]);
+    await submitted;
+    const t0 = performance.now();
+    const wcpu0 = leaves.map(procCpuMs);
+    const shop0 = shop.cpuMs();
+    const busy0 = machineBusyMs();
+    let items = 0;
+    const stopAt = t0 + MAX_SECS * 1000;
+    while (items < N && performance.now() < stopAt) {
+      await sleep(50);
+      items = await admin.xlen(itemStreamKey(name, "demo_shop"));
+    }
+    const t1 = performance.now();
+    const wcpu1 = leaves.map(procCpuMs);
+    const shop1 = shop.cpuMs();
+    const busy1 = machineBusyMs();
+    const cmd1 = await commandStats(admin);
+    const rcpu1 = await redisCpuMs(admin);
+    clearInterval(sampler);
+    leaves.forEach((pid, i) => {
+      const r = procRss(pid);
+      if (r) peak[i] = Math.max(peak[i], r.hwmMb);
+    });
+    for (const p of procs) p.child.kill("SIGTERM");
+    await Promise.all(procs.map((p) => p.exited));
+    const shopStats = await shop.stop();
+    const workerPages = procs.map((p) => Number(/stopped: (\d+) pages/.exec(p.output())?.[1] ?? NaN));
+    const partial = items < N;
+    const pages = partial ? (items * PAGES) / N : PAGES;
+    const ms = t1 - t0;
+    const workerCpu = wcpu1.reduce((a, b) => a + b, 0) - wcpu0.reduce((a, b) => a + b, 0);
+    const shopCpu = shop1 - shop0;
+    const delta = commandDelta(cmd0, cmd1);
+    return {
+      workers,
+      pinning: cpu !== undefined ? `cpu ${cpu}` : "unpinned",
+      items,
+      pages,
+      partial,
+      seconds: ms / 1000,
+      pagesPerSec: (pages / ms) * 1000,
+      cpuUsPerPage: (workerCpu * 1000) / pages,
+      peakRssMbPerWorker: peak,
+      redisCmdsPerPage: delta.total / pages,
+      redisCpuUsPerPage: ((rcpu1 - rcpu0) * 1000) / pages,
+      redisCommands: delta.byCommand,
+      shopCpuShare: shopCpu / ms,
+      // whatever else ran on the machine meanwhile (Redis included), in cores
+      otherCpuCores: Math.max(0, (busy1 - busy0 - workerCpu - shopCpu) / ms),
+      shopHits: shopStats.hits,
+      workerPages,
+      foreignRedisClients: foreign,
+    };
+  } finally {
+    for (const p of procs) if (p.child.exitCode === null) p.child.kill("SIGKILL");
+    await rm(dir, { recursive: true, force: true });
+    await deleteNamespace(name, redis.port);
+  }
+}
+
+interface Dist {
+  n: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+interface InprocResult {
+  pages: number;
+  items: number;
+  partial: boolean;
+  ms: number;
+  cpuMs: number;
+  peakRssMb: number;
+  download: Dist;
+  page: Dist;
+}
+
+async function inprocRun(): Promise<InprocResult> {
+  const shop = await startShopProcess({ items: N, cpu: pin.shop });
+  try {
+    return await runChild<InprocResult>(
+      "tests/bench/worker-inproc.ts",
+      ["--url", shop.url, "--items", String(N), "--concurrency", String(C), "--redis-port", String(redis.port), "--max-secs", String(MAX_SECS)],
+      { cpu: pin.crawler },
+    );
+  } finally {
+    await shop.stop();
+  }
+}
+
+interface BareResult {
+  pages: number;
+  ms: number;
+  cpuMs: number;
+  partial: boolean;
+}
+
+async function bareRun(): Promise<BareResult> {
+  const shop = await startShopProcess({ items: N, cpu: pin.shop });
+  try {
+    return await runChild<BareResult>(
+      "tests/bench/crawl-bare.ts",
+      ["--url", shop.url, "--items", String(N), "--concurrency", String(C), "--max-secs", String(MAX_SECS)],
+      { cpu: pin.crawler },
+    );
+  } finally {
+    await shop.stop();
+  }
+}
+
+const runs: WorkerRun[] = [];
+for (const w of [1, 2]) {
+  const r = await workerRun(w);
+  runs.push(r);
+  console.log(`  ${w} worker(s): ${fmt(r.pagesPerSec)} pages/s${r.partial ? " (time box)" : ""}`);
+}
+const inproc = await inprocRun();
+const bare = await bareRun();
+await redis.stop();
+admin.disconnect();
+const barePps = (bare.pages / bare.ms) * 1000;
+
+console.log(`\nstart-worker processes on the Redis queue (task_concurrency ${C} each; pages/s from submit to N items stored)`);
+console.log(
+  table(
+    ["workers", "pinning", "pages", "s", "pages/s", "CPU µs/page", "peak RSS MB/worker", "redis cmds/page", "redis CPU µs/page", "shop CPU", "other load", "vs bare"],
+    runs.map((r) => [
+      String(r.workers),
+      r.pinning,
+      fmt(r.pages) + (r.partial ? "*" : ""),
+      r.seconds.toFixed(1),
+      fmt(r.pagesPerSec),
+      fmt(r.cpuUsPerPage),
+      r.peakRssMbPerWorker.map((m) => m.toFixed(0)).join(" / "),
+      r.redisCmdsPerPage.toFixed(1),
+      r.redisCpuUsPerPage.toFixed(0),
+      `${(r.shopCpuShare * 100).toFixed(0)}%`,
+      `${r.otherCpuCores.toFixed(2)} cores`,
+      `${((r.pagesPerSec / barePps) * 100).toFixed(0)}%`,
+    ]),
+  ),
+);
+if (runs.some((r) => r.partial)) console.log(`* time box of ${MAX_SECS} s reached: pages estimated from items stored`);
+const complete = runs.filter((r) => !r.partial);
+for (const r of complete) {
+  const fetched = r.workerPages.reduce((a, b) => a + b, 0);
+  console.log(`  ${r.workers} worker(s): shop hits ${fmt(r.shopHits)} (= ${fmt(PAGES)} pages + robots.txt per worker), workers report ${fmt(fetched)} pages`);
+}
+const foreign = Math.max(...runs.map((r) => r.foreignRedisClients));
+if (foreign > 0) console.log(`note: ${foreign} other client(s) were connected to Redis: its command/CPU deltas may include their traffic (BENCH_PRIVATE_REDIS=1 avoids that)`);
+const top = Object.entries(runs[0].redisCommands).sort((a, b) => b[1] - a[1]).slice(0, 8);
+console.log(`Redis commands per page, 1 worker: ${top.map(([c, n]) => `${c} ${(n / runs[0].pages).toFixed(2)}`).join(", ")}`);
+
+const pps = (inproc.pages / inproc.ms) * 1000;
+console.log(`\nIn-process worker on the Redis queue (pinned like one start-worker; latencies in ms)`);
+console.log(
+  table(
+    ["pages", "pages/s", "CPU µs/page", "peak RSS MB", "download p50", "download p99", "page p50", "page p99", "page max"],
+    [[
+      fmt(inproc.pages) + (inproc.partial ? "*" : ""),
+      fmt(pps),
+      fmt((inproc.cpuMs * 1000) / inproc.pages),
+      inproc.peakRssMb.toFixed(0),
+      inproc.download.p50.toFixed(1),
+      inproc.download.p99.toFixed(1),
+      inproc.page.p50.toFixed(1),
+      inproc.page.p99.toFixed(1),
+      inproc.page.max.toFixed(1),
+    ]],
+  ),
+);
+console.log("download = HttpClient.fetch (request handed to the client → body read); page = download start → items durable in Redis (item pages)");
+console.log(`bare loop (undici Pool + parseHtml, same C, cpu ${pin.crawler ?? "any"}): ${fmt(barePps)} pages/s, ${fmt((bare.cpuMs * 1000) / bare.pages)} CPU µs/page`);
+const one = runs[0];
+const target = `Redis queue, one worker: ${fmt(one.pagesPerSec)} pages/s = ${((one.pagesPerSec / barePps) * 100).toFixed(0)}% of bare (target >= 40%): ${one.pagesPerSec >= 0.4 * barePps ? "MET" : "MISSED"}`;
+console.log(target);
+const file = writeResults("production", {
+  environment: environment(),
+  items: N,
+  pages: PAGES,
+  concurrency: C,
+  timeBoxSecs: MAX_SECS,
+  pinning: pin.note,
+  redis: redis.note,
+  workerRuns: runs,
+  inproc: { ...inproc, pagesPerSec: pps },
+  bare: { ...bare, pagesPerSec: barePps },
+  target,
+  medianPagesPerSec: median(runs.map((r) => r.pagesPerSec)),
+});
+console.log(`\nwrote ${file}; total ${((performance.now() - started) / 1000).toFixed(1)} s`);
+process.exit(0);
