@@ -18,7 +18,8 @@
 //   mocra-undici for mocra-ts with the prototype undici downloader of tests/bench/undici-downloader.ts)
 //   BENCH_CLIENTS=0 (skip the HTTP client table)  BENCH_PIN=0 (no taskset)
 //   --memory / BENCH_MEMORY=1: also the memory-flatness run: mocra-ts standalone over
-//   BENCH_MEMORY_ITEMS (200000) items at C = 200, no time box, RSS sampled every second.
+//   BENCH_MEMORY_ITEMS (200000) items at C = 200, no time box, RSS sampled every second
+//   (--memory-only: that run alone).
 import {
   benchItems,
   environment,
@@ -46,7 +47,9 @@ const LATENCY_MS = envInt("BENCH_LATENCY_MS", 50);
 const LATENCY_C = envInt("BENCH_LATENCY_CONCURRENCY", 200);
 const MAX_SECS = envInt("BENCH_MAX_SECS", 12);
 const CRAWLERS = (process.env.BENCH_CRAWLERS ?? "mocra,crawlee,bare").split(",").filter(Boolean) as Crawler[];
-const MEMORY = hasFlag("memory") || process.env.BENCH_MEMORY === "1";
+/** --memory-only: just the memory-flatness run */
+const MEMORY_ONLY = hasFlag("memory-only");
+const MEMORY = MEMORY_ONLY || hasFlag("memory") || process.env.BENCH_MEMORY === "1";
 const MEMORY_ITEMS = envInt("BENCH_MEMORY_ITEMS", 200_000);
 const pin = pinning();
 
@@ -163,7 +166,7 @@ function summarize(s: Scenario): Summary[] {
 const scenarios: Scenario[] = [];
 let ceiling: ShopCeiling | undefined;
 let clients: Array<{ client: string; reqPerSec: number; cpuUsPerReq: number }> = [];
-{
+if (!MEMORY_ONLY) {
   const shop = await startShopProcess({ items: N, cpu: pin.shop });
   try {
     // also warms the shop's page cache (one pass over every item page) before the crawls
@@ -180,7 +183,7 @@ let clients: Array<{ client: string; reqPerSec: number; cpuUsPerReq: number }> =
     await shop.stop();
   }
 }
-if (LATENCY_MS > 0) {
+if (LATENCY_MS > 0 && !MEMORY_ONLY) {
   const shop = await startShopProcess({ items: N, latencyMs: LATENCY_MS, cpu: pin.shop });
   try {
     scenarios.push(await scenario(`${LATENCY_MS} ms, C=${LATENCY_C}`, LATENCY_MS, LATENCY_C, shop));
@@ -300,7 +303,7 @@ if (memory) {
   console.log(`RSS at 0%,10%,...,100% of the crawl (MB): ${picks.map((x) => (x ?? NaN).toFixed(0)).join(" ")}`);
 }
 
-const file = writeResults("compare", {
+const file = writeResults(MEMORY_ONLY ? "compare-memory" : "compare", {
   environment: environment(),
   items: N,
   pages: expectedPages(N),

@@ -129,7 +129,8 @@ describe("crawling through proxies", () => {
     const m2 = defineModule({ name: "per_proxy2", start: () => Array.from({ length: 12 }, (_, i) => `${base}/q/${i}`), parse() {} });
     await politeCrawl(config2, [m2]);
     const q1 = summary(gaps(server.hits.filter((h) => p1.upstreamPorts.has(h.remotePort)).map((h) => h.at)));
-    expect(q1.min).toBeGreaterThan(180);
+    expect(q1.mean).toBeGreaterThan(180); // 5/s = 200 ms apart
+    expect(q1.min).toBeGreaterThan(120); // no burst (a loaded machine delays single requests)
   });
 
   it("a Request's own proxy (mocra's ProxyEnum) is used, through undici on Node", async () => {

@@ -182,7 +182,7 @@ describe("obeying robots.txt in a crawl", () => {
     const fast = summary(gaps(server.hits.filter((h) => h.address === "127.0.0.2" && h.path !== "/robots.txt").map((h) => h.at)));
     console.log(`Crawl-delay 0.25: gaps on that host min ${slow.min.toFixed(0)} / mean ${slow.mean.toFixed(0)} ms (other host, no delay: min ${fast.min.toFixed(1)} ms)`);
     expect(slow.mean).toBeGreaterThan(225); // one slot per 250 ms (a first connection and the event loop jitter single gaps)
-    expect(slow.min).toBeGreaterThan(150);
+    expect(slow.min).toBeGreaterThan(120); // no burst (a loaded machine delays single requests)
     expect(fast.min).toBeLessThan(100);
   });
 

@@ -493,21 +493,21 @@ const channelFields: FieldTable<Omit<ChannelConfig, "redis" | "blobStorage">> = 
     type: "integer",
     default: 0,
     min: 0,
-    description: "Trim stream entries older than this many hours (0 = no trimming).",
+    description: "Hours consumed (acked) stream entries are kept before trimming; 0 = trim them as soon as consumed. Entries pending or not yet delivered are never trimmed.",
   },
   capacity: {
     key: "capacity",
     type: "integer",
     default: 10000,
     min: 1,
-    description: "Capacity of in-process channels and in-memory queues.",
+    description: "Accepted for mocra config compatibility; unused (mocra-ts queues are bounded by prefetch credit and generate_backlog instead).",
   },
   batchConcurrency: {
     key: "batch_concurrency",
     type: "integer",
     default: 500,
     min: 1,
-    description: "Concurrency of batched queue operations (publish, ack).",
+    description: "Accepted for mocra config compatibility; unused (publishes are pipelined in chunks of 1000, acks in batches of 50).",
   },
 };
 
@@ -561,7 +561,7 @@ const channelRedisFields: FieldTable<ChannelRedisConfig> = {
     type: "integer",
     default: 1,
     min: 1,
-    description: "Stream readers per topic per worker.",
+    description: "Accepted for mocra config compatibility; unused (a worker reads each topic with one blocking reader and strict priorities).",
   },
   claimMinIdle: {
     key: "claim_min_idle",
