@@ -6,5 +6,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 30_000,
     pool: "forks",
+    // one file at a time: rate-limit and timing tests measure gaps of a few ms, and the
+    // distributed tests start worker processes; on a 2-core machine they disturb each other
+    fileParallelism: false,
   },
 });

@@ -418,7 +418,7 @@ const downloadFields: FieldTable<DownloadConfig> = {
     type: "integer",
     default: 200,
     min: 1,
-    description: "HTTP connections kept in the pool.",
+    description: "HTTP connections per origin (Node; Deno's fetch keeps its own pool).",
   },
   maxWaitMs: {
     key: "max_wait_ms",

@@ -1,26 +1,43 @@
-import ky from "ky";
 import { cookieHeader, type CookieItem, cookie, type Request, type Response, responseFor } from "../model/index.ts";
 import { URL_HEADER } from "../modules/page.ts";
+import { defaultTransport } from "../runtime/http-transport.ts";
 import { DownloadError } from "./download-error.ts";
+import { kyTransport } from "./ky-transport.ts";
+import { headerValue, type HopResponse, type Transport } from "./transport.ts";
 
 export interface HttpClientOptions {
   userAgent: string;
   /** bodies longer than this are rejected */
   maxBodyBytes: number;
   maxRedirects: number;
-  /** the fetch to send with (a proxy transport plugs in here); default: the runtime's fetch */
+  /** send with ky over this fetch (a proxy transport plugs in here) */
   fetch?: typeof globalThis.fetch;
+  /** send with this transport; default: the runtime's (undici on Node, ky + fetch on Deno) */
+  transport?: Transport;
+  /** connections per origin of the default transport (download_config.pool_size) */
+  poolSize?: number;
 }
 
 
 /**
- * Downloads one mocra Request with ky: per-request method, headers, cookies and body; a
- * deadline over headers and body (`Request.timeout` seconds); redirects followed up to
- * `maxRedirects`; compressed bodies decoded by fetch; a hard cap on body size. Any HTTP status
- * comes back as a Response; transport failures throw DownloadError.
+ * Downloads one mocra Request: per-request method, headers, cookies and body; a deadline over
+ * headers and body (`Request.timeout` seconds); redirects followed up to `maxRedirects`;
+ * compressed bodies decoded; a hard cap on body size. Any HTTP status comes back as a
+ * Response; transport failures throw DownloadError. The wire is a Transport: ky over fetch, or
+ * undici's dispatcher on Node (see src/runtime/http-transport.ts for why).
  */
 export class HttpClient {
-  constructor(private readonly options: HttpClientOptions) {}
+  private readonly transport: Transport;
+
+  constructor(private readonly options: HttpClientOptions) {
+    this.transport =
+      options.transport ?? (options.fetch ? kyTransport(options.fetch) : defaultTransport(options.poolSize ?? 256));
+  }
+
+  /** Closes the transport's connections. */
+  async close(): Promise<void> {
+    await this.transport.close?.();
+  }
 
   async fetch(req: Request): Promise<Response> {
     const controller = new AbortController();
@@ -39,28 +56,19 @@ export class HttpClient {
     let url = req.url;
     let method = req.method;
     let body = requestBody(req);
-    const headers = new Headers();
-    headers.set("user-agent", this.options.userAgent);
-    headers.set("accept-encoding", "gzip, deflate, br");
-    for (const h of req.headers) headers.set(h.key, h.value);
-    if (body && !headers.has("content-type")) headers.set("content-type", body.contentType);
-    if (req.cookies.length > 0) headers.set("cookie", cookieHeader(req.cookies));
+    const headers: Record<string, string> = {
+      "user-agent": this.options.userAgent,
+      "accept-encoding": "gzip, deflate, br",
+    };
+    for (const h of req.headers) headers[h.key.toLowerCase()] = h.value;
+    if (body && headers["content-type"] === undefined) headers["content-type"] = body.contentType;
+    if (req.cookies.length > 0) headers.cookie = cookieHeader(req.cookies);
 
     for (let hop = 0; ; hop++) {
-      const res = await ky(url, {
-        method,
-        headers,
-        body: body?.data as BodyInit | undefined,
-        signal,
-        timeout: false,
-        retry: 0,
-        throwHttpErrors: false,
-        redirect: "manual",
-        fetch: this.options.fetch,
-      });
-      const location = res.headers.get("location");
+      const res = await this.transport.send(url, { method, headers, body: body?.data, signal });
+      const location = headerValue(res.headers, "location");
       if (res.status >= 300 && res.status < 400 && location) {
-        await res.body?.cancel();
+        await res.cancel();
         if (hop >= this.options.maxRedirects) {
           throw new DownloadError(`too many redirects (more than ${this.options.maxRedirects}) at ${url}`, false, undefined, res.status);
         }
@@ -68,21 +76,18 @@ export class HttpClient {
         if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === "POST")) {
           method = "GET";
           body = undefined;
-          headers.delete("content-type");
+          delete headers["content-type"];
         }
         continue;
       }
       const content = await readBody(res, this.options.maxBodyBytes, url);
-      const responseHeaders: Array<[string, string]> = [];
-      res.headers.forEach((value, key) => {
-        if (key !== "set-cookie") responseHeaders.push([key, value]);
-      });
+      const responseHeaders = res.headers;
       responseHeaders.push([URL_HEADER, url]);
       return responseFor(req, {
         statusCode: res.status,
         content,
         headers: responseHeaders,
-        cookies: parseSetCookies(res.headers, url),
+        cookies: parseSetCookies(res.setCookies, url),
       });
     }
   }
@@ -99,25 +104,22 @@ function requestBody(req: Request): { data: Uint8Array | string; contentType: st
   return undefined;
 }
 
-async function readBody(res: globalThis.Response, max: number, url: string): Promise<Uint8Array> {
-  const declared = Number(res.headers.get("content-length"));
+async function readBody(res: HopResponse, max: number, url: string): Promise<Uint8Array> {
+  const declared = Number(headerValue(res.headers, "content-length"));
   if (declared > max) {
-    await res.body?.cancel();
+    await res.cancel();
     throw new DownloadError(`body of ${declared} bytes exceeds max_response_size ${max} at ${url}`, false);
   }
   if (!res.body) return new Uint8Array(0);
-  const reader = res.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
+  for await (const chunk of res.body) {
+    total += chunk.byteLength;
     if (total > max) {
-      await reader.cancel();
+      await res.cancel();
       throw new DownloadError(`body exceeds max_response_size ${max} at ${url}`, false);
     }
-    chunks.push(value);
+    chunks.push(chunk);
   }
   if (chunks.length === 1) return chunks[0];
   const out = new Uint8Array(total);
@@ -129,8 +131,7 @@ async function readBody(res: globalThis.Response, max: number, url: string): Pro
   return out;
 }
 
-function parseSetCookies(headers: Headers, url: string): CookieItem[] {
-  const list = headers.getSetCookie?.() ?? [];
+function parseSetCookies(list: readonly string[], url: string): CookieItem[] {
   if (list.length === 0) return [];
   const host = new URL(url).hostname;
   const out: CookieItem[] = [];

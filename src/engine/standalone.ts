@@ -57,6 +57,7 @@ export function createHttpClient(config: Config): HttpClient {
     userAgent: config.crawler.userAgent,
     maxBodyBytes: config.downloadConfig.maxResponseSize,
     maxRedirects: config.downloadConfig.maxRedirects,
+    poolSize: config.downloadConfig.poolSize,
   });
 }
 

@@ -149,45 +149,6 @@ export function leafPid(pid: number): number {
   return leaves[leaves.length - 1] ?? pid;
 }
 
-/** Samples a process's CPU and RSS every `everyMs` (peak RSS; first/last CPU). */
-export class ProcSampler {
-  peakRssMb = 0;
-  samples: number[] = [];
-  private timer: ReturnType<typeof setInterval>;
-  readonly cpuStartMs: number;
-  private cpuLastMs: number;
-
-  constructor(
-    private readonly pid: () => number,
-    everyMs = 200,
-  ) {
-    this.cpuStartMs = procCpuMs(pid());
-    this.cpuLastMs = this.cpuStartMs;
-    this.timer = setInterval(() => this.sample(), everyMs);
-    this.timer.unref();
-  }
-
-  sample(): void {
-    const pid = this.pid();
-    const r = procRss(pid);
-    if (!r) return;
-    this.peakRssMb = Math.max(this.peakRssMb, r.rssMb, r.hwmMb);
-    this.samples.push(r.rssMb);
-    const c = procCpuMs(pid);
-    if (c > 0) this.cpuLastMs = c;
-  }
-
-  /** CPU ms used since construction. */
-  cpuMs(): number {
-    this.sample();
-    return this.cpuLastMs - this.cpuStartMs;
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
-  }
-}
-
 // ------------------------------------------------------------------------------ the mock shop
 
 export interface ShopProcess {

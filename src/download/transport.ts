@@ -1,0 +1,35 @@
+/** One HTTP exchange without redirects: what HttpClient needs from the wire. */
+export interface HopRequest {
+  method: string;
+  /** lower-case names */
+  headers: Record<string, string>;
+  body?: Uint8Array | string;
+  signal: AbortSignal;
+}
+
+export interface HopResponse {
+  status: number;
+  /** one entry per header (Set-Cookie excluded), lower-case names */
+  headers: Array<[string, string]>;
+  setCookies: string[];
+  /** the decoded body (gzip, deflate and br undone), or null when there is none */
+  body: AsyncIterable<Uint8Array> | null;
+  /** discards the body (redirects, oversized bodies) */
+  cancel(): Promise<void>;
+}
+
+/**
+ * Sends one request and returns the response head with a streaming body. HttpClient builds
+ * redirects, deadlines, the body cap and cookies on top. Implementations: ky over a fetch
+ * (`kyTransport`, any runtime, also the proxy transports) and undici's dispatcher on Node
+ * (`src/runtime/http-transport.ts`).
+ */
+export interface Transport {
+  send(url: string, init: HopRequest): Promise<HopResponse>;
+  close?(): Promise<void>;
+}
+
+export function headerValue(headers: readonly [string, string][], name: string): string | undefined {
+  for (const [k, v] of headers) if (k === name) return v;
+  return undefined;
+}
