@@ -15,7 +15,7 @@
 //   BENCH_ITEMS (20000)  BENCH_RUNS (3)  BENCH_CONCURRENCIES (16,64,200)  BENCH_LATENCY_MS (50)
 //   BENCH_MAX_SECS (12: time box per crawl; a crawl still running then stops taking new work and its
 //   figures are rates over what it did, marked *; 0 = none)  BENCH_CRAWLERS (mocra,crawlee,bare; add
-//   mocra-undici for mocra-ts with the prototype undici downloader of tests/bench/undici-downloader.ts)
+//   mocra-ky for mocra-ts with HttpClient over ky + Node's fetch, the transport Deno and proxies use)
 //   BENCH_CLIENTS=0 (skip the HTTP client table)  BENCH_PIN=0 (no taskset)
 //   --memory / BENCH_MEMORY=1: also the memory-flatness run: mocra-ts standalone over
 //   BENCH_MEMORY_ITEMS (200000) items at C = 200, no time box, RSS sampled every second
@@ -53,9 +53,9 @@ const MEMORY = MEMORY_ONLY || hasFlag("memory") || process.env.BENCH_MEMORY === 
 const MEMORY_ITEMS = envInt("BENCH_MEMORY_ITEMS", 200_000);
 const pin = pinning();
 
-/** "mocra-undici" (opt-in via BENCH_CRAWLERS): mocra-ts with the prototype undici downloader of tests/bench/undici-downloader.ts */
-type Crawler = "mocra" | "crawlee" | "bare" | "mocra-undici";
-const LABEL: Record<Crawler, string> = { mocra: "mocra-ts", crawlee: "crawlee", bare: "bare", "mocra-undici": "mocra-ts+undici (prototype)" };
+/** "mocra-ky" (opt-in via BENCH_CRAWLERS): mocra-ts with HttpClient over ky + Node's fetch (the Deno/proxy transport) */
+type Crawler = "mocra" | "crawlee" | "bare" | "mocra-ky";
+const LABEL: Record<Crawler, string> = { mocra: "mocra-ts", crawlee: "crawlee", bare: "bare", "mocra-ky": "mocra-ts/ky" };
 
 interface CrawlResult {
   machineBusyMs: number;
@@ -87,16 +87,18 @@ interface Scenario {
 }
 
 console.log(
-  `benchmark_compare: N = ${fmt(N)} items (${fmt(expectedPages(N))} pages), ${RUNS} runs per crawler and scenario, alternating; ` +
-    `time box ${MAX_SECS > 0 ? `${MAX_SECS} s per crawl` : "none"}`,
+  MEMORY_ONLY
+    ? `benchmark_compare --memory-only: mocra-ts standalone over ${fmt(MEMORY_ITEMS)} items at C=200`
+    : `benchmark_compare: N = ${fmt(N)} items (${fmt(expectedPages(N))} pages), ${RUNS} runs per crawler and scenario, alternating; ` +
+        `time box ${MAX_SECS > 0 ? `${MAX_SECS} s per crawl` : "none"}`,
 );
 console.log(pin.note);
 
 async function crawl(shop: ShopProcess, crawler: Crawler, items: number, concurrency: number, maxSecs: number, run: number): Promise<Run> {
   const shop0 = shop.cpuMs();
   const args = ["--url", shop.url, "--items", String(items), "--concurrency", String(concurrency), "--max-secs", String(maxSecs)];
-  const script = crawler === "mocra-undici" ? "mocra" : crawler;
-  if (crawler === "mocra-undici") args.push("--downloader", "undici");
+  const script = crawler === "mocra-ky" ? "mocra" : crawler;
+  if (crawler === "mocra-ky") args.push("--downloader", "ky");
   const r = await runChild<CrawlResult>(`tests/bench/crawl-${script}.ts`, args, { cpu: pin.crawler });
   // the shop is idle outside the child's crawl window, so its CPU over the child's life is the window's
   const shopCpu = shop.cpuMs() - shop0;

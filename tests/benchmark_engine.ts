@@ -3,7 +3,8 @@
 // pieces (request building, ids, fingerprints, HTML parse and extraction) cost in µs.
 //
 //   npx tsx tests/benchmark_engine.ts            (BENCH_ENGINE_N=100000 memory messages; Redis gets
-//                                                 BENCH_ENGINE_REDIS_N=50000; BENCH_ENGINE_PREFETCH=128)
+//                                                 BENCH_ENGINE_REDIS_N=50000; BENCH_ENGINE_PREFETCH=128;
+//                                                 BENCH_ENGINE_REPS=3 runs per row, median shown)
 //
 // Chains (each message is one pre-published Request; the queue is filled before the clock starts):
 //   minimal         fromQueue → mapJob(no-op) → ack()
@@ -31,7 +32,7 @@ import { SeenSet } from "../src/queue/seen-set.ts";
 import type { ItemSink } from "../src/storage/sink.ts";
 import { ack, type Fetched, fromQueue, mapJob, type Parsed, retry, route } from "../operators/index.ts";
 import demo from "../modules/demo_shop.ts";
-import { commandDelta, commandStats, environment, envInt, fmt, foreignClients, myCpus, redisCpuMs, redisTarget, table, writeResults } from "./bench/common.ts";
+import { commandDelta, commandStats, environment, envInt, fmt, foreignClients, machineBusyMs, myCpus, redisCpuMs, redisTarget, table, writeResults } from "./bench/common.ts";
 import { deleteNamespace, redisReachable } from "./helpers/redis.ts";
 
 const N_MEM = envInt("BENCH_ENGINE_N", 100_000);
@@ -39,6 +40,8 @@ const N_REDIS = envInt("BENCH_ENGINE_REDIS_N", 50_000);
 /** flow+publish on Redis is slow (8 payloads per message): fewer messages */
 const N_REDIS_PUBLISH = envInt("BENCH_ENGINE_REDIS_PUBLISH_N", Math.min(N_REDIS, 10_000));
 const PREFETCH = envInt("BENCH_ENGINE_PREFETCH", 128);
+/** repetitions of each row; the row shown is the one with the median msg/s */
+const REPS = Math.max(1, envInt("BENCH_ENGINE_REPS", 3));
 const started = performance.now();
 /** BENCH_ENGINE_ONLY="redis:flow,memory:minimal" runs just those rows (e.g. for --cpu-prof); BENCH_ENGINE_PIECES=0 skips the pieces */
 const ONLY = (process.env.BENCH_ENGINE_ONLY ?? "").split(",").filter(Boolean);
@@ -74,6 +77,10 @@ interface ChainResult {
   redisCpuUsPerMsg?: number;
   redisCommands?: Record<string, number>;
   foreignRedisClients?: number;
+  /** msg/s of every repetition (the row is the median one) */
+  reps?: number[];
+  /** CPU used by anything else on the machine during the run (Redis excluded), in cores */
+  otherCpuCores: number;
   /** process.hrtime µs of the measured run (to cut a --cpu-prof profile to it) */
   window: { fromUs: number; toUs: number };
 }
@@ -90,7 +97,7 @@ async function prefill(queue: Queue, reqs: readonly Request[]): Promise<number> 
 }
 
 /** Runs one chain over `n` queued messages; resolves when all are acked. */
-async function runChain(queue: Queue, chain: Chain, n: number, followUps: readonly Request[]): Promise<{ ms: number; cpuUs: number; fromUs: number; toUs: number }> {
+async function runChain(queue: Queue, chain: Chain, n: number, followUps: readonly Request[]): Promise<ChainRun> {
   const controller = new AbortController();
   let done = 0;
   const count = tap(() => {
@@ -99,6 +106,7 @@ async function runChain(queue: Queue, chain: Chain, n: number, followUps: readon
   const source = fromQueue(queue, "request", { prefetch: PREFETCH, signal: controller.signal, blockMs: 200 });
   const policy = { maxRetries: 3, baseDelayMs: 1000, maxDelayMs: 60_000 };
   const cpu0 = process.cpuUsage();
+  const busy0 = machineBusyMs();
   const fromUs = Number(process.hrtime.bigint() / 1000n);
   const t0 = performance.now();
   if (chain === "minimal") {
@@ -128,10 +136,19 @@ async function runChain(queue: Queue, chain: Chain, n: number, followUps: readon
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   if (done !== n) throw new Error(`${chain}: ${done} of ${n} messages came through`);
-  return { ms, cpuUs: cpu.user + cpu.system, fromUs, toUs: Number(process.hrtime.bigint() / 1000n) };
+  return { ms, cpuUs: cpu.user + cpu.system, fromUs, toUs: Number(process.hrtime.bigint() / 1000n), busyMs: machineBusyMs() - busy0 };
 }
 
-function result(queueName: string, chain: Chain, n: number, r: { ms: number; cpuUs: number; fromUs: number; toUs: number }, codec = "-"): ChainResult {
+interface ChainRun {
+  ms: number;
+  cpuUs: number;
+  fromUs: number;
+  toUs: number;
+  /** machine-wide busy CPU ms during the run */
+  busyMs: number;
+}
+
+function result(queueName: string, chain: Chain, n: number, r: ChainRun, codec = "-", redisCpuMsDelta = 0): ChainResult {
   return {
     queue: queueName,
     chain,
@@ -142,6 +159,7 @@ function result(queueName: string, chain: Chain, n: number, r: { ms: number; cpu
     msgPerSec: (n / r.ms) * 1000,
     usPerMsg: (r.ms * 1000) / n,
     cpuUsPerMsg: r.cpuUs / n,
+    otherCpuCores: Math.max(0, (r.busyMs - r.cpuUs / 1000 - redisCpuMsDelta) / r.ms),
     window: { fromUs: r.fromUs, toUs: r.toUs },
   };
 }
@@ -150,56 +168,84 @@ async function memoryRuns(): Promise<ChainResult[]> {
   const out: ChainResult[] = [];
   for (const chain of ["minimal", "flow", "flow+publish"] as Chain[]) {
     if (!wanted("memory", chain)) continue;
-    // a warm-up pass (JIT), then the measured one
-    for (const [n, measured] of [[Math.min(20_000, N_MEM), false], [N_MEM, true]] as const) {
+    // a warm-up pass (JIT), then the measured ones
+    const reps: ChainResult[] = [];
+    for (let rep = 0; rep <= REPS; rep++) {
+      const n = rep === 0 ? Math.min(20_000, N_MEM) : N_MEM;
       const q = new MemoryQueue();
       const reqs = makeRequests(n);
       const publishPerSec = await prefill(q, reqs);
       const r = await runChain(q, chain, n, reqs.slice(0, 8));
       await q.close();
-      if (measured) out.push({ ...result("memory", chain, n, r), publishPerSec });
+      if (rep > 0) reps.push({ ...result("memory", chain, n, r), publishPerSec });
     }
+    out.push(medianRow(reps));
   }
   return out;
+}
+
+/** The repetition with the median msg/s, with the spread of all of them. */
+function medianRow(reps: ChainResult[]): ChainResult {
+  const sorted = [...reps].sort((a, b) => a.msgPerSec - b.msgPerSec);
+  return { ...sorted[Math.floor((sorted.length - 1) / 2)], reps: reps.map((r) => Math.round(r.msgPerSec)) };
 }
 
 async function redisRuns(): Promise<ChainResult[]> {
   const out: ChainResult[] = [];
   const admin = new Redis({ host: "127.0.0.1", port: REDIS_PORT, maxRetriesPerRequest: 1, connectionName: "bench_engine_admin" });
   try {
-    const variants: Array<[Chain, "json" | "msgpack"]> = [["minimal", "json"], ["flow", "json"], ["flow", "msgpack"], ["flow+publish", "json"]];
-    for (const [chain, codec] of variants) {
-      if (!wanted("redis", chain)) continue;
-      const n = chain === "flow+publish" ? N_REDIS_PUBLISH : N_REDIS;
+    // warm-up (JIT of the codec, ioredis and the read path), not measured
+    {
       const config = defaultConfig();
-      config.name = `bench_engine_${Math.random().toString(36).slice(2, 8)}`;
+      config.name = `bench_engine_warm_${Math.random().toString(36).slice(2, 8)}`;
       config.channelConfig.redis.redisPort = REDIS_PORT;
-      config.channelConfig.queueCodec = codec;
       const q = await RedisQueue.connect(config);
       try {
-        const reqs = makeRequests(n);
-        const publishPerSec = await prefill(q, reqs);
-        const foreign = await foreignClients(admin, config.name);
-        const before = await commandStats(admin);
-        const cpuBefore = await redisCpuMs(admin);
-        const r = await runChain(q, chain, n, reqs.slice(0, 8));
-        // acks are batched (flush every 20 ms): let the last batch land before the snapshot
-        await new Promise((res) => setTimeout(res, 100));
-        const after = await commandStats(admin);
-        const cpuAfter = await redisCpuMs(admin);
-        const delta = commandDelta(before, after);
-        out.push({
-          ...result("redis", chain, n, r, codec),
-          publishPerSec,
-          redisCmdsPerMsg: delta.total / n,
-          redisCpuUsPerMsg: ((cpuAfter - cpuBefore) * 1000) / n,
-          redisCommands: delta.byCommand,
-          foreignRedisClients: foreign,
-        });
+        const reqs = makeRequests(Math.min(10_000, N_REDIS));
+        await prefill(q, reqs);
+        await runChain(q, "flow+publish", reqs.length, reqs.slice(0, 8));
       } finally {
         await q.close();
         await deleteNamespace(config.name, REDIS_PORT);
       }
+    }
+    const variants: Array<[Chain, "json" | "msgpack"]> = [["minimal", "json"], ["flow", "json"], ["flow", "msgpack"], ["flow+publish", "json"]];
+    for (const [chain, codec] of variants) {
+      if (!wanted("redis", chain)) continue;
+      const n = chain === "flow+publish" ? N_REDIS_PUBLISH : N_REDIS;
+      const reps: ChainResult[] = [];
+      for (let rep = 0; rep < REPS; rep++) {
+        const config = defaultConfig();
+        config.name = `bench_engine_${Math.random().toString(36).slice(2, 8)}`;
+        config.channelConfig.redis.redisPort = REDIS_PORT;
+        config.channelConfig.queueCodec = codec;
+        const q = await RedisQueue.connect(config);
+        try {
+          const reqs = makeRequests(n);
+          const publishPerSec = await prefill(q, reqs);
+          const foreign = await foreignClients(admin, config.name);
+          const before = await commandStats(admin);
+          const cpuBefore = await redisCpuMs(admin);
+          const r = await runChain(q, chain, n, reqs.slice(0, 8));
+          // acks are batched (flush every 20 ms): let the last batch land before the snapshot
+          await new Promise((res) => setTimeout(res, 100));
+          const after = await commandStats(admin);
+          const cpuAfter = await redisCpuMs(admin);
+          const delta = commandDelta(before, after);
+          reps.push({
+            ...result("redis", chain, n, r, codec, cpuAfter - cpuBefore),
+            publishPerSec,
+            redisCmdsPerMsg: delta.total / n,
+            redisCpuUsPerMsg: ((cpuAfter - cpuBefore) * 1000) / n,
+            redisCommands: delta.byCommand,
+            foreignRedisClients: foreign,
+          });
+        } finally {
+          await q.close();
+          await deleteNamespace(config.name, REDIS_PORT);
+        }
+      }
+      out.push(medianRow(reps));
     }
   } finally {
     admin.disconnect();
@@ -307,10 +353,13 @@ await redisAt.stop();
 const parts = process.env.BENCH_ENGINE_PIECES === "0" ? [] : await pieces();
 
 const rows = [...mem, ...redis];
-console.log(`\nOperator chain throughput (messages: memory ${fmt(N_MEM)}, Redis ${fmt(N_REDIS)} (flow+publish ${fmt(N_REDIS_PUBLISH)}); prefetch ${PREFETCH}; one process, cpu ${myCpus()})`);
+console.log(
+  `\nOperator chain throughput (messages: memory ${fmt(N_MEM)}, Redis ${fmt(N_REDIS)} (flow+publish ${fmt(N_REDIS_PUBLISH)}); prefetch ${PREFETCH}; ` +
+    `one process, cpu ${myCpus()}; median of ${REPS} runs, all runs' msg/s in the last column)`,
+);
 console.log(
   table(
-    ["queue", "chain", "codec", "msg/s", "µs/msg", "CPU µs/msg", "publish msg/s", "redis cmds/msg", "redis CPU µs/msg"],
+    ["queue", "chain", "codec", "msg/s", "µs/msg", "CPU µs/msg", "publish msg/s", "redis cmds/msg", "redis CPU µs/msg", "other load", "runs (msg/s)"],
     rows.map((r) => [
       r.queue,
       r.chain,
@@ -321,6 +370,8 @@ console.log(
       fmt(r.publishPerSec ?? NaN),
       r.redisCmdsPerMsg === undefined ? "-" : r.redisCmdsPerMsg.toFixed(2),
       r.redisCpuUsPerMsg === undefined ? "-" : r.redisCpuUsPerMsg.toFixed(1),
+      `${r.otherCpuCores.toFixed(2)} cores`,
+      (r.reps ?? []).map((x) => fmt(x)).join(" "),
     ]),
   ),
 );

@@ -3,7 +3,7 @@
 // Redis INFO deltas, medians/percentiles, compact tables, and bench-results/<name>.json.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
+import { availableParallelism, cpus as osCpus } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Redis } from "ioredis";
@@ -76,7 +76,8 @@ export interface Pinning {
 
 /** taskset when it exists and there are >= 2 cpus (and BENCH_PIN is not 0). */
 export function pinning(): Pinning {
-  const cpus = availableParallelism();
+  // the machine's cpus, not this process's affinity (the engine benchmark itself runs pinned)
+  const cpus = osCpus().length;
   let taskset = false;
   try {
     execFileSync("sh", ["-c", "command -v taskset"], { stdio: "ignore" });
@@ -420,14 +421,30 @@ export interface RedisTarget {
  * that INFO commandstats/CPU deltas see no other client's traffic.
  */
 export async function redisTarget(): Promise<RedisTarget> {
-  const { freePort, startRedisServer, stopRedisServer } = await import("../helpers/redis.ts");
+  const { freePort, redisReachable } = await import("../helpers/redis.ts");
   if (process.env.BENCH_PRIVATE_REDIS === "1") {
     const port = await freePort();
-    const child = await startRedisServer(port);
-    return { port, note: `private redis-server on 127.0.0.1:${port} (BENCH_PRIVATE_REDIS=1)`, stop: () => stopRedisServer(child) };
+    // on the service cpu (with the mock shop), away from the process under test
+    const cpu = pinning().shop;
+    const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
+    const child = cpu !== undefined ? spawn("taskset", ["-c", cpu, "redis-server", ...args], { stdio: "ignore" }) : spawn("redis-server", args, { stdio: "ignore" });
+    const deadline = Date.now() + 10_000;
+    while (!(await redisReachable(port, 200))) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`private redis-server on port ${port} did not start`);
+      await sleep(50);
+    }
+    const exited = new Promise<void>((r) => child.once("exit", () => r()));
+    return {
+      port,
+      note: `private redis-server on 127.0.0.1:${port}${cpu !== undefined ? `, cpu ${cpu}` : ""} (BENCH_PRIVATE_REDIS=1)`,
+      stop: async () => {
+        if (child.exitCode === null) child.kill("SIGKILL");
+        await exited;
+      },
+    };
   }
   const port = envInt("BENCH_REDIS_PORT", 6379);
-  return { port, note: `shared Redis 127.0.0.1:${port}, unique namespace per run`, stop: async () => {} };
+  return { port, note: `shared Redis 127.0.0.1:${port} (not pinned), unique namespace per run`, stop: async () => {} };
 }
 
 /** Machine-wide busy CPU ms (all cpus) from /proc/stat: subtract your own processes to see other load. */

@@ -2,7 +2,7 @@
 // in-memory queues, modules/demo_shop.ts, JSONL sink in a temp dir), as benchmark_compare runs it.
 //
 //   node --import tsx tests/bench/crawl-mocra.ts --url URL --items N --concurrency C [--rss-every MS] [--max-secs S]
-//        [--downloader default|undici]
+//        [--downloader default|ky]
 //
 // Prints RESULT {"pages","items","ms","cpuMs","peakRssMb","rss":{first,middle,last,...}}: wall time and
 // CPU (process.cpuUsage, user+sys) from submitting the task to the drained queue; module loading
@@ -14,7 +14,8 @@ import { join } from "node:path";
 import { loadRegistry } from "../../src/commands/common.ts";
 import { defaultConfig } from "../../src/config/index.ts";
 import { runStandalone } from "../../src/engine/standalone.ts";
-import { UndiciDownloader } from "./undici-downloader.ts";
+import { HttpClient } from "../../src/download/http-client.ts";
+import { kyTransport } from "../../src/download/ky-transport.ts";
 import { argValue, machineBusyMs, numArg, printResult, rssSampler } from "./common.ts";
 
 const url = argValue("url");
@@ -24,7 +25,7 @@ const concurrency = numArg("concurrency", 64);
 const rssEvery = numArg("rss-every", 1000);
 /** time box: stop taking new work after this many seconds (0 = crawl everything) */
 const maxSecs = numArg("max-secs", 0);
-/** "default" (the engine's HttpClient: ky over fetch) or "undici" (the prototype in undici-downloader.ts) */
+/** "default" (the engine's HttpClient with the runtime's transport: undici on Node) or "ky" (HttpClient over ky + global fetch, the Deno/proxy transport) */
 const downloaderName = argValue("downloader") ?? "default";
 
 const out = mkdtempSync(join(tmpdir(), "mocra-bench-"));
@@ -36,7 +37,15 @@ config.output.sink = "jsonl";
 config.output.path = out;
 const registry = await loadRegistry(config, { demo_shop: { start_url: `${url}/list/0` } });
 
-const downloader = downloaderName === "undici" ? new UndiciDownloader(config.crawler.userAgent, concurrency) : undefined;
+const downloader =
+  downloaderName === "ky"
+    ? new HttpClient({
+        userAgent: config.crawler.userAgent,
+        maxBodyBytes: config.downloadConfig.maxResponseSize,
+        maxRedirects: config.downloadConfig.maxRedirects,
+        transport: kyTransport(),
+      })
+    : undefined;
 const rss = rssSampler(rssEvery);
 const cpu0 = process.cpuUsage();
 const busy0 = machineBusyMs();
@@ -52,7 +61,6 @@ const machineBusy = machineBusyMs() - busy0;
 const cpu = process.cpuUsage(cpu0);
 const mem = rss.stop();
 rmSync(out, { recursive: true, force: true });
-await downloader?.close();
 printResult({
   crawler: "mocra-ts",
   pages: result.stats.pages,

@@ -3,6 +3,8 @@
 //
 //   node --import tsx tests/bench/profile-summary.ts PROFILE.cpuprofile --pages N
 //        [--from US --to US] [--top 15] [--json out.json]
+//        [--callers REGEX [--depth 8]]   heaviest caller chains of matching frames
+//        [--incl REGEX,REGEX,...]         inclusive µs/page of matching frames
 //
 // --from/--to (process.hrtime µs, as crawl-*.ts print crawlStartUs/crawlEndUs) keep only the
 // samples of the crawl itself (start-up and module loading excluded). Inclusive time counts a
@@ -306,4 +308,40 @@ if (import.meta.url === `file://${process.argv[1]}` && argValue("callers")) {
   const to = argValue("to") !== undefined ? Number(argValue("to")) : Infinity;
   console.log(`\nCallers of /${argValue("callers")}/:`);
   console.log(callers(profile, new RegExp(argValue("callers")!), Number(argValue("pages") ?? 1), from, to, Number(argValue("depth") ?? 8)));
+}
+
+/** Inclusive µs/page of the frames whose key matches each pattern (each counted once per sample). */
+export function inclusiveOf(profile: Profile, patterns: RegExp[], pages: number, fromUs = -Infinity, toUs = Infinity): number[] {
+  const byId = new Map<number, ProfileNode>();
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) byId.set(n.id, n);
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const out = patterns.map(() => 0);
+  let t = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += profile.timeDeltas[i];
+    if (t < fromUs || t > toUs) continue;
+    const dt = profile.timeDeltas[i + 1] ?? 0;
+    const hit = patterns.map(() => false);
+    for (let cur: number | undefined = profile.samples[i]; cur !== undefined; cur = parent.get(cur)) {
+      const k = frameKey(byId.get(cur)!.callFrame);
+      patterns.forEach((p, j) => {
+        if (!hit[j] && p.test(k)) hit[j] = true;
+      });
+    }
+    hit.forEach((h, j) => {
+      if (h) out[j] += dt;
+    });
+  }
+  return out.map((us) => us / Math.max(1, pages));
+}
+
+if (import.meta.url === `file://${process.argv[1]}` && argValue("incl")) {
+  const profile = JSON.parse(readFileSync(process.argv[2], "utf8")) as Profile;
+  const from = argValue("from") !== undefined ? Number(argValue("from")) : -Infinity;
+  const to = argValue("to") !== undefined ? Number(argValue("to")) : Infinity;
+  const pats = argValue("incl")!.split(",");
+  const us = inclusiveOf(profile, pats.map((p) => new RegExp(p)), Number(argValue("pages") ?? 1), from, to);
+  console.log("\nInclusive µs/page:");
+  pats.forEach((p, i) => console.log(`${us[i].toFixed(1).padStart(8)}  ${p}`));
 }

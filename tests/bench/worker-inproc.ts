@@ -75,12 +75,14 @@ const stats = new CrawlStats(events);
 const worker = new Worker({ config, queue, registry, sink, events, downloader, limiter: new MemoryRateLimiter() }, ALL_ROLES);
 const rss = rssSampler(1000);
 const cpu0 = process.cpuUsage();
+const crawlStartUs = Number(process.hrtime.bigint() / 1000n);
 const t0 = performance.now();
 await queue.publish("task", [{ message: taskModel({ module: ["demo_shop"] }) }]);
 const running = worker.run();
 const deadline = maxSecs > 0 ? t0 + maxSecs * 1000 : Infinity;
 while (stats.items < items && performance.now() < deadline) await sleep(20);
 const ms = performance.now() - t0;
+const crawlEndUs = Number(process.hrtime.bigint() / 1000n);
 const pages = stats.pages;
 const cpu = process.cpuUsage(cpu0);
 const mem = rss.stop();
@@ -97,6 +99,8 @@ printResult({
   ms,
   cpuMs: (cpu.user + cpu.system) / 1000,
   peakRssMb: mem.peak,
+  crawlStartUs,
+  crawlEndUs,
   download: dist(downloadMs),
   page: dist(pageMs),
 });
