@@ -40,7 +40,13 @@ async function pageServer(): Promise<HostsServer> {
 function measure(label: string, times: number[]) {
   const rate = ratePerSec(times);
   const list = gaps(times).sort((a, b) => a - b);
-  const g = { ...summary(list), p10: list[Math.floor(list.length * 0.1)], p90: list[Math.floor(list.length * 0.9)] };
+  const g = {
+    ...summary(list),
+    p10: list[Math.floor(list.length * 0.1)],
+    p90: list[Math.floor(list.length * 0.9)],
+    /** gaps under 20 ms: a burst makes many; one request delayed on a loaded machine makes one */
+    short: list.filter((x) => x < 20).length,
+  };
   console.log(
     `${label}: ${times.length} requests, ${rate.toFixed(2)} req/s at the server; gaps min ${g.min.toFixed(1)} / p10 ${g.p10.toFixed(1)} / mean ${g.mean.toFixed(1)} / p90 ${g.p90.toFixed(1)} / max ${g.max.toFixed(1)} ms`,
   );
@@ -48,13 +54,13 @@ function measure(label: string, times: number[]) {
 }
 
 /** Evenly spaced at 50 ms: the server shares the test's event loop, so single gaps jitter by a few ms (each compensated by the next: GCRA slots do not drift). */
-function expectEven(g: { min: number; max: number; mean: number; p10: number; p90: number }) {
+function expectEven(g: { min: number; max: number; mean: number; p10: number; p90: number; short: number }) {
   expect(g.mean).toBeGreaterThan(45);
   expect(g.mean).toBeLessThan(55);
   expect(g.p10).toBeGreaterThan(40);
   expect(g.p90).toBeLessThan(60);
-  expect(g.min).toBeGreaterThan(20);
-  expect(g.max).toBeLessThan(90);
+  expect(g.short).toBeLessThanOrEqual(2);
+  expect(g.max).toBeLessThan(120);
 }
 
 describe("rate limit measured at the server", () => {

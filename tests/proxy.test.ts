@@ -128,9 +128,10 @@ describe("crawling through proxies", () => {
     });
     const m2 = defineModule({ name: "per_proxy2", start: () => Array.from({ length: 12 }, (_, i) => `${base}/q/${i}`), parse() {} });
     await politeCrawl(config2, [m2]);
-    const q1 = summary(gaps(server.hits.filter((h) => p1.upstreamPorts.has(h.remotePort)).map((h) => h.at)));
+    const q1gaps = gaps(server.hits.filter((h) => p1.upstreamPorts.has(h.remotePort)).map((h) => h.at));
+    const q1 = summary(q1gaps);
     expect(q1.mean).toBeGreaterThan(180); // 5/s = 200 ms apart
-    expect(q1.min).toBeGreaterThan(120); // no burst (a loaded machine delays single requests)
+    expect(q1gaps.filter((g) => g < 120).length).toBeLessThanOrEqual(1); // no burst (a loaded machine may delay one request)
   });
 
   it("a Request's own proxy (mocra's ProxyEnum) is used, through undici on Node", async () => {

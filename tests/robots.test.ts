@@ -178,11 +178,12 @@ describe("obeying robots.txt in a crawl", () => {
     expect(run.items).toHaveLength(8); // "/" and /open/1..3 on both hosts
     expect(server.hits.filter((h) => h.path === "/robots.txt")).toHaveLength(2); // once per origin
     expect((await run.queue.stats()).request.dead).toBe(0);
-    const slow = summary(gaps(server.hits.filter((h) => h.address === "127.0.0.1" && h.path !== "/robots.txt").map((h) => h.at)));
+    const slowGaps = gaps(server.hits.filter((h) => h.address === "127.0.0.1" && h.path !== "/robots.txt").map((h) => h.at));
+    const slow = summary(slowGaps);
     const fast = summary(gaps(server.hits.filter((h) => h.address === "127.0.0.2" && h.path !== "/robots.txt").map((h) => h.at)));
     console.log(`Crawl-delay 0.25: gaps on that host min ${slow.min.toFixed(0)} / mean ${slow.mean.toFixed(0)} ms (other host, no delay: min ${fast.min.toFixed(1)} ms)`);
     expect(slow.mean).toBeGreaterThan(225); // one slot per 250 ms (a first connection and the event loop jitter single gaps)
-    expect(slow.min).toBeGreaterThan(120); // no burst (a loaded machine delays single requests)
+    expect(slowGaps.filter((g) => g < 120).length).toBeLessThanOrEqual(1); // no burst (a loaded machine may delay one request)
     expect(fast.min).toBeLessThan(100);
   });
 
