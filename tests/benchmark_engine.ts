@@ -377,7 +377,7 @@ console.log(
 );
 if (redisNote) console.log(redisNote);
 if (ONLY.length > 0) for (const r of rows) console.log(`window ${r.queue}:${r.chain} --from ${r.window.fromUs} --to ${r.window.toUs}`);
-const foreign = Math.max(0, ...redis.map((r) => r.foreignRedisClients ?? 0));
+const foreign = redisAt.private ? 0 : Math.max(0, ...redis.map((r) => r.foreignRedisClients ?? 0));
 if (foreign > 0) console.log(`note: ${foreign} other client(s) were connected to Redis: commandstats/CPU deltas may include their traffic`);
 const redisFlow = redis.find((r) => r.chain === "flow" && r.codec === "json");
 const target = redisFlow ? `Redis queue plane (flow chain): ${fmt(redisFlow.msgPerSec)} msg/s vs target 30 000: ${redisFlow.msgPerSec >= 30_000 ? "MET" : `MISSED (${((redisFlow.msgPerSec / 30_000) * 100).toFixed(0)}% of target)`}` : "";

@@ -296,7 +296,7 @@ for (const r of complete) {
   const fetched = r.workerPages.reduce((a, b) => a + b, 0);
   console.log(`  ${r.workers} worker(s): shop hits ${fmt(r.shopHits)} (= ${fmt(PAGES)} pages + robots.txt per worker), workers report ${fmt(fetched)} pages`);
 }
-const foreign = Math.max(...runs.map((r) => r.foreignRedisClients));
+const foreign = redis.private ? 0 : Math.max(...runs.map((r) => r.foreignRedisClients));
 if (foreign > 0) console.log(`note: ${foreign} other client(s) were connected to Redis: its command/CPU deltas may include their traffic (BENCH_PRIVATE_REDIS=1 avoids that)`);
 const top = Object.entries(runs[0].redisCommands).sort((a, b) => b[1] - a[1]).slice(0, 8);
 console.log(`Redis commands per page, 1 worker: ${top.map(([c, n]) => `${c} ${(n / runs[0].pages).toFixed(2)}`).join(", ")}`);

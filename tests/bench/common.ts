@@ -410,6 +410,8 @@ export function environment(): Record<string, unknown> {
 
 export interface RedisTarget {
   port: number;
+  /** a throwaway server of ours: nobody else's traffic in its INFO deltas */
+  private: boolean;
   /** "shared 127.0.0.1:6379" or "private redis-server on 127.0.0.1:PORT" */
   note: string;
   stop(): Promise<void>;
@@ -436,6 +438,7 @@ export async function redisTarget(): Promise<RedisTarget> {
     const exited = new Promise<void>((r) => child.once("exit", () => r()));
     return {
       port,
+      private: true,
       note: `private redis-server on 127.0.0.1:${port}${cpu !== undefined ? `, cpu ${cpu}` : ""} (BENCH_PRIVATE_REDIS=1)`,
       stop: async () => {
         if (child.exitCode === null) child.kill("SIGKILL");
@@ -444,7 +447,7 @@ export async function redisTarget(): Promise<RedisTarget> {
     };
   }
   const port = envInt("BENCH_REDIS_PORT", 6379);
-  return { port, note: `shared Redis 127.0.0.1:${port} (not pinned), unique namespace per run`, stop: async () => {} };
+  return { port, private: false, note: `shared Redis 127.0.0.1:${port} (not pinned), unique namespace per run`, stop: async () => {} };
 }
 
 /** Machine-wide busy CPU ms (all cpus) from /proc/stat: subtract your own processes to see other load. */
