@@ -6,6 +6,8 @@ import type { CrawlModule, ModuleSettings } from "./define.ts";
 /** Modules by name, found in `modules/` and the paths listed in config (`crawler.module_paths`). */
 export class ModuleRegistry {
   private readonly modules = new Map<string, CrawlModule<unknown>>();
+  /** merged settings per module: read for every request, built once */
+  private readonly merged = new Map<string, ModuleSettings>();
   private readonly overrides: Record<string, Record<string, unknown>>;
 
   constructor(overrides: Record<string, Record<string, unknown>> = {}) {
@@ -16,6 +18,7 @@ export class ModuleRegistry {
     const existing = this.modules.get(module.name);
     if (existing && existing !== module) throw new Error(`two modules are named ${JSON.stringify(module.name)}`);
     this.modules.set(module.name, module);
+    this.merged.delete(module.name);
     return this;
   }
 
@@ -33,12 +36,16 @@ export class ModuleRegistry {
     return [...this.modules.keys()].sort();
   }
 
-  /** The module's settings with `[modules.<name>]` from config over them. */
-  settings(name: string): ModuleSettings {
-    const base = this.get(name).settings ?? {};
-    const over = this.overrides[name] ?? {};
-    const merged: ModuleSettings = { ...base };
-    for (const [k, v] of Object.entries(over)) merged[snakeToCamel(k)] = v;
+  /** The module's settings with `[modules.<name>]` from config over them (shared: do not modify). */
+  settings(name: string): Readonly<ModuleSettings> {
+    let merged = this.merged.get(name);
+    if (!merged) {
+      const base = this.get(name).settings ?? {};
+      const over = this.overrides[name] ?? {};
+      merged = { ...base };
+      for (const [k, v] of Object.entries(over)) merged[snakeToCamel(k)] = v;
+      this.merged.set(name, merged);
+    }
     return merged;
   }
 
