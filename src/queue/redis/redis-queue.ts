@@ -516,7 +516,11 @@ export class RedisQueue implements Queue {
     try {
       const ds = await this.deliveries(topic, entries);
       if (this.closed) return;
-      this.bufferOf(topic).push(...ds);
+      // an entry still waiting here from an earlier sweep may have aged past claim_min_idle
+      // and been claimed again: keep one copy
+      const buffer = this.bufferOf(topic);
+      const waiting = new Set(buffer.map((d) => `${d.stream} ${d.entryId}`));
+      for (const d of ds) if (!waiting.has(`${d.stream} ${d.entryId}`)) buffer.push(d);
     } catch (err) {
       this.onError(err);
     }
