@@ -29,7 +29,7 @@ interface Vectors {
   bincode?: string;
 }
 
-const GOLDEN_PATH = new URL("../../shared/wire/golden_vectors.txt", import.meta.url);
+const GOLDEN_PATH = new URL("./fixtures/wire/golden_vectors.txt", import.meta.url);
 const GOLDEN_TEXT = readFileSync(GOLDEN_PATH, "utf8");
 
 function parseGolden(text: string): Map<string, Vectors> {

@@ -2,7 +2,7 @@
 // walked by every codec (json.ts, msgpack.ts; a bincode codec would walk the same lists).
 // Each struct is an ordered list of fields {wire name, TS key, wire type}; the order is mocra's
 // declaration order, which is the positional order of msgpack arrays and bincode. See
-// shared/wire/FORMAT.md §1.2 (types) and §2 (encodings).
+// tests/fixtures/wire/FORMAT.md §1.2 (types) and §2 (encodings).
 
 import type { Topic } from "../model/index.ts";
 import { uuidv7 } from "../model/uuid.ts";
