@@ -4,6 +4,7 @@ import { type JsonValue, type ParserTaskModel, type Request, type TaskModel } fr
 import type { Seed } from "../src/modules/define.ts";
 import type { ModuleRegistry } from "../src/modules/registry.ts";
 import { seedToRequest } from "../src/modules/requests.ts";
+import { moduleLock } from "../src/modules/run-parse.ts";
 import { enqueueRequests } from "../src/queue/enqueue-requests.ts";
 import type { Queue } from "../src/queue/queue.ts";
 import { type Job, type Message, mapJob, StageError } from "./job.ts";
@@ -82,7 +83,7 @@ async function generateTask(input: TaskModel | ParserTaskModel, message: Message
       batch = [];
     };
 
-    const seeds = await module.start({ task, settings, metadata });
+    const seeds = await module.start({ task, settings, metadata, lock: (n, fn, opts) => moduleLock(o.registry.locks, n, fn, opts) });
     for await (const seed of seeds as AsyncIterable<Seed> | Iterable<Seed>) {
       if (o.signal?.aborted) throw stopped();
       const req = seedToRequest(seed, origin);

@@ -30,7 +30,7 @@ export function parse(registry: ModuleRegistry, options: ParseOptions): Operator
     const { response } = fetched;
     try {
       const module = registry.get(response.module);
-      const output = await runParse(module, response, registry.settings(response.module), options.timeoutSecs);
+      const output = await runParse(module, response, registry.settings(response.module), options.timeoutSecs, registry.locks);
       for (const s of output.skipped) options.events?.emit({ type: "warning", message: `${response.module}: ${s}` });
       return { ...fetched, module: response.module, output };
     } catch (err) {

@@ -1,8 +1,10 @@
 import { type OperatorFunction, pipe } from "rxjs";
 import type { EventBus } from "../src/events/bus.ts";
+import type { MiddlewareChains } from "../src/middleware/chains.ts";
 import type { Queue } from "../src/queue/queue.ts";
 import type { ItemSink } from "../src/storage/sink.ts";
 import { ack } from "./ack.ts";
+import { applyDataMiddleware } from "./apply-data-middleware.ts";
 import type { Job } from "./job.ts";
 import type { Parsed } from "./parse.ts";
 import { sink } from "./sink.ts";
@@ -10,8 +12,10 @@ import { toQueue } from "./to-queue.ts";
 
 /**
  * Sends a parsed page's outputs where they belong (items → sink, requests and parser tasks →
- * queue) and acks the message once all of it is durable.
+ * queue) and acks the message once all of it is durable. With data middleware registered, the
+ * items pass through it first (the stage is left out when there is none).
  */
-export function route(targets: { sink: ItemSink; queue: Queue; events?: EventBus }): OperatorFunction<Job<Parsed>, Job<Parsed>> {
-  return pipe(sink(targets.sink, targets), toQueue(targets.queue, targets), ack());
+export function route(targets: { sink: ItemSink; queue: Queue; events?: EventBus; middleware?: MiddlewareChains }): OperatorFunction<Job<Parsed>, Job<Parsed>> {
+  const stored = pipe(sink(targets.sink, targets), toQueue(targets.queue, targets), ack());
+  return targets.middleware?.anyData ? pipe(applyDataMiddleware(targets.middleware, targets), stored) : stored;
 }

@@ -89,6 +89,8 @@ const EXPECTED_DEFAULTS: Config = {
   },
   cache: { ttl: 300, compressionThreshold: 1024, l1MaxEntries: 10000, redis: null },
   output: { sink: "jsonl", path: "output" },
+  middleware: { userAgents: [], defaultHeaders: [], requiredFields: [], itemSchema: "", paths: [] },
+  scheduler: { misfireToleranceSecs: 300, concurrency: 100, leaderLeaseSecs: 10 },
   modules: {},
   rateLimits: {},
 };
@@ -177,6 +179,17 @@ nested = { depth = 2, follow = true }
 [modules."with space"]
 x = 1.5
 
+[middleware]
+user_agents = ["ua-1", "ua-2"]
+default_headers = ["Accept-Language: en"]
+required_fields = ["title"]
+item_schema = "schema.json"
+
+[scheduler]
+misfire_tolerance_secs = 30
+concurrency = 4
+leader_lease_secs = 2
+
 [rate_limits]
 "example.com" = 2.5
 "module:books" = 0
@@ -252,6 +265,8 @@ const FULL_CONFIG: Config = {
     },
   },
   output: { sink: "stdout", path: "out/items" },
+  middleware: { userAgents: ["ua-1", "ua-2"], defaultHeaders: ["Accept-Language: en"], requiredFields: ["title"], itemSchema: "schema.json", paths: [] },
+  scheduler: { misfireToleranceSecs: 30, concurrency: 4, leaderLeaseSecs: 2 },
   modules: {
     books: {
       start_urls: ["https://books.toscrape.com/"],

@@ -12,6 +12,8 @@ import { BlobOffloadQueue } from "../queue/blob-offload-queue.ts";
 import type { Queue } from "../queue/queue.ts";
 import { openConnection } from "../queue/redis/connection.ts";
 import { RedisQueue } from "../queue/redis/index.ts";
+import { loadMiddlewareChains } from "../middleware/from-config.ts";
+import { withStoreMiddleware } from "../middleware/store-sink.ts";
 import { MemoryRateLimiter } from "../ratelimit/memory-limiter.ts";
 import { onShutdownSignal } from "../runtime/index.ts";
 import { FileBlobStorage } from "../storage/blob-storage.ts";
@@ -70,7 +72,8 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
     fatal = err;
     requestStop(err.message);
   });
-  const sink = await createWorkerSink(config);
+  const middleware = await loadMiddlewareChains(config, registry);
+  const sink = withStoreMiddleware(await createWorkerSink(config), middleware);
   const events = new EventBus();
   const stats = new CrawlStats(events);
   // rate limits, concurrency leases, robots.txt, caches and backoff shared with every worker
@@ -78,7 +81,7 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   const cacheRedis = await openConnection(cacheRedisConnection(config), "command", r.connectTimeoutMs, `${config.name}:politeness`);
   const politeness = createPoliteness(config, cacheRedis, { events });
   const worker = new Worker(
-    { config, queue, registry, sink, events, downloader: createHttpClient(config), limiter: new MemoryRateLimiter(), politeness },
+    { config, queue, registry, sink, events, downloader: createHttpClient(config), limiter: new MemoryRateLimiter(), politeness, middleware },
     roles,
   );
   const nodes = await NodeRegistry.start(config, { id: worker.id, roles, pages: () => stats.pages });

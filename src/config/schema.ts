@@ -117,6 +117,24 @@ export interface OutputConfig {
   path: string;
 }
 
+// --- middleware and scheduler (issue 13) ---
+/** `[middleware]`: the built-in middleware registered for every module, and files of your own. */
+export interface MiddlewareConfig {
+  userAgents: string[];
+  defaultHeaders: string[];
+  requiredFields: string[];
+  itemSchema: string;
+  paths: string[];
+}
+
+/** `[scheduler]`: cron schedules, submitted by the elected leader (mocra's keys, plus the lease). */
+export interface SchedulerConfig {
+  misfireToleranceSecs: number;
+  concurrency: number;
+  leaderLeaseSecs: number;
+}
+// --- end middleware and scheduler ---
+
 /** The whole configuration. Every field has a default, so an empty file is valid. */
 export interface Config {
   name: string;
@@ -125,6 +143,8 @@ export interface Config {
   channelConfig: ChannelConfig;
   cache: CacheConfig;
   output: OutputConfig;
+  middleware: MiddlewareConfig;
+  scheduler: SchedulerConfig;
   /** `[modules.<name>]` tables, keyed by module name. */
   modules: Record<string, ModuleSettings>;
   /** `[rate_limits]`: requests per second per rate-limit key (e.g. a domain), overriding the defaults. */
@@ -649,6 +669,65 @@ const outputFields: FieldTable<OutputConfig> = {
   },
 };
 
+// --- middleware and scheduler (issue 13) ---
+const middlewareFields: FieldTable<MiddlewareConfig> = {
+  userAgents: {
+    key: "user_agents",
+    type: "string[]",
+    default: [],
+    description: "User agents to rotate over (round robin) for requests that set none; empty = off.",
+  },
+  defaultHeaders: {
+    key: "default_headers",
+    type: "string[]",
+    default: [],
+    description: 'Headers added to every request that lacks them, as "Name: value".',
+  },
+  requiredFields: {
+    key: "required_fields",
+    type: "string[]",
+    default: [],
+    description: "Items with any of these fields missing, null, blank or [] are dropped (counted).",
+  },
+  itemSchema: {
+    key: "item_schema",
+    type: "string",
+    default: "",
+    description: "Path of a JSON Schema file; items that do not match are dropped (counted); empty = off.",
+  },
+  paths: {
+    key: "paths",
+    type: "string[]",
+    default: [],
+    description: "Files whose default export is a middleware (or an array of them), registered for every module.",
+  },
+};
+
+const schedulerFields: FieldTable<SchedulerConfig> = {
+  misfireToleranceSecs: {
+    key: "misfire_tolerance_secs",
+    type: "integer",
+    default: 300,
+    min: 0,
+    description: "A tick missed (e.g. during a leader failover) is submitted late within this many seconds, skipped after.",
+  },
+  concurrency: {
+    key: "concurrency",
+    type: "integer",
+    default: 100,
+    min: 1,
+    description: "Scheduled modules submitted at once when a tick is due.",
+  },
+  leaderLeaseSecs: {
+    key: "leader_lease_secs",
+    type: "number",
+    default: 10,
+    min: 0.5,
+    description: "Lease of the leader key <name>:leader:cron; a dead leader is replaced within 2 x this.",
+  },
+};
+// --- end middleware and scheduler ---
+
 function section(
   parentPath: string,
   key: string,
@@ -702,6 +781,8 @@ export const CONFIG_SCHEMA: SectionSpec = {
       ),
     ]),
     section("", "output", "output", "Where scraped items are written.", outputFields),
+    section("", "middleware", "middleware", "Middleware registered for every module.", middlewareFields),
+    section("", "scheduler", "scheduler", "Cron schedules (run on the elected leader).", schedulerFields),
   ],
 };
 

@@ -1,6 +1,7 @@
 import { merge, type Observable, type OperatorFunction, pipe } from "rxjs";
 import { type Config, effectivePrefetch } from "../config/index.ts";
 import type { EventBus } from "../events/bus.ts";
+import { MiddlewareChains } from "../middleware/chains.ts";
 import type { Request } from "../model/index.ts";
 import type { ModuleRegistry } from "../modules/registry.ts";
 import { URL_HEADER } from "../modules/page.ts";
@@ -44,9 +45,23 @@ export interface FlowDeps {
    * Default: an in-memory kit built from `config`, using `limiter`.
    */
   politeness?: PolitenessKit;
+  /** global middleware plus the modules' own; default: the modules' own only */
+  middleware?: MiddlewareChains;
 }
 
 const defaultKits = new WeakMap<FlowDeps, PolitenessKit>();
+const defaultChains = new WeakMap<FlowDeps, MiddlewareChains>();
+
+/** The deps' middleware (the modules' own when none is given; built once per deps). */
+function middlewareOf(deps: FlowDeps): MiddlewareChains {
+  if (deps.middleware) return deps.middleware;
+  let chains = defaultChains.get(deps);
+  if (!chains) {
+    chains = new MiddlewareChains([], deps.registry);
+    defaultChains.set(deps, chains);
+  }
+  return chains;
+}
 
 /** The deps' politeness kit (an in-memory one built once per deps when none is given). */
 function politenessOf(deps: FlowDeps): PolitenessKit {
@@ -111,6 +126,7 @@ function fetchStages(deps: FlowDeps): OperatorFunction<Job<Request>, Job<Fetched
     download(stages.downloader, {
       concurrency: deps.config.crawler.taskConcurrency,
       events: deps.events,
+      middleware: middlewareOf(deps),
       acceptStatus: (req, status) => {
         if (!deps.registry.has(req.module)) return false;
         const list = deps.registry.settings(req.module).handleStatuses;
@@ -125,7 +141,7 @@ export function requestFlow(deps: FlowDeps, signal: AbortSignal): Observable<unk
   return fromQueue(deps.queue, "request", { prefetch: effectivePrefetch(deps.config), signal }).pipe(
     fetchStages(deps),
     parse(deps.registry, { timeoutSecs: deps.config.downloadConfig.timeout, events: deps.events }),
-    route({ sink: deps.sink, queue: deps.queue, events: deps.events }),
+    route({ sink: deps.sink, queue: deps.queue, events: deps.events, middleware: middlewareOf(deps) }),
     settleFailures(deps),
   );
 }
@@ -155,7 +171,7 @@ export function responseFlow(deps: FlowDeps, signal: AbortSignal): Observable<un
       return { response, fingerprint: response.requestHash ?? response.id, url };
     }),
     parse(deps.registry, { timeoutSecs: deps.config.downloadConfig.timeout, events: deps.events }),
-    route({ sink: deps.sink, queue: deps.queue, events: deps.events }),
+    route({ sink: deps.sink, queue: deps.queue, events: deps.events, middleware: middlewareOf(deps) }),
     settleFailures(deps),
   );
 }

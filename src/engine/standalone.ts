@@ -3,6 +3,9 @@ import { HttpClient } from "../download/http-client.ts";
 import { EventBus } from "../events/bus.ts";
 import { CrawlStats } from "../events/stats.ts";
 import { type TaskModel, TOPICS, type Topic, taskModel } from "../model/index.ts";
+import { loadMiddlewareChains } from "../middleware/from-config.ts";
+import { withStoreMiddleware } from "../middleware/store-sink.ts";
+import type { Middleware } from "../middleware/types.ts";
 import type { ModuleRegistry } from "../modules/registry.ts";
 import { MemoryQueue } from "../queue/memory-queue.ts";
 import { MemoryRateLimiter } from "../ratelimit/memory-limiter.ts";
@@ -28,6 +31,8 @@ export interface StandaloneOptions {
   signal?: AbortSignal;
   /** show live progress on stderr (a redrawn line on a terminal, plain lines otherwise) */
   progress?: boolean;
+  /** global middleware besides `[middleware]` (modules' own come from their definitions) */
+  middleware?: readonly Middleware[];
 }
 
 export interface StandaloneResult {
@@ -74,7 +79,8 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
   const events = options.events ?? new EventBus();
   const stats = new CrawlStats(events);
   const queue = new MemoryQueue();
-  const sink = options.sink ?? createLocalSink(config);
+  const middleware = await loadMiddlewareChains(config, registry, options.middleware);
+  const sink = withStoreMiddleware(options.sink ?? createLocalSink(config), middleware);
   const worker = new Worker(
     {
       config,
@@ -84,6 +90,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
       events,
       downloader: options.downloader ?? createHttpClient(config),
       limiter: new MemoryRateLimiter(),
+      middleware,
     },
     ALL_ROLES,
   );

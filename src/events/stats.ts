@@ -11,6 +11,10 @@ export class CrawlStats {
   retries = 0;
   deadLetters = 0;
   duplicates = 0;
+  /** items dropped by data middleware, and why ("<middleware>: <reason>" → count) */
+  dropped = 0;
+  readonly droppedReasons = new Map<string, number>();
+  middlewareErrors = 0;
   readonly startedAt = Date.now();
   private readonly sub: Subscription;
 
@@ -35,6 +39,17 @@ export class CrawlStats {
           break;
         case "dead_lettered":
           this.deadLetters++;
+          break;
+        case "item_dropped": {
+          this.dropped++;
+          // bounded: a reason built from item data must not grow this without limit
+          let key = `${e.middleware}: ${e.reason}`;
+          if (!this.droppedReasons.has(key) && this.droppedReasons.size >= 100) key = `${e.middleware}: (other reasons)`;
+          this.droppedReasons.set(key, (this.droppedReasons.get(key) ?? 0) + 1);
+          break;
+        }
+        case "middleware_error":
+          this.middlewareErrors++;
           break;
         case "requests_enqueued":
         case "requests_generated":

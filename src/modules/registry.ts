@@ -1,6 +1,7 @@
 import { readdir } from "node:fs/promises";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { type LockService, MemoryLockService } from "../sync/lock.ts";
 import type { CrawlModule, ModuleSettings } from "./define.ts";
 
 /** Modules by name, found in `modules/` and the paths listed in config (`crawler.module_paths`). */
@@ -10,8 +11,20 @@ export class ModuleRegistry {
   private readonly merged = new Map<string, ModuleSettings>();
   private readonly overrides: Record<string, Record<string, unknown>>;
 
+  private lockService: LockService | undefined;
+
   constructor(overrides: Record<string, Record<string, unknown>> = {}) {
     this.overrides = overrides;
+  }
+
+  /** The locks behind modules' `ctx.lock` (in-process unless a worker sets Redis ones). */
+  get locks(): LockService {
+    return (this.lockService ??= new MemoryLockService());
+  }
+
+  useLocks(locks: LockService): this {
+    this.lockService = locks;
+    return this;
   }
 
   register(module: CrawlModule<unknown>): this {

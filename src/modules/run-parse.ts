@@ -1,4 +1,5 @@
 import { type JsonValue, type ParserTaskModel, parserTaskModel, type Request, type Response, taskModel } from "../model/index.ts";
+import type { LockOptions, LockService, WithLock } from "../sync/lock.ts";
 import type { CrawlModule, ModuleSettings, ParseContext, RequestSpec, Seed } from "./define.ts";
 import { Page, URL_HEADER } from "./page.ts";
 import { isAllowedDomain, seedToRequest } from "./requests.ts";
@@ -28,6 +29,7 @@ export async function runParse<Item>(
   response: Response,
   settings: Readonly<ModuleSettings>,
   timeoutSecs: number,
+  locks?: LockService,
 ): Promise<ParseOutput<Item>> {
   const out: ParseOutput<Item> = { items: [], requests: [], tasks: [], skipped: [] };
   const page = pageOf(response);
@@ -64,7 +66,14 @@ export async function runParse<Item>(
         }),
       );
     },
+    lock: (name, fn, options) => moduleLock(locks, name, fn, options),
   };
   await module.stepFn(stepIdx)(page, ctx);
   return out;
+}
+
+/** `ctx.lock`: module locks live under `lock:module:<name>`, apart from the engine's own. */
+export function moduleLock<T>(locks: LockService | undefined, name: string, fn: WithLock<T>, options?: LockOptions): Promise<T> {
+  if (!locks) return Promise.reject(new Error("ctx.lock: no lock service in this context"));
+  return locks.withLock(`module:${name}`, fn, options);
 }
