@@ -569,7 +569,7 @@ describe("validation errors", () => {
       "config.toml:8: channel_config.redis.redis_port must be an integer between 1 and 65535, got 0",
     );
     expect(lines[5]).toBe(
-      'config.toml:9: unknown section "nope"; known sections: crawler, download_config, channel_config, cache, output, modules, rate_limits',
+      'config.toml:9: unknown section "nope"; known sections: crawler, download_config, channel_config, cache, output, middleware, scheduler, modules, rate_limits',
     );
   });
 });

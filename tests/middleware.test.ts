@@ -74,8 +74,14 @@ describe("middleware chains", () => {
       downloadMiddleware({
         name,
         weight,
-        beforeRequest: (req) => void log.push(`before:${name}`) ?? req,
-        afterResponse: (res) => void log.push(`after:${name}`) ?? res,
+        beforeRequest: (req) => {
+          log.push(`before:${name}`);
+          return req;
+        },
+        afterResponse: (res) => {
+          log.push(`after:${name}`);
+          return res;
+        },
       });
     const data = (name: string, weight: number) =>
       dataMiddleware({
