@@ -80,6 +80,7 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   const r = config.channelConfig.redis;
   const cacheRedis = await openConnection(cacheRedisConnection(config), "command", r.connectTimeoutMs, `${config.name}:politeness`);
   const politeness = createPoliteness(config, cacheRedis, { events });
+  registry.useLocks(politeness.locks); // modules' ctx.lock: shared by every worker
   const worker = new Worker(
     { config, queue, registry, sink, events, downloader: createHttpClient(config), limiter: new MemoryRateLimiter(), politeness, middleware },
     roles,
