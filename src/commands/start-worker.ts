@@ -16,6 +16,8 @@ import { loadMiddlewareChains } from "../middleware/from-config.ts";
 import { withStoreMiddleware } from "../middleware/store-sink.ts";
 import { MemoryRateLimiter } from "../ratelimit/memory-limiter.ts";
 import { onShutdownSignal } from "../runtime/index.ts";
+import { checkScheduleConfig, CronScheduler, RedisTickProgress, schedulesOf } from "../sync/cron.ts";
+import { LeaderElector } from "../sync/leader.ts";
 import { FileBlobStorage } from "../storage/blob-storage.ts";
 import { RedisItemSink } from "../storage/redis-sink.ts";
 import type { ItemSink } from "../storage/sink.ts";
@@ -85,7 +87,22 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
     { config, queue, registry, sink, events, downloader: createHttpClient(config), limiter: new MemoryRateLimiter(), politeness, middleware },
     roles,
   );
+  const schedules = schedulesOf(registry);
+  checkScheduleConfig(config, schedules);
   const nodes = await NodeRegistry.start(config, { id: worker.id, roles, pages: () => stats.pages });
+  // one leader per crawl (<name>:leader:cron); only it submits the cron schedules' ticks
+  events.on("leader_elected").subscribe((e) => console.error(`worker ${e.workerId} is the leader (term ${e.term})${schedules.length > 0 ? `; schedules: ${schedules.map((s) => `${s.module} "${s.expression}"`).join(", ")}` : ""}`));
+  const leader = new LeaderElector(cacheRedis, config.name, worker.id, config.scheduler.leaderLeaseSecs * 1000, events).start();
+  const scheduler = new CronScheduler({
+    name: config.name,
+    schedules,
+    queue,
+    leadership: leader,
+    progress: new RedisTickProgress(cacheRedis, config.name),
+    misfireToleranceMs: config.scheduler.misfireToleranceSecs * 1000,
+    concurrency: config.scheduler.concurrency,
+    events,
+  }).start();
   const stopProgress = showProgress(events, stats, {
     intervalSecs: config.crawler.progressIntervalSecs,
     tty: false,
@@ -106,6 +123,8 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   const running = worker.run();
   const reason = await Promise.race([stopped, running.then(() => "flows ended")]);
   console.error(`stopping (${reason}): finishing in-flight work`);
+  await scheduler.stop();
+  await leader.stop();
   await worker.stop(reason, config.crawler.shutdownTimeoutSecs * 1000);
   await running.catch((err: unknown) => console.error(`worker flow failed: ${String(err)}`));
   stopProgress();

@@ -1,9 +1,10 @@
 import { parseArgs } from "node:util";
-import type { Config } from "../config/index.ts";
+import { type Config, cacheRedisConnection } from "../config/index.ts";
 import { listNodes } from "../engine/node-registry.ts";
 import { PRIORITIES, type Priority, TOPICS, type Topic } from "../model/index.ts";
 import { openConnection } from "../queue/redis/connection.ts";
 import { QueueKeys } from "../queue/redis/index.ts";
+import { readLeader } from "../sync/leader.ts";
 import { loadConfigFrom } from "./common.ts";
 
 export const usage = `usage: status [--config PATH] [--json]
@@ -29,6 +30,8 @@ export interface CrawlStatus {
   name: string;
   topics: Record<Topic, TopicStatus>;
   workers: Awaited<ReturnType<typeof listNodes>>;
+  /** the elected leader (`<name>:leader:cron`), null when none holds the key */
+  leader: Awaited<ReturnType<typeof readLeader>>;
 }
 
 /** Reads the status of the crawl `config.name` from Redis (read-only). */
@@ -69,7 +72,20 @@ export async function readStatus(config: Config): Promise<CrawlStatus> {
       });
       topics[topic] = { priorities, delayed: Number(replies[replies.length - 1] ?? 0) };
     }
-    return { name: config.name, topics, workers: await listNodes(redis, config.name) };
+    return { name: config.name, topics, workers: await listNodes(redis, config.name), leader: await leaderOf(config, redis) };
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** The leader lives beside the locks, on the `[cache.redis]` connection (the queue's unless set). */
+async function leaderOf(config: Config, queueRedis: Parameters<typeof readLeader>[0]): Promise<CrawlStatus["leader"]> {
+  const c = cacheRedisConnection(config);
+  const q = config.channelConfig.redis;
+  if (c.redisHost === q.redisHost && c.redisPort === q.redisPort && c.redisDb === q.redisDb) return readLeader(queueRedis, config.name);
+  const redis = await openConnection(c, "command", q.connectTimeoutMs, `${config.name}:status`);
+  try {
+    return await readLeader(redis, config.name);
   } finally {
     redis.disconnect();
   }
@@ -87,6 +103,7 @@ export function formatStatus(s: CrawlStatus): string {
       );
     }
   }
+  rows.push(s.leader ? `leader: ${s.leader.id} (term ${s.leader.term}, lease ${(s.leader.leaseLeftMs / 1000).toFixed(1)} s left)` : "leader: none");
   rows.push(`workers: ${s.workers.length}`);
   for (const w of s.workers) rows.push(`  ${JSON.stringify(w)}`);
   return rows.join("\n");
