@@ -6,7 +6,7 @@ import { runStandalone } from "../engine/standalone.ts";
 import { onShutdownSignal } from "../runtime/index.ts";
 import { loadConfigFrom, loadRegistry, UsageError } from "./common.ts";
 
-export const usage = `usage: run-standalone [--config PATH] [--module NAME]... [--demo [--items N]]
+export const usage = `usage: run-standalone [--config PATH] [--module NAME]... [--demo [--items N]] [--schedule]
 
 Crawls in this process on in-memory queues until the work is drained, then prints a summary.
 No Redis needed.
@@ -15,6 +15,8 @@ No Redis needed.
   --module NAME   run this module (repeatable; default: every module found)
   --demo          serve the bundled demo shop on 127.0.0.1 and crawl it with modules/demo_shop.ts
   --items N       with --demo: items in the demo shop (default 200)
+  --schedule      keep running and submit each module's cron schedule at its ticks (modules
+                  without one run once); stop with Ctrl-C
   -h, --help      this help
 
 Ctrl-C stops taking new work, lets in-flight pages finish, and prints the summary.`;
@@ -27,6 +29,7 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
       module: { type: "string", multiple: true },
       demo: { type: "boolean" },
       items: { type: "string" },
+      schedule: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -54,7 +57,7 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
   });
   try {
     const registry = await loadRegistry(config, overrides);
-    const result = await runStandalone({ config, registry, modules, signal: controller.signal, progress: true });
+    const result = await runStandalone({ config, registry, modules, signal: controller.signal, progress: true, schedule: values.schedule });
     console.error(summaryText(result.stats, result.output));
     const dead = Object.entries(result.deadLetters).filter(([, n]) => n > 0);
     if (dead.length > 0) console.error(`dead letters: ${dead.map(([t, n]) => `${t} ${n}`).join(", ")}`);

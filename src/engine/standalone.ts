@@ -12,6 +12,8 @@ import { MemoryRateLimiter } from "../ratelimit/memory-limiter.ts";
 import { JsonlSink } from "../storage/jsonl-sink.ts";
 import type { ItemSink } from "../storage/sink.ts";
 import { StdoutSink } from "../storage/stdout-sink.ts";
+import { CronScheduler, MemoryTickProgress, schedulesOf } from "../sync/cron.ts";
+import { SOLE_LEADER } from "../sync/leader.ts";
 import type { Downloader } from "../../operators/index.ts";
 import { ALL_ROLES } from "./flows.ts";
 import { showProgress } from "./progress.ts";
@@ -33,6 +35,11 @@ export interface StandaloneOptions {
   progress?: boolean;
   /** global middleware besides `[middleware]` (modules' own come from their definitions) */
   middleware?: readonly Middleware[];
+  /**
+   * Keep running and submit the modules' cron schedules at their ticks (modules without one run
+   * once at the start); ends only by the signal.
+   */
+  schedule?: boolean;
 }
 
 export interface StandaloneResult {
@@ -95,10 +102,24 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
     ALL_ROLES,
   );
 
+  const schedules = options.schedule ? schedulesOf(registry, names) : [];
+  if (options.schedule && schedules.length === 0) throw new Error(`--schedule: none of the modules (${names.join(", ")}) has a cron schedule (cron in defineModule or [modules.<name>])`);
+  const once = names.filter((name) => !schedules.some((s) => s.module === name));
   await queue.publish(
     "task",
-    names.map((name) => ({ message: taskModel({ ...options.task, module: [name] }) })),
+    once.map((name) => ({ message: taskModel({ ...options.task, module: [name] }) })),
   );
+  // this process is the only one: it leads, and fires the schedules itself
+  const scheduler = new CronScheduler({
+    name: config.name,
+    schedules,
+    queue,
+    leadership: SOLE_LEADER,
+    progress: new MemoryTickProgress(),
+    misfireToleranceMs: config.scheduler.misfireToleranceSecs * 1000,
+    concurrency: config.scheduler.concurrency,
+    events,
+  }).start();
   const stopProgress = options.progress
     ? showProgress(events, stats, {
         intervalSecs: config.crawler.progressIntervalSecs,
@@ -109,7 +130,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
   let interrupted = false;
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
-      if (queue.isDrained()) done();
+      if (!options.schedule && queue.isDrained()) done();
     }, 20);
     const onAbort = () => {
       interrupted = true;
@@ -124,6 +145,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
     else options.signal?.addEventListener("abort", onAbort, { once: true });
     running.catch(done);
   });
+  await scheduler.stop();
   await worker.stop(interrupted ? "interrupted" : "drained", config.crawler.shutdownTimeoutSecs * 1000);
   await running;
   stopProgress();
