@@ -13,6 +13,9 @@ import { JsonlSink } from "../src/storage/jsonl-sink.ts";
 import type { ItemBatch, ItemSink } from "../src/storage/sink.ts";
 import { cleanup, testConfig } from "./helpers/crawl.ts";
 import { html, startServer, type TestServer } from "./helpers/http-server.ts";
+import { deleteNamespace, rawClient, requireRedis, uniqueName } from "./helpers/redis.ts";
+import { runCli, startWorker, waitFor, writeConfig } from "./helpers/worker-process.ts";
+import { itemStreamKey } from "../src/storage/redis-sink.ts";
 
 let server: TestServer | undefined;
 let config: Config | undefined;
@@ -220,5 +223,53 @@ describe("middleware chains", () => {
     expect(result.stats.middlewareErrors).toBe(1);
     expect(events.find((e) => e.type === "middleware_error")).toMatchObject({ chain: "data", middleware: "exploder" });
     expect(result.deadLetters.response).toBe(1);
+  });
+});
+
+describe.skipIf(!(await requireRedis("middleware.test")))("middleware in a start-worker process on Redis", () => {
+  it("config middleware ([middleware] built-ins and paths) run in weight order; drops counted; Redis sink and stdout at once", async () => {
+    const name = uniqueName();
+    const trails: string[] = [];
+    server = await startServer((req, res) => {
+      if (req.url === "/robots.txt") return html(res, "", 404);
+      trails.push(String(req.headers["x-trail"]));
+      if (req.url === "/") return html(res, Array.from({ length: 9 }, (_, i) => `<a href="/p/${i}">p${i}</a>`).join(""));
+      const n = Number(req.url!.split("/").pop());
+      html(res, `<h1>t${n}</h1>${n % 3 === 0 ? "" : `<span class=price>${n}</span>`}`);
+    });
+    const cfg = await writeConfig(`name = "${name}"
+[crawler]
+module_paths = ["tests/fixtures/modules"]
+shutdown_timeout_secs = 5
+[output]
+sink = "redis"
+[middleware]
+required_fields = ["price"]
+paths = ["tests/fixtures/middleware/trail.ts"]
+[modules.catalog]
+url = "${server.url}"
+`);
+    const w = await startWorker(cfg);
+    const r = rawClient();
+    try {
+      expect((await runCli(["submit", "catalog", "--config", cfg])).code).toBe(0);
+      await waitFor("6 items in Redis", async () => (await r.xlen(itemStreamKey(name, "catalog"))) >= 6, 60_000);
+      await new Promise((res) => setTimeout(res, 300));
+      w.child.kill("SIGTERM");
+      expect(await w.exited).toBe(0);
+      // download chain: -5 before 10 (user agents off: built-ins only where configured) before 50
+      expect(trails.length).toBe(10);
+      expect(new Set(trails)).toEqual(new Set(["dl_early,dl_late"]));
+      const stored = (await r.xrange(itemStreamKey(name, "catalog"), "-", "+")).map(([, f]) => JSON.parse(f[f.indexOf("item") + 1]) as Record<string, string>);
+      expect(stored).toHaveLength(6); // 9 pages, 3 without a price dropped
+      // data chain: data_early (-5), required_fields (10), data_late (50)
+      for (const item of stored) expect(item.trail).toBe("/data_early/data_late");
+      const printed = w.output().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { item: { title: string } });
+      expect(printed.map((p) => p.item.title).sort()).toEqual(stored.map((i) => i.title).sort());
+      expect(w.output()).toMatch(/, 3 items dropped by middleware;/);
+    } finally {
+      r.disconnect();
+      await deleteNamespace(name);
+    }
   });
 });

@@ -54,6 +54,19 @@ export function showProgress(bus: EventBus, stats: CrawlStats, options: Progress
   };
 }
 
+/** Control characters (a terminal's escape sequences) shown as \\u escapes: reasons may quote page data. */
+function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+/** The middleware line of the summary: items dropped (top reasons) and middleware errors; none when both are 0. */
+function middlewareSummary(stats: CrawlStats): string[] {
+  if (stats.dropped === 0 && stats.middlewareErrors === 0) return [];
+  const top = [...stats.droppedReasons].sort((a, b) => b[1] - a[1]).slice(0, 3);
+  const reasons = top.map(([r, n]) => `${n} ${printable(r)}`).join("; ");
+  return [`middleware: ${stats.dropped} items dropped${reasons ? ` (${reasons}${stats.droppedReasons.size > 3 ? "; ..." : ""})` : ""}, ${stats.middlewareErrors} errors`];
+}
+
 /** The closing summary of a run. */
 export function summaryText(stats: CrawlStats, output: string): string {
   return [
@@ -61,5 +74,6 @@ export function summaryText(stats: CrawlStats, output: string): string {
       `${stats.httpErrors} HTTP errors, ${stats.errors} errors, ${stats.retries} retries, ${stats.deadLetters} dead letters, ` +
       `${stats.pagesPerSec.toFixed(1)} pages/s`,
     `items: ${output}`,
+    ...middlewareSummary(stats),
   ].join("\n");
 }
