@@ -4,6 +4,7 @@ import { startShop } from "../demo/shop.ts";
 import { summaryText } from "../engine/progress.ts";
 import { runStandalone } from "../engine/standalone.ts";
 import { onShutdownSignal } from "../runtime/index.ts";
+import { schedulesOf } from "../sync/cron.ts";
 import { loadConfigFrom, loadRegistry, UsageError } from "./common.ts";
 
 export const usage = `usage: run-standalone [--config PATH] [--module NAME]... [--demo [--items N]] [--schedule]
@@ -57,6 +58,9 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
   });
   try {
     const registry = await loadRegistry(config, overrides);
+    if (values.schedule && schedulesOf(registry, modules).length === 0) {
+      throw new UsageError(`--schedule: none of the modules (${(modules.length > 0 ? modules : registry.names()).join(", ")}) has a cron schedule (cron in defineModule, or in [modules.<name>])`);
+    }
     const result = await runStandalone({ config, registry, modules, signal: controller.signal, progress: true, schedule: values.schedule });
     console.error(summaryText(result.stats, result.output));
     const dead = Object.entries(result.deadLetters).filter(([, n]) => n > 0);

@@ -67,6 +67,10 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   const roles = parseRoles(values.roles);
   const config = await loadConfigFrom(values.config);
   const registry = await loadRegistry(config);
+  // configuration problems of middleware and schedules stop start-up before anything connects
+  const middleware = await loadMiddlewareChains(config, registry);
+  const schedules = schedulesOf(registry);
+  checkScheduleConfig(config, schedules);
 
   let fatal: Error | undefined;
   let requestStop: (reason: string) => void = () => {};
@@ -74,7 +78,6 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
     fatal = err;
     requestStop(err.message);
   });
-  const middleware = await loadMiddlewareChains(config, registry);
   const sink = withStoreMiddleware(await createWorkerSink(config), middleware);
   const events = new EventBus();
   const stats = new CrawlStats(events);
@@ -87,8 +90,6 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
     { config, queue, registry, sink, events, downloader: createHttpClient(config), limiter: new MemoryRateLimiter(), politeness, middleware },
     roles,
   );
-  const schedules = schedulesOf(registry);
-  checkScheduleConfig(config, schedules);
   const nodes = await NodeRegistry.start(config, { id: worker.id, roles, pages: () => stats.pages });
   // one leader per crawl (<name>:leader:cron); only it submits the cron schedules' ticks
   events.on("leader_elected").subscribe((e) => console.error(`worker ${e.workerId} is the leader (term ${e.term})${schedules.length > 0 ? `; schedules: ${schedules.map((s) => `${s.module} "${s.expression}"`).join(", ")}` : ""}`));

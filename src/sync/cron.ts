@@ -41,7 +41,8 @@ export function schedulesOf(registry: ModuleRegistry, only?: readonly string[]):
     try {
       out.push({ module, expression, cron: parseCron(expression) });
     } catch (err) {
-      throw new Error(`module ${module}: cron ${JSON.stringify(expression)} is not a cron expression: ${err instanceof Error ? err.message : String(err)}`);
+      const message = `module ${module}: cron ${JSON.stringify(expression)} is not a cron expression: ${err instanceof Error ? err.message : String(err)}`;
+      throw new ConfigError(DEFAULT_CONFIG_FILE, [{ file: DEFAULT_CONFIG_FILE, message }]);
     }
   }
   return out;

@@ -31,6 +31,7 @@ export class LeaderElector implements Leadership {
   private leaseEnd = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
+  private inflight: Promise<void> = Promise.resolve();
   private readonly listeners = new Set<(leader: boolean) => void>();
 
   constructor(
@@ -56,7 +57,7 @@ export class LeaderElector implements Leadership {
   }
 
   start(): this {
-    void this.round();
+    this.inflight = this.round();
     return this;
   }
 
@@ -64,6 +65,7 @@ export class LeaderElector implements Leadership {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    await this.inflight; // a round in flight may just have won the key
     if (this.leading) {
       this.set(false);
       await runSyncScript(this.redis, "leaderResign", [leaderKey(this.name)], [this.id]).catch(() => {});
@@ -83,7 +85,7 @@ export class LeaderElector implements Leadership {
     }
     if (this.stopped) return;
     const wait = this.leading ? this.leaseMs / 3 : Math.min(this.leaseMs / 10, 1000) + Math.random() * 50;
-    this.timer = setTimeout(() => void this.round(), wait);
+    this.timer = setTimeout(() => (this.inflight = this.round()), wait);
   }
 
   private set(leader: boolean): void {
