@@ -2,10 +2,10 @@ import type { OperatorFunction } from "rxjs";
 import { isFromCache } from "../src/cache/response-cache.ts";
 import { DownloadError, parseRetryAfter, RETRYABLE_STATUSES } from "../src/download/download-error.ts";
 import type { EventBus } from "../src/events/bus.ts";
-import { MiddlewareError, type MiddlewareChains } from "../src/middleware/chains.ts";
-import { RetryRequest } from "../src/middleware/types.ts";
+import type { MiddlewareChains } from "../src/middleware/chains.ts";
 import { fingerprint, type Request, type Response } from "../src/model/index.ts";
 import { type Job, mapJob, StageError } from "./job.ts";
+import { guardMiddleware, skipRequest } from "./request-middleware.ts";
 
 /** Something that turns a Request into a Response (HttpClient, a cache in front of it, ...). */
 export interface Downloader {
@@ -26,7 +26,7 @@ export interface DownloadOptions {
   /** error statuses to hand to parse() anyway (default: none; 2xx/3xx always pass) */
   acceptStatus?: (req: Request, status: number) => boolean;
   events?: EventBus;
-  /** download middleware (before the request is sent, after its response arrives) */
+  /** download middleware's `afterResponse` (its `beforeRequest` runs in requestMiddleware()) */
   middleware?: MiddlewareChains;
 }
 
@@ -40,14 +40,7 @@ export function download(client: Downloader, options: DownloadOptions): Operator
   const chains = options.middleware?.anyDownload ? options.middleware : undefined;
   return mapJob(
     "download",
-    async (sent: Request, message): Promise<Fetched> => {
-      const chain = chains?.of(sent.module).download;
-      let req = sent;
-      if (chain) {
-        const before = await runMiddleware(() => chain.beforeRequest(sent), sent, events);
-        if ("skippedBy" in before) return skipped(before.skippedBy, sent, "before_request", events);
-        req = before;
-      }
+    async (req: Request, message): Promise<Fetched> => {
       events?.emit({ type: "request_sent", url: req.url, module: req.module, attempt: message.delivery.attempt });
       const started = performance.now();
       let response: Response;
@@ -59,13 +52,14 @@ export function download(client: Downloader, options: DownloadOptions): Operator
         }
         throw err;
       }
+      const chain = chains?.of(req.module).download;
       if (chain) {
-        const after = await runMiddleware(() => chain.afterResponse(response, req), req, events);
-        if ("droppedBy" in after) return skipped(after.droppedBy, req, "after_response", events);
+        const after = await guardMiddleware(() => chain.afterResponse(response, req), req, events);
+        if ("droppedBy" in after) return skipRequest(after.droppedBy, req, "after_response", events);
         response = after;
       }
       const status = response.statusCode;
-      const fp = fingerprint(sent); // as queued: middleware changes (user agent, ...) do not re-key the items
+      const fp = fingerprint(req);
       response.requestHash = fp;
       if (events?.observed) {
         events.emit({
@@ -92,23 +86,3 @@ export function download(client: Downloader, options: DownloadOptions): Operator
   );
 }
 
-/** A middleware's RetryRequest becomes a retry, any other exception a dead letter (with an event). */
-async function runMiddleware<T>(run: () => Promise<T>, req: Request, events: EventBus | undefined): Promise<T> {
-  try {
-    return await run();
-  } catch (err) {
-    if (err instanceof RetryRequest) {
-      throw new StageError({ stage: "download", reason: err.message, retryable: true, retryAfterMs: err.delayMs, url: req.url });
-    }
-    if (err instanceof MiddlewareError) {
-      events?.emit({ type: "middleware_error", chain: "download", middleware: err.middleware, module: req.module, message: err.message, url: req.url });
-      throw new StageError({ stage: "download", reason: err.message, retryable: false, url: req.url });
-    }
-    throw err;
-  }
-}
-
-function skipped(middleware: string, req: Request, stage: "before_request" | "after_response", events: EventBus | undefined): never {
-  events?.emit({ type: "request_skipped", module: req.module, middleware, url: req.url, stage });
-  throw new StageError({ stage: "download", reason: `skipped by middleware ${middleware}`, retryable: false, drop: true, url: req.url });
-}

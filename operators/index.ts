@@ -10,6 +10,7 @@ export { type Failure, failed, type Job, mapJob, Message, ok, StageError } from 
 export { type ParseOptions, type Parsed, parse } from "./parse.ts";
 export { politeness } from "./politeness.ts";
 export { byHost, type RateLimitOptions, rateLimit } from "./rate-limit.ts";
+export { requestMiddleware } from "./request-middleware.ts";
 export { deadLetter, type RetryOptions, retry } from "./retry.ts";
 export { route } from "./route.ts";
 export { sink } from "./sink.ts";

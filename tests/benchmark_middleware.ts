@@ -1,5 +1,5 @@
 // tests/benchmark_middleware.ts: what middleware costs on the hot path. The request flow's real
-// operators (download → parse stand-in → route → retry) over the in-memory queue, with an
+// operators ([requestMiddleware →] download → parse stand-in → route → retry) over the in-memory queue, with an
 // in-process downloader (no network, no HTML), in four variants run alternately in one process:
 //   baseline     download/route built without a middleware option (the code path before middleware)
 //   none         middleware chains passed, nothing registered (what every worker runs by default)
@@ -9,7 +9,7 @@
 // ratio to baseline measured side by side.
 //
 //   npx tsx tests/benchmark_middleware.ts     (BENCH_MW_N=50000 messages, BENCH_MW_REPS=5)
-import { lastValueFrom, type OperatorFunction, tap } from "rxjs";
+import { identity, lastValueFrom, type OperatorFunction, tap } from "rxjs";
 import { MiddlewareChains } from "../src/middleware/chains.ts";
 import { dataMiddleware, downloadMiddleware } from "../src/middleware/types.ts";
 import { fingerprint, request, type Request, response } from "../src/model/index.ts";
@@ -17,7 +17,7 @@ import { defineModule } from "../src/modules/define.ts";
 import { ModuleRegistry } from "../src/modules/registry.ts";
 import { MemoryQueue } from "../src/queue/memory-queue.ts";
 import type { ItemSink } from "../src/storage/sink.ts";
-import { download, type Fetched, fromQueue, type Job, mapJob, type Parsed, retry, route } from "../operators/index.ts";
+import { download, type Fetched, fromQueue, type Job, mapJob, type Parsed, requestMiddleware, retry, route } from "../operators/index.ts";
 import { envInt, fmt, table } from "./bench/common.ts";
 
 const N = envInt("BENCH_MW_N", 50_000);
@@ -62,6 +62,8 @@ async function runOnce(v: Variant): Promise<{ wall: number; cpu: number }> {
   const t0 = performance.now();
   await lastValueFrom(
     fromQueue(queue, "request", { prefetch: 128, signal: controller.signal, blockMs: 200 }).pipe(
+      // as flows.ts composes it: the beforeRequest stage only when some download middleware exists
+      middleware?.anyDownload ? requestMiddleware(middleware) : identity,
       download(downloader, middleware ? { concurrency: 64, middleware } : { concurrency: 64 }),
       parseStandIn,
       route(middleware ? { sink: nullSink, queue, middleware } : { sink: nullSink, queue }),

@@ -226,6 +226,40 @@ describe("middleware chains", () => {
   });
 });
 
+describe("download middleware and politeness", () => {
+  it("requests replaced or skipped by beforeRequest hold no concurrency lease (domain_concurrency = 1)", async () => {
+    const s = await shop(12);
+    server = s.server;
+    config = await testConfig((c) => {
+      c.downloadConfig.domainConcurrency = 1;
+    });
+    const module = defineModule({
+      name: "leased",
+      start: () => [`${s.server.url}/`],
+      parse(page, ctx) {
+        if (page.url.endsWith("/")) ctx.follow(page.links("a"));
+        else ctx.emit({ title: page.text("h1") });
+      },
+      middleware: [
+        downloadMiddleware({
+          name: "replace_or_skip",
+          beforeRequest(req) {
+            const n = Number(req.url.split("/").pop());
+            if (n % 4 === 3) return null;
+            return { ...req, headers: [...req.headers, { key: "x-copy", value: String(n) }] }; // a new object
+          },
+        }),
+      ],
+    });
+    const t0 = Date.now();
+    const { events } = await run(config, new ModuleRegistry().register(module));
+    expect(Date.now() - t0).toBeLessThan(15_000); // a leaked lease would hold every later request for max_wait_ms, then 40 s
+    expect((await jsonl(config.output.path, "leased")).length).toBe(9);
+    expect(events.filter((e) => e.type === "request_skipped")).toHaveLength(3);
+    expect(events.filter((e) => e.type === "retry_scheduled")).toHaveLength(0);
+  });
+});
+
 describe.skipIf(!(await requireRedis("middleware.test")))("middleware in a start-worker process on Redis", () => {
   it("config middleware ([middleware] built-ins and paths) run in weight order; drops counted; Redis sink and stdout at once", async () => {
     const name = uniqueName();

@@ -22,6 +22,7 @@ import {
   type Message,
   parse,
   politeness,
+  requestMiddleware,
   retry,
   route,
   StageError,
@@ -114,19 +115,20 @@ export function taskFlow(deps: FlowDeps, topic: "task" | "parser_task", signal: 
 }
 
 /**
- * The request flow's first half: politeness (robots.txt, suspension/circuit, concurrency lease,
- * GCRA slot) and download (response cache → feedback → proxy → module cookies → downloader).
+ * The request flow's first half: download middleware (before the request), politeness
+ * (robots.txt, suspension/circuit, concurrency lease, GCRA slot) and download (response cache → feedback → proxy → module cookies → downloader).
  */
 function fetchStages(deps: FlowDeps): OperatorFunction<Job<Request>, Job<Fetched>> {
   const kit = politenessOf(deps);
   kit.setEvents(deps.events);
   const stages = kit.stages(deps.downloader, deps.registry);
-  return pipe(
+  const middleware = middlewareOf(deps);
+  const admitted = pipe(
     politeness(stages.gate),
     download(stages.downloader, {
       concurrency: deps.config.crawler.taskConcurrency,
       events: deps.events,
-      middleware: middlewareOf(deps),
+      middleware,
       acceptStatus: (req, status) => {
         if (!deps.registry.has(req.module)) return false;
         const list = deps.registry.settings(req.module).handleStatuses;
@@ -134,6 +136,8 @@ function fetchStages(deps: FlowDeps): OperatorFunction<Job<Request>, Job<Fetched
       },
     }),
   );
+  // download middleware's beforeRequest runs first, so politeness sees the request as it is sent
+  return middleware.anyDownload ? pipe(requestMiddleware(middleware, { events: deps.events }), admitted) : admitted;
 }
 
 /** request → rate limit → download → parse → items to sink, follow-ups to the queue → ack. */
