@@ -46,6 +46,9 @@ const EXPECTED_DEFAULTS: Config = {
     shutdownTimeoutSecs: 30,
     obeyRobotsTxt: true,
     progressIntervalSecs: 5,
+    keepQueryOrder: false,
+    stripParams: ["utm_*", "fbclid", "gclid", "msclkid"],
+    dedupItemsByCanonical: false,
   },
   downloadConfig: {
     timeout: 30,
@@ -110,6 +113,9 @@ generate_backlog = 50
 shutdown_timeout_secs = 0
 obey_robots_txt = false
 progress_interval_secs = 0.5
+keep_query_order = true
+strip_params = ["sid"]
+dedup_items_by_canonical = true
 
 [download_config]
 timeout = 12.5
@@ -198,6 +204,9 @@ const FULL_CONFIG: Config = {
     shutdownTimeoutSecs: 0,
     obeyRobotsTxt: false,
     progressIntervalSecs: 0.5,
+    keepQueryOrder: true,
+    stripParams: ["sid"],
+    dedupItemsByCanonical: true,
   },
   downloadConfig: {
     timeout: 12.5,

@@ -44,6 +44,10 @@ export interface CrawlerConfig {
   shutdownTimeoutSecs: number;
   obeyRobotsTxt: boolean;
   progressIntervalSecs: number;
+  // crawl correctness (canonical URLs, item dedup by rel=canonical)
+  keepQueryOrder: boolean;
+  stripParams: string[];
+  dedupItemsByCanonical: boolean;
 }
 
 /** `[download_config]` */
@@ -355,6 +359,24 @@ const crawlerFields: FieldTable<CrawlerConfig> = {
     default: 5,
     exclusiveMin: 0,
     description: "Seconds between progress reports.",
+  },
+  keepQueryOrder: {
+    key: "keep_query_order",
+    type: "boolean",
+    default: false,
+    description: "Keep query parameters in link order instead of sorting them by name when a URL is canonicalised.",
+  },
+  stripParams: {
+    key: "strip_params",
+    type: "string[]",
+    default: ["utm_*", "fbclid", "gclid", "msclkid"],
+    description: "Query parameters (names or globs) removed from every request URL.",
+  },
+  dedupItemsByCanonical: {
+    key: "dedup_items_by_canonical",
+    type: "boolean",
+    default: false,
+    description: "Store the items of pages sharing one <link rel=canonical> once.",
   },
 };
 

@@ -57,6 +57,7 @@ export function createHttpClient(config: Config): HttpClient {
     userAgent: config.crawler.userAgent,
     maxBodyBytes: config.downloadConfig.maxResponseSize,
     maxRedirects: config.downloadConfig.maxRedirects,
+    followRedirects: false, // redirects go through the engine (src/download/redirects.ts)
     poolSize: config.downloadConfig.poolSize,
   });
 }
