@@ -87,7 +87,7 @@ export async function runParse<Item>(
       const honourNofollow = nofollow !== false;
       if (honourNofollow && page.metaRobots.includes("nofollow")) return 0;
       const linkSelector = selector ?? "a[href]";
-      const links = page.links(scope ? `${scope} :is(${linkSelector})` : linkSelector, { skipNofollow: honourNofollow });
+      const links = page.links(scope ? `:is(${scope}) :is(${linkSelector})` : linkSelector, { skipNofollow: honourNofollow });
       return follow(links, requestDefaults, linkFilter(page.url, { strategy, include, exclude }));
     },
     startModule(name: string, metadata: JsonValue = null) {
