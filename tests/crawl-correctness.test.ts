@@ -2,6 +2,20 @@
 // every product once with correct text and requests no forbidden URL: standalone and with two
 // Redis workers. Asserted at the server (requests) and in the output (items, dead letters).
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { defaultConfig } from "../src/config/index.ts";
+import { requestFlow } from "../src/engine/flows.ts";
+import { createHttpClient } from "../src/engine/standalone.ts";
+import { EventBus } from "../src/events/bus.ts";
+import { defineModule } from "../src/modules/define.ts";
+import { ModuleRegistry } from "../src/modules/registry.ts";
+import { request } from "../src/model/index.ts";
+import { MemoryQueue } from "../src/queue/memory-queue.ts";
+import { MemoryRateLimiter } from "../src/ratelimit/memory-limiter.ts";
+import { JsonlSink } from "../src/storage/jsonl-sink.ts";
+import { startServer, type TestServer } from "./helpers/http-server.ts";
 import { readStatus } from "../src/commands/status.ts";
 import { parseConfig } from "../src/config/index.ts";
 import { TOPICS } from "../src/model/index.ts";
@@ -74,6 +88,82 @@ describe("a messy site, standalone", () => {
       await cleanup(config);
     }
   }, 60_000);
+});
+
+describe("redirect limits and early rejection", () => {
+  let server: TestServer | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  it("a chain over max_redirects is dead-lettered with one clear reason; a redirect off the allowed domains is dropped", async () => {
+    server = await startServer((req, res) => {
+      const m = /^\/hop\/(\d+)$/.exec(req.url ?? "");
+      if (m) {
+        res.writeHead(302, { location: `/hop/${Number(m[1]) + 1}` });
+        return void res.end();
+      }
+      if (req.url === "/away") {
+        res.writeHead(301, { location: "http://elsewhere.example/x" });
+        return void res.end();
+      }
+      res.writeHead(200, { "content-type": "text/html" });
+      res.end(`<a href="/hop/0">chain</a> <a href="/away">away</a>`);
+    });
+    const base = server.url;
+    const m = defineModule({ name: "hops", start: () => [`${base}/`], parse: (page, ctx) => void ctx.follow(page.links()), settings: { allowedDomains: ["127.0.0.1"] } });
+    const config = await testConfig((c) => {
+      c.downloadConfig.maxRedirects = 3;
+    });
+    try {
+      const run = await crawl(config, [m]);
+      const reasons = run.events.flatMap((e) => (e.type === "dead_lettered" ? [e.reason] : []));
+      expect(reasons).toEqual([`too many redirects (more than 3): ${[0, 1, 2, 3, 4].map((i) => `${base}/hop/${i}`).join(" -> ")}`]);
+      expect([...server.hits.keys()].filter((p) => p.startsWith("/hop/")).sort()).toEqual(["/hop/0", "/hop/1", "/hop/2", "/hop/3"]);
+      expect(run.stats.droppedLinksLines().join("\n")).toContain("redirect outside allowed domains: http://elsewhere.example/x");
+    } finally {
+      await cleanup(config);
+    }
+  }, 60_000);
+
+  it("queued requests with a bad URL or an unknown module go to the dead letters before robots.txt or the download", async () => {
+    // robots.txt answers 503: every request of this origin would wait out a robots hold
+    server = await startServer((_req, res) => {
+      res.writeHead(503);
+      res.end();
+    });
+    const config = defaultConfig();
+    config.output.path = await mkdtemp(join(tmpdir(), "mocra-reject-"));
+    const registry = new ModuleRegistry().register(defineModule({ name: "known", start: () => [], parse: () => {} }));
+    const queue = new MemoryQueue();
+    const sink = new JsonlSink(config.output.path);
+    await queue.publish("request", [
+      { message: request({ url: "javascript:alert(1)", module: "known" }) },
+      { message: request({ url: "http://[::1/x", module: "known" }) },
+      { message: request({ url: "http://-nope-.example/", module: "known" }) },
+      { message: request({ url: `${server.url}/page`, module: "ghost" }) },
+    ]);
+    const stop = new AbortController();
+    const deps = { config, queue, registry, sink, events: new EventBus(), downloader: createHttpClient(config), limiter: new MemoryRateLimiter() };
+    const sub = requestFlow(deps, stop.signal).subscribe();
+    try {
+      await waitFor("4 dead letters", async () => (await queue.stats()).request.dead === 4, 10_000, 20);
+      const reasons = (await queue.listDeadLetters("request", 10)).map((d) => d.reason).sort();
+      expect(reasons).toEqual([
+        'bad URL "http://-nope-.example/": host "-nope-.example" cannot exist (label starts or ends with "-")',
+        'bad URL "http://[::1/x": not a URL',
+        'bad URL "javascript:alert(1)": not http(s)',
+        'unknown module "ghost": no module of that name on this worker',
+      ]);
+      expect(server.hits.size).toBe(0); // not even robots.txt was asked
+    } finally {
+      stop.abort();
+      sub.unsubscribe();
+      await sink.close();
+      await rm(config.output.path, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
 
 describe("a messy site, two Redis workers", () => {
