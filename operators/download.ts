@@ -2,6 +2,7 @@ import type { OperatorFunction } from "rxjs";
 import { isFromCache } from "../src/cache/response-cache.ts";
 import { DownloadError, parseRetryAfter, RETRYABLE_STATUSES } from "../src/download/download-error.ts";
 import type { RedirectDecision } from "../src/download/redirects.ts";
+import { headerValue } from "../src/download/transport.ts";
 import type { EventBus } from "../src/events/bus.ts";
 import { fingerprint, type Request, type Response } from "../src/model/index.ts";
 import { hostOf as hostOfUrl } from "../src/url/link-rules.ts";
@@ -80,7 +81,7 @@ export function download(client: Downloader, options: DownloadOptions): Operator
         events?.emit({ type: "http_error", url: req.url, module: req.module, status });
         throw new StageError({ stage: "download", reason: `HTTP ${status}`, retryable: false, drop: true, url: req.url });
       }
-      const location = status >= 300 && status < 400 && options.redirect ? response.headers.find(([k]) => k.toLowerCase() === "location")?.[1] : undefined;
+      const location = status >= 300 && status < 400 && options.redirect ? headerValue(response.headers, "location") : undefined;
       if (location !== undefined && options.redirect && !options.acceptStatus?.(req, status)) {
         const d = options.redirect(req, response, location);
         if (d.kind === "drop") {

@@ -1,5 +1,6 @@
 import type { OperatorFunction } from "rxjs";
 import { bodyKind, wantsBody } from "../src/content/content-type.ts";
+import { headerValue } from "../src/download/transport.ts";
 import type { EventBus } from "../src/events/bus.ts";
 import { fingerprint, request, type Response } from "../src/model/index.ts";
 import type { ModuleRegistry } from "../src/modules/registry.ts";
@@ -57,7 +58,7 @@ export function parse(registry: ModuleRegistry, options: ParseOptions): Operator
     try {
       const module = registry.get(response.module);
       const settings = registry.settings(response.module);
-      const contentType = response.headers.find(([k]) => k.toLowerCase() === "content-type")?.[1];
+      const contentType = headerValue(response.headers, "content-type");
       const kind = bodyKind(contentType, response.content);
       const wanted = Array.isArray(settings.contentTypes) ? settings.contentTypes.map(String) : undefined;
       if (!wantsBody(kind, contentType, wanted)) {

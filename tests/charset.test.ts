@@ -7,15 +7,7 @@ import { Page, URL_HEADER } from "../src/modules/page.ts";
 
 const bytes = (...b: number[]) => new Uint8Array(b);
 const ascii = (s: string) => new Uint8Array([...s].map((c) => c.charCodeAt(0)));
-const cat = (...parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-};
+const cat = (...parts: Uint8Array[]) => new Uint8Array(Buffer.concat(parts));
 
 // "日本語" in Shift_JIS, "中文" in GBK, "한국어" in EUC-KR, "café – €" in windows-1252
 const SJIS = bytes(0x93, 0xfa, 0x96, 0x7b, 0x8c, 0xea);

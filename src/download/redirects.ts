@@ -7,7 +7,9 @@
  * the rate limit when it is dequeued. The chain travels in the request (`meta.task.redirect`), so
  * a loop or a chain over `max_redirects` is caught on whichever worker sees it.
  */
+import { domainMatches } from "../cache/session-store.ts";
 import { type CookieItem, type JsonValue, type Request, type Response, uuidv7 } from "../model/index.ts";
+import { isAllowedDomain } from "../modules/requests.ts";
 import { canonicalizeUrl, impossibleHost, type UrlRules } from "../url/canonical.ts";
 
 /** What the engine does with a 3xx. */
@@ -42,11 +44,6 @@ function withTrail(task: JsonValue, trail: RedirectTrail): JsonValue {
   return { ...base, redirect: { from: trail.from, chain: trail.chain } };
 }
 
-function hostMatches(host: string, domain: string): boolean {
-  const d = domain.replace(/^\./, "").toLowerCase();
-  return d === "" || host === d || host.endsWith(`.${d}`);
-}
-
 export interface RedirectOptions {
   maxRedirects: number;
   urlRules: UrlRules;
@@ -65,7 +62,7 @@ export function decideRedirect(req: Request, res: Response, location: string, o:
   const bad = impossibleHost(target.hostname);
   if (bad) return { kind: "drop", reason: `redirect from ${req.url}: ${bad}` };
   const url = canonicalizeUrl(target.href, o.urlRules);
-  if (o.allowedDomains && o.allowedDomains.length > 0 && !o.allowedDomains.some((d) => hostMatches(target.hostname, d))) {
+  if (!isAllowedDomain(url, o.allowedDomains)) {
     return { kind: "drop", reason: `redirect outside allowed domains: ${url}` };
   }
   const previous = redirectTrail(req.meta);
@@ -81,7 +78,7 @@ export function decideRedirect(req: Request, res: Response, location: string, o:
   // cookies set on the 3xx go with the next hop (the module's jar keeps them too: SessionDownloader)
   const cookies: CookieItem[] = [...req.cookies];
   for (const c of res.cookies) {
-    if (!hostMatches(host, c.domain)) continue;
+    if (!domainMatches(host, c.domain)) continue;
     const i = cookies.findIndex((x) => x.name === c.name);
     if (i >= 0) cookies.splice(i, 1);
     cookies.push(c);
