@@ -28,8 +28,6 @@ export interface RedirectTrail {
   chain: string[];
 }
 
-export const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
-
 /** The trail of a request (undefined when it is not the target of a redirect). */
 export function redirectTrail(meta: { task: JsonValue }): RedirectTrail | undefined {
   const t = meta.task;
