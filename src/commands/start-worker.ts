@@ -115,6 +115,7 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   console.error(
     `worker ${worker.id} stopped: ${stats.pages} pages, ${stats.items} items, ${stats.retries} retries, ${stats.deadLetters} dead letters; items: ${sink.describe()}`,
   );
+  for (const line of stats.droppedLinksLines()) console.error(line);
   if (fatal) {
     console.error(`fatal: ${fatal.message}`);
     return 1;
