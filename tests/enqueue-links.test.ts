@@ -1,7 +1,7 @@
 // ctx.enqueueLinks: CSS scope, rel=nofollow and <meta name=robots content=nofollow>, include and
 // exclude by glob and regex, strategies; dropped links counted, one summary line per domain.
 import { afterEach, describe, expect, it } from "vitest";
-import { defineModule, type EnqueueLinksOptions } from "../src/index.ts";
+import { CrawlStats, defineModule, type EnqueueLinksOptions, EventBus } from "../src/index.ts";
 import { cleanup, crawl, testConfig } from "./helpers/crawl.ts";
 import { html, startServer, type TestServer } from "./helpers/http-server.ts";
 
@@ -97,4 +97,14 @@ describe("enqueueLinks", () => {
       await cleanup(config);
     }
   }, 60_000);
+
+  it("the drop summary escapes control characters that came from the network", () => {
+    const bus = new EventBus();
+    const stats = new CrawlStats(bus);
+    bus.emit({ type: "links_dropped", module: "m", domain: "evil\u001b[2J.example", reason: "not crawlable", count: 2, example: "http://x/\u001b]0;title\u0007" });
+    const [line] = stats.droppedLinksLines();
+    expect(line).toBe("links not followed on evil\\u001b[2J.example: 2 not crawlable (e.g. http://x/\\u001b]0;title\\u0007)");
+    expect(line).not.toMatch(/[\u0000-\u001f]/);
+    stats.stop();
+  });
 });

@@ -1,6 +1,11 @@
 import type { Subscription } from "rxjs";
 import type { EventBus } from "./bus.ts";
 
+/** Text from the network made safe for a terminal: control characters shown as \uXXXX. */
+function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 /** Running totals of a crawl, kept by subscribing to the EventBus. */
 export class CrawlStats {
   pages = 0;
@@ -67,7 +72,7 @@ export class CrawlStats {
     rows.sort((a, b) => b.total - a.total);
     const lines = rows.slice(0, maxDomains).map(({ domain, d }) => {
       const reasons = [...d.reasons].map(([r, n]) => `${n} ${r}`).join(", ");
-      return `links not followed on ${domain}: ${reasons} (e.g. ${d.example.slice(0, 120)})`;
+      return `links not followed on ${printable(domain)}: ${reasons} (e.g. ${printable(d.example.slice(0, 120))})`;
     });
     if (rows.length > maxDomains) lines.push(`links not followed on ${rows.length - maxDomains} more domains`);
     return lines;
