@@ -66,7 +66,7 @@ const EXPECTED_DEFAULTS: Config = {
     proxyCooldownSecs: 60,
   },
   channelConfig: {
-    queueCodec: "json",
+    queueCodec: "bincode",
     compressionThreshold: 1024,
     minidTime: 0,
     capacity: 10000,
@@ -305,7 +305,7 @@ describe("defaults", () => {
       redisUsername: "",
       redisPassword: "",
     });
-    expect(queueCodecFormat(c)).toBe("json");
+    expect(queueCodecFormat(c)).toBe("bincode");
     expect(queueCodecFormat(parseConfig('[channel_config]\nqueue_codec = "rmp"', "c.toml"))).toBe("msgpack");
   });
 });
@@ -473,15 +473,17 @@ describe("validation errors", () => {
       parseConfig('# codec\n\n\n\n\n\n[channel_config]\nqueue_codec = "protobuf"\n', "config.toml"),
     );
     expect(e.message).toBe(
-      'config.toml:8: channel_config.queue_codec must be one of "json", "msgpack", "rmp", got "protobuf"',
+      'config.toml:8: channel_config.queue_codec must be one of "bincode", "json", "msgpack", "rmp", got "protobuf"',
     );
   });
 
-  it("bincode is recognised but not implemented", () => {
-    const e = configError(() => parseConfig('[channel_config]\nqueue_codec = "bincode"\n', "config.toml"));
-    expect(e.message).toBe(
-      'config.toml:2: channel_config.queue_codec "bincode" is not implemented yet; use "json" or "msgpack"',
-    );
+  it("queue_codec is matched case-insensitively, as mocra lowercases it", () => {
+    const codecOf = (v: string) => parseConfig(`[channel_config]\nqueue_codec = "${v}"\n`, "c.toml").channelConfig.queueCodec;
+    expect(codecOf("Msgpack")).toBe("msgpack");
+    expect(codecOf("RMP")).toBe("rmp");
+    expect(codecOf("BINCODE")).toBe("bincode");
+    expect(codecOf("Json")).toBe("json");
+    expect(queueCodecFormat(parseConfig('[channel_config]\nqueue_codec = "RMP"', "c.toml"))).toBe("msgpack");
   });
 
   it("unknown output sink", () => {
@@ -536,7 +538,7 @@ describe("validation errors", () => {
       "task_concurrency = 0", // 3
       "prefetchh = 2", // 4
       "[channel_config]", // 5
-      'queue_codec = "bincode"', // 6
+      'queue_codec = "protobuf"', // 6
       "[channel_config.redis]", // 7
       "redis_port = 0", // 8
       "[nope]", // 9
@@ -549,7 +551,7 @@ describe("validation errors", () => {
     expect(lines[0]).toMatch(/^config\.toml:1: name must be/);
     expect(lines[1]).toBe("config.toml:3: crawler.task_concurrency must be an integer >= 1, got 0");
     expect(lines[2]).toBe('config.toml:4: unknown key "crawler.prefetchh" (did you mean "prefetch"?)');
-    expect(lines[3]).toMatch(/^config\.toml:6: channel_config\.queue_codec "bincode" is not implemented yet/);
+    expect(lines[3]).toMatch(/^config\.toml:6: channel_config\.queue_codec must be one of/);
     expect(lines[4]).toBe(
       "config.toml:8: channel_config.redis.redis_port must be an integer between 1 and 65535, got 0",
     );

@@ -9,13 +9,12 @@
 import type { Topic, TopicMessages } from "../model/index.ts";
 import type { Codec } from "./codec.ts";
 import { atPath, codecError, describe, FieldError } from "./errors.ts";
-import { checkUint, jsonText, parseJsonText, uuidFromBytesAt, uuidText, writeUuidBytes } from "./primitives.ts";
+import { checkUint, jsonText, parseJsonText, utf8At, uuidFromBytesAt, uuidText, writeUtf8, writeUuidBytes } from "./primitives.ts";
 import { cookieFromRaw, findVariant, missingField, schemaOf, type StructSchema, type WireType } from "./schema.ts";
 
 type Obj = Record<string, unknown>;
 
 const textEncoder = new TextEncoder();
-const textDecoder = new TextDecoder("utf-8", { fatal: true });
 const TWO_32 = 0x100000000;
 
 export const msgpackCodec: Codec = {
@@ -182,37 +181,6 @@ class Writer {
 
 function strHeaderSize(n: number): number {
   return n < 32 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
-}
-
-/** UTF-8 encode (lone surrogates -> U+FFFD, like TextEncoder); returns the byte count. */
-function writeUtf8(s: string, out: Uint8Array, at: number): number {
-  let p = at;
-  for (let i = 0; i < s.length; i++) {
-    let c = s.charCodeAt(i);
-    if (c < 0x80) out[p++] = c;
-    else if (c < 0x800) {
-      out[p++] = 0xc0 | (c >> 6);
-      out[p++] = 0x80 | (c & 0x3f);
-    } else {
-      if (c >= 0xd800 && c <= 0xdfff) {
-        const d = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
-        if (c <= 0xdbff && d >= 0xdc00 && d <= 0xdfff) {
-          const cp = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
-          out[p++] = 0xf0 | (cp >> 18);
-          out[p++] = 0x80 | ((cp >> 12) & 0x3f);
-          out[p++] = 0x80 | ((cp >> 6) & 0x3f);
-          out[p++] = 0x80 | (cp & 0x3f);
-          i++;
-          continue;
-        }
-        c = 0xfffd;
-      }
-      out[p++] = 0xe0 | (c >> 12);
-      out[p++] = 0x80 | ((c >> 6) & 0x3f);
-      out[p++] = 0x80 | (c & 0x3f);
-    }
-  }
-  return p - at;
 }
 
 function writeStruct(w: Writer, schema: StructSchema, value: unknown): void {
@@ -438,24 +406,8 @@ class Reader {
 
   utf8(n: number): string {
     this.need(n);
-    const start = this.pos;
-    const buf = this.buf;
     this.pos += n;
-    if (n < 64) {
-      let ascii = true;
-      for (let i = start; i < start + n; i++) {
-        if (buf[i] >= 0x80) {
-          ascii = false;
-          break;
-        }
-      }
-      if (ascii) return String.fromCharCode.apply(null, buf.subarray(start, start + n) as unknown as number[]);
-    }
-    try {
-      return textDecoder.decode(buf.subarray(start, start + n));
-    } catch {
-      throw new FieldError(`invalid UTF-8 in a string at offset ${start}`);
-    }
+    return utf8At(this.buf, this.pos - n, n);
   }
 
   str(): string {

@@ -411,6 +411,7 @@ class Validator {
         if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) return bad();
         return { ok: true, value: [...(v as string[])] };
       case "enum": {
+        if (typeof v === "string" && field.caseInsensitive === true) v = v.trim().toLowerCase();
         if (typeof v === "string" && field.unsupported !== undefined && Object.hasOwn(field.unsupported, v)) {
           this.report(path, `${name} ${JSON.stringify(v)} ${field.unsupported[v]}`);
           return { ok: false };

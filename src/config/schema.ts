@@ -21,7 +21,7 @@ export interface SettingsTable {
 export type ModuleSettings = SettingsTable;
 
 /** `channel_config.queue_codec`. "rmp" is mocra's name for MessagePack (same as "msgpack"). */
-export type QueueCodec = "json" | "msgpack" | "rmp";
+export type QueueCodec = "json" | "msgpack" | "rmp" | "bincode";
 
 /** `output.sink`. */
 export type OutputSink = "jsonl" | "stdout" | "redis";
@@ -181,6 +181,8 @@ export interface EnumField<V extends string = string> extends FieldBase<V> {
   readonly values: readonly V[];
   /** Values that are recognised but rejected, with the reason ("is not implemented yet; ..."). */
   readonly unsupported?: Readonly<Record<string, string>>;
+  /** Match values ignoring case and surrounding blanks (mocra lowercases `queue_codec`). */
+  readonly caseInsensitive?: boolean;
 }
 
 /** A free-form table whose entries must themselves be tables (`[modules.<name>]`). */
@@ -476,10 +478,11 @@ const channelFields: FieldTable<Omit<ChannelConfig, "redis" | "blobStorage">> = 
   queueCodec: {
     key: "queue_codec",
     type: "enum",
-    default: "json",
-    values: ["json", "msgpack", "rmp"],
-    unsupported: { bincode: 'is not implemented yet; use "json" or "msgpack"' },
-    description: 'Queue message encoding: "json", "msgpack" or "rmp" (= msgpack); "bincode" is not implemented yet.',
+    default: "bincode",
+    values: ["bincode", "json", "msgpack", "rmp"],
+    caseInsensitive: true,
+    description:
+      'Queue message encoding, as mocra (any case): "bincode" (mocra\'s default), "json", "msgpack" or "rmp" (= msgpack). Every worker sharing a Redis must use the same.',
   },
   compressionThreshold: {
     key: "compression_threshold",
@@ -828,6 +831,7 @@ export function cacheRedisConnection(config: Config): RedisConnectionConfig {
 }
 
 /** The wire format of the queue codec ("rmp" is mocra's name for MessagePack). */
-export function queueCodecFormat(config: Config): "json" | "msgpack" {
-  return config.channelConfig.queueCodec === "json" ? "json" : "msgpack";
+export function queueCodecFormat(config: Config): "json" | "msgpack" | "bincode" {
+  const c = config.channelConfig.queueCodec;
+  return c === "rmp" ? "msgpack" : c;
 }
