@@ -1,6 +1,7 @@
 // mocra-ts command line: `tsx src/cli.ts <command> [options]` (or `deno task <command>`).
 import { ConfigError } from "./config/index.ts";
 import { UsageError } from "./commands/common.ts";
+import { configCommand } from "./commands/config.ts";
 import { dlqCommand } from "./commands/dlq.ts";
 import { exportCommand } from "./commands/export.ts";
 import { runStandaloneCommand } from "./commands/run-standalone.ts";
@@ -17,7 +18,8 @@ const commands: Record<string, { run: Command; summary: string }> = {
   submit: { run: submitCommand, summary: "put a task for modules into Redis" },
   status: { run: statusCommand, summary: "queues, pending work, dead letters and live workers in Redis" },
   dlq: { run: dlqCommand, summary: "list, replay or purge dead letters in Redis" },
-  export: { run: exportCommand, summary: "write the items held in Redis to JSONL files" },
+  export: { run: exportCommand, summary: "write the stored items (Redis or PostgreSQL) as JSONL, JSON or CSV files" },
+  config: { run: configCommand, summary: "check a config file: errors, warnings, effective settings" },
 };
 
 const usage = `usage: mocra-ts <command> [options]

@@ -77,6 +77,7 @@ const EXPECTED_DEFAULTS: Config = {
       redisDb: 0,
       redisUsername: "",
       redisPassword: "",
+      tls: false,
       shards: 8,
       listenerCount: 1,
       claimMinIdle: 60000,
@@ -88,7 +89,8 @@ const EXPECTED_DEFAULTS: Config = {
     blobStorage: { path: "" },
   },
   cache: { ttl: 300, compressionThreshold: 1024, l1MaxEntries: 10000, redis: null },
-  output: { sink: "jsonl", path: "output" },
+  output: { sink: "jsonl", path: "output", redisMaxLen: 0, redisSeenTtlSecs: 0, postgresBatchRows: 500, postgresOutageSecs: 600 },
+  db: { url: "", databaseSchema: "public", poolSize: 4, tls: false },
   modules: {},
   rateLimits: {},
 };
@@ -164,10 +166,20 @@ redis_port = 6390
 redis_db = 1
 redis_username = "c"
 redis_password = "p"
+tls = true
 
 [output]
 sink = "stdout"
 path = "out/items"
+redis_max_len = 100000
+redis_seen_ttl_secs = 86400
+postgres_batch_rows = 50
+postgres_outage_secs = 30
+
+[db]
+database_schema = "crawl"
+pool_size = 2
+tls = true
 
 [modules.books]
 start_urls = ["https://books.toscrape.com/"]
@@ -229,6 +241,7 @@ const FULL_CONFIG: Config = {
       redisDb: 2,
       redisUsername: "crawler",
       redisPassword: "s3cret",
+      tls: false,
       shards: 4,
       listenerCount: 2,
       claimMinIdle: 1000,
@@ -249,9 +262,11 @@ const FULL_CONFIG: Config = {
       redisDb: 1,
       redisUsername: "c",
       redisPassword: "p",
+      tls: true,
     },
   },
-  output: { sink: "stdout", path: "out/items" },
+  output: { sink: "stdout", path: "out/items", redisMaxLen: 100000, redisSeenTtlSecs: 86400, postgresBatchRows: 50, postgresOutageSecs: 30 },
+  db: { url: "", databaseSchema: "crawl", poolSize: 2, tls: true },
   modules: {
     books: {
       start_urls: ["https://books.toscrape.com/"],
@@ -304,6 +319,7 @@ describe("defaults", () => {
       redisDb: 0,
       redisUsername: "",
       redisPassword: "",
+      tls: false,
     });
     expect(queueCodecFormat(c)).toBe("bincode");
     expect(queueCodecFormat(parseConfig('[channel_config]\nqueue_codec = "rmp"', "c.toml"))).toBe("msgpack");
@@ -338,6 +354,7 @@ describe("full file", () => {
       redisDb: 3,
       redisUsername: "",
       redisPassword: "pw",
+      tls: false,
     });
     expect(cacheRedisConnection(c).redisDb).toBe(3);
   });
@@ -394,7 +411,7 @@ describe("validation errors", () => {
 
   it("unknown key without a near miss lists the known keys", () => {
     const e = configError(() => parseConfig("[output]\nzzz = 1\n", "c.toml"));
-    expect(e.message).toBe('c.toml:2: unknown key "output.zzz"; known keys in [output]: sink, path');
+    expect(e.message).toBe('c.toml:2: unknown key "output.zzz"; known keys in [output]: sink, path, redis_max_len, redis_seen_ttl_secs, postgres_batch_rows, postgres_outage_secs');
   });
 
   it("unknown sections", () => {
@@ -488,7 +505,7 @@ describe("validation errors", () => {
 
   it("unknown output sink", () => {
     const e = configError(() => parseConfig('[output]\nsink = "kafka"\n', "c.toml"));
-    expect(e.message).toBe('c.toml:2: output.sink must be one of "jsonl", "stdout", "redis", got "kafka"');
+    expect(e.message).toBe('c.toml:2: output.sink must be one of "jsonl", "stdout", "redis", "postgres", got "kafka"');
   });
 
   it("modules entries must be tables", () => {
@@ -556,7 +573,7 @@ describe("validation errors", () => {
       "config.toml:8: channel_config.redis.redis_port must be an integer between 1 and 65535, got 0",
     );
     expect(lines[5]).toBe(
-      'config.toml:9: unknown section "nope"; known sections: crawler, download_config, channel_config, cache, output, modules, rate_limits',
+      'config.toml:9: unknown section "nope"; known sections: crawler, download_config, channel_config, cache, output, db, modules, rate_limits',
     );
   });
 });

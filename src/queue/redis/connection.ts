@@ -40,6 +40,7 @@ export function connectionOptions(c: RedisConnectionConfig, role: ConnectionRole
     lazyConnect: true,
     retryStrategy: reconnectDelay,
     maxRetriesPerRequest: null,
+    ...(c.tls ? { tls: { servername: c.redisHost } } : {}), // mocra's `tls`: system CAs, SNI = host
   };
   if (role === "command") return { ...base, enableOfflineQueue: true, autoResendUnfulfilledCommands: true };
   return {
