@@ -387,7 +387,6 @@ class Validator {
         const f = fieldsByKey.get(key);
         if (f !== undefined) {
           const [prop, field] = f;
-          if (MOCRA_IGNORED_KEYS[spec.path]?.includes(key) === true) this.warn(path, `${dotted(path)} ${IGNORED}`);
           const r = this.field(field, value, path);
           if (r.ok) out[prop] = r.value;
           continue;

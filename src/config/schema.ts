@@ -752,9 +752,8 @@ export const MOCRA_IGNORED_KEYS: Readonly<Record<string, readonly string[]>> = {
   ],
   download_config: ["downloader_expire", "enable_session", "enable_locker", "wss_timeout"],
   cache: ["enable_l1", "l1_ttl_secs"],
-  // capacity, batch_concurrency and listener_count are schema keys (kept for config.toml) with no effect
-  channel_config: ["nack_max_retries", "nack_backoff_ms", "capacity", "batch_concurrency"],
-  "channel_config.redis": ["pool_size", "listener_count"],
+  channel_config: ["nack_max_retries", "nack_backoff_ms"],
+  "channel_config.redis": ["pool_size"],
   "cache.redis": ["pool_size", "shards", "claim_min_idle", "claim_count", "claim_interval", "listener_count"],
 };
 
