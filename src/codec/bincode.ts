@@ -10,11 +10,11 @@
 // sharing a bincode queue with Rust workers should not put cookies in requests; we decode the
 // 8-field form so TS workers can read each other's.
 
-import type { Topic, TopicMessages } from "../model/index.ts";
 import type { Codec } from "./codec.ts";
-import { atPath, codecError, describe, FieldError } from "./errors.ts";
+import { binaryDecoder, binaryEncoder, ByteReader, ByteWriter } from "./byte-buffers.ts";
+import { atPath, describe, FieldError } from "./errors.ts";
 import { checkUint, jsonText, parseJsonText, utf8At, uuidFromBytesAt, uuidText, writeUtf8, writeUuidBytes } from "./primitives.ts";
-import { findVariant, schemaOf, type StructSchema, type WireType } from "./schema.ts";
+import { variantToWrite, type StructSchema, type WireType } from "./schema.ts";
 
 type Obj = Record<string, unknown>;
 
@@ -23,60 +23,13 @@ const TWO_32 = 0x100000000;
 
 export const bincodeCodec: Codec = {
   name: "bincode",
-  encode<K extends Topic>(topic: K, message: TopicMessages[K]): Uint8Array {
-    const schema = schemaOf(topic);
-    // One growable buffer is reused across calls; a re-entrant call gets its own.
-    const w = spare ?? new Writer();
-    spare = null;
-    try {
-      w.pos = 0;
-      writeStruct(w, schema, message);
-      return w.buf.slice(0, w.pos);
-    } catch (e) {
-      throw codecError("encode", "bincode", topic, schema.name, e);
-    } finally {
-      if (w.buf.length <= MAX_SPARE) spare = w;
-    }
-  },
-  decode<K extends Topic>(topic: K, bytes: Uint8Array): TopicMessages[K] {
-    const schema = schemaOf(topic);
-    try {
-      if (!(bytes instanceof Uint8Array)) throw new FieldError(`expected Uint8Array input, got ${describe(bytes)}`);
-      return readStruct(new Reader(bytes), schema) as unknown as TopicMessages[K];
-    } catch (e) {
-      throw codecError("decode", "bincode", topic, schema.name, e);
-    }
-  },
+  encode: binaryEncoder("bincode", () => new Writer(), writeStruct),
+  decode: binaryDecoder("bincode", (bytes, schema) => readStruct(new Reader(bytes), schema)),
 };
 
 // ---- writer ----------------------------------------------------------------------------------
 
-const MAX_SPARE = 1 << 20;
-let spare: Writer | null = null;
-
-class Writer {
-  buf = new Uint8Array(8192);
-  view = new DataView(this.buf.buffer);
-  pos = 0;
-
-  ensure(n: number): void {
-    if (this.pos + n > this.buf.length) this.grow(n);
-  }
-
-  private grow(n: number): void {
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.pos));
-    this.buf = next;
-    this.view = new DataView(next.buffer);
-  }
-
-  byte(b: number): void {
-    this.ensure(1);
-    this.buf[this.pos++] = b;
-  }
-
+class Writer extends ByteWriter {
   u16(n: number): void {
     this.ensure(2);
     this.view.setUint16(this.pos, n, true);
@@ -205,11 +158,7 @@ function writeValue(w: Writer, t: WireType, v: unknown): void {
       return w.u32(i);
     }
     case "enum": {
-      const kind = typeof v === "object" && v !== null ? (v as Obj).kind : undefined;
-      const variant = findVariant(t, kind);
-      if (variant === undefined) {
-        throw new FieldError(`expected {kind, value} with kind one of ${t.variants.map((x) => `"${x.name}"`).join(", ")}, got ${describe(kind ?? v)}`);
-      }
+      const variant = variantToWrite(t, v);
       w.u32(t.variants.indexOf(variant));
       try {
         return writeValue(w, variant.type, (v as Obj).value);
@@ -222,23 +171,7 @@ function writeValue(w: Writer, t: WireType, v: unknown): void {
 
 // ---- reader ----------------------------------------------------------------------------------
 
-class Reader {
-  readonly view: DataView;
-  pos = 0;
-  constructor(readonly buf: Uint8Array) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  }
-
-  need(n: number): void {
-    if (this.pos + n > this.buf.length) {
-      throw new FieldError(`unexpected end of input: ${n} more byte(s) needed at offset ${this.pos} of ${this.buf.length}`);
-    }
-  }
-
-  u8(): number {
-    this.need(1);
-    return this.buf[this.pos++];
-  }
+class Reader extends ByteReader {
 
   u16(): number {
     this.need(2);

@@ -4,7 +4,7 @@ import { parseArgs } from "node:util";
 import type { Config } from "../config/index.ts";
 import { openConnection } from "../queue/redis/connection.ts";
 import { EXPORT_FORMATS, type ExportFormat } from "../storage/export.ts";
-import { exportPostgresItems, listPostgresModules, openPostgres, postgresEndpoint } from "../storage/postgres-sink.ts";
+import { connectPostgres, exportPostgresItems, listPostgresModules } from "../storage/postgres-sink.ts";
 import { exportItems, listItemModules } from "../storage/redis-sink.ts";
 import { loadConfigFrom, UsageError } from "./common.ts";
 
@@ -42,14 +42,7 @@ async function redisExporter(config: Config): Promise<Exporter> {
 
 async function postgresExporter(config: Config): Promise<Exporter> {
   if (config.db.url === "") throw new UsageError('--from postgres needs [db] url = "postgres://..." in the config');
-  const endpoint = postgresEndpoint(config.db.url);
-  const sql = openPostgres(config);
-  try {
-    await sql`SELECT 1`;
-  } catch (err) {
-    await sql.end({ timeout: 1 }).catch(() => {});
-    throw new Error(`cannot connect to PostgreSQL at ${endpoint.host}:${endpoint.port}: ${err instanceof Error ? err.message : String(err)}`);
-  }
+  const sql = await connectPostgres(config);
   const schema = config.db.databaseSchema;
   return {
     where: `PostgreSQL schema ${schema}`,

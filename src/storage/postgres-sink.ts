@@ -79,6 +79,19 @@ export function openPostgres(config: Config): Sql {
   });
 }
 
+/** openPostgres, then one query: fails with "cannot connect to PostgreSQL at host:port (database d): <reason>". */
+export async function connectPostgres(config: Config): Promise<Sql> {
+  const endpoint = postgresEndpoint(config.db.url);
+  const sql = openPostgres(config);
+  try {
+    await sql`SELECT 1`;
+  } catch (err) {
+    await sql.end({ timeout: 1 }).catch(() => {});
+    throw new Error(`cannot connect to PostgreSQL at ${endpoint.host}:${endpoint.port} (database ${JSON.stringify(endpoint.database)}): ${reason(err)}`);
+  }
+  return sql;
+}
+
 /** SQLSTATE classes and socket errors that mean "the database is not there right now". */
 export function isConnectionError(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
@@ -125,15 +138,8 @@ export class PostgresItemSink implements ItemSink {
 
   /** A sink on its own pool for `[db]`; checks the connection first (an error names host:port and the reason). */
   static async connect(config: Config, options: PostgresItemSinkOptions = {}): Promise<PostgresItemSink> {
-    const endpoint = postgresEndpoint(config.db.url);
-    const sql = openPostgres(config);
-    try {
-      await sql`SELECT 1`;
-    } catch (err) {
-      await sql.end({ timeout: 1 }).catch(() => {});
-      throw new Error(`cannot connect to PostgreSQL at ${endpoint.host}:${endpoint.port} (database ${JSON.stringify(endpoint.database)}): ${reason(err)}`);
-    }
-    return new PostgresItemSink(sql, config.db.databaseSchema, endpoint, {
+    const sql = await connectPostgres(config);
+    return new PostgresItemSink(sql, config.db.databaseSchema, postgresEndpoint(config.db.url), {
       batchRows: config.output.postgresBatchRows,
       outageSecs: config.output.postgresOutageSecs,
       ...options,
