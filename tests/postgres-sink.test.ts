@@ -79,6 +79,20 @@ describe("PostgresItemSink", () => {
     expect(a.describe()).toBe(`PostgreSQL at 127.0.0.1:5432 table ${schema}.items_<module>`);
   });
 
+  it("a value PostgreSQL refuses fails only its own page, not the others batched with it", async () => {
+    if (!hasPg) return;
+    const schema = uniqueSchema();
+    cleanups.push(() => dropSchema(schema));
+    const sink = await connectSink(schema);
+    const results = await Promise.allSettled([sink.write(page(1)), sink.write({ ...page(2), items: [{ title: "nul \u0000 byte" }] }), sink.write(page(3))]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/PostgreSQL at 127\.0\.0\.1:5432: .*(unicode|\\u0000)/i);
+    const sql = pgClient();
+    cleanups.push(() => sql.end({ timeout: 1 }));
+    const [{ n }] = await sql.unsafe(`SELECT count(*)::int AS n FROM "${schema}".items_shop`);
+    expect(n).toBe(6);
+  });
+
   it("a connection error names host:port and the reason", async () => {
     const port = await freePort(); // nothing listens there
     const url = `postgres://postgres@127.0.0.1:${port}/test`;

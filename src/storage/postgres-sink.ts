@@ -189,30 +189,44 @@ export class PostgresItemSink implements ItemSink {
   }
 
   private async storeModule(module: string, writes: PendingWrite[]): Promise<void> {
-    const stored = new Set<string>();
     try {
       await this.whileAvailable(() => this.ensureTable(module));
-      // chunks of whole pages, each at most batchRows rows (a page with more rows is one chunk)
-      let chunk: PendingWrite[] = [];
-      let rows = 0;
-      const flush = async (): Promise<void> => {
-        if (chunk.length === 0) return;
-        const c = chunk;
-        chunk = [];
-        rows = 0;
-        for (const fp of await this.whileAvailable(() => this.insert(module, c))) stored.add(fp);
-      };
-      for (const w of writes) {
-        if (rows > 0 && rows + w.items.length > this.batchRows) await flush();
-        chunk.push(w);
-        rows += w.items.length;
-      }
-      await flush();
     } catch (err) {
       for (const w of writes) w.reject(err);
       return;
     }
-    for (const w of writes) w.resolve(stored.has(w.batch.fingerprint));
+    // chunks of whole pages, each at most batchRows rows (a page with more rows is one chunk)
+    let chunk: PendingWrite[] = [];
+    let rows = 0;
+    for (const w of writes) {
+      if (rows > 0 && rows + w.items.length > this.batchRows) {
+        await this.storeChunk(module, chunk);
+        chunk = [];
+        rows = 0;
+      }
+      chunk.push(w);
+      rows += w.items.length;
+    }
+    await this.storeChunk(module, chunk);
+  }
+
+  /**
+   * Settles every write of a chunk. If the chunk's INSERT fails for a reason other than the
+   * database being away (a value PostgreSQL refuses, such as a \u0000 in jsonb), each page is
+   * tried alone, so only the bad page fails.
+   */
+  private async storeChunk(module: string, chunk: PendingWrite[]): Promise<void> {
+    if (chunk.length === 0) return;
+    try {
+      const stored = new Set(await this.whileAvailable(() => this.insert(module, chunk)));
+      for (const w of chunk) w.resolve(stored.has(w.batch.fingerprint));
+    } catch (err) {
+      if (chunk.length === 1 || isConnectionError((err as { cause?: unknown }).cause)) {
+        for (const w of chunk) w.reject(err);
+        return;
+      }
+      for (const w of chunk) await this.storeChunk(module, [w]);
+    }
   }
 
   /** One INSERT for the pages of a chunk; returns the fingerprints that got new rows. */
@@ -281,8 +295,8 @@ export class PostgresItemSink implements ItemSink {
 
   /** Waits for pending writes; ends the pool if the sink opened it. */
   async close(): Promise<void> {
+    this.closed = true; // writes still waiting for an absent database give up (their messages stay un-acked)
     while (this.flushing) await this.flushing;
-    this.closed = true;
     if (this.ownsPool) await this.sql.end({ timeout: 5 });
   }
 }
