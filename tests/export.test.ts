@@ -1,7 +1,10 @@
 // tests/export.test.ts: `export --format jsonl|json|csv [--delete]` from the Redis sink (the
 // PostgreSQL side is in postgres-sink.test.ts), and the Redis sink's bounds set from config.toml.
 
-import { mkdtemp, readFile } from "node:fs/promises";
+import { execFile, spawn } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { connect } from "node:net";
+import { promisify } from "node:util";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse as parseCsv } from "csv-parse/sync";
@@ -10,8 +13,26 @@ import { connectionOptions } from "../src/queue/redis/connection.ts";
 import { createWorkerSink } from "../src/commands/start-worker.ts";
 import { parseConfig } from "../src/config/index.ts";
 import { countItems, exportItems, itemSeenKey, itemStreamKey, RedisItemSink } from "../src/storage/redis-sink.ts";
-import { deleteNamespace, rawClient, requireRedis, uniqueName } from "./helpers/redis.ts";
-import { runCli, writeConfig } from "./helpers/worker-process.ts";
+import { deleteNamespace, freePort, rawClient, requireRedis, uniqueName } from "./helpers/redis.ts";
+import { ROOT, runCli, writeConfig } from "./helpers/worker-process.ts";
+
+const execFileP = promisify(execFile);
+
+/** Resolves once something accepts TCP connections on 127.0.0.1:port. */
+async function waitForPort(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const sock = connect(port, "127.0.0.1", () => {
+        sock.destroy();
+        resolve(true);
+      });
+      sock.on("error", () => resolve(false));
+    });
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
 
 const hasRedis = await requireRedis("export tests");
 
@@ -94,6 +115,44 @@ describe.skipIf(!hasRedis)("export from the Redis sink", () => {
 });
 
 describe("Redis TLS (mocra's tls)", () => {
+  it("a worker-side command reaches a TLS-only Redis with tls = true, and not without", async () => {
+    if (!hasRedis) return;
+    const dir = await mkdtemp(join(tmpdir(), "mocra-tls-"));
+    const ssl = (...args: string[]) => execFileP("openssl", args, { cwd: dir });
+    // a throwaway CA and a server certificate for "localhost"
+    await ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=mocra test CA", "-keyout", "ca.key", "-out", "ca.crt");
+    await ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr");
+    await writeFile(join(dir, "ext.cnf"), "subjectAltName=DNS:localhost\n");
+    await ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", "ext.cnf", "-out", "server.crt");
+    const port = await freePort();
+    const server = spawn("redis-server", ["--port", "0", "--tls-port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+      "--tls-cert-file", join(dir, "server.crt"), "--tls-key-file", join(dir, "server.key"), "--tls-ca-cert-file", join(dir, "ca.crt"), "--tls-auth-clients", "no"], { stdio: "ignore" });
+    try {
+      const status = (tls: boolean) =>
+        new Promise<{ code: number | null; out: string }>((resolve) => {
+          void writeConfig(`name = "${uniqueName()}"\n[channel_config.redis]\nredis_host = "localhost"\nredis_port = ${port}\nconnect_timeout_ms = 3000\ntls = ${tls}\n`).then((cfg) => {
+            const child = spawn(join(ROOT, "node_modules/.bin/tsx"), ["src/cli.ts", "status", "--config", cfg], {
+              cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NODE_EXTRA_CA_CERTS: join(dir, "ca.crt") },
+            });
+            let out = "";
+            child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+            child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+            child.on("exit", (code) => resolve({ code, out }));
+          });
+        });
+      await waitForPort(port);
+      const ok = await status(true);
+      expect(ok.out).toMatch(/request/);
+      expect(ok.code).toBe(0);
+      const plain = await status(false);
+      expect(plain.code).not.toBe(0);
+      expect(plain.out).toMatch(new RegExp(`cannot connect to Redis at localhost:${port}`));
+    } finally {
+      server.kill("SIGKILL");
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   it("tls = true gives ioredis a TLS socket with the host as server name", () => {
     const c = parseConfig('[channel_config.redis]\nredis_host = "redis.example"\ntls = true\n[cache.redis]\ntls = false\n', "c.toml");
     expect(connectionOptions(c.channelConfig.redis, "command", 1000, "x").tls).toEqual({ servername: "redis.example" });
