@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { parse as parseCsv } from "csv-parse/sync";
 import { afterEach, describe, expect, it } from "vitest";
 import { connectionOptions } from "../src/queue/redis/connection.ts";
+import { redisSourceConfig } from "../src/queue/redis/source.ts";
 import { createWorkerSink } from "../src/commands/start-worker.ts";
 import { parseConfig } from "../src/config/index.ts";
 import { countItems, exportItems, itemSeenKey, itemStreamKey, RedisItemSink } from "../src/storage/redis-sink.ts";
@@ -157,5 +158,7 @@ describe("Redis TLS (mocra's tls)", () => {
     const c = parseConfig('[channel_config.redis]\nredis_host = "redis.example"\ntls = true\n[cache.redis]\ntls = false\n', "c.toml");
     expect(connectionOptions(c.channelConfig.redis, "command", 1000, "x").tls).toEqual({ servername: "redis.example" });
     expect(connectionOptions(c.cache.redis!, "command", 1000, "x").tls).toBeUndefined();
+    expect(redisSourceConfig({ name: "x", url: "rediss://h.example:6380/1" }).channelConfig.redis).toMatchObject({ redisHost: "h.example", redisPort: 6380, redisDb: 1, tls: true });
+    expect(redisSourceConfig({ name: "x", url: "redis://h.example" }).channelConfig.redis.tls).toBe(false);
   });
 });
