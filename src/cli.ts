@@ -9,6 +9,7 @@ import { startWorkerCommand } from "./commands/start-worker.ts";
 import { statusCommand } from "./commands/status.ts";
 import { submitCommand } from "./commands/submit.ts";
 import { args, exit } from "./runtime/index.ts";
+import { ServiceError } from "./service-error.ts";
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -48,6 +49,10 @@ async function main(argv: string[]): Promise<number> {
     if (err instanceof ConfigError) {
       console.error(`configuration error:\n${err.message}`);
       return 2;
+    }
+    if (err instanceof ServiceError) {
+      console.error(`${name}: ${err.message}`);
+      return 1;
     }
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
       console.error(`${name}: ${(err as Error).message}\nRun \`${name} --help\` for usage.`);

@@ -99,6 +99,11 @@ describe("PostgresItemSink", () => {
     await expect(PostgresItemSink.connect(parseConfig(sinkConfig("public", url), "c.toml"))).rejects.toThrow(
       new RegExp(`cannot connect to PostgreSQL at 127\\.0\\.0\\.1:${port} \\(database "test"\\): .*ECONNREFUSED`),
     );
+    // the CLI prints it as one line, no stack trace, exit 1
+    const cfg = await writeConfig(sinkConfig("public", url));
+    const worker = await runCli(["export", "--config", cfg]);
+    expect(worker.code).toBe(1);
+    expect(worker.out.trim()).toMatch(new RegExp(`^export: cannot connect to PostgreSQL at 127\\.0\\.0\\.1:${port} \\(database "test"\\): connect ECONNREFUSED 127\\.0\\.0\\.1:${port}$`));
     expect(postgresEndpoint("postgresql://u:p@db.example:6543/crawl")).toEqual({ host: "db.example", port: 6543, database: "crawl" });
   });
 

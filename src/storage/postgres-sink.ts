@@ -15,6 +15,7 @@
 
 import postgres from "postgres";
 import type { Config } from "../config/schema.ts";
+import { ServiceError } from "../service-error.ts";
 import { type ExportFormat, type ExportTarget, type ItemSource, writeExport } from "./export.ts";
 import type { ItemBatch, ItemSink } from "./sink.ts";
 
@@ -87,7 +88,7 @@ export async function connectPostgres(config: Config): Promise<Sql> {
     await sql`SELECT 1`;
   } catch (err) {
     await sql.end({ timeout: 1 }).catch(() => {});
-    throw new Error(`cannot connect to PostgreSQL at ${endpoint.host}:${endpoint.port} (database ${JSON.stringify(endpoint.database)}): ${reason(err)}`);
+    throw new ServiceError(`cannot connect to PostgreSQL at ${endpoint.host}:${endpoint.port} (database ${JSON.stringify(endpoint.database)}): ${reason(err)}`);
   }
   return sql;
 }

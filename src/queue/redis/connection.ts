@@ -3,6 +3,7 @@
 
 import { Redis, type RedisOptions } from "ioredis";
 import type { RedisConnectionConfig } from "../../config/schema.ts";
+import { ServiceError } from "../../service-error.ts";
 
 /** Reconnect back-off: 50 ms doubling to a cap of 2 s, plus up to 100 ms of jitter. */
 export const RECONNECT_CAP_MS = 2000;
@@ -78,7 +79,7 @@ export async function openConnection(
   } catch {
     conn.disconnect();
     const why = lastErrors.get(conn)?.message ?? "no reply";
-    throw new Error(`cannot connect to Redis at ${describeEndpoint(c)} within ${timeoutMs} ms (${role} connection): ${why}`);
+    throw new ServiceError(`cannot connect to Redis at ${describeEndpoint(c)} within ${timeoutMs} ms (${role} connection): ${why}`);
   }
   return conn;
 }
