@@ -68,11 +68,13 @@ describe("PostgresItemSink", () => {
     // every page was stored by exactly one of the two
     for (let i = 0; i < 60; i++) expect([results[2 * i], results[2 * i + 1]].filter(Boolean)).toHaveLength(1);
     expect(await a.write(page(3))).toBe(false);
+    // the same page twice in one flush of one sink: stored once, the copy answers "stored before"
+    expect(await Promise.all([a.write(page(100)), a.write(page(101)), a.write(page(101))])).toEqual([true, true, false]);
     const sql = pgClient();
     cleanups.push(() => sql.end({ timeout: 1 }));
     const rows = await sql.unsafe(`SELECT fingerprint, item_index, module, run_id, url, item, stored_at FROM "${schema}".items_shop ORDER BY id`);
-    expect(rows).toHaveLength(180);
-    expect(new Set(rows.map((r) => `${r.fingerprint}/${r.item_index}`)).size).toBe(180);
+    expect(rows).toHaveLength(186);
+    expect(new Set(rows.map((r) => `${r.fingerprint}/${r.item_index}`)).size).toBe(186);
     const r0 = rows.find((r) => r.fingerprint === "fp5" && r.item_index === 2)!;
     expect(r0).toMatchObject({ module: "shop", run_id: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", url: "http://shop/5", item: { title: "t5.2", price: 5.2, tags: ["a", 2], nested: { k: 2 } } });
     expect(r0.stored_at).toBeInstanceOf(Date);

@@ -196,10 +196,28 @@ export class PostgresItemSink implements ItemSink {
       for (const w of writes) w.reject(err);
       return;
     }
+    // the same page twice in one flush (a redelivery): stored once, the copy answers "stored before"
+    const firsts = new Map<string, PendingWrite>();
+    for (const w of writes) {
+      const first = firsts.get(w.batch.fingerprint);
+      if (first === undefined) {
+        firsts.set(w.batch.fingerprint, w);
+        continue;
+      }
+      const [resolve, reject] = [first.resolve, first.reject];
+      first.resolve = (stored) => {
+        resolve(stored);
+        w.resolve(false);
+      };
+      first.reject = (err) => {
+        reject(err);
+        w.reject(err);
+      };
+    }
     // chunks of whole pages, each at most batchRows rows (a page with more rows is one chunk)
     let chunk: PendingWrite[] = [];
     let rows = 0;
-    for (const w of writes) {
+    for (const w of firsts.values()) {
       if (rows > 0 && rows + w.items.length > this.batchRows) {
         await this.storeChunk(module, chunk);
         chunk = [];
