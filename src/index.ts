@@ -24,3 +24,6 @@ export { MemoryRateLimiter } from "./ratelimit/memory-limiter.ts";
 export { JsonlSink } from "./storage/jsonl-sink.ts";
 export type { ItemSink } from "./storage/sink.ts";
 export { StdoutSink } from "./storage/stdout-sink.ts";
+export { PostgresItemSink, exportPostgresItems } from "./storage/postgres-sink.ts";
+export { type ExportFormat, type ItemSource, writeExport } from "./storage/export.ts";
+export { bincodeCodec, type Codec, codecByName, jsonCodec, msgpackCodec } from "./codec/index.ts";
