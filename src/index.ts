@@ -29,3 +29,13 @@ export { defaultHeaders, itemSchema, requiredFields, userAgentRotation } from ".
 export { MiddlewareChains } from "./middleware/chains.ts";
 export { withStoreMiddleware } from "./middleware/store-sink.ts";
 export { type HeldLock, type LockOptions, type LockService, LockTimeoutError, MemoryLockService, RedisLockService } from "./sync/lock.ts";
+// crawl correctness: canonical URLs, link rules, redirects, charsets, sitemaps
+export { decodeBody, sniffCharset } from "./content/charset.ts";
+export { type BodyKind, bodyKind } from "./content/content-type.ts";
+export { decideRedirect, type RedirectDecision } from "./download/redirects.ts";
+export { robotsSitemaps, sitemap, type SitemapEntry, type SitemapOptions, sitemapsInRobots } from "./sitemap/sitemap.ts";
+export { canonicalizeUrl, type UrlRules } from "./url/canonical.ts";
+export type { LinkPattern, LinkRules, LinkStrategy } from "./url/link-rules.ts";
+export { PostgresItemSink, exportPostgresItems } from "./storage/postgres-sink.ts";
+export { type ExportFormat, type ItemSource, writeExport } from "./storage/export.ts";
+export { bincodeCodec, type Codec, codecByName, jsonCodec, msgpackCodec } from "./codec/index.ts";

@@ -56,7 +56,7 @@ async function runOnce(v: Variant): Promise<{ wall: number; cpu: number }> {
   const parseStandIn: OperatorFunction<Job<Fetched>, Job<Parsed>> = mapJob("parse", (f: Fetched): Parsed => ({
     ...f,
     module: "bench",
-    output: { items: [ITEM], requests: [], tasks: [], skipped: [] },
+    output: { items: [ITEM], requests: [], tasks: [], dropped: [] },
   }));
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();

@@ -63,6 +63,7 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
     }
     const result = await runStandalone({ config, registry, modules, signal: controller.signal, progress: true, schedule: values.schedule });
     console.error(summaryText(result.stats, result.output));
+    for (const line of result.stats.droppedLinksLines()) console.error(line);
     const dead = Object.entries(result.deadLetters).filter(([, n]) => n > 0);
     if (dead.length > 0) console.error(`dead letters: ${dead.map(([t, n]) => `${t} ${n}`).join(", ")}`);
     if (result.interrupted) console.error("interrupted: requests still queued in memory were not crawled");

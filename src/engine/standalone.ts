@@ -10,6 +10,7 @@ import type { ModuleRegistry } from "../modules/registry.ts";
 import { MemoryQueue } from "../queue/memory-queue.ts";
 import { MemoryRateLimiter } from "../ratelimit/memory-limiter.ts";
 import { JsonlSink } from "../storage/jsonl-sink.ts";
+import { openPostgres, PostgresItemSink, postgresEndpoint } from "../storage/postgres-sink.ts";
 import type { ItemSink } from "../storage/sink.ts";
 import { StdoutSink } from "../storage/stdout-sink.ts";
 import { CronScheduler, MemoryTickProgress, schedulesOf } from "../sync/cron.ts";
@@ -61,6 +62,11 @@ export function createLocalSink(config: Config): ItemSink {
       return new JsonlSink(config.output.path);
     case "redis":
       throw new Error('output.sink = "redis" needs Redis: use start-worker, or set output.sink = "jsonl" for run-standalone');
+    case "postgres": // lazy pool: nothing connects until the first write (PostgresItemSink.connect checks first)
+      return new PostgresItemSink(openPostgres(config), config.db.databaseSchema, postgresEndpoint(config.db.url), {
+        batchRows: config.output.postgresBatchRows,
+        outageSecs: config.output.postgresOutageSecs,
+      }, true);
   }
 }
 
@@ -69,6 +75,7 @@ export function createHttpClient(config: Config): HttpClient {
     userAgent: config.crawler.userAgent,
     maxBodyBytes: config.downloadConfig.maxResponseSize,
     maxRedirects: config.downloadConfig.maxRedirects,
+    followRedirects: false, // redirects go through the engine (src/download/redirects.ts)
     poolSize: config.downloadConfig.poolSize,
   });
 }
@@ -87,7 +94,8 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
   const stats = new CrawlStats(events);
   const queue = new MemoryQueue();
   const middleware = await loadMiddlewareChains(config, registry, options.middleware);
-  const sink = withStoreMiddleware(options.sink ?? createLocalSink(config), middleware);
+  const output = options.sink ?? (config.output.sink === "postgres" ? await PostgresItemSink.connect(config) : createLocalSink(config));
+  const sink = withStoreMiddleware(output, middleware);
   const worker = new Worker(
     {
       config,

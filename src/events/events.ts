@@ -50,6 +50,12 @@ export type CrawlEvent =
   | { type: "schedule_submitted"; module: string; tick: number; runId: string; lateMs: number }
   /** ticks missed by more than scheduler.misfire_tolerance_secs were skipped */
   | { type: "schedule_skipped"; module: string; ticks: number; from: number; to: number; reason: string }
+  /** links a parse() asked for that are not crawled, per domain and reason (`example`: one of them) */
+  | { type: "links_dropped"; module: string; domain: string; reason: string; count: number; example: string }
+  /** a body of a type the module did not ask for (`contentTypes`): acked without parse() */
+  | { type: "content_skipped"; url: string; module: string; contentType: string }
+  /** a 3xx turned into a request for its Location */
+  | { type: "redirected"; from: string; to: string; status: number; module: string }
   | { type: "warning"; message: string }
   | { type: "error"; stage: string; message: string };
 
