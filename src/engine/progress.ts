@@ -15,7 +15,7 @@ export interface ProgressOptions {
 
 function line(stats: CrawlStats, queued: number): string {
   return (
-    `pages ${stats.pages}  items ${stats.items}  errors ${stats.httpErrors + stats.errors}  retries ${stats.retries}` +
+    `pages ${stats.pages}  items ${stats.items}  errors ${stats.httpErrors + stats.errors}  retries ${stats.retries}  deferred ${stats.deferred}` +
     `  dead ${stats.deadLetters}  ${stats.pagesPerSec.toFixed(1)} pages/s  queued ${queued}`
   );
 }

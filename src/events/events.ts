@@ -13,6 +13,8 @@ export type CrawlEvent =
   | { type: "items_stored"; module: string; count: number }
   | { type: "requests_enqueued"; topic: Topic; accepted: number; duplicates: number }
   | { type: "retry_scheduled"; topic: Topic; reason: string; attempt: number; delayMs: number; url?: string }
+  /** a politeness wait (suspension, circuit, lease, robots.txt, long rate wait, 429 + Retry-After) re-queued the message without spending an attempt */
+  | { type: "deferred"; topic: Topic; reason: string; attempt: number; delayMs: number; url?: string }
   | { type: "dead_lettered"; topic: Topic; reason: string; url?: string }
   | { type: "message_acked"; topic: Topic; priority: Priority }
   | { type: "rate_limited"; key: string; waitMs: number }

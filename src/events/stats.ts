@@ -8,7 +8,10 @@ export class CrawlStats {
   bytes = 0;
   httpErrors = 0;
   errors = 0;
+  /** failures re-queued with backoff (they spend the retry budget) */
   retries = 0;
+  /** politeness waits re-queued (they do not) */
+  deferred = 0;
   deadLetters = 0;
   duplicates = 0;
   readonly startedAt = Date.now();
@@ -32,6 +35,9 @@ export class CrawlStats {
           break;
         case "retry_scheduled":
           this.retries++;
+          break;
+        case "deferred":
+          this.deferred++;
           break;
         case "dead_lettered":
           this.deadLetters++;

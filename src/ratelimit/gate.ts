@@ -3,8 +3,8 @@
 //
 //   response cache hit? ─yes─▶ (no gate: served from the cache)
 //   robots.txt ── disallowed ─▶ ack + robots_disallowed        (never requested)
-//             └─ unreadable ──▶ retry after the robots back-off (counts as an attempt)
-//   suspended / circuit open ─▶ re-queue after the suspension  (does not count, holds no slot)
+//             └─ unreadable ──▶ defer until the robots back-off ends  (no attempt spent)
+//   suspended / circuit open ─▶ defer until the suspension ends    (no attempt spent, no slot held)
 //   concurrency lease (domain_concurrency, shared) ── none within max_wait ─▶ re-queue
 //   GCRA reservation at rate x adaptive factor, Crawl-delay as a floor on the interval
 //             └─ wait > max_wait ─▶ re-queue after that wait (nothing reserved)
@@ -86,7 +86,7 @@ export class RequestGate {
             this.emit({ type: "robots_disallowed", url: req.url, module: req.module });
             return fail({ reason: "disallowed by robots.txt", retryable: false, drop: true });
           }
-          return fail({ reason: v.reason, retryable: true, retryAfterMs: v.retryAfterMs + jitter(250) });
+          return fail({ reason: v.reason, retryable: true, requeue: true, retryAfterMs: v.retryAfterMs + jitter(250) });
         }
         crawlDelaySecs = v.crawlDelaySecs;
       }
