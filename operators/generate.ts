@@ -1,4 +1,5 @@
 import type { OperatorFunction } from "rxjs";
+import type { CrawlBounds } from "../src/bounds/bounds.ts";
 import type { EventBus } from "../src/events/bus.ts";
 import { type JsonValue, type ParserTaskModel, type Request, type TaskModel } from "../src/model/index.ts";
 import type { Seed } from "../src/modules/define.ts";
@@ -16,6 +17,8 @@ export interface GenerateOptions {
   backlog: number;
   /** default request timeout (s) */
   timeoutSecs: number;
+  /** stop pulling a module's start() once its run has spent a budget */
+  bounds?: CrawlBounds;
   /** requests published per batch */
   batchSize?: number;
   /** tasks expanded at once */
@@ -91,7 +94,10 @@ async function generateTask(input: TaskModel | ParserTaskModel, message: Message
         continue;
       }
       batch.push(req);
-      if (batch.length >= batchSize) await flush();
+      if (batch.length >= batchSize) {
+        await flush();
+        if (o.bounds?.isSpent(task.runId, name)) break;
+      }
     }
     await flush();
     result.requests += moduleAccepted;

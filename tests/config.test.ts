@@ -46,12 +46,15 @@ const EXPECTED_DEFAULTS: Config = {
     shutdownTimeoutSecs: 30,
     obeyRobotsTxt: true,
     progressIntervalSecs: 5,
+    maxDepth: 0,
+    maxRequests: 0,
+    maxItems: 0,
   },
   downloadConfig: {
     timeout: 30,
     rateLimit: 0,
     enableRateLimit: true,
-    domainConcurrency: 0,
+    domainConcurrency: 8,
     maxResponseSize: 10485760,
     maxRedirects: 10,
     enableCache: false,
@@ -110,6 +113,9 @@ generate_backlog = 50
 shutdown_timeout_secs = 0
 obey_robots_txt = false
 progress_interval_secs = 0.5
+max_depth = 3
+max_requests = 100
+max_items = 50
 
 [download_config]
 timeout = 12.5
@@ -198,6 +204,9 @@ const FULL_CONFIG: Config = {
     shutdownTimeoutSecs: 0,
     obeyRobotsTxt: false,
     progressIntervalSecs: 0.5,
+    maxDepth: 3,
+    maxRequests: 100,
+    maxItems: 50,
   },
   downloadConfig: {
     timeout: 12.5,

@@ -1,4 +1,6 @@
 import { merge, type Observable, type OperatorFunction, pipe } from "rxjs";
+import { CrawlBounds } from "../bounds/bounds.ts";
+import { type BudgetStore, MemoryBudgetStore } from "../bounds/budget-store.ts";
 import { type Config, effectivePrefetch } from "../config/index.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { Request } from "../model/index.ts";
@@ -11,6 +13,7 @@ import type { ItemSink } from "../storage/sink.ts";
 import { createPoliteness, type PolitenessKit } from "./politeness.ts";
 import {
   ack,
+  budget,
   type Downloader,
   download,
   type Fetched,
@@ -44,9 +47,33 @@ export interface FlowDeps {
    * Default: an in-memory kit built from `config`, using `limiter`.
    */
   politeness?: PolitenessKit;
+  /** depth and run budgets (max_depth, max_requests, max_items); default: counted in this process */
+  bounds?: CrawlBounds;
 }
 
 const defaultKits = new WeakMap<FlowDeps, PolitenessKit>();
+const defaultBounds = new WeakMap<FlowDeps, CrawlBounds>();
+
+/** The crawl bounds of `config`, counted in `store`, with module settings from `registry`. */
+export function createBounds(config: Config, registry: ModuleRegistry, store: BudgetStore, events?: EventBus): CrawlBounds {
+  return new CrawlBounds({
+    store,
+    crawler: config.crawler,
+    settingsOf: (m) => (registry.has(m) ? registry.settings(m) : undefined),
+    emit: (e) => events?.emit(e),
+  });
+}
+
+/** The deps' bounds (in-memory ones built once per deps when none are given). */
+function boundsOf(deps: FlowDeps): CrawlBounds {
+  if (deps.bounds) return deps.bounds;
+  let b = defaultBounds.get(deps);
+  if (!b) {
+    b = createBounds(deps.config, deps.registry, new MemoryBudgetStore(), deps.events);
+    defaultBounds.set(deps, b);
+  }
+  return b;
+}
 
 /** The deps' politeness kit (an in-memory one built once per deps when none is given). */
 function politenessOf(deps: FlowDeps): PolitenessKit {
@@ -91,6 +118,7 @@ export function taskFlow(deps: FlowDeps, topic: "task" | "parser_task", signal: 
       events: deps.events,
       backlog: deps.config.crawler.generateBacklog,
       timeoutSecs: deps.config.downloadConfig.timeout,
+      bounds: boundsOf(deps),
       signal,
     }),
     ack(),
@@ -100,7 +128,7 @@ export function taskFlow(deps: FlowDeps, topic: "task" | "parser_task", signal: 
 
 /**
  * The request flow's first half: politeness (robots.txt, suspension/circuit, concurrency lease,
- * GCRA slot) and download (response cache → feedback → proxy → module cookies → downloader).
+ * GCRA slot), the run's request budget, and download (response cache → feedback → proxy → module cookies → downloader).
  */
 function fetchStages(deps: FlowDeps): OperatorFunction<Job<Request>, Job<Fetched>> {
   const kit = politenessOf(deps);
@@ -108,6 +136,7 @@ function fetchStages(deps: FlowDeps): OperatorFunction<Job<Request>, Job<Fetched
   const stages = kit.stages(deps.downloader, deps.registry);
   return pipe(
     politeness(stages.gate),
+    budget(boundsOf(deps), { onRefused: (req) => stages.gate.finish(req, undefined) }),
     download(stages.downloader, {
       concurrency: deps.config.crawler.taskConcurrency,
       events: deps.events,
@@ -125,7 +154,7 @@ export function requestFlow(deps: FlowDeps, signal: AbortSignal): Observable<unk
   return fromQueue(deps.queue, "request", { prefetch: effectivePrefetch(deps.config), signal }).pipe(
     fetchStages(deps),
     parse(deps.registry, { timeoutSecs: deps.config.downloadConfig.timeout, events: deps.events }),
-    route({ sink: deps.sink, queue: deps.queue, events: deps.events }),
+    route({ sink: deps.sink, queue: deps.queue, events: deps.events, bounds: boundsOf(deps) }),
     settleFailures(deps),
   );
 }
@@ -155,7 +184,7 @@ export function responseFlow(deps: FlowDeps, signal: AbortSignal): Observable<un
       return { response, fingerprint: response.requestHash ?? response.id, url };
     }),
     parse(deps.registry, { timeoutSecs: deps.config.downloadConfig.timeout, events: deps.events }),
-    route({ sink: deps.sink, queue: deps.queue, events: deps.events }),
+    route({ sink: deps.sink, queue: deps.queue, events: deps.events, bounds: boundsOf(deps) }),
     settleFailures(deps),
   );
 }

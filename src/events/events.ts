@@ -37,6 +37,10 @@ export type CrawlEvent =
   | { type: "proxy_restored"; proxy: string }
   /** served from a cache without asking the server (`kind`: "response", ...) */
   | { type: "cache_hit"; kind: string; url: string; module: string }
+  /** a run spent `budget` (max_requests / max_items): it enqueues and downloads nothing new */
+  | { type: "budget_spent"; module: string; runId: string; budget: "max_requests" | "max_items"; limit: number }
+  /** requests not enqueued (beyond max_depth) or not downloaded (their run's budget is spent) */
+  | { type: "bounded"; module: string; bound: "max_depth" | "budget"; count: number; url?: string }
   | { type: "warning"; message: string }
   | { type: "error"; stage: string; message: string };
 
