@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import { type BudgetState, budgetTtlSecs, RedisBudgetStore } from "../bounds/budget-store.ts";
 import { type Config, cacheRedisConnection } from "../config/index.ts";
 import { listNodes } from "../engine/node-registry.ts";
+import { printable } from "../engine/progress.ts";
 import { PRIORITIES, type Priority, TOPICS, type Topic } from "../model/index.ts";
 import { openConnection } from "../queue/redis/connection.ts";
 import { QueueKeys } from "../queue/redis/index.ts";
@@ -106,7 +107,7 @@ export function formatStatus(s: CrawlStatus): string {
   if (s.budgets.length > 0) rows.push("runs with a budget:");
   for (const b of s.budgets) {
     const state = b.exhausted ? `${b.exhausted} ${b.limit ?? ""} reached: enqueueing stopped`.replace("  ", " ") : "within budget";
-    rows.push(`  run ${b.runId} module ${b.module}: ${b.requests} requests, ${b.items} items; ${state}`);
+    rows.push(`  run ${printable(b.runId)} module ${printable(b.module)}: ${b.requests} requests, ${b.items} items; ${state}`);
   }
   return rows.join("\n");
 }
