@@ -3,10 +3,13 @@ import { ConfigError } from "./config/index.ts";
 import { UsageError } from "./commands/common.ts";
 import { dlqCommand } from "./commands/dlq.ts";
 import { exportCommand } from "./commands/export.ts";
+import { newModuleCommand } from "./commands/new-module.ts";
+import { parseCommand } from "./commands/parse.ts";
 import { runStandaloneCommand } from "./commands/run-standalone.ts";
 import { startWorkerCommand } from "./commands/start-worker.ts";
 import { statusCommand } from "./commands/status.ts";
 import { submitCommand } from "./commands/submit.ts";
+import { ModuleError } from "./modules/registry.ts";
 import { args, exit } from "./runtime/index.ts";
 
 type Command = (argv: string[]) => Promise<number>;
@@ -18,6 +21,8 @@ const commands: Record<string, { run: Command; summary: string }> = {
   status: { run: statusCommand, summary: "queues, pending work, dead letters and live workers in Redis" },
   dlq: { run: dlqCommand, summary: "list, replay or purge dead letters in Redis" },
   export: { run: exportCommand, summary: "write the items held in Redis to JSONL files" },
+  parse: { run: parseCommand, summary: "run a module's parse on one page (URL or saved file) and print items and links" },
+  new: { run: newModuleCommand, summary: "write a module skeleton to modules/<name>.ts" },
 };
 
 const usage = `usage: mocra-ts <command> [options]
@@ -46,6 +51,10 @@ async function main(argv: string[]): Promise<number> {
     if (err instanceof ConfigError) {
       console.error(`configuration error:\n${err.message}`);
       return 2;
+    }
+    if (err instanceof ModuleError) {
+      console.error(`${name}: ${err.message}`);
+      return 1;
     }
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
       console.error(`${name}: ${(err as Error).message}\nRun \`${name} --help\` for usage.`);

@@ -53,7 +53,7 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
     controller.abort();
   });
   try {
-    const registry = await loadRegistry(config, overrides);
+    const registry = await loadRegistry(config, overrides, modules);
     const result = await runStandalone({ config, registry, modules, signal: controller.signal, progress: true });
     console.error(summaryText(result.stats, result.output));
     const dead = Object.entries(result.deadLetters).filter(([, n]) => n > 0);
