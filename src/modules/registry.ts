@@ -118,14 +118,17 @@ export class ModuleRegistry {
   }
 }
 
-/** The useful lines of an import error (tsx and Deno put the reason after a header or before a code frame). */
+/**
+ * The useful lines of an import error on one line: tsx, Deno and vite put the reason between a
+ * header, colour codes and a code frame.
+ */
 function importErrorText(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
+  const text = (err instanceof Error ? err.message : String(err)).replace(/\x1b\[[0-9;]*m/g, "");
   const lines = text
     .split("\n")
     .map((l) => l.trim())
-    .filter((l) => l && !/^Transform failed with/.test(l) && !/^(\d+\s*)?\|/.test(l) && !/^~+$/.test(l));
-  return (lines.join("; ") || text).slice(0, 500);
+    .filter((l) => l && !/^Transform failed with/.test(l) && !/^(\d+\s*)?[|│╭╰─~]/.test(l));
+  return (lines.join("; ") || text.replace(/\s+/g, " ")).slice(0, 500);
 }
 
 function snakeToCamel(key: string): string {
