@@ -93,7 +93,7 @@ export class CrawlBounds {
    * beyond max_depth, and all of them once the run has spent a budget, are left out (counted in
    * a `bounded` event). `items` is how many items the page stored (counted towards max_items).
    */
-  async followUps(response: Response, requests: readonly Request[], items: number): Promise<Request[]> {
+  async followUps(response: Response, requests: Request[], items: number): Promise<Request[]> {
     const limits = this.limitsOf(response.module);
     const key = { runId: response.runId, module: response.module };
     if (items > 0 && limits.maxItems > 0 && (await this.o.store.addItems(key, items, limits.maxItems))) {
@@ -109,7 +109,19 @@ export class CrawlBounds {
       this.o.emit?.({ type: "bounded", module: response.module, bound: "max_depth", count: requests.length });
       return [];
     }
-    return requests.map((r) => ({ ...r, meta: withDepth(r.meta, depth) }));
+    // the requests were just made by this page's parse: set their depth in place
+    for (const r of requests) r.meta = withDepth(r.meta, depth);
+    return requests;
+  }
+
+  /** Whether any of these modules (or [crawler]) sets max_requests or max_items: else no budget stage is needed. */
+  anyBudget(modules: readonly string[]): boolean {
+    const c = this.o.crawler;
+    if (c.maxRequests > 0 || c.maxItems > 0) return true;
+    return modules.some((m) => {
+      const l = this.limitsOf(m);
+      return l.maxRequests > 0 || l.maxItems > 0;
+    });
   }
 
   private markSpent(key: BudgetKey, budget: BudgetName, limit: number): void {

@@ -116,7 +116,7 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   removeSignals();
   stats.stop();
   console.error(
-    `worker ${worker.id} stopped: ${stats.pages} pages, ${stats.items} items, ${stats.retries} retries, ${stats.deadLetters} dead letters; items: ${sink.describe()}`,
+    `worker ${worker.id} stopped: ${stats.pages} pages, ${stats.items} items, ${stats.retries} retries, ${stats.deferred} deferred, ${stats.deadLetters} dead letters; items: ${sink.describe()}`,
   );
   if (fatal) {
     console.error(`fatal: ${fatal.message}`);

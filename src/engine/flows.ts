@@ -1,4 +1,4 @@
-import { merge, type Observable, type OperatorFunction, pipe } from "rxjs";
+import { identity, merge, type Observable, type OperatorFunction, pipe } from "rxjs";
 import { CrawlBounds } from "../bounds/bounds.ts";
 import { type BudgetStore, MemoryBudgetStore } from "../bounds/budget-store.ts";
 import { type Config, effectivePrefetch } from "../config/index.ts";
@@ -136,7 +136,8 @@ function fetchStages(deps: FlowDeps): OperatorFunction<Job<Request>, Job<Fetched
   const stages = kit.stages(deps.downloader, deps.registry);
   return pipe(
     politeness(stages.gate),
-    budget(boundsOf(deps), { onRefused: (req) => stages.gate.finish(req, undefined) }),
+    // (no stage at all when no module has a run budget)
+    boundsOf(deps).anyBudget(deps.registry.names()) ? budget(boundsOf(deps), { onRefused: (req) => stages.gate.finish(req, undefined) }) : identity,
     download(stages.downloader, {
       concurrency: deps.config.crawler.taskConcurrency,
       events: deps.events,
