@@ -27,42 +27,39 @@ async function readOne(q: MemoryQueue | RedisQueue, timeoutMs = 5000): Promise<D
 }
 
 describe("defer", () => {
-  it("memory: a deferred message comes back after the delay with the same attempt; a retry adds one", async () => {
-    const q = new MemoryQueue();
-    await q.publish("request", [{ message: request({ url: "http://a.test/" }) }]);
-    const d1 = await readOne(q);
-    expect(d1.attempt).toBe(1);
-    await q.defer(d1, 60, "held back");
-    expect(await q.depth("request")).toBe(1); // deferred work counts as queued
-    expect((await q.stats()).request.delayed).toBe(1);
-    const d2 = await readOne(q);
-    expect(d2.attempt).toBe(1);
-    await q.retryLater(d2, 0, "HTTP 503");
-    const d3 = await readOne(q);
-    expect(d3.attempt).toBe(2);
-    await q.defer(d3, 0, "held back");
-    expect((await readOne(q)).attempt).toBe(2);
-  });
-
-  it.skipIf(!hasRedis)("redis: a deferred message comes back with the same attempt; a retry adds one", async () => {
-    const config = redisTestConfig();
-    const q = await RedisQueue.connect(config, { onError: () => {}, delayedPollMs: 50 });
-    cleanups.push(() => deleteNamespace(config.name));
-    cleanups.push(() => q.close());
-    await q.publish("request", [{ message: request({ url: "http://a.test/" }) }]);
-    const d1 = await readOne(q);
-    expect(d1.attempt).toBe(1);
-    await q.defer(d1, 100, "held back");
-    expect(await q.depth("request")).toBe(1);
-    expect((await q.stats()).request.delayed).toBe(1);
-    const d2 = await readOne(q);
-    expect(d2.attempt).toBe(1);
-    await q.retryLater(d2, 0, "HTTP 503");
-    const d3 = await readOne(q);
-    expect(d3.attempt).toBe(2);
-    await q.defer(d3, 0, "held back");
-    expect((await readOne(q)).attempt).toBe(2);
-  });
+  const queues: Array<[string, () => Promise<MemoryQueue | RedisQueue | undefined>]> = [
+    ["memory", () => Promise.resolve(new MemoryQueue())],
+    [
+      "redis",
+      async () => {
+        if (!hasRedis) return undefined;
+        const config = redisTestConfig();
+        const q = await RedisQueue.connect(config, { onError: () => {}, delayedPollMs: 50 });
+        cleanups.push(() => deleteNamespace(config.name));
+        cleanups.push(() => q.close());
+        return q;
+      },
+    ],
+  ];
+  for (const [label, open] of queues) {
+    it(`${label}: a deferred message comes back after the delay with the same attempt; a retry adds one`, async () => {
+      const q = await open();
+      if (!q) return;
+      await q.publish("request", [{ message: request({ url: "http://a.test/" }) }]);
+      const d1 = await readOne(q);
+      expect(d1.attempt).toBe(1);
+      await q.defer(d1, 100, "held back");
+      expect(await q.depth("request")).toBe(1); // deferred work counts as queued
+      expect((await q.stats()).request.delayed).toBe(1);
+      const d2 = await readOne(q);
+      expect(d2.attempt).toBe(1);
+      await q.retryLater(d2, 0, "HTTP 503");
+      const d3 = await readOne(q);
+      expect(d3.attempt).toBe(2);
+      await q.defer(d3, 0, "held back");
+      expect((await readOne(q)).attempt).toBe(2);
+    });
+  }
 });
 
 describe("a crawl through 429 + Retry-After and 503s", () => {

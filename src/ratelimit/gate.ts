@@ -98,12 +98,17 @@ export class RequestGate {
         return fail({ reason: `${key} is held back for ${Math.ceil(state.suspendedMs)} ms`, retryable: true, requeue: true, retryAfterMs: Math.ceil(state.suspendedMs) + jitter(50) });
       }
 
+      // a request that waited (for a lease or a rate slot) looks at the key again before it goes:
+      // an earlier request's 429 may have suspended it meanwhile
+      let waited = false;
       if (settings.domainConcurrency > 0) {
+        const asked = Date.now();
         const got = await parts.concurrency.acquire(siteKey(req.url), settings.domainConcurrency, { leaseMs: settings.leaseMs(req), maxWaitMs: settings.maxWaitMs });
         if (!got) {
           return fail({ reason: `no concurrency slot for ${siteKey(req.url)} within ${settings.maxWaitMs} ms`, retryable: true, requeue: true, retryAfterMs: 500 + jitter(500) });
         }
         lease = got;
+        waited = Date.now() - asked > 1;
       }
 
       const configured = settings.rateOf(req, key);
@@ -135,7 +140,9 @@ export class RequestGate {
       if (waitMs > 0) {
         this.emit({ type: "rate_limited", key, waitMs });
         await new Promise((resolve) => setTimeout(resolve, waitMs));
-        // the key may have been suspended while this request slept (a 429 to an earlier one)
+        waited = true;
+      }
+      if (waited) {
         const after = await parts.politeness.state(key);
         if (after.suspendedMs > 0) {
           await lease?.release();
