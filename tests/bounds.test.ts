@@ -16,7 +16,7 @@ import { ModuleRegistry } from "../src/modules/registry.ts";
 import { RedisQueue } from "../src/queue/redis/index.ts";
 import { MemoryRateLimiter } from "../src/ratelimit/memory-limiter.ts";
 import { JsonlSink } from "../src/storage/jsonl-sink.ts";
-import { readStatus } from "../src/commands/status.ts";
+import { formatStatus, readStatus } from "../src/commands/status.ts";
 import { cleanup, crawl, testConfig } from "./helpers/crawl.ts";
 import { html, startServer, type TestServer } from "./helpers/http-server.ts";
 import { deleteNamespace, rawClient, redisTestConfig, requireRedis } from "./helpers/redis.ts";
@@ -172,6 +172,7 @@ describe.skipIf(!hasRedis)("an endless calendar, two Redis workers", () => {
       expect(events.filter((e) => e.type === "budget_spent").length).toBeGreaterThanOrEqual(1);
       const status = await readStatus(config);
       expect(status.budgets).toEqual([expect.objectContaining({ module: "calendar", requests: 30, exhausted: "max_requests", limit: 30 })]);
+      expect(formatStatus(status)).toMatch(/runs with a budget:\n {2}run \S+ module calendar: 30 requests, 30 items; max_requests 30 reached: enqueueing stopped/);
     } finally {
       await cleanup(base);
     }
@@ -213,12 +214,13 @@ describe("budget stores agree", () => {
       expect(await store.takeRequest(key, "a", 2)).toBe("ok");
       expect(await store.takeRequest(key, "a", 2)).toBe("ok");
       expect(await store.takeRequest(key, "b", 2)).toBe("last");
-      expect(await store.takeRequest(key, "c", 2)).toBe("refused");
+      expect(await store.takeRequest(key, "c", 2)).toEqual({ refused: { budget: "max_requests", limit: 2 } });
       expect(await store.takeRequest(key, "b", 2)).toBe("ok"); // a retry of a counted request
       const other = { runId: "r2", module: "m" };
-      expect(await store.addItems(other, 3, 5)).toBe(false);
-      expect(await store.addItems(other, 2, 5)).toBe(true);
-      expect(await store.takeRequest(other, "x", 0)).toBe("refused");
+      expect(await store.addItems(other, 3, 5)).toBeUndefined();
+      expect(await store.addItems(other, 2, 5)).toEqual({ budget: "max_items", limit: 5 });
+      expect(await store.addItems(key, 1, 0)).toEqual({ budget: "max_requests", limit: 2 }); // spent by requests
+      expect(await store.takeRequest(other, "x", 0)).toEqual({ refused: { budget: "max_items", limit: 5 } });
       const states = await store.list();
       expect(states.find((s) => s.runId === "r1")).toMatchObject({ requests: 2, exhausted: "max_requests", limit: 2 });
       expect(states.find((s) => s.runId === "r2")).toMatchObject({ items: 5, exhausted: "max_items", limit: 5 });

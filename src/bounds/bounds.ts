@@ -80,8 +80,8 @@ export class CrawlBounds {
     const key = { runId: req.runId, module: req.module };
     const r = await this.o.store.takeRequest(key, fingerprint(req), limits.maxRequests);
     if (r === "last") this.markSpent(key, "max_requests", limits.maxRequests);
-    if (r === "refused") {
-      this.markSpent(key, limits.maxRequests > 0 ? "max_requests" : "max_items", limits.maxRequests || limits.maxItems);
+    if (typeof r === "object") {
+      this.markSpent(key, r.refused.budget, r.refused.limit);
       this.o.emit?.({ type: "bounded", module: req.module, bound: "budget", count: 1, url: req.url });
       return false;
     }
@@ -96,8 +96,11 @@ export class CrawlBounds {
   async followUps(response: Response, requests: Request[], items: number): Promise<Request[]> {
     const limits = this.limitsOf(response.module);
     const key = { runId: response.runId, module: response.module };
-    if (items > 0 && limits.maxItems > 0 && (await this.o.store.addItems(key, items, limits.maxItems))) {
-      this.markSpent(key, "max_items", limits.maxItems);
+    // items are counted for every run with a budget, so that `status` shows them
+    const budgeted = limits.maxItems > 0 || limits.maxRequests > 0;
+    if (items > 0 && budgeted) {
+      const spent = await this.o.store.addItems(key, items, limits.maxItems);
+      if (spent) this.markSpent(key, spent.budget, spent.limit);
     }
     if (requests.length === 0) return [];
     if (this.isSpent(key.runId, key.module)) {

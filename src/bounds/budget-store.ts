@@ -8,8 +8,8 @@ import type { Config } from "../config/schema.ts";
 /** Which budget a run spent. */
 export type BudgetName = "max_requests" | "max_items";
 
-/** Admission of one request: "ok", "ok" and the request budget is now spent ("last"), or refused. */
-export type TakeResult = "ok" | "last" | "refused";
+/** Admission of one request: "ok", "ok" and the request budget is now spent ("last"), or refused with the budget that is spent. */
+export type TakeResult = "ok" | "last" | { refused: Spent };
 
 /** The counters of one run and module, as `status` shows them. */
 export interface BudgetState {
@@ -25,10 +25,16 @@ export interface BudgetState {
 export interface BudgetStore {
   /** Counts this fingerprint against `maxRequests` (0 = no cap) unless counted before; refuses once a budget is spent. */
   takeRequest(key: BudgetKey, fingerprint: string, maxRequests: number): Promise<TakeResult>;
-  /** Adds stored items; true when a budget is spent (now or before). */
-  addItems(key: BudgetKey, count: number, maxItems: number): Promise<boolean>;
+  /** Adds stored items; says which budget is spent (now or before), if one is. */
+  addItems(key: BudgetKey, count: number, maxItems: number): Promise<Spent | undefined>;
   /** Every run's counters this store knows (Redis: a SCAN of `<name>:budget:*`). */
   list(): Promise<BudgetState[]>;
+}
+
+/** A spent budget and its limit. */
+export interface Spent {
+  budget: BudgetName;
+  limit: number;
 }
 
 export interface BudgetKey {
@@ -53,7 +59,7 @@ export class MemoryBudgetStore implements BudgetStore {
   takeRequest(key: BudgetKey, fingerprint: string, maxRequests: number): Promise<TakeResult> {
     const r = this.run(key);
     if (maxRequests > 0 && r.counted.has(fingerprint)) return Promise.resolve("ok");
-    if (r.exhausted) return Promise.resolve("refused");
+    if (r.exhausted) return Promise.resolve({ refused: { budget: r.exhausted, limit: r.limit ?? 0 } });
     if (maxRequests === 0) return Promise.resolve("ok");
     r.counted.add(fingerprint);
     if (r.counted.size >= maxRequests) {
@@ -64,14 +70,14 @@ export class MemoryBudgetStore implements BudgetStore {
     return Promise.resolve("ok");
   }
 
-  addItems(key: BudgetKey, count: number, maxItems: number): Promise<boolean> {
+  addItems(key: BudgetKey, count: number, maxItems: number): Promise<Spent | undefined> {
     const r = this.run(key);
     r.items += count;
     if (maxItems > 0 && r.items >= maxItems && !r.exhausted) {
       r.exhausted = "max_items";
       r.limit = maxItems;
     }
-    return Promise.resolve(r.exhausted !== undefined);
+    return Promise.resolve(r.exhausted ? { budget: r.exhausted, limit: r.limit ?? 0 } : undefined);
   }
 
   list(): Promise<BudgetState[]> {
@@ -117,13 +123,16 @@ export class RedisBudgetStore implements BudgetStore {
 
   async takeRequest(key: BudgetKey, fingerprint: string, maxRequests: number): Promise<TakeResult> {
     const h = this.hashKey(key);
-    const r = Number(await this.call("mocraBudget_take", [`${h}:requests`, h], [fingerprint, maxRequests, this.ttlSecs]));
-    return r === 2 ? "last" : r === 1 ? "ok" : "refused";
+    const r = (await this.call("mocraBudget_take", [`${h}:requests`, h], [fingerprint, maxRequests, this.ttlSecs])) as number | [number, string, number];
+    if (r === 2) return "last";
+    if (r === 1) return "ok";
+    const [, budget, limit] = r as [number, string, number];
+    return { refused: { budget: budget === "max_items" ? "max_items" : "max_requests", limit } };
   }
 
-  async addItems(key: BudgetKey, count: number, maxItems: number): Promise<boolean> {
-    const [, spent] = (await this.call("mocraBudget_items", [this.hashKey(key)], [count, maxItems, this.ttlSecs])) as [number, number];
-    return spent === 1;
+  async addItems(key: BudgetKey, count: number, maxItems: number): Promise<Spent | undefined> {
+    const [, spent, limit] = (await this.call("mocraBudget_items", [this.hashKey(key)], [count, maxItems, this.ttlSecs])) as [number, string, number];
+    return spent === "max_items" || spent === "max_requests" ? { budget: spent, limit } : undefined;
   }
 
   async list(): Promise<BudgetState[]> {

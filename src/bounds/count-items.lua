@@ -5,7 +5,7 @@
 -- ARGV[2]  max_items (0 = no item cap)
 -- ARGV[3]  TTL of the key, seconds
 --
--- Returns {items so far, 1 if a budget is spent now (this call or earlier) else 0}.
+-- Returns {items so far, the budget spent ("max_items" / "max_requests", now or earlier; "" if none), its limit}.
 
 local total = redis.call('HINCRBY', KEYS[1], 'items', tonumber(ARGV[1]))
 local limit = tonumber(ARGV[2])
@@ -14,4 +14,5 @@ if limit > 0 and total >= limit then
   redis.call('HSETNX', KEYS[1], 'limit', limit)
 end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
-return {total, redis.call('HEXISTS', KEYS[1], 'exhausted')}
+local spent = redis.call('HMGET', KEYS[1], 'exhausted', 'limit')
+return {total, spent[1] or '', tonumber(spent[2] or '0')}

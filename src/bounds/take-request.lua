@@ -9,22 +9,24 @@
 -- ARGV[2]  max_requests (0 = no request cap)
 -- ARGV[3]  TTL of both keys, seconds
 --
--- Returns 1 admitted, 2 admitted and max_requests is now spent, 0 refused (a budget is spent).
+-- Returns 1 admitted, 2 admitted and max_requests is now spent, or {0, budget spent, its limit}
+-- when refused.
 
 local limit = tonumber(ARGV[2])
 if limit > 0 and redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then
   return 1
 end
-if redis.call('HEXISTS', KEYS[2], 'exhausted') == 1 then
-  return 0
+local spent = redis.call('HMGET', KEYS[2], 'exhausted', 'limit')
+if spent[1] then
+  return {0, spent[1], tonumber(spent[2] or '0')}
 end
 if limit == 0 then
   return 1
 end
 local n = redis.call('SCARD', KEYS[1])
 if n >= limit then
-  redis.call('HSET', KEYS[2], 'exhausted', 'max_requests')
-  return 0
+  redis.call('HSET', KEYS[2], 'exhausted', 'max_requests', 'limit', limit)
+  return {0, 'max_requests', limit}
 end
 redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], 'requests', n + 1)
