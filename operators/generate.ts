@@ -46,6 +46,8 @@ export function generate(options: GenerateOptions): OperatorFunction<Job<TaskMod
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** longest stretch of start() pulled without letting other work run, ms */
+const YIELD_EVERY_MS = 20;
 
 const stopped = () =>
   new StageError({ stage: "generate", reason: "worker stopping before start() was exhausted", retryable: true, requeue: true, retryAfterMs: 0 });
@@ -58,6 +60,7 @@ async function generateTask(input: TaskModel | ParserTaskModel, message: Message
   const result: Generated = { modules: names, requests: 0, duplicates: 0 };
   const batchSize = o.batchSize ?? 100;
   let lastTouch = Date.now();
+  let lastYield = performance.now();
 
   for (const name of names) {
     if (!o.registry.has(name)) throw new StageError({ stage: "generate", reason: `unknown module ${JSON.stringify(name)}`, retryable: false });
@@ -83,6 +86,12 @@ async function generateTask(input: TaskModel | ParserTaskModel, message: Message
       moduleAccepted += r.accepted;
       moduleDuplicates += r.duplicates;
       batch = [];
+      // a start() whose seeds are mostly duplicates never fills the backlog, and the in-memory
+      // queue settles without I/O: give the event loop a turn now and then, or downloads starve
+      if (performance.now() - lastYield > YIELD_EVERY_MS) {
+        await sleep(0);
+        lastYield = performance.now();
+      }
     };
 
     const seeds = await module.start({ task, settings, metadata });
