@@ -44,7 +44,7 @@ export interface CrawlBoundsOptions {
   emit?: (event: CrawlEvent) => void;
 }
 
-const positive = (v: unknown): number | undefined => (typeof v === "number" && Number.isInteger(v) && v >= 0 ? v : undefined);
+const wholeNumber = (v: unknown): number | undefined => (typeof v === "number" && Number.isInteger(v) && v >= 0 ? v : undefined);
 
 /**
  * Enforces the bounds: follow-ups deeper than max_depth are not enqueued; a run's requests are
@@ -62,9 +62,9 @@ export class CrawlBounds {
     const s = this.o.settingsOf(module);
     const c = this.o.crawler;
     return {
-      maxDepth: positive(s?.maxDepth) ?? c.maxDepth,
-      maxRequests: positive(s?.maxRequests) ?? c.maxRequests,
-      maxItems: positive(s?.maxItems) ?? c.maxItems,
+      maxDepth: wholeNumber(s?.maxDepth) ?? c.maxDepth,
+      maxRequests: wholeNumber(s?.maxRequests) ?? c.maxRequests,
+      maxItems: wholeNumber(s?.maxItems) ?? c.maxItems,
     };
   }
 
