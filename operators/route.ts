@@ -1,4 +1,5 @@
 import { type OperatorFunction, pipe } from "rxjs";
+import type { CrawlBounds } from "../src/bounds/bounds.ts";
 import type { EventBus } from "../src/events/bus.ts";
 import type { MiddlewareChains } from "../src/middleware/chains.ts";
 import type { Queue } from "../src/queue/queue.ts";
@@ -12,10 +13,16 @@ import { toQueue } from "./to-queue.ts";
 
 /**
  * Sends a parsed page's outputs where they belong (items → sink, requests and parser tasks →
- * queue) and acks the message once all of it is durable. With data middleware registered, the
- * items pass through it first (the stage is left out when there is none).
+ * queue, within `bounds` when given) and acks the message once all of it is durable. With data
+ * middleware registered, the items pass through it first (the stage is left out when there is none).
  */
-export function route(targets: { sink: ItemSink; queue: Queue; events?: EventBus; middleware?: MiddlewareChains }): OperatorFunction<Job<Parsed>, Job<Parsed>> {
+export function route(targets: {
+  sink: ItemSink;
+  queue: Queue;
+  events?: EventBus;
+  bounds?: CrawlBounds;
+  middleware?: MiddlewareChains;
+}): OperatorFunction<Job<Parsed>, Job<Parsed>> {
   const stored = pipe(sink(targets.sink, targets), toQueue(targets.queue, targets), ack());
   return targets.middleware?.anyData ? pipe(applyDataMiddleware(targets.middleware, targets), stored) : stored;
 }

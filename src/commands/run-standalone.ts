@@ -57,7 +57,7 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
     controller.abort();
   });
   try {
-    const registry = await loadRegistry(config, overrides);
+    const registry = await loadRegistry(config, overrides, modules);
     if (values.schedule && schedulesOf(registry, modules).length === 0) {
       throw new UsageError(`--schedule: none of the modules (${(modules.length > 0 ? modules : registry.names()).join(", ")}) has a cron schedule (cron in defineModule, or in [modules.<name>])`);
     }
@@ -65,7 +65,7 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
     console.error(summaryText(result.stats, result.output));
     for (const line of result.stats.droppedLinksLines()) console.error(line);
     const dead = Object.entries(result.deadLetters).filter(([, n]) => n > 0);
-    if (dead.length > 0) console.error(`dead letters: ${dead.map(([t, n]) => `${t} ${n}`).join(", ")}`);
+    if (dead.length > 0) console.error(`dead letters: ${dead.map(([t, n]) => `${t} ${n}`).join(", ")}; all of them in ${result.deadLetterFile}`);
     if (result.interrupted) console.error("interrupted: requests still queued in memory were not crawled");
     return 0;
   } finally {

@@ -1,6 +1,8 @@
 import { parseArgs } from "node:util";
+import { type BudgetState, budgetTtlSecs, RedisBudgetStore } from "../bounds/budget-store.ts";
 import { type Config, cacheRedisConnection } from "../config/index.ts";
 import { listNodes } from "../engine/node-registry.ts";
+import { printable } from "../text/printable.ts";
 import { PRIORITIES, type Priority, TOPICS, type Topic } from "../model/index.ts";
 import { openConnection } from "../queue/redis/connection.ts";
 import { QueueKeys } from "../queue/redis/index.ts";
@@ -11,7 +13,8 @@ export const usage = `usage: status [--config PATH] [--json]
 
 What the crawl in Redis looks like now: per topic and priority the stream length, messages
 waiting (not yet delivered), pending (delivered, not acked), how long the oldest pending one has
-been idle, delayed retries and dead letters; and the live workers.
+been idle, delayed retries and dead letters; the live workers; and the runs with a budget
+(max_requests / max_items): requests and items counted, and which budget is spent.
 
   --json   print it as JSON`;
 
@@ -30,6 +33,8 @@ export interface CrawlStatus {
   name: string;
   topics: Record<Topic, TopicStatus>;
   workers: Awaited<ReturnType<typeof listNodes>>;
+  /** runs counted against a budget */
+  budgets: BudgetState[];
   /** the elected leader (`<name>:leader:cron`), null when none holds the key */
   leader: Awaited<ReturnType<typeof readLeader>>;
 }
@@ -72,20 +77,18 @@ export async function readStatus(config: Config): Promise<CrawlStatus> {
       });
       topics[topic] = { priorities, delayed: Number(replies[replies.length - 1] ?? 0) };
     }
-    return { name: config.name, topics, workers: await listNodes(redis, config.name), leader: await leaderOf(config, redis) };
-  } finally {
-    redis.disconnect();
-  }
-}
-
-/** The leader lives beside the locks, on the `[cache.redis]` connection (the queue's unless set). */
-async function leaderOf(config: Config, queueRedis: Parameters<typeof readLeader>[0]): Promise<CrawlStatus["leader"]> {
-  const c = cacheRedisConnection(config);
-  const q = config.channelConfig.redis;
-  if (c.redisHost === q.redisHost && c.redisPort === q.redisPort && c.redisDb === q.redisDb) return readLeader(queueRedis, config.name);
-  const redis = await openConnection(c, "command", q.connectTimeoutMs, `${config.name}:status`);
-  try {
-    return await readLeader(redis, config.name);
+    const workers = await listNodes(redis, config.name);
+    // the budgets live on the coordination connection ([cache.redis], by default the same Redis)
+    const c = cacheRedisConnection(config);
+    const same = c.redisHost === r.redisHost && c.redisPort === r.redisPort && c.redisDb === r.redisDb;
+    const budgetRedis = same ? redis : await openConnection(c, "command", r.connectTimeoutMs, `${config.name}:status`);
+    try {
+      const budgets = await new RedisBudgetStore(budgetRedis, config.name, budgetTtlSecs(config)).list();
+      // the leader key lives there too, beside the locks
+      return { name: config.name, topics, workers, budgets, leader: await readLeader(budgetRedis, config.name) };
+    } finally {
+      if (!same) budgetRedis.disconnect();
+    }
   } finally {
     redis.disconnect();
   }
@@ -106,6 +109,11 @@ export function formatStatus(s: CrawlStatus): string {
   rows.push(s.leader ? `leader: ${s.leader.id} (term ${s.leader.term}, lease ${(s.leader.leaseLeftMs / 1000).toFixed(1)} s left)` : "leader: none");
   rows.push(`workers: ${s.workers.length}`);
   for (const w of s.workers) rows.push(`  ${JSON.stringify(w)}`);
+  if (s.budgets.length > 0) rows.push("runs with a budget:");
+  for (const b of s.budgets) {
+    const state = b.exhausted ? `${b.exhausted} ${b.limit ?? ""} reached: enqueueing stopped`.replace("  ", " ") : "within budget";
+    rows.push(`  run ${printable(b.runId)} module ${printable(b.module)}: ${b.requests} requests, ${b.items} items; ${state}`);
+  }
   return rows.join("\n");
 }
 

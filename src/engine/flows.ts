@@ -1,4 +1,6 @@
 import { identity, merge, type Observable, type OperatorFunction, pipe } from "rxjs";
+import { CrawlBounds } from "../bounds/bounds.ts";
+import { type BudgetStore, MemoryBudgetStore } from "../bounds/budget-store.ts";
 import { type Config, effectivePrefetch } from "../config/index.ts";
 import type { EventBus } from "../events/bus.ts";
 import { MiddlewareChains } from "../middleware/chains.ts";
@@ -16,6 +18,7 @@ import type { UrlRules } from "../url/canonical.ts";
 import { createPoliteness, type PolitenessKit } from "./politeness.ts";
 import {
   ack,
+  budget,
   checkRequest,
   type Downloader,
   download,
@@ -53,10 +56,13 @@ export interface FlowDeps {
   politeness?: PolitenessKit;
   /** global middleware plus the modules' own; default: the modules' own only */
   middleware?: MiddlewareChains;
+  /** depth and run budgets (max_depth, max_requests, max_items); default: counted in this process */
+  bounds?: CrawlBounds;
 }
 
 const defaultKits = new WeakMap<FlowDeps, PolitenessKit>();
 const defaultChains = new WeakMap<FlowDeps, MiddlewareChains>();
+const defaultBounds = new WeakMap<FlowDeps, CrawlBounds>();
 
 /** The deps' middleware (the modules' own when none is given; built once per deps). */
 function middlewareOf(deps: FlowDeps): MiddlewareChains {
@@ -67,6 +73,27 @@ function middlewareOf(deps: FlowDeps): MiddlewareChains {
     defaultChains.set(deps, chains);
   }
   return chains;
+}
+
+/** The crawl bounds of `config`, counted in `store`, with module settings from `registry`. */
+export function createBounds(config: Config, registry: ModuleRegistry, store: BudgetStore, events?: EventBus): CrawlBounds {
+  return new CrawlBounds({
+    store,
+    crawler: config.crawler,
+    settingsOf: (m) => (registry.has(m) ? registry.settings(m) : undefined),
+    emit: (e) => events?.emit(e),
+  });
+}
+
+/** The deps' bounds (in-memory ones built once per deps when none are given). */
+function boundsOf(deps: FlowDeps): CrawlBounds {
+  if (deps.bounds) return deps.bounds;
+  let b = defaultBounds.get(deps);
+  if (!b) {
+    b = createBounds(deps.config, deps.registry, new MemoryBudgetStore(), deps.events);
+    defaultBounds.set(deps, b);
+  }
+  return b;
 }
 
 /** The deps' politeness kit (an in-memory one built once per deps when none is given). */
@@ -132,6 +159,7 @@ export function taskFlow(deps: FlowDeps, topic: "task" | "parser_task", signal: 
       backlog: deps.config.crawler.generateBacklog,
       timeoutSecs: deps.config.downloadConfig.timeout,
       urlRules: urlRulesOf(deps.config),
+      bounds: boundsOf(deps),
       signal,
     }),
     ack(),
@@ -141,7 +169,8 @@ export function taskFlow(deps: FlowDeps, topic: "task" | "parser_task", signal: 
 
 /**
  * The request flow's first half: download middleware (before the request), politeness
- * (robots.txt, suspension/circuit, concurrency lease, GCRA slot) and download (response cache → feedback → proxy → module cookies → downloader).
+ * (robots.txt, suspension/circuit, concurrency lease, GCRA slot), the run's request budget, and
+ * download (response cache → feedback → proxy → module cookies → downloader).
  */
 function fetchStages(deps: FlowDeps): OperatorFunction<Job<Request>, Job<Fetched>> {
   const kit = politenessOf(deps);
@@ -154,6 +183,8 @@ function fetchStages(deps: FlowDeps): OperatorFunction<Job<Request>, Job<Fetched
     // download middleware's beforeRequest runs first, so politeness sees the request as it is sent
     middleware.anyDownload ? requestMiddleware(middleware, { events: deps.events }) : identity,
     politeness(stages.gate),
+    // (no stage at all when no module has a run budget)
+    boundsOf(deps).anyBudget(deps.registry.names()) ? budget(boundsOf(deps), { onRefused: (req) => stages.gate.finish(req, undefined) }) : identity,
     download(stages.downloader, {
       concurrency: deps.config.crawler.taskConcurrency,
       events: deps.events,
@@ -180,7 +211,7 @@ export function requestFlow(deps: FlowDeps, signal: AbortSignal): Observable<unk
   return fromQueue(deps.queue, "request", { prefetch: effectivePrefetch(deps.config), signal }).pipe(
     fetchStages(deps),
     parseStage(deps),
-    route({ sink: deps.sink, queue: deps.queue, events: deps.events, middleware: middlewareOf(deps) }),
+    route({ sink: deps.sink, queue: deps.queue, events: deps.events, bounds: boundsOf(deps), middleware: middlewareOf(deps) }),
     settleFailures(deps),
   );
 }
@@ -212,7 +243,7 @@ export function responseFlow(deps: FlowDeps, signal: AbortSignal): Observable<un
       return { response, fingerprint: response.requestHash ?? response.id, url };
     }),
     parseStage(deps),
-    route({ sink: deps.sink, queue: deps.queue, events: deps.events, middleware: middlewareOf(deps) }),
+    route({ sink: deps.sink, queue: deps.queue, events: deps.events, bounds: boundsOf(deps), middleware: middlewareOf(deps) }),
     settleFailures(deps),
   );
 }
