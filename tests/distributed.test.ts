@@ -7,9 +7,8 @@ import { itemStreamKey } from "../src/storage/redis-sink.ts";
 import { deleteNamespace, rawClient, requireRedis, uniqueName } from "./helpers/redis.ts";
 import { runCli, startWorker, waitFor, type WorkerProcess, writeConfig } from "./helpers/worker-process.ts";
 
-let hasRedis = false;
 beforeAll(async () => {
-  hasRedis = await requireRedis("distributed");
+  await requireRedis("distributed");
 });
 
 let shop: ShopServer | undefined;
@@ -62,7 +61,6 @@ async function idle(configFile: string): Promise<boolean> {
 
 describe("distributed crawl on Redis Streams", () => {
   it("two workers and one submit crawl the site completely, every item exactly once; status tells the truth", async () => {
-    if (!hasRedis) return;
     name = uniqueName();
     shop = await startShop({ items: 400, latencyMs: 20 });
     // slow enough (2 workers × 2 downloads / 20 ms) that "during" is observable
@@ -95,7 +93,6 @@ describe("distributed crawl on Redis Streams", () => {
   }, 120_000);
 
   it("kill -9 of one worker mid-crawl: the other finishes, nothing lost, no duplicate item", async () => {
-    if (!hasRedis) return;
     name = uniqueName();
     shop = await startShop({ items: 500, latencyMs: 20 });
     const cfg = await writeConfig(workerToml(shop.url));
@@ -113,7 +110,6 @@ describe("distributed crawl on Redis Streams", () => {
   }, 150_000);
 
   it("a Deno worker joins the same crawl as a Node worker", async () => {
-    if (!hasRedis) return;
     name = uniqueName();
     shop = await startShop({ items: 300, latencyMs: 10 });
     const cfg = await writeConfig(workerToml(shop.url));
@@ -130,7 +126,6 @@ describe("distributed crawl on Redis Streams", () => {
   }, 120_000);
 
   it("download-only and parse-only workers share a crawl through the response topic", async () => {
-    if (!hasRedis) return;
     name = uniqueName();
     shop = await startShop({ items: 200 });
     const cfg = await writeConfig(workerToml(shop.url));
@@ -144,7 +139,6 @@ describe("distributed crawl on Redis Streams", () => {
 
 describe("Redis restarted mid-crawl", () => {
   it("workers pause, reconnect and finish: every item exactly once", async () => {
-    if (!hasRedis) return;
     const { spawn } = await import("node:child_process");
     const { mkdtemp } = await import("node:fs/promises");
     const { tmpdir } = await import("node:os");

@@ -8,7 +8,7 @@ import { politeConfig, politeCrawl } from "./helpers/polite-crawl.ts";
 import { gaps, type HostsServer, startHostsServer } from "./helpers/polite-servers.ts";
 import { deleteNamespace, freePort, rawClient, requireRedis, uniqueName } from "./helpers/redis.ts";
 
-const hasRedis = await requireRedis("politeness-backoff");
+await requireRedis("politeness-backoff");
 
 let server: HostsServer | undefined;
 const conns: Redis[] = [];
@@ -71,7 +71,7 @@ describe("429 with Retry-After", () => {
     check429(server, run.events, "memory");
   });
 
-  it.skipIf(!hasRedis)("pauses that domain ~2 s for every worker sharing Redis, not the other", async () => {
+  it("pauses that domain ~2 s for every worker sharing Redis, not the other", async () => {
     server = await throttlingServer();
     ns = uniqueName();
     conns.push(rawClient(), rawClient());

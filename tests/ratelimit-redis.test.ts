@@ -12,7 +12,7 @@ import { request } from "../src/model/index.ts";
 import { deleteNamespace, rawClient, requireRedis, uniqueName } from "./helpers/redis.ts";
 import { gaps, summary } from "./helpers/polite-servers.ts";
 
-const hasRedis = await requireRedis("ratelimit-redis");
+await requireRedis("ratelimit-redis");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("keys", () => {
@@ -50,7 +50,7 @@ describe("memory GCRA", () => {
   });
 });
 
-describe.skipIf(!hasRedis)("Redis GCRA (gcra.lua)", () => {
+describe("Redis GCRA (gcra.lua)", () => {
   let a: Redis;
   let b: Redis;
   let name: string;
@@ -128,7 +128,7 @@ describe("concurrency leases", () => {
     expect(c.held).toBe(2);
   });
 
-  describe.skipIf(!hasRedis)("Redis", () => {
+  describe("Redis", () => {
     let a: Redis;
     let b: Redis;
     let name: string;
@@ -220,7 +220,7 @@ describe("politeness state", () => {
     await run(new MemoryPolitenessStore());
   });
 
-  it.skipIf(!hasRedis)("Redis (politeness.lua, mocra's suspended key): the same", async () => {
+  it("Redis (politeness.lua, mocra's suspended key): the same", async () => {
     const conn = rawClient();
     const name = uniqueName();
     try {

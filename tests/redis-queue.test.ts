@@ -20,7 +20,7 @@ import {
   stopRedisServer,
 } from "./helpers/redis.ts";
 
-const hasRedis = await requireRedis("redis-queue tests");
+await requireRedis("redis-queue tests");
 
 /** mocra's streaming zstd (no content size, no checksum) of a JSON Request, made with `zstd -3 --no-content-size --no-check`. */
 const MOCRA_FRAME_HEX =
@@ -102,7 +102,7 @@ describe("payload framing", () => {
   });
 });
 
-describe.skipIf(!hasRedis)("RedisQueue", () => {
+describe("RedisQueue", () => {
   it.each(["json", "msgpack"] as const)("publish, read, ack round trip (%s)", async (codec) => {
     const config = redisTestConfig((c) => (c.channelConfig.queueCodec = codec));
     const q = await open(config);
@@ -461,7 +461,7 @@ describe("RedisQueue connection handling", () => {
     expect(Date.now() - t0).toBeLessThan(1500);
   });
 
-  it.skipIf(!hasRedis)("dropped connections: workers pause, reconnect and resume without losing or duplicating work", async () => {
+  it("dropped connections: workers pause, reconnect and resume without losing or duplicating work", async () => {
     const port = await freePort();
     let server = await startRedisServer(port);
     cleanups.push(() => stopRedisServer(server));
@@ -502,7 +502,7 @@ describe("RedisQueue connection handling", () => {
     await q.ack(after[0]);
   });
 
-  it.skipIf(!hasRedis)("Redis gone past reconnect_budget_secs is fatal, with a clear message", async () => {
+  it("Redis gone past reconnect_budget_secs is fatal, with a clear message", async () => {
     const port = await freePort();
     const server = await startRedisServer(port);
     cleanups.push(() => stopRedisServer(server));
