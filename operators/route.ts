@@ -13,5 +13,5 @@ import { toQueue } from "./to-queue.ts";
  * queue) and acks the message once all of it is durable.
  */
 export function route(targets: { sink: ItemSink; queue: Queue; events?: EventBus }): OperatorFunction<Job<Parsed>, Job<Parsed>> {
-  return pipe(sink(targets.sink, targets), toQueue(targets.queue, targets), ack());
+  return pipe(sink(targets.sink, targets), toQueue(targets.queue, targets), ack(targets));
 }

@@ -1,5 +1,5 @@
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { parseConfig } from "../src/config/index.ts";
+import { loadConfig } from "../src/config/index.ts";
 import { readStatus } from "../src/commands/status.ts";
 import { type ShopServer, startShop } from "../src/demo/shop.ts";
 import { TOPICS } from "../src/model/index.ts";
@@ -52,7 +52,7 @@ async function items(): Promise<{ total: number; urls: Set<string> }> {
 }
 
 async function idle(configFile: string): Promise<boolean> {
-  const s = await readStatus(parseConfig(`name = "${name}"`, configFile));
+  const s = await readStatus(await loadConfig(configFile));
   return TOPICS.every((t) => {
     const ts = s.topics[t];
     return ts.delayed === 0 && Object.values(ts.priorities).every((p) => p.waiting === 0 && p.pending === 0);
@@ -67,14 +67,14 @@ describe("distributed crawl on Redis Streams", () => {
     const cfg = await writeConfig(workerToml(shop.url).replace("task_concurrency = 8", "task_concurrency = 2"));
     workers = [await startWorker(cfg), await startWorker(cfg)];
 
-    const before = await readStatus(parseConfig(`name = "${name}"`, cfg));
+    const before = await readStatus(await loadConfig(cfg));
     expect(before.workers.length).toBe(2);
     expect(before.topics.request.priorities.normal.waiting).toBe(0);
 
     const submitted = await runCli(["submit", "demo_shop", "--config", cfg]);
     expect(submitted.code).toBe(0);
     await waitFor("some items", async () => (await items()).total > 50, 30_000);
-    const during = await readStatus(parseConfig(`name = "${name}"`, cfg));
+    const during = await readStatus(await loadConfig(cfg));
     const busy = Object.values(during.topics.request.priorities).reduce((n, p) => n + p.waiting + p.pending, 0);
     expect(busy).toBeGreaterThan(0);
 
@@ -88,7 +88,7 @@ describe("distributed crawl on Redis Streams", () => {
     for (const w of workers) w.child.kill("SIGTERM");
     const codes = await Promise.all(workers.map((w) => w.exited));
     expect(codes).toEqual([0, 0]);
-    const after = await readStatus(parseConfig(`name = "${name}"`, cfg));
+    const after = await readStatus(await loadConfig(cfg));
     expect(after.workers.length).toBe(0);
   }, 120_000);
 

@@ -82,6 +82,14 @@ function settleFailures<T>(deps: FlowDeps): OperatorFunction<Job<T>, Job<T>> {
   });
 }
 
+/**
+ * How often a flow touches its long-running deliveries: half the idle time after which another
+ * worker may claim them, so a page slower than claim_min_idle is not processed twice at once.
+ */
+function touchEveryMs(config: Config): number {
+  return Math.max(1, Math.floor(config.channelConfig.redis.claimMinIdle / 2));
+}
+
 /** task / parser_task → generate → request queue. */
 export function taskFlow(deps: FlowDeps, topic: "task" | "parser_task", signal: AbortSignal): Observable<unknown> {
   return fromQueue(deps.queue, topic, { prefetch: 4, signal }).pipe(
@@ -93,7 +101,7 @@ export function taskFlow(deps: FlowDeps, topic: "task" | "parser_task", signal: 
       timeoutSecs: deps.config.downloadConfig.timeout,
       signal,
     }),
-    ack(),
+    ack({ events: deps.events }),
     settleFailures(deps),
   );
 }
@@ -122,7 +130,7 @@ function fetchStages(deps: FlowDeps): OperatorFunction<Job<Request>, Job<Fetched
 
 /** request → rate limit → download → parse → items to sink, follow-ups to the queue → ack. */
 export function requestFlow(deps: FlowDeps, signal: AbortSignal): Observable<unknown> {
-  return fromQueue(deps.queue, "request", { prefetch: effectivePrefetch(deps.config), signal }).pipe(
+  return fromQueue(deps.queue, "request", { prefetch: effectivePrefetch(deps.config), signal, touchEveryMs: touchEveryMs(deps.config) }).pipe(
     fetchStages(deps),
     parse(deps.registry, { timeoutSecs: deps.config.downloadConfig.timeout, events: deps.events }),
     route({ sink: deps.sink, queue: deps.queue, events: deps.events }),
@@ -132,7 +140,7 @@ export function requestFlow(deps: FlowDeps, signal: AbortSignal): Observable<unk
 
 /** Download-only: request → download → Response onto the `response` topic → ack. */
 export function downloadOnlyFlow(deps: FlowDeps, signal: AbortSignal): Observable<unknown> {
-  return fromQueue(deps.queue, "request", { prefetch: effectivePrefetch(deps.config), signal }).pipe(
+  return fromQueue(deps.queue, "request", { prefetch: effectivePrefetch(deps.config), signal, touchEveryMs: touchEveryMs(deps.config) }).pipe(
     fetchStages(deps),
     mapJob("to_queue", async (f: Fetched) => {
       try {
@@ -142,14 +150,14 @@ export function downloadOnlyFlow(deps: FlowDeps, signal: AbortSignal): Observabl
       }
       return f;
     }),
-    ack(),
+    ack({ events: deps.events }),
     settleFailures(deps),
   );
 }
 
 /** Parse-only: response topic → parse → route → ack. */
 export function responseFlow(deps: FlowDeps, signal: AbortSignal): Observable<unknown> {
-  return fromQueue(deps.queue, "response", { prefetch: effectivePrefetch(deps.config), signal }).pipe(
+  return fromQueue(deps.queue, "response", { prefetch: effectivePrefetch(deps.config), signal, touchEveryMs: touchEveryMs(deps.config) }).pipe(
     mapJob("parse", (response): Fetched => {
       const url = response.headers.find(([k]) => k === URL_HEADER)?.[1] ?? "";
       return { response, fingerprint: response.requestHash ?? response.id, url };
