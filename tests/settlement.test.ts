@@ -182,18 +182,19 @@ describe("long-running deliveries are touched", () => {
     const eventsB = new EventBus();
     const pagesB: CrawlEvent[] = [];
     eventsB.events$.subscribe((e) => e.type === "response_received" && pagesB.push(e));
+    const workers: ReturnType<typeof startWorkerOn>[] = [];
     try {
       await enqueueRequests(qa, [request({ url: `${server.url}/slow`, module: "pages" })]);
-      const a = startWorkerOn(config, qa, new EventBus(), sinkA);
+      workers.push(startWorkerOn(config, qa, new EventBus(), sinkA));
       await waitFor("worker A fetching /slow", async () => slowHits === 1, 20_000, 20);
-      const b = startWorkerOn(config, qb, eventsB, sinkB); // its janitor claims entries idle > 1.5 s
+      workers.push(startWorkerOn(config, qb, eventsB, sinkB)); // its janitor claims entries idle > 1.5 s
       await waitFor("the item stored by A", async () => (await itemLines(join(dir!, "a", "pages.jsonl"))).length === 1, 30_000, 50);
       await new Promise((r) => setTimeout(r, 2_000)); // time for a wrong reclaim to show
       expect(slowHits).toBe(1);
       expect(pagesB).toHaveLength(0);
-      await Promise.all([a.worker.stop("test", 10_000), b.worker.stop("test", 10_000)]);
-      await Promise.all([a.running, b.running]);
     } finally {
+      await Promise.all(workers.map((w) => w.worker.stop("test", 10_000)));
+      await Promise.all(workers.map((w) => w.running.catch(() => {})));
       await sinkA.close();
       await sinkB.close();
       await qa.close();
