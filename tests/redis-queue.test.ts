@@ -3,6 +3,7 @@
 // own namespace (t_<random>) and deletes its keys afterwards.
 
 import { Buffer } from "node:buffer";
+import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { codecByName } from "../src/codec/index.ts";
 import type { Config } from "../src/config/index.ts";
@@ -154,16 +155,38 @@ describe("RedisQueue", () => {
     expect(seen.size).toBe(100);
   });
 
-  it("a blocked read wakes up when a message arrives, without polling", async () => {
-    const config = redisTestConfig();
+  it("a blocked read wakes up when a message arrives, without polling (commands counted)", async () => {
+    const config = redisTestConfig((c) => {
+      c.channelConfig.redis.claimInterval = 60_000; // no janitor sweep inside the window
+    });
     const q = await open(config);
     const p = await open({ ...config });
-    const t0 = Date.now();
-    const pending = q.read("request", 10, 5000);
-    await sleep(150);
-    await p.publish("request", [{ message: req(1, "low") }, { message: req(2, "high") }]);
-    const got = await pending;
-    expect(Date.now() - t0).toBeLessThan(2000);
+    // every command this process sends on q's blocking reader connection (<name>:<consumer>:request),
+    // connection set-up (CLIENT SETNAME, INFO, ...) aside
+    const reads: string[] = [];
+    const proto = Redis.prototype as unknown as { sendCommand(cmd: { name: string }, ...rest: unknown[]): unknown };
+    const original = proto.sendCommand;
+    proto.sendCommand = function (this: Redis, cmd: { name: string }, ...rest: unknown[]) {
+      const conn = String(this.options.connectionName ?? "");
+      if (conn.startsWith(`${config.name}:${q.consumer}:request`) && !["client", "info", "select", "auth"].includes(cmd.name.toLowerCase())) reads.push(cmd.name);
+      return original.call(this, cmd, ...rest);
+    };
+    let got: Delivery<"request">[];
+    try {
+      const t0 = Date.now();
+      const pending = q.read("request", 10, 5000);
+      await sleep(1_500); // idle: a polling reader would send a command every few ms here
+      const idleReads = reads.length;
+      await p.publish("request", [{ message: req(1, "low") }, { message: req(2, "high") }]);
+      got = await pending;
+      const wokeAfter = Date.now() - t0;
+      console.log(`idle 1.5 s blocked read: ${idleReads} reader commands (${reads.slice(0, idleReads).join(", ")}); woke ${wokeAfter - 1_500} ms after the publish`);
+      expect(idleReads).toBeGreaterThanOrEqual(1); // it did read (and block)
+      expect(idleReads).toBeLessThanOrEqual(2);
+      expect(wokeAfter).toBeLessThan(1_500 + 1_500);
+    } finally {
+      proto.sendCommand = original;
+    }
     expect(got.length).toBeGreaterThanOrEqual(1);
     const rest = await readAll(q, 10, 2 - got.length);
     expect(got.length + rest.length).toBe(2);
