@@ -55,6 +55,7 @@ async function generateTask(input: TaskModel | ParserTaskModel, message: Message
   const result: Generated = { modules: names, requests: 0, duplicates: 0 };
   const batchSize = o.batchSize ?? 100;
   let lastTouch = Date.now();
+  let lastYield = Date.now();
 
   for (const name of names) {
     if (!o.registry.has(name)) throw new StageError({ stage: "generate", reason: `unknown module ${JSON.stringify(name)}`, retryable: false });
@@ -80,6 +81,12 @@ async function generateTask(input: TaskModel | ParserTaskModel, message: Message
       moduleAccepted += r.accepted;
       moduleDuplicates += r.duplicates;
       batch = [];
+      // a synchronous start() over an in-memory queue never leaves the microtask queue: give
+      // I/O (downloads, the process's servers) a turn at least every 20 ms
+      if (Date.now() - lastYield >= 20) {
+        await sleep(0);
+        lastYield = Date.now();
+      }
     };
 
     const seeds = await module.start({ task, settings, metadata });
