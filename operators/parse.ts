@@ -2,6 +2,7 @@ import type { OperatorFunction } from "rxjs";
 import type { EventBus } from "../src/events/bus.ts";
 import type { Response } from "../src/model/index.ts";
 import type { ModuleRegistry } from "../src/modules/registry.ts";
+import { DEFAULT_REQUEST_TIMEOUT_SECS } from "../src/modules/requests.ts";
 import { type ParseOutput, runParse } from "../src/modules/run-parse.ts";
 import type { Fetched } from "./download.ts";
 import { type Job, mapJob, StageError } from "./job.ts";
@@ -16,8 +17,8 @@ export interface Parsed {
 }
 
 export interface ParseOptions {
-  /** default timeout (s) for follow-up requests */
-  timeoutSecs: number;
+  /** default timeout (s) for follow-up requests (default 30, as download_config.timeout) */
+  timeoutSecs?: number;
   events?: EventBus;
 }
 
@@ -25,12 +26,13 @@ export interface ParseOptions {
  * Response → items and follow-ups, by the module and step that made the request. A parse() that
  * throws sends that Response to the dead letters (topic `response`) and the crawl goes on.
  */
-export function parse(registry: ModuleRegistry, options: ParseOptions): OperatorFunction<Job<Fetched>, Job<Parsed>> {
+export function parse(registry: ModuleRegistry, options: ParseOptions = {}): OperatorFunction<Job<Fetched>, Job<Parsed>> {
+  const timeoutSecs = options.timeoutSecs ?? DEFAULT_REQUEST_TIMEOUT_SECS;
   return mapJob("parse", async (fetched: Fetched): Promise<Parsed> => {
     const { response } = fetched;
     try {
       const module = registry.get(response.module);
-      const output = await runParse(module, response, registry.settings(response.module), options.timeoutSecs);
+      const output = await runParse(module, response, registry.settings(response.module), timeoutSecs);
       for (const s of output.skipped) options.events?.emit({ type: "warning", message: `${response.module}: ${s}` });
       return { ...fetched, module: response.module, output };
     } catch (err) {
