@@ -210,6 +210,17 @@ describe("RedisQueue", () => {
     expect(await readAll(a, 10, 3)).toHaveLength(3);
   });
 
+  it("dedup_ttl_secs = 0 turns Redis dedup off, as in mocra (the README says so): no dedup key, every copy enqueued", async () => {
+    const config = redisTestConfig((c) => (c.crawler.dedupTtlSecs = 0));
+    const q = await open(config);
+    const r = req(1);
+    expect(await q.publish("request", [{ message: r, dedupKey: "fp1" }, { message: r, dedupKey: "fp1" }])).toEqual({ accepted: 2, duplicates: 0 });
+    const raw = rawClient();
+    cleanups.push(async () => raw.disconnect());
+    expect(await raw.exists(`${config.name}:cache:dedup:fp1`)).toBe(0);
+    expect(await readAll(q, 10, 2)).toHaveLength(2);
+  });
+
   it("retryLater: re-delivered after the delay, not before, with attempt + 1", async () => {
     const q = await open(redisTestConfig(), { delayedPollMs: 1000 });
     await q.publish("request", [{ message: req(1) }]);
