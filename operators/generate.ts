@@ -73,7 +73,7 @@ async function generateTask(input: TaskModel | ParserTaskModel, message: Message
         if (o.signal?.aborted) throw stopped();
         await sleep(50);
         if (Date.now() - lastTouch > 10_000) {
-          await message.touch();
+          await message.touch().catch(() => {}); // a failed touch only risks an early reclaim
           lastTouch = Date.now();
         }
       }
