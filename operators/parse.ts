@@ -1,9 +1,13 @@
 import type { OperatorFunction } from "rxjs";
+import { bodyKind, wantsBody } from "../src/content/content-type.ts";
+import { headerValue } from "../src/download/transport.ts";
 import type { EventBus } from "../src/events/bus.ts";
-import type { Response } from "../src/model/index.ts";
+import { fingerprint, request, type Response } from "../src/model/index.ts";
 import type { ModuleRegistry } from "../src/modules/registry.ts";
 import { DEFAULT_REQUEST_TIMEOUT_SECS } from "../src/modules/requests.ts";
-import { type ParseOutput, runParse } from "../src/modules/run-parse.ts";
+import { type DroppedLink, type ParseOutput, pageOf, runParse } from "../src/modules/run-parse.ts";
+import { canonicalizeUrl, type UrlRules } from "../src/url/canonical.ts";
+import { hostOf } from "../src/url/link-rules.ts";
 import type { Fetched } from "./download.ts";
 import { type Job, mapJob, StageError } from "./job.ts";
 
@@ -20,6 +24,25 @@ export interface ParseOptions {
   /** default timeout (s) for follow-up requests (default 30, as download_config.timeout) */
   timeoutSecs?: number;
   events?: EventBus;
+  /** canonical-URL defaults (`[crawler] keep_query_order`, `strip_params`) */
+  urlRules?: UrlRules;
+  /** default of the `dedupItemsByCanonical` module setting */
+  dedupItemsByCanonical?: boolean;
+}
+
+/** One `links_dropped` event per domain and reason of a page. */
+function reportDropped(dropped: readonly DroppedLink[], module: string, events: EventBus | undefined): void {
+  if (dropped.length === 0 || !events?.observed) return;
+  const groups = new Map<string, { domain: string; reason: string; count: number; example: string }>();
+  for (const d of dropped) {
+    const domain = hostOf(d.url) || "(no host)";
+    const reason = d.reason;
+    const key = `${domain}\n${reason}`;
+    const g = groups.get(key);
+    if (g) g.count++;
+    else groups.set(key, { domain, reason, count: 1, example: d.detail ?? d.url });
+  }
+  for (const g of groups.values()) events.emit({ type: "links_dropped", module, ...g });
 }
 
 /**
@@ -30,11 +53,30 @@ export function parse(registry: ModuleRegistry, options: ParseOptions = {}): Ope
   const timeoutSecs = options.timeoutSecs ?? DEFAULT_REQUEST_TIMEOUT_SECS;
   return mapJob("parse", async (fetched: Fetched): Promise<Parsed> => {
     const { response } = fetched;
+    if (fetched.redirect) {
+      // a 3xx turned into a request for its Location: crawled like a follow-up, no parse()
+      return { ...fetched, module: response.module, output: { items: [], requests: [fetched.redirect], tasks: [], dropped: [] } };
+    }
     try {
       const module = registry.get(response.module);
-      const output = await runParse(module, response, registry.settings(response.module), timeoutSecs);
-      for (const s of output.skipped) options.events?.emit({ type: "warning", message: `${response.module}: ${s}` });
-      return { ...fetched, module: response.module, output };
+      const settings = registry.settings(response.module);
+      const contentType = headerValue(response.headers, "content-type");
+      const kind = bodyKind(contentType, response.content);
+      const wanted = Array.isArray(settings.contentTypes) ? settings.contentTypes.map(String) : undefined;
+      if (!wantsBody(kind, contentType, wanted)) {
+        options.events?.emit({ type: "content_skipped", url: fetched.url, module: response.module, contentType: contentType ?? "" });
+        return { ...fetched, module: response.module, output: { items: [], requests: [], tasks: [], dropped: [] } };
+      }
+      const output = await runParse(module, response, settings, timeoutSecs, { urlRules: options.urlRules });
+      reportDropped(output.dropped, response.module, options.events);
+      let fp = fetched.fingerprint;
+      const byCanonical = typeof settings.dedupItemsByCanonical === "boolean" ? settings.dedupItemsByCanonical : options.dedupItemsByCanonical;
+      if (byCanonical && output.items.length > 0 && kind === "html") {
+        const canonical = pageOf(response).canonicalUrl;
+        // items keyed by the fingerprint a request for the canonical URL would have
+        if (canonical) fp = fingerprint(request({ url: canonicalizeUrl(canonical, options.urlRules), module: response.module, account: response.account, platform: response.platform }));
+      }
+      return { ...fetched, fingerprint: fp, module: response.module, output };
     } catch (err) {
       const reason = `parse failed in module ${response.module}: ${err instanceof Error ? err.message : String(err)}`;
       options.events?.emit({ type: "error", stage: "parse", message: `${reason} (${fetched.url})` });

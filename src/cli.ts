@@ -1,6 +1,7 @@
 // mocra-ts command line: `tsx src/cli.ts <command> [options]` (or `deno task <command>`).
 import { ConfigError } from "./config/index.ts";
 import { UsageError } from "./commands/common.ts";
+import { configCommand } from "./commands/config.ts";
 import { dlqCommand } from "./commands/dlq.ts";
 import { exportCommand } from "./commands/export.ts";
 import { runStandaloneCommand } from "./commands/run-standalone.ts";
@@ -8,6 +9,7 @@ import { startWorkerCommand } from "./commands/start-worker.ts";
 import { statusCommand } from "./commands/status.ts";
 import { submitCommand } from "./commands/submit.ts";
 import { args, exit } from "./runtime/index.ts";
+import { ServiceError } from "./service-error.ts";
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -17,7 +19,8 @@ const commands: Record<string, { run: Command; summary: string }> = {
   submit: { run: submitCommand, summary: "put a task for modules into Redis" },
   status: { run: statusCommand, summary: "queues, pending work, dead letters and live workers in Redis" },
   dlq: { run: dlqCommand, summary: "list, replay or purge dead letters in Redis" },
-  export: { run: exportCommand, summary: "write the items held in Redis to JSONL files" },
+  export: { run: exportCommand, summary: "write the stored items (Redis or PostgreSQL) as JSONL, JSON or CSV files" },
+  config: { run: configCommand, summary: "check a config file: errors, warnings, effective settings" },
 };
 
 const usage = `usage: mocra-ts <command> [options]
@@ -46,6 +49,10 @@ async function main(argv: string[]): Promise<number> {
     if (err instanceof ConfigError) {
       console.error(`configuration error:\n${err.message}`);
       return 2;
+    }
+    if (err instanceof ServiceError) {
+      console.error(`${name}: ${err.message}`);
+      return 1;
     }
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
       console.error(`${name}: ${(err as Error).message}\nRun \`${name} --help\` for usage.`);

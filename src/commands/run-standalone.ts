@@ -56,6 +56,7 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
     const registry = await loadRegistry(config, overrides);
     const result = await runStandalone({ config, registry, modules, signal: controller.signal, progress: true });
     console.error(summaryText(result.stats, result.output));
+    for (const line of result.stats.droppedLinksLines()) console.error(line);
     const dead = Object.entries(result.deadLetters).filter(([, n]) => n > 0);
     if (dead.length > 0) console.error(`dead letters: ${dead.map(([t, n]) => `${t} ${n}`).join(", ")}`);
     if (result.interrupted) console.error("interrupted: requests still queued in memory were not crawled");
