@@ -53,12 +53,12 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
     controller.abort();
   });
   try {
-    const registry = await loadRegistry(config, overrides);
+    const registry = await loadRegistry(config, overrides, modules);
     const result = await runStandalone({ config, registry, modules, signal: controller.signal, progress: true });
     console.error(summaryText(result.stats, result.output));
     for (const line of result.stats.droppedLinksLines()) console.error(line);
     const dead = Object.entries(result.deadLetters).filter(([, n]) => n > 0);
-    if (dead.length > 0) console.error(`dead letters: ${dead.map(([t, n]) => `${t} ${n}`).join(", ")}`);
+    if (dead.length > 0) console.error(`dead letters: ${dead.map(([t, n]) => `${t} ${n}`).join(", ")}; all of them in ${result.deadLetterFile}`);
     if (result.interrupted) console.error("interrupted: requests still queued in memory were not crawled");
     return 0;
   } finally {

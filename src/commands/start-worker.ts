@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
+import { budgetTtlSecs, RedisBudgetStore } from "../bounds/budget-store.ts";
 import { type Config, cacheRedisConnection } from "../config/index.ts";
-import { ALL_ROLES, type Role } from "../engine/flows.ts";
+import { ALL_ROLES, createBounds, type Role } from "../engine/flows.ts";
 import { NodeRegistry } from "../engine/node-registry.ts";
 import { createPoliteness } from "../engine/politeness.ts";
 import { showProgress } from "../engine/progress.ts";
@@ -91,8 +92,10 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   const r = config.channelConfig.redis;
   const cacheRedis = await openConnection(cacheRedisConnection(config), "command", r.connectTimeoutMs, `${config.name}:politeness`);
   const politeness = createPoliteness(config, cacheRedis, { events });
+  // run budgets (max_requests, max_items) are counted for all workers on the same connection
+  const bounds = createBounds(config, registry, new RedisBudgetStore(cacheRedis, config.name, budgetTtlSecs(config)), events);
   const worker = new Worker(
-    { config, queue, registry, sink, events, downloader: createHttpClient(config), limiter: new MemoryRateLimiter(), politeness },
+    { config, queue, registry, sink, events, downloader: createHttpClient(config), limiter: new MemoryRateLimiter(), politeness, bounds },
     roles,
   );
   const nodes = await NodeRegistry.start(config, { id: worker.id, roles, pages: () => stats.pages });
@@ -127,7 +130,7 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   removeSignals();
   stats.stop();
   console.error(
-    `worker ${worker.id} stopped: ${stats.pages} pages, ${stats.items} items, ${stats.retries} retries, ${stats.deadLetters} dead letters; items: ${sink.describe()}${deliveryNote(config)}`,
+    `worker ${worker.id} stopped: ${stats.pages} pages, ${stats.items} items, ${stats.retries} retries, ${stats.deferred} deferred, ${stats.deadLetters} dead letters; items: ${sink.describe()}${deliveryNote(config)}`,
   );
   for (const line of stats.droppedLinksLines()) console.error(line);
   if (fatal) {

@@ -1,6 +1,8 @@
 import { parseArgs } from "node:util";
-import type { Config } from "../config/index.ts";
+import { type BudgetState, budgetTtlSecs, RedisBudgetStore } from "../bounds/budget-store.ts";
+import { type Config, cacheRedisConnection } from "../config/index.ts";
 import { listNodes } from "../engine/node-registry.ts";
+import { printable } from "../text/printable.ts";
 import { PRIORITIES, type Priority, TOPICS, type Topic } from "../model/index.ts";
 import { openConnection } from "../queue/redis/connection.ts";
 import { QueueKeys } from "../queue/redis/index.ts";
@@ -10,7 +12,8 @@ export const usage = `usage: status [--config PATH] [--json]
 
 What the crawl in Redis looks like now: per topic and priority the stream length, messages
 waiting (not yet delivered), pending (delivered, not acked), how long the oldest pending one has
-been idle, delayed retries and dead letters; and the live workers.
+been idle, delayed retries and dead letters; the live workers; and the runs with a budget
+(max_requests / max_items): requests and items counted, and which budget is spent.
 
   --json   print it as JSON`;
 
@@ -29,6 +32,8 @@ export interface CrawlStatus {
   name: string;
   topics: Record<Topic, TopicStatus>;
   workers: Awaited<ReturnType<typeof listNodes>>;
+  /** runs counted against a budget */
+  budgets: BudgetState[];
 }
 
 /** Reads the status of the crawl `config.name` from Redis (read-only). */
@@ -69,7 +74,17 @@ export async function readStatus(config: Config): Promise<CrawlStatus> {
       });
       topics[topic] = { priorities, delayed: Number(replies[replies.length - 1] ?? 0) };
     }
-    return { name: config.name, topics, workers: await listNodes(redis, config.name) };
+    const workers = await listNodes(redis, config.name);
+    // the budgets live on the coordination connection ([cache.redis], by default the same Redis)
+    const c = cacheRedisConnection(config);
+    const same = c.redisHost === r.redisHost && c.redisPort === r.redisPort && c.redisDb === r.redisDb;
+    const budgetRedis = same ? redis : await openConnection(c, "command", r.connectTimeoutMs, `${config.name}:status`);
+    try {
+      const budgets = await new RedisBudgetStore(budgetRedis, config.name, budgetTtlSecs(config)).list();
+      return { name: config.name, topics, workers, budgets };
+    } finally {
+      if (!same) budgetRedis.disconnect();
+    }
   } finally {
     redis.disconnect();
   }
@@ -89,6 +104,11 @@ export function formatStatus(s: CrawlStatus): string {
   }
   rows.push(`workers: ${s.workers.length}`);
   for (const w of s.workers) rows.push(`  ${JSON.stringify(w)}`);
+  if (s.budgets.length > 0) rows.push("runs with a budget:");
+  for (const b of s.budgets) {
+    const state = b.exhausted ? `${b.exhausted} ${b.limit ?? ""} reached: enqueueing stopped`.replace("  ", " ") : "within budget";
+    rows.push(`  run ${printable(b.runId)} module ${printable(b.module)}: ${b.requests} requests, ${b.items} items; ${state}`);
+  }
   return rows.join("\n");
 }
 

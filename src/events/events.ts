@@ -13,6 +13,8 @@ export type CrawlEvent =
   | { type: "items_stored"; module: string; count: number }
   | { type: "requests_enqueued"; topic: Topic; accepted: number; duplicates: number }
   | { type: "retry_scheduled"; topic: Topic; reason: string; attempt: number; delayMs: number; url?: string }
+  /** a politeness wait (suspension, circuit, lease, robots.txt, long rate wait, 429 + Retry-After) re-queued the message without spending an attempt */
+  | { type: "deferred"; topic: Topic; reason: string; attempt: number; delayMs: number; url?: string }
   | { type: "dead_lettered"; topic: Topic; reason: string; url?: string }
   | { type: "message_acked"; topic: Topic; priority: Priority }
   | { type: "rate_limited"; key: string; waitMs: number }
@@ -41,6 +43,10 @@ export type CrawlEvent =
   | { type: "content_skipped"; url: string; module: string; contentType: string }
   /** a 3xx turned into a request for its Location */
   | { type: "redirected"; from: string; to: string; status: number; module: string }
+  /** a run spent `budget` (max_requests / max_items): it enqueues and downloads nothing new */
+  | { type: "budget_spent"; module: string; runId: string; budget: "max_requests" | "max_items"; limit: number }
+  /** requests not enqueued (beyond max_depth) or not downloaded (their run's budget is spent) */
+  | { type: "bounded"; module: string; bound: "max_depth" | "budget"; count: number; url?: string }
   | { type: "warning"; message: string }
   | { type: "error"; stage: string; message: string };
 
