@@ -23,6 +23,6 @@ export function route(targets: {
   bounds?: CrawlBounds;
   middleware?: MiddlewareChains;
 }): OperatorFunction<Job<Parsed>, Job<Parsed>> {
-  const stored = pipe(sink(targets.sink, targets), toQueue(targets.queue, targets), ack());
+  const stored = pipe(sink(targets.sink, targets), toQueue(targets.queue, targets), ack(targets));
   return targets.middleware?.anyData ? pipe(applyDataMiddleware(targets.middleware, targets), stored) : stored;
 }

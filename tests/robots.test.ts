@@ -9,7 +9,7 @@ import { deleteNamespace, rawClient, requireRedis, uniqueName } from "./helpers/
 import { RedisLockService } from "../src/sync/lock.ts";
 import { TwoLevelCache } from "../src/cache/cache.ts";
 
-const hasRedis = await requireRedis("robots");
+await requireRedis("robots");
 
 describe("parseRobotsTxt", () => {
   const UA = "mocra-ts/0.1 (+https://github.com/mocra-ts)";
@@ -116,7 +116,7 @@ describe("RobotsTxt cache and status handling", () => {
     expect(calls).toHaveLength(5);
   });
 
-  it.skipIf(!hasRedis)("shared through the Redis cache: a second worker does not fetch it again", async () => {
+  it("shared through the Redis cache: a second worker does not fetch it again", async () => {
     const conn: Redis = rawClient();
     const name = uniqueName();
     try {

@@ -60,6 +60,16 @@ export async function createWorkerSink(config: Config): Promise<ItemSink> {
   return createLocalSink(config);
 }
 
+/**
+ * What the summary says about duplicates: a JSONL or stdout sink dedups in its own process
+ * only, so a page re-delivered to another worker (reclaimed after a crash or a stall) is
+ * written there again; the Redis sink stores each page once for all workers.
+ */
+export function deliveryNote(config: Config): string {
+  if (config.output.sink === "redis") return "";
+  return ` (at-least-once: a page re-delivered to another worker is written there again; [output] sink = "redis" stores each page once)`;
+}
+
 export async function startWorkerCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -144,7 +154,7 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   removeSignals();
   stats.stop();
   console.error(
-    `worker ${worker.id} stopped: ${stats.pages} pages, ${stats.items} items, ${stats.retries} retries, ${stats.deferred} deferred, ${stats.deadLetters} dead letters, ${stats.dropped} items dropped by middleware; items: ${sink.describe()}`,
+    `worker ${worker.id} stopped: ${stats.pages} pages, ${stats.items} items, ${stats.retries} retries, ${stats.deferred} deferred, ${stats.deadLetters} dead letters, ${stats.dropped} items dropped by middleware; items: ${sink.describe()}${deliveryNote(config)}`,
   );
   for (const line of stats.droppedLinksLines()) console.error(line);
   if (fatal) {

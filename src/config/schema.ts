@@ -360,7 +360,7 @@ const crawlerFields: FieldTable<CrawlerConfig> = {
     type: "integer",
     default: 86400,
     min: 0,
-    description: "Seconds a request fingerprint is remembered for de-duplication.",
+    description: "Seconds a request fingerprint is remembered for de-duplication in Redis; 0 = no Redis dedup (as in mocra; the in-memory queue dedups for the whole run).",
   },
   modulePaths: {
     key: "module_paths",

@@ -149,6 +149,14 @@ function settleFailures<T>(deps: FlowDeps): OperatorFunction<Job<T>, Job<T>> {
   });
 }
 
+/**
+ * How often a flow touches its long-running deliveries: half the idle time after which another
+ * worker may claim them, so a page slower than claim_min_idle is not processed twice at once.
+ */
+function touchEveryMs(config: Config): number {
+  return Math.max(1, Math.floor(config.channelConfig.redis.claimMinIdle / 2));
+}
+
 /** task / parser_task → generate → request queue. */
 export function taskFlow(deps: FlowDeps, topic: "task" | "parser_task", signal: AbortSignal): Observable<unknown> {
   return fromQueue(deps.queue, topic, { prefetch: 4, signal }).pipe(
@@ -162,7 +170,7 @@ export function taskFlow(deps: FlowDeps, topic: "task" | "parser_task", signal: 
       bounds: boundsOf(deps),
       signal,
     }),
-    ack(),
+    ack({ events: deps.events }),
     settleFailures(deps),
   );
 }
@@ -208,7 +216,7 @@ function fetchStages(deps: FlowDeps): OperatorFunction<Job<Request>, Job<Fetched
 
 /** request → rate limit → download → parse → items to sink, follow-ups to the queue → ack. */
 export function requestFlow(deps: FlowDeps, signal: AbortSignal): Observable<unknown> {
-  return fromQueue(deps.queue, "request", { prefetch: effectivePrefetch(deps.config), signal }).pipe(
+  return fromQueue(deps.queue, "request", { prefetch: effectivePrefetch(deps.config), signal, touchEveryMs: touchEveryMs(deps.config) }).pipe(
     fetchStages(deps),
     parseStage(deps),
     route({ sink: deps.sink, queue: deps.queue, events: deps.events, bounds: boundsOf(deps), middleware: middlewareOf(deps) }),
@@ -218,7 +226,7 @@ export function requestFlow(deps: FlowDeps, signal: AbortSignal): Observable<unk
 
 /** Download-only: request → download → Response onto the `response` topic → ack. */
 export function downloadOnlyFlow(deps: FlowDeps, signal: AbortSignal): Observable<unknown> {
-  return fromQueue(deps.queue, "request", { prefetch: effectivePrefetch(deps.config), signal }).pipe(
+  return fromQueue(deps.queue, "request", { prefetch: effectivePrefetch(deps.config), signal, touchEveryMs: touchEveryMs(deps.config) }).pipe(
     fetchStages(deps),
     mapJob("to_queue", async (f: Fetched) => {
       try {
@@ -230,14 +238,14 @@ export function downloadOnlyFlow(deps: FlowDeps, signal: AbortSignal): Observabl
       }
       return f;
     }),
-    ack(),
+    ack({ events: deps.events }),
     settleFailures(deps),
   );
 }
 
 /** Parse-only: response topic → parse → route → ack. */
 export function responseFlow(deps: FlowDeps, signal: AbortSignal): Observable<unknown> {
-  return fromQueue(deps.queue, "response", { prefetch: effectivePrefetch(deps.config), signal }).pipe(
+  return fromQueue(deps.queue, "response", { prefetch: effectivePrefetch(deps.config), signal, touchEveryMs: touchEveryMs(deps.config) }).pipe(
     mapJob("parse", (response): Fetched => {
       const url = response.headers.find(([k]) => k === URL_HEADER)?.[1] ?? "";
       return { response, fingerprint: response.requestHash ?? response.id, url };
