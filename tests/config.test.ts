@@ -88,7 +88,8 @@ const EXPECTED_DEFAULTS: Config = {
     blobStorage: { path: "" },
   },
   cache: { ttl: 300, compressionThreshold: 1024, l1MaxEntries: 10000, redis: null },
-  output: { sink: "jsonl", path: "output" },
+  output: { sink: "jsonl", path: "output", mode: "replace" },
+  state: { dir: "state", fsync: false, segmentMb: 16 },
   modules: {},
   rateLimits: {},
 };
@@ -251,7 +252,8 @@ const FULL_CONFIG: Config = {
       redisPassword: "p",
     },
   },
-  output: { sink: "stdout", path: "out/items" },
+  output: { sink: "stdout", path: "out/items", mode: "append" },
+  state: { dir: "var/state", fsync: true, segmentMb: 4 },
   modules: {
     books: {
       start_urls: ["https://books.toscrape.com/"],

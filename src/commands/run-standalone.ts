@@ -6,18 +6,26 @@ import { runStandalone } from "../engine/standalone.ts";
 import { onShutdownSignal } from "../runtime/index.ts";
 import { loadConfigFrom, loadRegistry, UsageError } from "./common.ts";
 
-export const usage = `usage: run-standalone [--config PATH] [--module NAME]... [--demo [--items N]]
+export const usage = `usage: run-standalone [--config PATH] [--module NAME]... [--resume] [--demo [--items N]]
 
-Crawls in this process on in-memory queues until the work is drained, then prints a summary.
-No Redis needed.
+Crawls in this process until the work is drained, then prints a summary. No Redis needed.
+The frontier (queued requests, seen set, dead letters, stored marks) is kept on disk in
+[state] dir/<name>, so a stopped or crashed run can be continued with --resume.
 
   --config PATH   config file (default: ./config.toml if present, else built-in defaults)
   --module NAME   run this module (repeatable; default: every module found)
+  --resume        continue the unfinished run in the state folder: only what was in flight is
+                  fetched again, and the output gets no duplicate item
   --demo          serve the bundled demo shop on 127.0.0.1 and crawl it with modules/demo_shop.ts
   --items N       with --demo: items in the demo shop (default 200)
   -h, --help      this help
 
-Ctrl-C stops taking new work, lets in-flight pages finish, and prints the summary.`;
+Ctrl-C (or SIGTERM) stops taking new work, lets in-flight pages finish (up to
+crawler.shutdown_timeout_secs), and prints the summary; a second one, 2 s or more after the
+first, quits at once. Either way the state is kept for --resume.`;
+
+/** Signals this close after the first are the same Ctrl-C (a wrapper such as npx or tsx relays it). */
+const REPEAT_SIGNAL_MS = 2000;
 
 export async function runStandaloneCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -26,6 +34,7 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
       config: { type: "string" },
       module: { type: "string", multiple: true },
       demo: { type: "boolean" },
+      resume: { type: "boolean" },
       items: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -47,18 +56,39 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
     if (modules.length === 0) modules = ["demo_shop"];
   }
   const controller = new AbortController();
+  let firstSignalAt = 0;
   const removeSignals = onShutdownSignal((sig) => {
-    if (controller.signal.aborted) process.exit(130);
+    if (controller.signal.aborted) {
+      if (Date.now() - firstSignalAt < REPEAT_SIGNAL_MS) return;
+      console.error(`${sig} again: quitting now; pages in flight will be fetched again with --resume`);
+      process.exit(130);
+    }
+    firstSignalAt = Date.now();
     console.error(`\n${sig}: finishing in-flight pages (again to quit at once)`);
     controller.abort();
   });
   try {
     const registry = await loadRegistry(config, overrides);
-    const result = await runStandalone({ config, registry, modules, signal: controller.signal, progress: true });
+    const result = await runStandalone({
+      config,
+      registry,
+      modules,
+      signal: controller.signal,
+      progress: true,
+      state: { resume: values.resume ?? false, notify: (line) => console.error(line) },
+    });
     console.error(summaryText(result.stats, result.output));
     const dead = Object.entries(result.deadLetters).filter(([, n]) => n > 0);
     if (dead.length > 0) console.error(`dead letters: ${dead.map(([t, n]) => `${t} ${n}`).join(", ")}`);
-    if (result.interrupted) console.error("interrupted: requests still queued in memory were not crawled");
+    const where = result.state?.path ?? "";
+    if (result.abandoned > 0) {
+      console.error(
+        `shutdown: ${result.abandoned} messages still in flight after ${config.crawler.shutdownTimeoutSecs} s were left for re-delivery; ` +
+          `${result.remaining} more queued; state in ${where} (continue with --resume)`,
+      );
+      return 1;
+    }
+    if (result.interrupted) console.error(`interrupted: ${result.remaining} messages still queued; state in ${where} (continue with --resume)`);
     return 0;
   } finally {
     removeSignals();

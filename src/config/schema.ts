@@ -115,6 +115,15 @@ export interface CacheConfig {
 export interface OutputConfig {
   sink: OutputSink;
   path: string;
+  /** run-standalone: a fresh run replaces each module's JSONL file, or appends to it */
+  mode: "replace" | "append";
+}
+
+/** `[state]`: where run-standalone keeps its frontier so a stopped or crashed run can be resumed. */
+export interface StateConfig {
+  dir: string;
+  fsync: boolean;
+  segmentMb: number;
 }
 
 /** The whole configuration. Every field has a default, so an empty file is valid. */
@@ -125,6 +134,7 @@ export interface Config {
   channelConfig: ChannelConfig;
   cache: CacheConfig;
   output: OutputConfig;
+  state: StateConfig;
   /** `[modules.<name>]` tables, keyed by module name. */
   modules: Record<string, ModuleSettings>;
   /** `[rate_limits]`: requests per second per rate-limit key (e.g. a domain), overriding the defaults. */
@@ -647,6 +657,36 @@ const outputFields: FieldTable<OutputConfig> = {
     default: "output",
     description: "Directory of the jsonl sink; it writes <path>/<module>.jsonl.",
   },
+  mode: {
+    key: "mode",
+    type: "enum",
+    default: "replace",
+    values: ["replace", "append"],
+    description: 'run-standalone: a fresh run "replace"s each <module>.jsonl or "append"s to it (a --resume run always continues it).',
+  },
+};
+
+const stateFields: FieldTable<StateConfig> = {
+  dir: {
+    key: "dir",
+    type: "string",
+    default: "state",
+    description: "run-standalone keeps its frontier (queued requests, seen set, dead letters, stored marks) in <dir>/<name>.",
+  },
+  fsync: {
+    key: "fsync",
+    type: "boolean",
+    default: false,
+    description: "fsync every batch of state writes: survives power loss, not only a killed process (slower).",
+  },
+  segmentMb: {
+    key: "segment_mb",
+    type: "integer",
+    default: 16,
+    min: 1,
+    max: 1024,
+    description: "Size of one frontier log segment in MB; settled segments are deleted whole.",
+  },
 };
 
 function section(
@@ -702,6 +742,7 @@ export const CONFIG_SCHEMA: SectionSpec = {
       ),
     ]),
     section("", "output", "output", "Where scraped items are written.", outputFields),
+    section("", "state", "state", "run-standalone's state on disk, for --resume.", stateFields),
   ],
 };
 

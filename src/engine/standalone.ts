@@ -2,11 +2,12 @@ import type { Config } from "../config/index.ts";
 import { HttpClient } from "../download/http-client.ts";
 import { EventBus } from "../events/bus.ts";
 import { CrawlStats } from "../events/stats.ts";
-import { type TaskModel, TOPICS, type Topic, taskModel } from "../model/index.ts";
+import { PRIORITIES, type TaskModel, TOPICS, type Topic, taskModel } from "../model/index.ts";
 import type { ModuleRegistry } from "../modules/registry.ts";
 import { MemoryQueue } from "../queue/memory-queue.ts";
 import { MemoryRateLimiter } from "../ratelimit/memory-limiter.ts";
-import { JsonlSink } from "../storage/jsonl-sink.ts";
+import { StateFolder } from "../state/state-folder.ts";
+import { JsonlSink, type JsonlSinkOptions } from "../storage/jsonl-sink.ts";
 import type { ItemSink } from "../storage/sink.ts";
 import { StdoutSink } from "../storage/stdout-sink.ts";
 import type { Downloader } from "../../operators/index.ts";
@@ -28,6 +29,11 @@ export interface StandaloneOptions {
   signal?: AbortSignal;
   /** show live progress on stderr (a redrawn line on a terminal, plain lines otherwise) */
   progress?: boolean;
+  /**
+   * Keep the frontier on disk in `[state] dir`/<name> (what run-standalone does); `resume`
+   * continues the unfinished run found there. Without it the queue lives in memory only.
+   */
+  state?: { resume: boolean; notify?: (line: string) => void };
 }
 
 export interface StandaloneResult {
@@ -37,16 +43,22 @@ export interface StandaloneResult {
   deadLetters: Record<Topic, number>;
   /** true if stopped by the signal before the work was drained */
   interrupted: boolean;
+  /** in-flight messages abandoned when the stop outlasted shutdown_timeout_secs (left for re-delivery) */
+  abandoned: number;
+  /** messages still queued (ready or delayed) at the end */
+  remaining: number;
+  /** with `state`: the state folder, whether this run resumed one, and notes about it */
+  state?: { path: string; resumed: boolean; notes: string[] };
   queue: MemoryQueue;
 }
 
 /** The item sink `[output]` asks for (the Redis sink needs a worker: see start-worker). */
-export function createLocalSink(config: Config): ItemSink {
+export function createLocalSink(config: Config, jsonl?: JsonlSinkOptions): ItemSink {
   switch (config.output.sink) {
     case "stdout":
       return new StdoutSink();
     case "jsonl":
-      return new JsonlSink(config.output.path);
+      return new JsonlSink(config.output.path, jsonl);
     case "redis":
       throw new Error('output.sink = "redis" needs Redis: use start-worker, or set output.sink = "jsonl" for run-standalone');
   }
@@ -62,8 +74,9 @@ export function createHttpClient(config: Config): HttpClient {
 }
 
 /**
- * Crawls in one process on in-memory queues: one task per module, then every flow runs until
- * nothing is ready, in flight or waiting for a retry.
+ * Crawls in one process: one task per module (none when resuming), then every flow runs until
+ * nothing is ready, in flight or waiting for a retry. With `state` the queue is journaled to
+ * the state folder, so a crash or a stop can be resumed.
  */
 export async function runStandalone(options: StandaloneOptions): Promise<StandaloneResult> {
   const { config, registry } = options;
@@ -73,8 +86,19 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
 
   const events = options.events ?? new EventBus();
   const stats = new CrawlStats(events);
-  const queue = new MemoryQueue();
-  const sink = options.sink ?? createLocalSink(config);
+  const folder = options.state
+    ? StateFolder.open({
+        dir: config.state.dir,
+        name: config.name,
+        modules: names,
+        resume: options.state.resume,
+        fsync: config.state.fsync,
+        segmentBytes: config.state.segmentMb * 1024 * 1024,
+      })
+    : undefined;
+  for (const note of folder?.notes ?? []) options.state?.notify?.(note);
+  const queue = new MemoryQueue(folder ? { journal: folder.journal, recovered: folder.recovered } : {});
+  const sink = options.sink ?? createLocalSink(config, { mode: config.output.mode, marks: folder?.marks });
   const worker = new Worker(
     {
       config,
@@ -88,10 +112,12 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
     ALL_ROLES,
   );
 
-  await queue.publish(
-    "task",
-    names.map((name) => ({ message: taskModel({ ...options.task, module: [name] }) })),
-  );
+  if (!folder?.resumed) {
+    await queue.publish(
+      "task",
+      names.map((name) => ({ message: taskModel({ ...options.task, module: [name] }) })),
+    );
+  }
   const stopProgress = options.progress
     ? showProgress(events, stats, {
         intervalSecs: config.crawler.progressIntervalSecs,
@@ -117,13 +143,18 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
     else options.signal?.addEventListener("abort", onAbort, { once: true });
     running.catch(done);
   });
-  await worker.stop(interrupted ? "interrupted" : "drained", config.crawler.shutdownTimeoutSecs * 1000);
+  const outcome = await worker.stop(interrupted ? "interrupted" : "drained", config.crawler.shutdownTimeoutSecs * 1000);
   await running;
   stopProgress();
+  const queueStats = await queue.stats();
+  const abandoned = outcome === "timeout" ? TOPICS.reduce((n, t) => n + queueStats[t].inFlight, 0) : 0;
   await sink.close();
   await queue.close();
+  const drained = queue.isDrained();
+  folder?.close(drained);
   stats.stop();
-  const queueStats = await queue.stats();
   const deadLetters = Object.fromEntries(TOPICS.map((t) => [t, queueStats[t].dead])) as Record<Topic, number>;
-  return { stats, output: sink.describe(), deadLetters, interrupted, queue };
+  const remaining = TOPICS.reduce((n, t) => n + queueStats[t].delayed + PRIORITIES.reduce((m, p) => m + queueStats[t].ready[p], 0), 0);
+  const state = folder ? { path: folder.path, resumed: folder.resumed, notes: folder.notes } : undefined;
+  return { stats, output: sink.describe(), deadLetters, interrupted, abandoned, remaining, state, queue };
 }

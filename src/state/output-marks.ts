@@ -1,0 +1,57 @@
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import type { StoredMarks } from "../storage/jsonl-sink.ts";
+import { StateError } from "./errors.ts";
+
+type MarkLine = { o: string; at: number } | { m: string; at: number; f: string[] };
+
+/**
+ * The items sink's "stored" marks in the state folder (marks.log): for each write, the
+ * fingerprints it stored and the length its file had then. On resume the sink skips those
+ * fingerprints and cuts each file back to its last marked length, so lines written just before
+ * a crash (whose pages were not acked, and are fetched again) are not there twice.
+ */
+export class OutputMarks implements StoredMarks {
+  readonly restored: StoredMarks["restored"];
+
+  private constructor(
+    private readonly path: string,
+    restored: StoredMarks["restored"],
+  ) {
+    this.restored = restored;
+  }
+
+  static create(path: string): OutputMarks {
+    writeFileSync(path, "");
+    return new OutputMarks(path, undefined);
+  }
+
+  static recover(path: string, notes: string[]): OutputMarks {
+    if (!existsSync(path)) throw new StateError(`state: ${path} is missing: the state folder is incomplete; delete it to start over`);
+    const lines = readFileSync(path, "utf8").split("\n");
+    if (lines.pop() !== "") notes.push(`dropped an interrupted line at the end of ${path}`);
+    const fingerprints: string[] = [];
+    const committed = new Map<string, number>();
+    lines.forEach((text, i) => {
+      let line: MarkLine;
+      try {
+        line = JSON.parse(text) as MarkLine;
+      } catch {
+        throw new StateError(`state: ${path} line ${i + 1} is corrupted (not JSON); delete the state folder to start over`);
+      }
+      if ("o" in line) committed.set(line.o, line.at);
+      else {
+        committed.set(line.m, line.at);
+        fingerprints.push(...line.f);
+      }
+    });
+    return new OutputMarks(path, { fingerprints, committed });
+  }
+
+  opened(module: string, length: number): void {
+    appendFileSync(this.path, JSON.stringify({ o: module, at: length }) + "\n");
+  }
+
+  stored(module: string, length: number, fingerprints: readonly string[]): void {
+    appendFileSync(this.path, JSON.stringify({ m: module, at: length, f: fingerprints }) + "\n");
+  }
+}
