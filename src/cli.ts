@@ -13,7 +13,7 @@ import { args, exit } from "./runtime/index.ts";
 type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, { run: Command; summary: string }> = {
-  "run-standalone": { run: runStandaloneCommand, summary: "crawl in this process on in-memory queues until drained" },
+  "run-standalone": { run: runStandaloneCommand, summary: "crawl in this process until drained (frontier kept on disk; --resume)" },
   "start-worker": { run: startWorkerCommand, summary: "work on the crawl in Redis until SIGINT/SIGTERM" },
   submit: { run: submitCommand, summary: "put a task for modules into Redis" },
   status: { run: statusCommand, summary: "queues, pending work, dead letters and live workers in Redis" },

@@ -169,6 +169,12 @@ redis_password = "p"
 [output]
 sink = "stdout"
 path = "out/items"
+mode = "append"
+
+[state]
+dir = "var/state"
+fsync = true
+segment_mb = 4
 
 [modules.books]
 start_urls = ["https://books.toscrape.com/"]
@@ -396,7 +402,7 @@ describe("validation errors", () => {
 
   it("unknown key without a near miss lists the known keys", () => {
     const e = configError(() => parseConfig("[output]\nzzz = 1\n", "c.toml"));
-    expect(e.message).toBe('c.toml:2: unknown key "output.zzz"; known keys in [output]: sink, path');
+    expect(e.message).toBe('c.toml:2: unknown key "output.zzz"; known keys in [output]: sink, path, mode');
   });
 
   it("unknown sections", () => {
@@ -556,7 +562,7 @@ describe("validation errors", () => {
       "config.toml:8: channel_config.redis.redis_port must be an integer between 1 and 65535, got 0",
     );
     expect(lines[5]).toBe(
-      'config.toml:9: unknown section "nope"; known sections: crawler, download_config, channel_config, cache, output, modules, rate_limits',
+      'config.toml:9: unknown section "nope"; known sections: crawler, download_config, channel_config, cache, output, state, modules, rate_limits',
     );
   });
 });

@@ -11,7 +11,8 @@ export interface RecordRef {
 }
 
 const MAGIC = new TextEncoder().encode("MOCRAFQ1");
-const FRAME_HEADER = 8; // u32 body length, u32 crc32 of the body
+// u32 body length, u32 its complement (a damaged length is not mistaken for a cut-off write), u32 crc32 of the body
+const FRAME_HEADER = 12;
 
 export function segmentName(seg: number): string {
   return `frontier-${String(seg).padStart(6, "0")}.log`;
@@ -56,7 +57,8 @@ export class SegmentLog {
     const frame = new Uint8Array(FRAME_HEADER + body.length);
     const view = new DataView(frame.buffer);
     view.setUint32(0, body.length);
-    view.setUint32(4, crc32(body));
+    view.setUint32(4, ~body.length >>> 0);
+    view.setUint32(8, crc32(body));
     frame.set(body, FRAME_HEADER);
     const ref = { seg: this.current, off: this.written + this.pendingBytes, len: frame.length };
     this.pending.push(frame);
@@ -94,7 +96,7 @@ export class SegmentLog {
     }
     const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
     const body = frame.subarray(FRAME_HEADER);
-    if (view.getUint32(0) !== body.length || view.getUint32(4) !== crc32(body)) {
+    if (view.getUint32(0) !== body.length || view.getUint32(8) !== crc32(body)) {
       throw new StateError(`state: ${join(this.dir, segmentName(ref.seg))} is corrupted at byte ${ref.off} (checksum mismatch)`);
     }
     return body;
@@ -126,20 +128,21 @@ export class SegmentLog {
     let off = MAGIC.length;
     let truncatedBytes = 0;
     while (off < data.length) {
-      const complete = off + FRAME_HEADER <= data.length && off + FRAME_HEADER + view.getUint32(off) <= data.length;
-      const len = complete ? view.getUint32(off) : 0;
-      const body = complete ? data.subarray(off + FRAME_HEADER, off + FRAME_HEADER + len) : undefined;
-      const intact = body !== undefined && view.getUint32(off + 4) === crc32(body);
-      if (!intact) {
-        const atEnd = !complete || off + FRAME_HEADER + len === data.length;
-        if (isNewest && atEnd) {
+      const headerCut = off + FRAME_HEADER > data.length;
+      const len = headerCut ? 0 : view.getUint32(off);
+      const lengthOk = !headerCut && view.getUint32(off + 4) === ~len >>> 0;
+      const bodyCut = lengthOk && off + FRAME_HEADER + len > data.length;
+      if (headerCut || bodyCut) {
+        // a crash can only cut the end of the newest segment
+        if (isNewest) {
           truncatedBytes = data.length - off;
           break;
         }
-        throw new StateError(
-          `state: ${path} is corrupted at byte ${off} (${complete ? "checksum mismatch" : "record cut short"}); ` +
-            "delete the state folder to start over",
-        );
+        throw new StateError(`state: ${path} is cut short at byte ${off} (truncated); delete the state folder to start over`);
+      }
+      const body = data.subarray(off + FRAME_HEADER, off + FRAME_HEADER + len);
+      if (!lengthOk || view.getUint32(off + 8) !== crc32(body)) {
+        throw new StateError(`state: ${path} is corrupted at byte ${off} (checksum mismatch); delete the state folder to start over`);
       }
       visit(body, { seg, off, len: FRAME_HEADER + len });
       off += FRAME_HEADER + len;
