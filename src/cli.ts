@@ -8,7 +8,7 @@ import { runStandaloneCommand } from "./commands/run-standalone.ts";
 import { startWorkerCommand } from "./commands/start-worker.ts";
 import { statusCommand } from "./commands/status.ts";
 import { submitCommand } from "./commands/submit.ts";
-import { args, exit } from "./runtime/index.ts";
+import { args, exit, preferSteadyMemory } from "./runtime/index.ts";
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -64,4 +64,5 @@ async function main(all: string[]): Promise<number> {
   }
 }
 
+preferSteadyMemory();
 exit(await main(args()));
