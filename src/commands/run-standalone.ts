@@ -3,7 +3,7 @@ import { parseArgs } from "node:util";
 import { startShop } from "../demo/shop.ts";
 import { summaryText } from "../engine/progress.ts";
 import { runStandalone } from "../engine/standalone.ts";
-import { onShutdownSignal } from "../runtime/index.ts";
+import { onStopSignals } from "../runtime/index.ts";
 import { loadConfigFrom, loadRegistry, UsageError } from "./common.ts";
 
 export const usage = `usage: run-standalone [--config PATH] [--module NAME]... [--resume] [--demo [--items N]]
@@ -24,8 +24,6 @@ Ctrl-C (or SIGTERM) stops taking new work, lets in-flight pages finish (up to
 crawler.shutdown_timeout_secs), and prints the summary; a second one, 2 s or more after the
 first, quits at once. Either way the state is kept for --resume.`;
 
-/** Signals this close after the first are the same Ctrl-C (a wrapper such as npx or tsx relays it). */
-const REPEAT_SIGNAL_MS = 2000;
 
 export async function runStandaloneCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -56,17 +54,16 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
     if (modules.length === 0) modules = ["demo_shop"];
   }
   const controller = new AbortController();
-  let firstSignalAt = 0;
-  const removeSignals = onShutdownSignal((sig) => {
-    if (controller.signal.aborted) {
-      if (Date.now() - firstSignalAt < REPEAT_SIGNAL_MS) return;
+  const removeSignals = onStopSignals(
+    (sig) => {
+      console.error(`\n${sig}: finishing in-flight pages (again to quit at once)`);
+      controller.abort();
+    },
+    (sig) => {
       console.error(`${sig} again: quitting now; pages in flight will be fetched again with --resume`);
       process.exit(130);
-    }
-    firstSignalAt = Date.now();
-    console.error(`\n${sig}: finishing in-flight pages (again to quit at once)`);
-    controller.abort();
-  });
+    },
+  );
   try {
     const registry = await loadRegistry(config, overrides);
     const result = await runStandalone({

@@ -13,7 +13,7 @@ import type { Queue } from "../queue/queue.ts";
 import { openConnection } from "../queue/redis/connection.ts";
 import { RedisQueue } from "../queue/redis/index.ts";
 import { MemoryRateLimiter } from "../ratelimit/memory-limiter.ts";
-import { onShutdownSignal } from "../runtime/index.ts";
+import { onStopSignals } from "../runtime/index.ts";
 import { FileBlobStorage } from "../storage/blob-storage.ts";
 import { RedisItemSink } from "../storage/redis-sink.ts";
 import type { ItemSink } from "../storage/sink.ts";
@@ -92,17 +92,14 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   const stopped = new Promise<string>((resolve) => {
     requestStop = resolve;
   });
-  const removeSignals = onShutdownSignal((sig) => {
-    if (worker.stopping) {
-      console.error(`${sig} again: exiting now; un-acked work will be re-delivered to other workers`);
-      process.exit(130);
-    }
-    requestStop(sig);
+  const removeSignals = onStopSignals(requestStop, (sig) => {
+    console.error(`${sig} again: exiting now; un-acked work will be re-delivered to other workers`);
+    process.exit(130);
   });
   const running = worker.run();
   const reason = await Promise.race([stopped, running.then(() => "flows ended")]);
   console.error(`stopping (${reason}): finishing in-flight work`);
-  await worker.stop(reason, config.crawler.shutdownTimeoutSecs * 1000);
+  const outcome = await worker.stop(reason, config.crawler.shutdownTimeoutSecs * 1000);
   await running.catch((err: unknown) => console.error(`worker flow failed: ${String(err)}`));
   stopProgress();
   await sink.close();
@@ -117,6 +114,13 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   );
   if (fatal) {
     console.error(`fatal: ${fatal.message}`);
+    return 1;
+  }
+  if (outcome === "timeout") {
+    console.error(
+      `shutdown: in-flight work outlasted shutdown_timeout_secs (${config.crawler.shutdownTimeoutSecs} s); ` +
+        "what it still held stays pending in Redis and is re-delivered (claimed after claim_min_idle)",
+    );
     return 1;
   }
   return 0;

@@ -16,6 +16,24 @@ export function onShutdownSignal(handler: (signal: "SIGINT" | "SIGTERM") => void
   };
 }
 
+/** Signals this close after the first are the same Ctrl-C: npx, npm and tsx relay the terminal's to a child that got it too. */
+export const REPEAT_SIGNAL_MS = 2000;
+
+/**
+ * SIGINT/SIGTERM handling for a command that stops gracefully: `first` on the first signal,
+ * `again` on one that arrives REPEAT_SIGNAL_MS or more after it (copies relayed by wrapper
+ * processes in between are ignored). Returns a function that removes the handlers.
+ */
+export function onStopSignals(first: (signal: "SIGINT" | "SIGTERM") => void, again: (signal: "SIGINT" | "SIGTERM") => void): () => void {
+  let firstAt: number | undefined;
+  return onShutdownSignal((sig) => {
+    if (firstAt === undefined) {
+      firstAt = Date.now();
+      first(sig);
+    } else if (Date.now() - firstAt >= REPEAT_SIGNAL_MS) again(sig);
+  });
+}
+
 export function exit(code: number): never {
   process.exit(code);
 }
