@@ -6,6 +6,7 @@ import { PRIORITIES, type Priority, TOPICS, type Topic, type TopicMessages } fro
 import type { QueueEntry, QueueJournal, RecoveredQueue } from "../queue/journal.ts";
 import type { DeadLetter } from "../queue/queue.ts";
 import { StateError } from "./errors.ts";
+import { readJsonLines } from "./line-file.ts";
 import { type RecordRef, SegmentLog, segmentName } from "./segment-log.ts";
 
 const ENQUEUED = 1;
@@ -86,7 +87,7 @@ export class FrontierJournal implements QueueJournal {
     const j = new FrontierJournal(dir, options);
     const notes: string[] = [];
     const range = readSegmentsFile(dir);
-    const seen = readLines(join(dir, FRONTIER_FILES.seen), notes).map((line, i) => parseLine<string>(line, FRONTIER_FILES.seen, i));
+    const seen = readJsonLines<string>(join(dir, FRONTIER_FILES.seen), notes);
     const live = new Map<number, { entry: QueueEntry; due?: number }>();
     let lastSeq = 0;
     for (let seg = range.first; seg <= range.last; seg++) {
@@ -111,17 +112,16 @@ export class FrontierJournal implements QueueJournal {
       j.segments.push(seg);
     }
     const dead = new Map<string, DeadLetter>();
-    readLines(join(dir, FRONTIER_FILES.dead), notes).forEach((line, i) => {
-      const d = parseLine<DeadLine | { removed: string[] }>(line, FRONTIER_FILES.dead, i);
+    for (const d of readJsonLines<DeadLine | { removed: string[] }>(join(dir, FRONTIER_FILES.dead), notes)) {
       if ("removed" in d) {
         for (const id of d.removed) dead.delete(id);
-        return;
+        continue;
       }
       if (d.seq !== undefined) live.delete(d.seq);
       lastSeq = Math.max(lastSeq, Number(d.id.replace(/^dead-/, "")) || 0);
       const message = d.payload === undefined ? undefined : jsonCodec.decode(d.topic, encoder.encode(d.payload));
       dead.set(d.id, { topic: d.topic, priority: d.priority, id: d.id, reason: d.reason, originalId: d.originalId, message });
-    });
+    }
     const ready: QueueEntry[] = [];
     const delayed: { due: number; entry: QueueEntry }[] = [];
     for (const { entry, due } of live.values()) {
@@ -274,24 +274,6 @@ function readSegmentsFile(dir: string): { first: number; last: number } {
     throw new StateError(`state: ${path} does not name a segment range (corrupted)`);
   }
   return { first: v.first as number, last: v.last as number };
-}
-
-/** Complete lines of an append-only file; a last line without its newline was cut by a crash. */
-function readLines(path: string, notes: string[]): string[] {
-  if (!existsSync(path)) throw new StateError(`state: ${path} is missing: the state folder is incomplete; delete it to start over`);
-  const text = readFileSync(path, "utf8");
-  const lines = text.split("\n");
-  const tail = lines.pop()!;
-  if (tail !== "") notes.push(`dropped an interrupted line at the end of ${path}`);
-  return lines;
-}
-
-function parseLine<T>(line: string, file: string, index: number): T {
-  try {
-    return JSON.parse(line) as T;
-  } catch {
-    throw new StateError(`state: ${file} line ${index + 1} is corrupted (not JSON); delete the state folder to start over`);
-  }
 }
 
 function removeFrontierFiles(dir: string): void {

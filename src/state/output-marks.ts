@@ -1,6 +1,6 @@
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, writeFileSync } from "node:fs";
 import type { StoredMarks } from "../storage/jsonl-sink.ts";
-import { StateError } from "./errors.ts";
+import { readJsonLines } from "./line-file.ts";
 
 type MarkLine = { o: string; at: number } | { m: string; at: number; f: string[] };
 
@@ -26,24 +26,15 @@ export class OutputMarks implements StoredMarks {
   }
 
   static recover(path: string, notes: string[]): OutputMarks {
-    if (!existsSync(path)) throw new StateError(`state: ${path} is missing: the state folder is incomplete; delete it to start over`);
-    const lines = readFileSync(path, "utf8").split("\n");
-    if (lines.pop() !== "") notes.push(`dropped an interrupted line at the end of ${path}`);
     const fingerprints: string[] = [];
     const committed = new Map<string, number>();
-    lines.forEach((text, i) => {
-      let line: MarkLine;
-      try {
-        line = JSON.parse(text) as MarkLine;
-      } catch {
-        throw new StateError(`state: ${path} line ${i + 1} is corrupted (not JSON); delete the state folder to start over`);
-      }
+    for (const line of readJsonLines<MarkLine>(path, notes)) {
       if ("o" in line) committed.set(line.o, line.at);
       else {
         committed.set(line.m, line.at);
         fingerprints.push(...line.f);
       }
-    });
+    }
     return new OutputMarks(path, { fingerprints, committed });
   }
 
