@@ -24,7 +24,6 @@ Ctrl-C (or SIGTERM) stops taking new work, lets in-flight pages finish (up to
 crawler.shutdown_timeout_secs), and prints the summary; a second one, 2 s or more after the
 first, quits at once. Either way the state is kept for --resume.`;
 
-
 export async function runStandaloneCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
