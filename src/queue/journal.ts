@@ -14,8 +14,8 @@ export interface QueueEntry {
   attempts: number;
   /** the entry's number (a new one per enqueue or retry); the journal keys its records by it */
   seq: number;
-  /** the journal's note of where the entry is on disk */
-  ref?: { seg: number; off: number; len: number };
+  /** the journal's note of where the entry is on disk (created as undefined: no hidden-class change later) */
+  ref: { seg: number; off: number; len: number } | undefined;
 }
 
 /** What a journal found on disk: the queue state to continue from. */

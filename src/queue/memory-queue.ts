@@ -89,7 +89,7 @@ export class MemoryQueue implements Queue {
           continue;
         }
       }
-      this.enqueue({ topic, priority: item.priority ?? defaultPriority(item.message), message: item.message, attempts: 0, seq: 0 }, item.dedupKey);
+      this.enqueue({ topic, priority: item.priority ?? defaultPriority(item.message), message: item.message, attempts: 0, seq: 0, ref: undefined }, item.dedupKey);
       accepted++;
     }
     return this.durable({ accepted, duplicates });
@@ -262,7 +262,7 @@ export class MemoryQueue implements Queue {
   replayDeadLetters(topic: Topic, count: number): Promise<number> {
     const moved = this.state(topic).dead.splice(0, count);
     for (const d of moved) {
-      if (d.message !== undefined) this.enqueue({ topic, priority: d.priority, message: d.message, attempts: 0, seq: 0 });
+      if (d.message !== undefined) this.enqueue({ topic, priority: d.priority, message: d.message, attempts: 0, seq: 0, ref: undefined });
     }
     this.journal?.deadLettersRemoved(topic, moved.map((d) => d.id));
     return this.durable(moved.length);
