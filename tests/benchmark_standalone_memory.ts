@@ -14,7 +14,7 @@ import { argValue, expectedPages, fmt, numArg, procRss, ROOT, startShopProcess }
 const items = numArg("items", 200_000);
 const concurrency = numArg("concurrency", 64);
 const runtime = argValue("runtime") ?? "node";
-/** extra flags for the crawler's node, e.g. --node-flags=--max-semi-space-size=4 */
+/** extra flags for the crawler's node (or deno), e.g. --node-flags=--max-semi-space-size=4 */
 const nodeFlags = (argValue("node-flags") ?? "").split(" ").filter(Boolean);
 const pages = expectedPages(items);
 const dir = mkdtempSync(join(tmpdir(), "mocra-bench-memory-"));
@@ -31,7 +31,7 @@ writeFileSync(
 const args = ["src/cli.ts", "run-standalone", "--config", config, "--module", "demo_shop"];
 const child =
   runtime === "deno"
-    ? spawn(join(ROOT, "node_modules/deno/deno"), ["run", "-A", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] })
+    ? spawn(join(ROOT, "node_modules/deno/deno"), ["run", "-A", ...nodeFlags, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] })
     : spawn(process.execPath, [...nodeFlags, "--import", "tsx", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
 let done = 0;
 let tail = "";
@@ -43,7 +43,7 @@ const started = Date.now();
 const samples: { pages: number; rss: number; secs: number }[] = [];
 const timer = setInterval(() => {
   const r = procRss(child.pid!);
-  if (r) samples.push({ pages: done, rss: r.rssMb, secs: (Date.now() - started) / 1000 });
+  if (r && r.rssMb > 0) samples.push({ pages: done, rss: r.rssMb, secs: (Date.now() - started) / 1000 });
 }, 500);
 const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
 clearInterval(timer);

@@ -49,7 +49,8 @@ export function memoryRss(): number {
 /**
  * Asks V8 to grow the heap less eagerly (20 % over the live size instead of up to 4x), so a long
  * crawl's RSS stays near its live data: measured with tests/benchmark_standalone_memory.ts.
- * Heap flags are V8's on both runtimes; the call is a no-op where they cannot be set.
+ * Node takes the flag at run time; Deno ignores it then, so deno.json's tasks pass it as
+ * --v8-flags (the call is harmless there).
  */
 export function preferSteadyMemory(): void {
   try {
