@@ -77,6 +77,10 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
     const dead = Object.entries(result.deadLetters).filter(([, n]) => n > 0);
     if (dead.length > 0) console.error(`dead letters: ${dead.map(([t, n]) => `${t} ${n}`).join(", ")}`);
     const where = result.state?.path ?? "";
+    if (result.fatal) {
+      console.error(`fatal: ${result.fatal.message.split("\n")[0]}; state in ${where} (continue with --resume once fixed)`);
+      return 1;
+    }
     if (result.abandoned > 0) {
       console.error(
         `shutdown: ${result.abandoned} messages still in flight after ${config.crawler.shutdownTimeoutSecs} s were left for re-delivery; ` +

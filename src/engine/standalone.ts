@@ -47,6 +47,8 @@ export interface StandaloneResult {
   abandoned: number;
   /** messages still queued (ready or delayed) at the end */
   remaining: number;
+  /** the error that ended the flows early (e.g. the state folder could not be written), if any */
+  fatal?: Error;
   /** with `state`: the state folder, whether this run resumed one, and notes about it */
   state?: { path: string; resumed: boolean; notes: string[] };
   queue: MemoryQueue;
@@ -144,7 +146,11 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
     running.catch(done);
   });
   const outcome = await worker.stop(interrupted ? "interrupted" : "drained", config.crawler.shutdownTimeoutSecs * 1000);
-  await running;
+  // a failed flow still gets its summary: the caller reports the error after it
+  const fatal = await running.then(
+    () => undefined,
+    (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+  );
   stopProgress();
   const queueStats = await queue.stats();
   const abandoned = outcome === "timeout" ? TOPICS.reduce((n, t) => n + queueStats[t].inFlight, 0) : 0;
@@ -156,5 +162,5 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
   const deadLetters = Object.fromEntries(TOPICS.map((t) => [t, queueStats[t].dead])) as Record<Topic, number>;
   const remaining = TOPICS.reduce((n, t) => n + queueStats[t].delayed + PRIORITIES.reduce((m, p) => m + queueStats[t].ready[p], 0), 0);
   const state = folder ? { path: folder.path, resumed: folder.resumed, notes: folder.notes } : undefined;
-  return { stats, output: sink.describe(), deadLetters, interrupted, abandoned, remaining, state, queue };
+  return { stats, output: sink.describe(), deadLetters, interrupted, abandoned, remaining, fatal, state, queue };
 }
