@@ -1,9 +1,11 @@
 // tests/helpers/standalone-process.ts: `run-standalone` as a real process (Node without a
 // wrapper, Node through the `npx tsx` wrapper, or Deno) against a state folder in a temp dir.
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { descendants } from "../bench/common.ts";
 import { ROOT } from "./worker-process.ts";
 
 export type Launch = "node" | "npx-tsx" | "deno";
@@ -72,4 +74,19 @@ export async function readItems(dirs: StandaloneDirs): Promise<{ url: string }[]
     .split("\n")
     .filter(Boolean)
     .map((line) => JSON.parse(line) as { url: string });
+}
+
+/** The process running the CLI itself under a wrapper chain (npx → tsx → node with tsx's loader). */
+export function cliPid(rootPid: number): number | undefined {
+  for (const pid of descendants(rootPid)) {
+    const cmd = (() => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      } catch {
+        return [];
+      }
+    })();
+    if (cmd.includes("src/cli.ts") && !cmd.some((a) => a.endsWith("tsx/dist/cli.mjs") || a.endsWith("npx-cli.js"))) return pid;
+  }
+  return undefined;
 }
