@@ -7,7 +7,7 @@ import type { QueueEntry, QueueJournal, RecoveredQueue } from "../queue/journal.
 import type { DeadLetter } from "../queue/queue.ts";
 import { StateError } from "./errors.ts";
 import { readJsonLines } from "./line-file.ts";
-import { type RecordRef, SegmentLog, segmentName } from "./segment-log.ts";
+import { SegmentLog, segmentName } from "./segment-log.ts";
 
 const ENQUEUED = 1;
 const SETTLED = 2;
@@ -201,13 +201,6 @@ export class FrontierJournal implements QueueJournal {
     for (const w of waiters) w();
   }
 
-  /** Live entries held on disk (ready, in flight or delayed). */
-  get liveEntries(): number {
-    let n = 0;
-    for (const c of this.live.values()) n += c;
-    return n;
-  }
-
   close(): void {
     this.flush();
     this.log.close();
@@ -281,5 +274,3 @@ function removeFrontierFiles(dir: string): void {
     if (/^frontier-\d+\.log$/.test(name) || Object.values(FRONTIER_FILES).includes(name as never)) unlinkSync(join(dir, name));
   }
 }
-
-export type { RecordRef };

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { crc32 } from "../queue/redis/crc32.ts";
 import { StateError } from "./errors.ts";
@@ -151,13 +151,6 @@ export class SegmentLog {
     if (truncatedBytes > 0) ftruncateSync(fd, off);
     this.fds.set(seg, fd);
     return { truncatedBytes };
-  }
-
-  /** Size on disk of the segments still open. */
-  diskBytes(): number {
-    let n = 0;
-    for (const fd of this.fds.values()) n += fstatSync(fd).size;
-    return n;
   }
 
   close(): void {
