@@ -3,24 +3,29 @@ import { parseArgs } from "node:util";
 import { startShop } from "../demo/shop.ts";
 import { summaryText } from "../engine/progress.ts";
 import { runStandalone } from "../engine/standalone.ts";
-import { onShutdownSignal } from "../runtime/index.ts";
+import { onStopSignals } from "../runtime/index.ts";
 import { schedulesOf } from "../sync/cron.ts";
 import { loadConfigFrom, loadRegistry, UsageError } from "./common.ts";
 
-export const usage = `usage: run-standalone [--config PATH] [--module NAME]... [--demo [--items N]] [--schedule]
+export const usage = `usage: run-standalone [--config PATH] [--module NAME]... [--resume] [--demo [--items N]] [--schedule]
 
-Crawls in this process on in-memory queues until the work is drained, then prints a summary.
-No Redis needed.
+Crawls in this process until the work is drained, then prints a summary. No Redis needed.
+The frontier (queued requests, seen set, dead letters, stored marks) is kept on disk in
+[state] dir/<name>, so a stopped or crashed run can be continued with --resume.
 
   --config PATH   config file (default: ./config.toml if present, else built-in defaults)
   --module NAME   run this module (repeatable; default: every module found)
+  --resume        continue the unfinished run in the state folder: only what was in flight is
+                  fetched again, and the output gets no duplicate item
   --demo          serve the bundled demo shop on 127.0.0.1 and crawl it with modules/demo_shop.ts
   --items N       with --demo: items in the demo shop (default 200)
   --schedule      keep running and submit each module's cron schedule at its ticks (modules
                   without one run once); stop with Ctrl-C
   -h, --help      this help
 
-Ctrl-C stops taking new work, lets in-flight pages finish, and prints the summary.`;
+Ctrl-C (or SIGTERM) stops taking new work, lets in-flight pages finish (up to
+crawler.shutdown_timeout_secs), and prints the summary; a second one, 2 s or more after the
+first, quits at once. Either way the state is kept for --resume.`;
 
 export async function runStandaloneCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -29,6 +34,7 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
       config: { type: "string" },
       module: { type: "string", multiple: true },
       demo: { type: "boolean" },
+      resume: { type: "boolean" },
       items: { type: "string" },
       schedule: { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -51,22 +57,47 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
     if (modules.length === 0) modules = ["demo_shop"];
   }
   const controller = new AbortController();
-  const removeSignals = onShutdownSignal((sig) => {
-    if (controller.signal.aborted) process.exit(130);
-    console.error(`\n${sig}: finishing in-flight pages (again to quit at once)`);
-    controller.abort();
-  });
+  const removeSignals = onStopSignals(
+    (sig) => {
+      console.error(`\n${sig}: finishing in-flight pages (again to quit at once)`);
+      controller.abort();
+    },
+    (sig) => {
+      console.error(`${sig} again: quitting now; pages in flight will be fetched again with --resume`);
+      process.exit(130);
+    },
+  );
   try {
     const registry = await loadRegistry(config, overrides, modules);
     if (values.schedule && schedulesOf(registry, modules).length === 0) {
       throw new UsageError(`--schedule: none of the modules (${(modules.length > 0 ? modules : registry.names()).join(", ")}) has a cron schedule (cron in defineModule, or in [modules.<name>])`);
     }
-    const result = await runStandalone({ config, registry, modules, signal: controller.signal, progress: true, schedule: values.schedule });
+    const result = await runStandalone({
+      config,
+      registry,
+      modules,
+      signal: controller.signal,
+      progress: true,
+      schedule: values.schedule,
+      state: { resume: values.resume ?? false, notify: (line) => console.error(line) },
+    });
     console.error(summaryText(result.stats, result.output));
     for (const line of result.stats.droppedLinksLines()) console.error(line);
     const dead = Object.entries(result.deadLetters).filter(([, n]) => n > 0);
     if (dead.length > 0) console.error(`dead letters: ${dead.map(([t, n]) => `${t} ${n}`).join(", ")}; all of them in ${result.deadLetterFile}`);
-    if (result.interrupted) console.error("interrupted: requests still queued in memory were not crawled");
+    const where = result.state?.path ?? "";
+    if (result.fatal) {
+      console.error(`fatal: ${result.fatal.message.split("\n")[0]}; state in ${where} (continue with --resume once fixed)`);
+      return 1;
+    }
+    if (result.abandoned > 0) {
+      console.error(
+        `shutdown: ${result.abandoned} messages still in flight after ${config.crawler.shutdownTimeoutSecs} s were left for re-delivery; ` +
+          `${result.remaining} more queued; state in ${where} (continue with --resume)`,
+      );
+      return 1;
+    }
+    if (result.interrupted) console.error(`interrupted: ${result.remaining} messages still queued; state in ${where} (continue with --resume)`);
     return 0;
   } finally {
     removeSignals();
