@@ -8,6 +8,8 @@ import { rateKey, runRateScript } from "./scripts.ts";
 export interface Lease {
   readonly key: string;
   readonly id: string;
+  /** true when none was free at the first try: the caller queued for it */
+  readonly waited: boolean;
   release(): Promise<void>;
 }
 
@@ -29,7 +31,7 @@ export interface ConcurrencyLimiter {
   readonly held: number;
 }
 
-const noopLease = (key: string): Lease => ({ key, id: "", release: () => Promise.resolve() });
+const noopLease = (key: string): Lease => ({ key, id: "", waited: false, release: () => Promise.resolve() });
 
 interface Waiter {
   resolve(lease: Lease | null): void;
@@ -51,7 +53,7 @@ export class MemoryConcurrencyLimiter implements ConcurrencyLimiter {
 
   acquire(key: string, limit: number, options: AcquireOptions): Promise<Lease | null> {
     if (!(limit > 0)) return Promise.resolve(noopLease(key));
-    if ((this.inUse.get(key) ?? 0) < limit && !this.waiters.get(key)?.length) return Promise.resolve(this.take(key, limit));
+    if ((this.inUse.get(key) ?? 0) < limit && !this.waiters.get(key)?.length) return Promise.resolve(this.take(key, false));
     if (options.maxWaitMs <= 0) return Promise.resolve(null);
     return new Promise((resolve) => {
       const w: Waiter = { resolve, deadline: Date.now() + options.maxWaitMs, limit, leaseMs: options.leaseMs };
@@ -67,13 +69,14 @@ export class MemoryConcurrencyLimiter implements ConcurrencyLimiter {
     });
   }
 
-  private take(key: string, _limit: number): Lease {
+  private take(key: string, waited: boolean): Lease {
     this.inUse.set(key, (this.inUse.get(key) ?? 0) + 1);
     this.total++;
     let released = false;
     return {
       key,
       id: "",
+      waited,
       release: () => {
         if (released) return Promise.resolve();
         released = true;
@@ -92,7 +95,7 @@ export class MemoryConcurrencyLimiter implements ConcurrencyLimiter {
     while (q && q.length > 0 && (this.inUse.get(key) ?? 0) < q[0].limit) {
       const w = q.shift()!;
       clearTimeout(w.timer);
-      w.resolve(this.take(key, w.limit));
+      w.resolve(this.take(key, true));
     }
     if (q && q.length === 0) this.waiters.delete(key);
   }
@@ -134,7 +137,7 @@ export class RedisConcurrencyLimiter implements ConcurrencyLimiter {
   async acquire(key: string, limit: number, options: AcquireOptions): Promise<Lease | null> {
     if (!(limit > 0)) return noopLease(key);
     if (!this.queues.get(key)?.length) {
-      const got = await this.tryAcquire(key, limit, options.leaseMs);
+      const got = await this.tryAcquire(key, limit, options.leaseMs, false);
       if (got.lease) return got.lease;
       if (options.maxWaitMs <= 0) return null;
     }
@@ -146,7 +149,7 @@ export class RedisConcurrencyLimiter implements ConcurrencyLimiter {
     });
   }
 
-  private async tryAcquire(key: string, limit: number, leaseMs: number): Promise<{ lease?: Lease; retryMs: number }> {
+  private async tryAcquire(key: string, limit: number, leaseMs: number, waited: boolean): Promise<{ lease?: Lease; retryMs: number }> {
     const id = uuidv4();
     const zkey = rateKey(this.name, "leases", key);
     const [ok, ms] = (await runRateScript(this.conn, "leaseAcquire", [zkey], [limit, Math.ceil(leaseMs), id])) as [number, number];
@@ -160,6 +163,7 @@ export class RedisConcurrencyLimiter implements ConcurrencyLimiter {
     const lease: Lease = {
       key,
       id,
+      waited,
       release: async () => {
         if (released) return;
         released = true;
@@ -192,7 +196,7 @@ export class RedisConcurrencyLimiter implements ConcurrencyLimiter {
         }
         let got: { lease?: Lease; retryMs: number };
         try {
-          got = await this.tryAcquire(key, head.limit, head.leaseMs);
+          got = await this.tryAcquire(key, head.limit, head.leaseMs, true);
         } catch {
           got = { retryMs: LEASE_POLL_MAX_MS };
         }

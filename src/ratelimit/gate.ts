@@ -5,10 +5,12 @@
 //   robots.txt ── disallowed ─▶ ack + robots_disallowed        (never requested)
 //             └─ unreadable ──▶ defer until the robots back-off ends  (no attempt spent)
 //   suspended / circuit open ─▶ defer until the suspension ends    (no attempt spent, no slot held)
-//   concurrency lease (domain_concurrency, shared) ── none within max_wait ─▶ re-queue
 //   GCRA reservation at rate x adaptive factor, Crawl-delay as a floor on the interval
 //             └─ wait > max_wait ─▶ re-queue after that wait (nothing reserved)
-//   sleep the reserved wait ─▶ suspended meanwhile? ─▶ re-queue
+//   sleep the reserved wait
+//   concurrency lease (domain_concurrency, shared) ── none within max_wait ─▶ re-queue
+//             └─ had to wait for it ─▶ a fresh slot (and its sleep), so the spacing holds
+//   waited? suspended meanwhile? ─▶ re-queue
 //   download ─▶ feedback (status/errors) ─▶ release the lease
 import type { RateLimitKeyMode } from "../config/schema.ts";
 import { DownloadError, parseRetryAfter } from "../download/download-error.ts";
@@ -98,51 +100,56 @@ export class RequestGate {
         return fail({ reason: `${key} is held back for ${Math.ceil(state.suspendedMs)} ms`, retryable: true, requeue: true, retryAfterMs: Math.ceil(state.suspendedMs) + jitter(50) });
       }
 
-      // a request that waited (for a lease or a rate slot) looks at the key again before it goes:
-      // an earlier request's 429 may have suspended it meanwhile
-      let waited = false;
+      const configured = settings.rateOf(req, key);
+      let rate = configured > 0 ? configured * state.factor : Infinity;
+      if (crawlDelaySecs !== undefined && crawlDelaySecs > 0) rate = Math.min(rate, 1 / crawlDelaySecs);
+      const proxyRate = proxy ? (proxy.rateLimit > 0 ? proxy.rateLimit : settings.proxyRate) : 0;
+      const proxyKey = proxy ? `proxy:${proxy.hostPort}` : "";
+      /** Reserves the key's (and the proxy's) next slot and sleeps until it; a failure when over max_wait. */
+      const slot = async (): Promise<Admission | undefined> => {
+        let waitMs = 0;
+        if (rate !== Infinity) {
+          const r = await parts.limiter.reserve(key, rate, settings.maxWaitMs);
+          if (!r.ok) return fail({ reason: `rate limit wait for ${key} over max_wait`, retryable: true, requeue: true, retryAfterMs: r.retryAfterMs });
+          waitMs = r.waitMs;
+        }
+        if (proxyRate > 0 && proxyKey !== key) {
+          const r = await parts.limiter.reserve(proxyKey, proxyRate, settings.maxWaitMs);
+          if (!r.ok) return fail({ reason: `rate limit wait for ${proxyKey} over max_wait`, retryable: true, requeue: true, retryAfterMs: r.retryAfterMs });
+          waitMs = Math.max(waitMs, r.waitMs);
+        }
+        if (waitMs > 0) {
+          this.emit({ type: "rate_limited", key, waitMs });
+          await new Promise((resolve) => setTimeout(resolve, waitMs));
+        }
+        return undefined;
+      };
+
+      // The rate slot comes first and the concurrency lease after it, so a request sleeping for
+      // its slot (say, on one proxy's rate) holds no lease that other keys' requests wait for. A
+      // request that then had to wait for a lease takes a fresh slot, so it cannot go out right
+      // behind another: the spacing holds either way.
+      const started = Date.now();
+      const first = await slot();
+      if (first) return first;
       if (settings.domainConcurrency > 0) {
-        const asked = Date.now();
         const got = await parts.concurrency.acquire(siteKey(req.url), settings.domainConcurrency, { leaseMs: settings.leaseMs(req), maxWaitMs: settings.maxWaitMs });
         if (!got) {
           return fail({ reason: `no concurrency slot for ${siteKey(req.url)} within ${settings.maxWaitMs} ms`, retryable: true, requeue: true, retryAfterMs: 500 + jitter(500) });
         }
         lease = got;
-        waited = Date.now() - asked > 1;
-      }
-
-      const configured = settings.rateOf(req, key);
-      let rate = configured > 0 ? configured * state.factor : Infinity;
-      if (crawlDelaySecs !== undefined && crawlDelaySecs > 0) rate = Math.min(rate, 1 / crawlDelaySecs);
-      let waitMs = 0;
-      if (rate !== Infinity) {
-        const r = await parts.limiter.reserve(key, rate, settings.maxWaitMs);
-        if (!r.ok) {
-          await lease?.release();
-          lease = undefined;
-          return fail({ reason: `rate limit wait for ${key} over max_wait`, retryable: true, requeue: true, retryAfterMs: r.retryAfterMs });
-        }
-        waitMs = r.waitMs;
-      }
-      if (proxy) {
-        const proxyRate = proxy.rateLimit > 0 ? proxy.rateLimit : settings.proxyRate;
-        const proxyKey = `proxy:${proxy.hostPort}`;
-        if (proxyRate > 0 && proxyKey !== key) {
-          const r = await parts.limiter.reserve(proxyKey, proxyRate, settings.maxWaitMs);
-          if (!r.ok) {
-            await lease?.release();
+        if (got.waited && (rate !== Infinity || proxyRate > 0)) {
+          const again = await slot();
+          if (again) {
+            await lease.release();
             lease = undefined;
-            return fail({ reason: `rate limit wait for ${proxyKey} over max_wait`, retryable: true, requeue: true, retryAfterMs: r.retryAfterMs });
+            return again;
           }
-          waitMs = Math.max(waitMs, r.waitMs);
         }
       }
-      if (waitMs > 0) {
-        this.emit({ type: "rate_limited", key, waitMs });
-        await new Promise((resolve) => setTimeout(resolve, waitMs));
-        waited = true;
-      }
-      if (waited) {
+      // a request that waited (for a rate slot or a lease) looks at the key again before it goes:
+      // an earlier request's 429 may have suspended it meanwhile
+      if (Date.now() - started > 1) {
         const after = await parts.politeness.state(key);
         if (after.suspendedMs > 0) {
           await lease?.release();
