@@ -89,6 +89,8 @@ const EXPECTED_DEFAULTS: Config = {
   },
   cache: { ttl: 300, compressionThreshold: 1024, l1MaxEntries: 10000, redis: null },
   output: { sink: "jsonl", path: "output" },
+  api: { port: 0, host: "127.0.0.1", apiKey: "", rateLimit: 0 },
+  logger: { level: "info", format: "text" },
   modules: {},
   rateLimits: {},
 };
@@ -168,6 +170,16 @@ redis_password = "p"
 [output]
 sink = "stdout"
 path = "out/items"
+
+[api]
+port = 8080
+host = "0.0.0.0"
+api_key = "s3cret"
+rate_limit = 2.5
+
+[logger]
+level = "debug"
+format = "json"
 
 [modules.books]
 start_urls = ["https://books.toscrape.com/"]
@@ -252,6 +264,8 @@ const FULL_CONFIG: Config = {
     },
   },
   output: { sink: "stdout", path: "out/items" },
+  api: { port: 8080, host: "0.0.0.0", apiKey: "s3cret", rateLimit: 2.5 },
+  logger: { level: "debug", format: "json" },
   modules: {
     books: {
       start_urls: ["https://books.toscrape.com/"],
@@ -554,7 +568,7 @@ describe("validation errors", () => {
       "config.toml:8: channel_config.redis.redis_port must be an integer between 1 and 65535, got 0",
     );
     expect(lines[5]).toBe(
-      'config.toml:9: unknown section "nope"; known sections: crawler, download_config, channel_config, cache, output, modules, rate_limits',
+      'config.toml:9: unknown section "nope"; known sections: crawler, download_config, channel_config, cache, output, api, logger, modules, rate_limits',
     );
   });
 });

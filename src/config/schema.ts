@@ -117,6 +117,23 @@ export interface OutputConfig {
   path: string;
 }
 
+/** `[api]` (mocra's): the observability and control HTTP API and the dashboard. */
+export interface ApiConfig {
+  port: number;
+  host: string;
+  apiKey: string;
+  rateLimit: number;
+}
+
+/** `logger.level` */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** `[logger]` (mocra's section; `level` and `format` have an effect here). */
+export interface LoggerConfig {
+  level: LogLevel;
+  format: "text" | "json";
+}
+
 /** The whole configuration. Every field has a default, so an empty file is valid. */
 export interface Config {
   name: string;
@@ -125,6 +142,8 @@ export interface Config {
   channelConfig: ChannelConfig;
   cache: CacheConfig;
   output: OutputConfig;
+  api: ApiConfig;
+  logger: LoggerConfig;
   /** `[modules.<name>]` tables, keyed by module name. */
   modules: Record<string, ModuleSettings>;
   /** `[rate_limits]`: requests per second per rate-limit key (e.g. a domain), overriding the defaults. */
@@ -649,6 +668,55 @@ const outputFields: FieldTable<OutputConfig> = {
   },
 };
 
+const apiFields: FieldTable<ApiConfig> = {
+  port: {
+    key: "port",
+    type: "integer",
+    default: 0,
+    min: 0,
+    max: 65535,
+    description: "Port of the HTTP API and dashboard (/, /health, /metrics, /observability/engine, /control/*); 0 = off.",
+  },
+  host: {
+    key: "host",
+    type: "string",
+    default: "127.0.0.1",
+    pattern: /^[^\s]+$/,
+    patternDescription: "an address or host name to listen on",
+    description: 'Address the API listens on; "0.0.0.0" for every interface.',
+  },
+  apiKey: {
+    key: "api_key",
+    type: "string",
+    default: "",
+    description: "Key for /start_work, /nodes, /dlq, /control/* (Bearer or x-api-key); empty = those routes answer 403.",
+  },
+  rateLimit: {
+    key: "rate_limit",
+    type: "number",
+    default: 0,
+    min: 0,
+    description: "Requests per second per caller (its key, or anonymous) on every route but / and /health; 0 = unlimited.",
+  },
+};
+
+const loggerFields: FieldTable<LoggerConfig> = {
+  level: {
+    key: "level",
+    type: "enum",
+    default: "info",
+    values: ["debug", "info", "warn", "error"],
+    description: "Least severe log line printed (--log-level overrides).",
+  },
+  format: {
+    key: "format",
+    type: "enum",
+    default: "text",
+    values: ["text", "json"],
+    description: '"text" lines, or "json": one JSON object per line (time, level, msg, fields).',
+  },
+};
+
 function section(
   parentPath: string,
   key: string,
@@ -702,6 +770,8 @@ export const CONFIG_SCHEMA: SectionSpec = {
       ),
     ]),
     section("", "output", "output", "Where scraped items are written.", outputFields),
+    section("", "api", "api", "Observability and control API, dashboard at GET /.", apiFields),
+    section("", "logger", "logger", "Log lines on stderr.", loggerFields),
   ],
 };
 
