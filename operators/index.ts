@@ -1,6 +1,7 @@
 // The RxJS operators every flow is composed of; public API.
 export { ack } from "./ack.ts";
 export { dedup, type SeenKeys } from "./dedup.ts";
+export { deferPausedModules } from "./defer-paused-modules.ts";
 export { type DownloadOptions, type Downloader, download, type Fetched } from "./download.ts";
 export { type FromQueueOptions, fromQueue } from "./from-queue.ts";
 export { type Generated, type GenerateOptions, generate } from "./generate.ts";

@@ -30,7 +30,9 @@ export function parse(registry: ModuleRegistry, options: ParseOptions): Operator
     const { response } = fetched;
     try {
       const module = registry.get(response.module);
+      const started = performance.now();
       const output = await runParse(module, response, registry.settings(response.module), options.timeoutSecs);
+      if (options.events?.observed) options.events.emit({ type: "page_parsed", module: response.module, ms: performance.now() - started });
       for (const s of output.skipped) options.events?.emit({ type: "warning", message: `${response.module}: ${s}` });
       return { ...fetched, module: response.module, output };
     } catch (err) {

@@ -41,7 +41,7 @@ async function settleFailure(message: Message, failure: Failure, o: RetryOptions
     const max = o.maxRetriesOf?.(message) ?? o.policy.maxRetries;
     if (failure.requeue || (failure.retryable && attempt < max)) {
       const delayMs = failure.requeue ? (failure.retryAfterMs ?? o.policy.baseDelayMs) : retryDelay(o.policy, attempt, failure.retryAfterMs);
-      o.events?.emit({ type: "retry_scheduled", topic, reason: failure.reason, attempt, delayMs, url: failure.url });
+      o.events?.emit({ type: "retry_scheduled", topic, reason: failure.reason, attempt, delayMs, url: failure.url, stage: failure.stage, deferred: failure.requeue === true });
       await message.retry(delayMs, failure.reason);
       return;
     }
@@ -54,7 +54,7 @@ async function settleFailure(message: Message, failure: Failure, o: RetryOptions
 
 async function sendToDeadLetters(message: Message, failure: Failure, events?: EventBus): Promise<void> {
   const topic = failure.deadLetter?.topic ?? message.delivery.topic;
-  events?.emit({ type: "dead_lettered", topic, reason: failure.reason, url: failure.url });
+  events?.emit({ type: "dead_lettered", topic, reason: failure.reason, url: failure.url, stage: failure.stage });
   if (failure.deadLetter) await message.deadLetterDerived(failure.deadLetter.topic, failure.deadLetter.message, failure.reason);
   else await message.deadLetter(failure.reason);
 }

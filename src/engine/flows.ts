@@ -1,9 +1,11 @@
 import { merge, type Observable, type OperatorFunction, pipe } from "rxjs";
 import { type Config, effectivePrefetch } from "../config/index.ts";
+import type { PauseGate } from "../control/pause.ts";
 import type { EventBus } from "../events/bus.ts";
-import type { Request } from "../model/index.ts";
+import type { Request, Topic, TopicMessages } from "../model/index.ts";
 import type { ModuleRegistry } from "../modules/registry.ts";
 import { URL_HEADER } from "../modules/page.ts";
+import type { CreditMeter } from "../observe/credit.ts";
 import type { Queue } from "../queue/queue.ts";
 import type { RetryPolicy } from "../queue/retry-policy.ts";
 import type { RateLimiter } from "../ratelimit/limiter.ts";
@@ -11,6 +13,7 @@ import type { ItemSink } from "../storage/sink.ts";
 import { createPoliteness, type PolitenessKit } from "./politeness.ts";
 import {
   ack,
+  deferPausedModules,
   type Downloader,
   download,
   type Fetched,
@@ -44,6 +47,16 @@ export interface FlowDeps {
    * Default: an in-memory kit built from `config`, using `limiter`.
    */
   politeness?: PolitenessKit;
+  /** pause / resume (whole crawl, per module); default: never paused */
+  pause?: PauseGate;
+  /** where the sources report their credit in use (metrics, dashboard) */
+  credit?: CreditMeter;
+}
+
+/** A flow's source: reads `topic` with credit, holding back while paused. */
+function source<K extends Topic>(deps: FlowDeps, topic: K, prefetch: number, signal: AbortSignal): Observable<Job<TopicMessages[K]>> {
+  const read = fromQueue(deps.queue, topic, { prefetch, signal, pause: deps.pause, credit: deps.credit });
+  return deps.pause ? read.pipe(deferPausedModules(deps.pause)) : read;
 }
 
 const defaultKits = new WeakMap<FlowDeps, PolitenessKit>();
@@ -84,7 +97,7 @@ function settleFailures<T>(deps: FlowDeps): OperatorFunction<Job<T>, Job<T>> {
 
 /** task / parser_task → generate → request queue. */
 export function taskFlow(deps: FlowDeps, topic: "task" | "parser_task", signal: AbortSignal): Observable<unknown> {
-  return fromQueue(deps.queue, topic, { prefetch: 4, signal }).pipe(
+  return source(deps, topic, 4, signal).pipe(
     generate({
       registry: deps.registry,
       queue: deps.queue,
@@ -122,7 +135,7 @@ function fetchStages(deps: FlowDeps): OperatorFunction<Job<Request>, Job<Fetched
 
 /** request → rate limit → download → parse → items to sink, follow-ups to the queue → ack. */
 export function requestFlow(deps: FlowDeps, signal: AbortSignal): Observable<unknown> {
-  return fromQueue(deps.queue, "request", { prefetch: effectivePrefetch(deps.config), signal }).pipe(
+  return source(deps, "request", effectivePrefetch(deps.config), signal).pipe(
     fetchStages(deps),
     parse(deps.registry, { timeoutSecs: deps.config.downloadConfig.timeout, events: deps.events }),
     route({ sink: deps.sink, queue: deps.queue, events: deps.events }),
@@ -132,7 +145,7 @@ export function requestFlow(deps: FlowDeps, signal: AbortSignal): Observable<unk
 
 /** Download-only: request → download → Response onto the `response` topic → ack. */
 export function downloadOnlyFlow(deps: FlowDeps, signal: AbortSignal): Observable<unknown> {
-  return fromQueue(deps.queue, "request", { prefetch: effectivePrefetch(deps.config), signal }).pipe(
+  return source(deps, "request", effectivePrefetch(deps.config), signal).pipe(
     fetchStages(deps),
     mapJob("to_queue", async (f: Fetched) => {
       try {
@@ -149,7 +162,7 @@ export function downloadOnlyFlow(deps: FlowDeps, signal: AbortSignal): Observabl
 
 /** Parse-only: response topic → parse → route → ack. */
 export function responseFlow(deps: FlowDeps, signal: AbortSignal): Observable<unknown> {
-  return fromQueue(deps.queue, "response", { prefetch: effectivePrefetch(deps.config), signal }).pipe(
+  return source(deps, "response", effectivePrefetch(deps.config), signal).pipe(
     mapJob("parse", (response): Fetched => {
       const url = response.headers.find(([k]) => k === URL_HEADER)?.[1] ?? "";
       return { response, fingerprint: response.requestHash ?? response.id, url };

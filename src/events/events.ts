@@ -10,10 +10,14 @@ export type CrawlEvent =
   | { type: "request_sent"; url: string; module: string; attempt: number }
   | { type: "response_received"; url: string; module: string; status: number; bytes: number; ms: number; fromCache: boolean }
   | { type: "http_error"; url: string; module: string; status: number }
-  | { type: "items_stored"; module: string; count: number }
+  /** `ms`: how long the sink took to make them durable */
+  | { type: "items_stored"; module: string; count: number; ms?: number }
+  /** a module's parse() ran on a page, taking `ms` */
+  | { type: "page_parsed"; module: string; ms: number }
   | { type: "requests_enqueued"; topic: Topic; accepted: number; duplicates: number }
-  | { type: "retry_scheduled"; topic: Topic; reason: string; attempt: number; delayMs: number; url?: string }
-  | { type: "dead_lettered"; topic: Topic; reason: string; url?: string }
+  /** `deferred`: a politeness or pause wait, not a failed attempt; `stage`: where it failed */
+  | { type: "retry_scheduled"; topic: Topic; reason: string; attempt: number; delayMs: number; url?: string; stage?: string; deferred?: boolean }
+  | { type: "dead_lettered"; topic: Topic; reason: string; url?: string; stage?: string }
   | { type: "message_acked"; topic: Topic; priority: Priority }
   | { type: "rate_limited"; key: string; waitMs: number }
   /** a 429/503 lowered the key's rate to `factor` x its configured rate (`rate` req/s, 0 = unlimited) */
@@ -35,6 +39,12 @@ export type CrawlEvent =
   | { type: "proxy_restored"; proxy: string }
   /** served from a cache without asking the server (`kind`: "response", ...) */
   | { type: "cache_hit"; kind: string; url: string; module: string }
+  /** the queue's command connection to Redis was lost / is back (after `downMs`) */
+  | { type: "redis_unreachable"; endpoint: string; reason: string }
+  | { type: "redis_reconnected"; endpoint: string; downMs: number }
+  /** the fleet-wide pause flag changed: `scope` is "all" or a module name */
+  | { type: "paused"; scope: string }
+  | { type: "resumed"; scope: string }
   | { type: "warning"; message: string }
   | { type: "error"; stage: string; message: string };
 
