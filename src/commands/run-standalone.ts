@@ -1,12 +1,17 @@
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { MemoryPauseFlag } from "../control/pause.ts";
 import { startShop } from "../demo/shop.ts";
+import { ALL_ROLES } from "../engine/flows.ts";
+import { createLogger, type Observed, observeCrawl } from "../engine/observability.ts";
 import { summaryText } from "../engine/progress.ts";
 import { runStandalone } from "../engine/standalone.ts";
+import { EventBus } from "../events/bus.ts";
+import { CreditMeter } from "../observe/credit.ts";
 import { onShutdownSignal } from "../runtime/index.ts";
-import { loadConfigFrom, loadRegistry, UsageError } from "./common.ts";
+import { loadConfigFrom, loadRegistry, parseLogLevel, UsageError } from "./common.ts";
 
-export const usage = `usage: run-standalone [--config PATH] [--module NAME]... [--demo [--items N]]
+export const usage = `usage: run-standalone [--config PATH] [--module NAME]... [--demo [--items N]] [--log-level L]
 
 Crawls in this process on in-memory queues until the work is drained, then prints a summary.
 No Redis needed.
@@ -15,7 +20,11 @@ No Redis needed.
   --module NAME   run this module (repeatable; default: every module found)
   --demo          serve the bundled demo shop on 127.0.0.1 and crawl it with modules/demo_shop.ts
   --items N       with --demo: items in the demo shop (default 200)
+  --log-level L   debug, info, warn or error (default: [logger] level)
   -h, --help      this help
+
+With [api] port set, serves the API and the dashboard (GET /) while it crawls; pause/resume
+there hold this process's crawl.
 
 Ctrl-C stops taking new work, lets in-flight pages finish, and prints the summary.`;
 
@@ -27,6 +36,7 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
       module: { type: "string", multiple: true },
       demo: { type: "boolean" },
       items: { type: "string" },
+      "log-level": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -34,6 +44,7 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
     console.log(usage);
     return 0;
   }
+  const logLevel = parseLogLevel(values["log-level"]);
   const config = await loadConfigFrom(values.config);
   let modules = values.module ?? [];
   const overrides: Record<string, Record<string, unknown>> = {};
@@ -47,6 +58,7 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
     if (modules.length === 0) modules = ["demo_shop"];
   }
   const controller = new AbortController();
+  let observed: Observed | undefined;
   const removeSignals = onShutdownSignal((sig) => {
     if (controller.signal.aborted) process.exit(130);
     console.error(`\n${sig}: finishing in-flight pages (again to quit at once)`);
@@ -54,7 +66,25 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
   });
   try {
     const registry = await loadRegistry(config, overrides);
-    const result = await runStandalone({ config, registry, modules, signal: controller.signal, progress: true });
+    const events = new EventBus();
+    const logger = createLogger(config, logLevel);
+    const pause = new MemoryPauseFlag(events);
+    const credit = new CreditMeter();
+    const onStart = async ({ queue, workerId }: { queue: Parameters<typeof observeCrawl>[0]["queue"]; workerId: string }) => {
+      observed = await observeCrawl({ config, events, queue, registry, logger, node: { id: workerId, roles: ALL_ROLES }, credit, control: pause });
+    };
+    const result = await runStandalone({
+      config,
+      registry,
+      modules,
+      signal: controller.signal,
+      progress: logger.enabled("info"),
+      events,
+      logger,
+      pause,
+      credit,
+      onStart,
+    }).finally(() => observed?.stop());
     console.error(summaryText(result.stats, result.output));
     const dead = Object.entries(result.deadLetters).filter(([, n]) => n > 0);
     if (dead.length > 0) console.error(`dead letters: ${dead.map(([t, n]) => `${t} ${n}`).join(", ")}`);

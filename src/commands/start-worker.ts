@@ -1,13 +1,16 @@
 import { parseArgs } from "node:util";
 import { type Config, cacheRedisConnection } from "../config/index.ts";
+import { RedisPauseFlag } from "../control/pause.ts";
 import { ALL_ROLES, type Role } from "../engine/flows.ts";
-import { NodeRegistry } from "../engine/node-registry.ts";
+import { listNodes, NodeRegistry } from "../engine/node-registry.ts";
+import { createLogger, observeCrawl } from "../engine/observability.ts";
 import { createPoliteness } from "../engine/politeness.ts";
 import { showProgress } from "../engine/progress.ts";
 import { createHttpClient, createLocalSink } from "../engine/standalone.ts";
 import { Worker } from "../engine/worker.ts";
 import { EventBus } from "../events/bus.ts";
 import { CrawlStats } from "../events/stats.ts";
+import { CreditMeter } from "../observe/credit.ts";
 import { BlobOffloadQueue } from "../queue/blob-offload-queue.ts";
 import type { Queue } from "../queue/queue.ts";
 import { openConnection } from "../queue/redis/connection.ts";
@@ -17,9 +20,9 @@ import { onShutdownSignal } from "../runtime/index.ts";
 import { FileBlobStorage } from "../storage/blob-storage.ts";
 import { RedisItemSink } from "../storage/redis-sink.ts";
 import type { ItemSink } from "../storage/sink.ts";
-import { loadConfigFrom, loadRegistry, UsageError } from "./common.ts";
+import { loadConfigFrom, loadRegistry, parseLogLevel, UsageError } from "./common.ts";
 
-export const usage = `usage: start-worker [--config PATH] [--roles task,download,parse]
+export const usage = `usage: start-worker [--config PATH] [--roles task,download,parse] [--log-level L]
 
 Joins the crawl in Redis (channel_config.redis) and works until SIGINT/SIGTERM; then stops
 taking work, finishes and acks what is in flight, flushes the sink, and exits 0.
@@ -28,7 +31,10 @@ taking work, finishes and acks what is in flight, flushes the sink, and exits 0.
   --roles LIST    stages to run, comma-separated: task (expand tasks into requests), download,
                   parse (default: all). A download-only worker puts Responses on the "response"
                   topic for parse workers.
-  -h, --help      this help`;
+  --log-level L   debug, info, warn or error (default: [logger] level)
+  -h, --help      this help
+
+With [api] port set, serves the API and the dashboard (GET /) on [api] host:port.`;
 
 export function parseRoles(text: string | undefined): Role[] {
   if (text === undefined) return [...ALL_ROLES];
@@ -41,8 +47,12 @@ export function parseRoles(text: string | undefined): Role[] {
 }
 
 /** The queue a worker uses: Redis, with large Response bodies offloaded when blob storage is set. */
-export async function connectQueue(config: Config, onFatal: (err: Error) => void): Promise<Queue> {
-  const redis = await RedisQueue.connect(config, { onFatal });
+export async function connectQueue(config: Config, onFatal: (err: Error) => void, events?: EventBus): Promise<Queue> {
+  const redis = await RedisQueue.connect(config, {
+    onFatal,
+    onConnection: (c) =>
+      events?.emit(c.state === "down" ? { type: "redis_unreachable", endpoint: c.endpoint, reason: c.reason } : { type: "redis_reconnected", endpoint: c.endpoint, downMs: c.downMs }),
+  });
   const path = config.channelConfig.blobStorage.path;
   return path ? new BlobOffloadQueue(redis, new FileBlobStorage(path)) : redis;
 }
@@ -54,38 +64,56 @@ export async function createWorkerSink(config: Config): Promise<ItemSink> {
 export async function startWorkerCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { config: { type: "string" }, roles: { type: "string" }, help: { type: "boolean", short: "h" } },
+    options: { config: { type: "string" }, roles: { type: "string" }, "log-level": { type: "string" }, help: { type: "boolean", short: "h" } },
   });
   if (values.help) {
     console.log(usage);
     return 0;
   }
   const roles = parseRoles(values.roles);
+  const logLevel = parseLogLevel(values["log-level"]);
   const config = await loadConfigFrom(values.config);
   const registry = await loadRegistry(config);
+  const events = new EventBus();
+  const logger = createLogger(config, logLevel);
 
   let fatal: Error | undefined;
   let requestStop: (reason: string) => void = () => {};
   const queue = await connectQueue(config, (err) => {
     fatal = err;
     requestStop(err.message);
-  });
+  }, events);
   const sink = await createWorkerSink(config);
-  const events = new EventBus();
   const stats = new CrawlStats(events);
   // rate limits, concurrency leases, robots.txt, caches and backoff shared with every worker
   const r = config.channelConfig.redis;
   const cacheRedis = await openConnection(cacheRedisConnection(config), "command", r.connectTimeoutMs, `${config.name}:politeness`);
   const politeness = createPoliteness(config, cacheRedis, { events });
+  // the fleet-wide pause flags: a local copy kept fresh by pub/sub on its own connection
+  const subscriber = await openConnection(cacheRedisConnection(config), "command", r.connectTimeoutMs, `${config.name}:control`);
+  const pause = await RedisPauseFlag.start(cacheRedis, subscriber, config.name, { events });
+  const credit = new CreditMeter();
   const worker = new Worker(
-    { config, queue, registry, sink, events, downloader: createHttpClient(config), limiter: new MemoryRateLimiter(), politeness },
+    { config, queue, registry, sink, events, downloader: createHttpClient(config), limiter: new MemoryRateLimiter(), politeness, pause, credit },
     roles,
   );
-  const nodes = await NodeRegistry.start(config, { id: worker.id, roles, pages: () => stats.pages });
+  const nodes = await NodeRegistry.start(config, { id: worker.id, roles, pages: () => stats.pages, items: () => stats.items });
+  const observed = await observeCrawl({
+    config,
+    events,
+    queue,
+    registry,
+    logger,
+    node: { id: worker.id, roles },
+    credit,
+    control: pause,
+    nodes: () => listNodes(cacheRedis, config.name),
+  });
   const stopProgress = showProgress(events, stats, {
     intervalSecs: config.crawler.progressIntervalSecs,
     tty: false,
     queued: () => queue.depth("request"),
+    logger,
   });
   console.error(`worker ${worker.id} (${roles.join(", ")}) joined ${config.name} on Redis; modules: ${registry.names().join(", ") || "none"}`);
 
@@ -105,6 +133,8 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   await worker.stop(reason, config.crawler.shutdownTimeoutSecs * 1000);
   await running.catch((err: unknown) => console.error(`worker flow failed: ${String(err)}`));
   stopProgress();
+  await observed.stop();
+  pause.close();
   await sink.close();
   await nodes.stop();
   await politeness.close();

@@ -2,6 +2,7 @@ import { stderr } from "node:process";
 import type { Subscription } from "rxjs";
 import type { EventBus } from "../events/bus.ts";
 import type { CrawlStats } from "../events/stats.ts";
+import type { Logger } from "../observe/logger.ts";
 
 export interface ProgressOptions {
   /** seconds between plain log lines when not on a terminal */
@@ -11,6 +12,8 @@ export interface ProgressOptions {
   /** redraw one status line (terminal) or print plain lines */
   tty?: boolean;
   write?: (text: string) => void;
+  /** prints warnings and errors (and the plain progress lines, at info); the line is redrawn around its lines */
+  logger?: Logger;
 }
 
 function line(stats: CrawlStats, queued: number): string {
@@ -32,8 +35,16 @@ export function showProgress(bus: EventBus, stats: CrawlStats, options: Progress
   const clear = () => {
     if (tty && last) write("\r\x1b[K");
   };
+  const { logger } = options;
+  if (logger && tty) {
+    logger.wrapWrite((text, inner) => {
+      clear();
+      inner(text);
+      if (last) write(last);
+    });
+  }
   const sub: Subscription = bus.events$.subscribe((e) => {
-    if (e.type === "warning" || e.type === "error") {
+    if (!logger && (e.type === "warning" || e.type === "error")) {
       clear();
       write(`${e.type === "error" ? "error" : "warning"}: ${"stage" in e ? `[${e.stage}] ` : ""}${e.message}\n`);
       if (tty && last) write(last);
@@ -44,7 +55,8 @@ export function showProgress(bus: EventBus, stats: CrawlStats, options: Progress
     if (tty) {
       last = text;
       write(`\r\x1b[K${text}`);
-    } else write(`[progress] ${text}\n`);
+    } else if (logger) logger.info(`[progress] ${text}`);
+    else write(`[progress] ${text}\n`);
   };
   const timer = setInterval(() => void tick(), tty ? 250 : options.intervalSecs * 1000);
   return () => {

@@ -1,9 +1,12 @@
 import type { Config } from "../config/index.ts";
+import type { PauseGate } from "../control/pause.ts";
 import { HttpClient } from "../download/http-client.ts";
 import { EventBus } from "../events/bus.ts";
 import { CrawlStats } from "../events/stats.ts";
 import { type TaskModel, TOPICS, type Topic, taskModel } from "../model/index.ts";
 import type { ModuleRegistry } from "../modules/registry.ts";
+import type { CreditMeter } from "../observe/credit.ts";
+import type { Logger } from "../observe/logger.ts";
 import { MemoryQueue } from "../queue/memory-queue.ts";
 import { MemoryRateLimiter } from "../ratelimit/memory-limiter.ts";
 import { JsonlSink } from "../storage/jsonl-sink.ts";
@@ -28,6 +31,12 @@ export interface StandaloneOptions {
   signal?: AbortSignal;
   /** show live progress on stderr (a redrawn line on a terminal, plain lines otherwise) */
   progress?: boolean;
+  /** prints the progress's warnings and errors (and its plain lines) */
+  logger?: Logger;
+  pause?: PauseGate;
+  credit?: CreditMeter;
+  /** called once the queue and the worker exist, before the crawl starts (e.g. to serve the API) */
+  onStart?: (run: { queue: MemoryQueue; workerId: string }) => Promise<void>;
 }
 
 export interface StandaloneResult {
@@ -84,9 +93,12 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
       events,
       downloader: options.downloader ?? createHttpClient(config),
       limiter: new MemoryRateLimiter(),
+      pause: options.pause,
+      credit: options.credit,
     },
     ALL_ROLES,
   );
+  await options.onStart?.({ queue, workerId: worker.id });
 
   await queue.publish(
     "task",
@@ -96,6 +108,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
     ? showProgress(events, stats, {
         intervalSecs: config.crawler.progressIntervalSecs,
         queued: async () => (await queue.depth("request")) + (await queue.depth("task")),
+        logger: options.logger,
       })
     : () => {};
   const running = worker.run();
