@@ -1,6 +1,8 @@
 // mocra-ts command line: `tsx src/cli.ts <command> [options]` (or `deno task <command>`).
 import { ConfigError } from "./config/index.ts";
 import { UsageError } from "./commands/common.ts";
+import { controlCommand } from "./commands/control.ts";
+import { dashboardCommand } from "./commands/dashboard.ts";
 import { dlqCommand } from "./commands/dlq.ts";
 import { exportCommand } from "./commands/export.ts";
 import { runStandaloneCommand } from "./commands/run-standalone.ts";
@@ -18,6 +20,9 @@ const commands: Record<string, { run: Command; summary: string }> = {
   status: { run: statusCommand, summary: "queues, pending work, dead letters and live workers in Redis" },
   dlq: { run: dlqCommand, summary: "list, replay or purge dead letters in Redis" },
   export: { run: exportCommand, summary: "write the items held in Redis to JSONL files" },
+  pause: { run: controlCommand("pause"), summary: "stop every worker of the crawl taking new work (or one module's)" },
+  resume: { run: controlCommand("resume"), summary: "let the paused crawl (or module) go on" },
+  dashboard: { run: dashboardCommand, summary: "serve the API and dashboard for the crawl in Redis, without crawling" },
 };
 
 const usage = `usage: mocra-ts <command> [options]

@@ -50,6 +50,11 @@ export interface RedisQueueOptions {
   onFatal?: (err: RedisQueueFatalError) => void;
   /** the command connection was lost (`down`) or is back (`up`, after `downMs`): for log lines */
   onConnection?: (change: { state: "down"; endpoint: string; reason: string } | { state: "up"; endpoint: string; downMs: number }) => void;
+  /**
+   * Only look (the dashboard command): no consumer groups are created and no background work
+   * runs (no janitor claiming entries, no delayed mover). Reads of stats and dead letters work.
+   */
+  readOnly?: boolean;
   /** background failures that do not stop the queue (janitor, mover); default: console.warn */
   onError?: (err: unknown) => void;
   /** the payload codec; default: channel_config.queue_codec */
@@ -193,6 +198,7 @@ export class RedisQueue implements Queue {
     const consumer = options.consumerName ?? `${uuidv4()}-0`;
     const cmd = await openConnection(r, "command", r.connectTimeoutMs, `${config.name}:${consumer}`);
     const queue = new RedisQueue(config, cmd, consumer, options);
+    if (options.readOnly) return queue;
     try {
       await queue.ensureGroups();
     } catch (err) {
