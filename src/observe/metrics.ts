@@ -121,28 +121,41 @@ export class EngineMetrics {
     });
     const queueStats = options.queueStats;
     if (queueStats) {
-      const backlog = new Gauge({ name: "mocra_backlog_depth", help: "Messages waiting to be read, by topic and priority.", labelNames: ["topic", "priority"], registers });
-      const pending = new Gauge({ name: "mocra_pending", help: "Messages delivered and not yet settled (every worker), by topic.", labelNames: ["topic"], registers });
-      const delayed = new Gauge({ name: "mocra_delayed", help: "Retries waiting for their due time, by topic.", labelNames: ["topic"], registers });
-      const dead = new Gauge({ name: "mocra_dead_letters", help: "Dead letters held, by topic.", labelNames: ["topic"], registers });
-      // one read of the queue for the four gauges
+      // one read of the queue per scrape, shared by the gauges below
+      let read: { at: number; stats: Promise<QueueStats | undefined> } | undefined;
+      const stats = () => {
+        if (!read || Date.now() - read.at > 500) read = { at: Date.now(), stats: queueStats().catch(() => undefined) };
+        return read.stats;
+      };
+      const queueGauge = (name: string, help: string, labelNames: string[], set: (g: Gauge<string>, s: QueueStats) => void) =>
+        new Gauge({
+          name,
+          help,
+          labelNames,
+          registers,
+          async collect() {
+            const s = await stats();
+            if (s) set(this, s);
+          },
+        });
+      queueGauge("mocra_backlog_depth", "Messages waiting to be read, by topic and priority.", ["topic", "priority"], (g, s) => {
+        for (const t of TOPICS) for (const p of PRIORITIES) g.set({ topic: t, priority: p }, s[t].ready[p]);
+      });
+      queueGauge("mocra_pending", "Messages delivered and not yet settled (every worker), by topic.", ["topic"], (g, s) => {
+        for (const t of TOPICS) g.set({ topic: t }, s[t].inFlight);
+      });
+      queueGauge("mocra_delayed", "Retries waiting for their due time, by topic.", ["topic"], (g, s) => {
+        for (const t of TOPICS) g.set({ topic: t }, s[t].delayed);
+      });
+      queueGauge("mocra_dead_letters", "Dead letters held, by topic.", ["topic"], (g, s) => {
+        for (const t of TOPICS) g.set({ topic: t }, s[t].dead);
+      });
       new Gauge({
         name: "mocra_backlog_scrape_ok",
         help: "1 if the queue depths could be read at this scrape.",
         registers,
         async collect() {
-          try {
-            const s = await queueStats();
-            for (const t of TOPICS) {
-              for (const p of PRIORITIES) backlog.set({ topic: t, priority: p }, s[t].ready[p]);
-              pending.set({ topic: t }, s[t].inFlight);
-              delayed.set({ topic: t }, s[t].delayed);
-              dead.set({ topic: t }, s[t].dead);
-            }
-            this.set(1);
-          } catch {
-            this.set(0);
-          }
+          this.set((await stats()) ? 1 : 0);
         },
       });
     }
