@@ -46,7 +46,7 @@ export interface ApiCrawl {
 
 /** A standalone crawl of `modules` with the API on `config.api`; the API stays up after the drain until close(). */
 export async function crawlWithApi(config: Config, modules: CrawlModule<unknown>[], signal?: AbortSignal): Promise<ApiCrawl> {
-  const registry = new ModuleRegistry();
+  const registry = new ModuleRegistry(config.modules);
   for (const m of modules) registry.register(m);
   const events = new EventBus();
   const pause = new MemoryPauseFlag(events);
