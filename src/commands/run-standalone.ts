@@ -8,6 +8,7 @@ import { summaryText } from "../engine/progress.ts";
 import { runStandalone } from "../engine/standalone.ts";
 import { EventBus } from "../events/bus.ts";
 import { CreditMeter } from "../observe/credit.ts";
+import type { Queue } from "../queue/queue.ts";
 import { onShutdownSignal } from "../runtime/index.ts";
 import { loadConfigFrom, loadRegistry, parseLogLevel, UsageError } from "./common.ts";
 
@@ -70,7 +71,7 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
     const logger = createLogger(config, logLevel);
     const pause = new MemoryPauseFlag(events);
     const credit = new CreditMeter();
-    const onStart = async ({ queue, workerId }: { queue: Parameters<typeof observeCrawl>[0]["queue"]; workerId: string }) => {
+    const onStart = async ({ queue, workerId }: { queue: Queue; workerId: string }) => {
       observed = await observeCrawl({ config, events, queue, registry, logger, node: { id: workerId, roles: ALL_ROLES }, credit, control: pause });
     };
     const result = await runStandalone({
@@ -85,10 +86,10 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
       credit,
       onStart,
     }).finally(() => observed?.stop());
-    console.error(summaryText(result.stats, result.output));
+    for (const line of summaryText(result.stats, result.output).split("\n")) logger.print(line);
     const dead = Object.entries(result.deadLetters).filter(([, n]) => n > 0);
-    if (dead.length > 0) console.error(`dead letters: ${dead.map(([t, n]) => `${t} ${n}`).join(", ")}`);
-    if (result.interrupted) console.error("interrupted: requests still queued in memory were not crawled");
+    if (dead.length > 0) logger.print(`dead letters: ${dead.map(([t, n]) => `${t} ${n}`).join(", ")}`);
+    if (result.interrupted) logger.print("interrupted: requests still queued in memory were not crawled");
     return 0;
   } finally {
     removeSignals();

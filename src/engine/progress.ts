@@ -36,8 +36,10 @@ export function showProgress(bus: EventBus, stats: CrawlStats, options: Progress
     if (tty && last) write("\r\x1b[K");
   };
   const { logger } = options;
+  let stopped = false;
   if (logger && tty) {
     logger.wrapWrite((text, inner) => {
+      if (stopped) return inner(text);
       clear();
       inner(text);
       if (last) write(last);
@@ -60,6 +62,7 @@ export function showProgress(bus: EventBus, stats: CrawlStats, options: Progress
   };
   const timer = setInterval(() => void tick(), tty ? 250 : options.intervalSecs * 1000);
   return () => {
+    stopped = true;
     clearInterval(timer);
     sub.unsubscribe();
     clear();

@@ -50,6 +50,12 @@ export class Logger {
     this.write(`${line}\n`);
   }
 
+  /** A line printed whatever the level (a run's summary), in the configured format. */
+  print(msg: string): void {
+    if (this.config.format === "json") this.write(`${JSON.stringify({ time: new Date().toISOString(), level: "info", msg })}\n`);
+    else this.write(`${msg}\n`);
+  }
+
   debug(msg: string, fields?: LogFields): void {
     this.log("debug", msg, fields);
   }
