@@ -1,6 +1,6 @@
 -- pause.lua: change the fleet-wide pause flags and tell every worker, in one step.
--- The global flag is mocra's `<name>:engine:pause` ("1" while paused), so a mocra engine sharing
--- the Redis pauses too; per-module pauses are a set of module names beside it.
+-- The global flag is `<name>:engine:pause` ("1" while paused; mocra's name for its pause flag);
+-- per-module pauses are a set of module names beside it.
 --
 -- KEYS[1]   <name>:engine:pause            the global flag
 -- KEYS[2]   <name>:engine:pause:modules    set of paused module names

@@ -1,7 +1,7 @@
 // src/control/pause.ts: pause / resume, for the whole crawl or one module.
 //
 // Readers (fromQueue, the module check) look at a local copy of the flags: no Redis call per
-// message. In Redis the flags are `<name>:engine:pause` (mocra's key) and
+// message. In Redis the flags are `<name>:engine:pause` (mocra's name for it) and
 // `<name>:engine:pause:modules`; every change is published on `<name>:engine:control`, and each
 // worker's copy is re-read on that message and every few seconds besides (a missed message, a
 // reconnect), off the hot path.
