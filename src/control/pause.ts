@@ -14,7 +14,7 @@ import type { EventBus } from "../events/bus.ts";
 export interface PauseGate {
   /** true while the whole crawl is paused */
   readonly paused: boolean;
-  /** true while this module is paused (or the whole crawl) */
+  /** true while this module is paused on its own (the whole crawl's pause is `paused`) */
   isModulePaused(module: string): boolean;
   /** resolves at the next change of the flags (a resume, or another pause) */
   changed(): Promise<void>;
@@ -45,7 +45,7 @@ export class MemoryPauseFlag implements PauseGate, PauseControl {
   }
 
   isModulePaused(module: string): boolean {
-    return this.all || (this.modules.size > 0 && this.modules.has(module));
+    return this.modules.size > 0 && this.modules.has(module);
   }
 
   changed(): Promise<void> {
