@@ -4,6 +4,7 @@ export { dedup, type SeenKeys } from "./dedup.ts";
 export { deferPausedModules } from "./defer-paused-modules.ts";
 export { type DownloadOptions, type Downloader, download, type Fetched } from "./download.ts";
 export { type FromQueueOptions, fromQueue } from "./from-queue.ts";
+export { type FromRedisStreamOptions, fromRedisStream } from "./from-redis-stream.ts";
 export { type Generated, type GenerateOptions, generate } from "./generate.ts";
 export { type Failure, failed, type Job, mapJob, Message, ok, StageError } from "./job.ts";
 export { type ParseOptions, type Parsed, parse } from "./parse.ts";

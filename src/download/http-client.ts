@@ -7,8 +7,10 @@ import { headerValue, type HopResponse, type Transport } from "./transport.ts";
 
 export interface HttpClientOptions {
   userAgent: string;
-  /** bodies longer than this are rejected */
+  /** bodies longer than this are rejected (or cut there, with `truncateBody`) */
   maxBodyBytes: number;
+  /** keep the first `maxBodyBytes` of a longer body instead of rejecting it (robots.txt, RFC 9309 §2.5) */
+  truncateBody?: boolean;
   maxRedirects: number;
   /** send with ky over this fetch (a proxy transport plugs in here) */
   fetch?: typeof globalThis.fetch;
@@ -80,7 +82,7 @@ export class HttpClient {
         }
         continue;
       }
-      const content = await readBody(res, this.options.maxBodyBytes, url);
+      const content = await readBody(res, this.options.maxBodyBytes, url, this.options.truncateBody === true);
       const responseHeaders = res.headers;
       responseHeaders.push([URL_HEADER, url]);
       return responseFor(req, {
@@ -104,9 +106,9 @@ function requestBody(req: Request): { data: Uint8Array | string; contentType: st
   return undefined;
 }
 
-async function readBody(res: HopResponse, max: number, url: string): Promise<Uint8Array> {
+async function readBody(res: HopResponse, max: number, url: string, truncate: boolean): Promise<Uint8Array> {
   const declared = Number(headerValue(res.headers, "content-length"));
-  if (declared > max) {
+  if (declared > max && !truncate) {
     await res.cancel();
     throw new DownloadError(`body of ${declared} bytes exceeds max_response_size ${max} at ${url}`, false);
   }
@@ -114,11 +116,14 @@ async function readBody(res: HopResponse, max: number, url: string): Promise<Uin
   const chunks: Uint8Array[] = [];
   let total = 0;
   for await (const chunk of res.body) {
-    total += chunk.byteLength;
-    if (total > max) {
+    if (total + chunk.byteLength > max) {
       await res.cancel();
-      throw new DownloadError(`body exceeds max_response_size ${max} at ${url}`, false);
+      if (!truncate) throw new DownloadError(`body exceeds max_response_size ${max} at ${url}`, false);
+      chunks.push(chunk.subarray(0, max - total));
+      total = max;
+      break;
     }
+    total += chunk.byteLength;
     chunks.push(chunk);
   }
   if (chunks.length === 1) return chunks[0];

@@ -1,5 +1,5 @@
-// src/download/robots.ts: robots.txt (RFC 9309, with Google's extensions): a parser, and a
-// per-origin cache that fetches each robots.txt once.
+// src/download/robots.ts: robots.txt by RFC 9309 (a parser, checked by tests/robots-rfc9309.test.ts),
+// and a per-origin cache that fetches each robots.txt once.
 import { LRUCache } from "lru-cache";
 import type { Cache } from "../cache/cache.ts";
 
@@ -15,38 +15,88 @@ export interface RobotsRules {
 
 interface Rule {
   allow: boolean;
-  /** the pattern as written (its length is the rule's specificity) */
+  /** the normalised pattern; its length in octets is the rule's specificity (RFC 9309 §2.2.2) */
   pattern: string;
   match: (path: string) => boolean;
 }
 
 interface Group {
+  /** product tokens, lower-cased ("*" for the global group; "" for a user-agent line we cannot read) */
   agents: string[];
   rules: Rule[];
   crawlDelay?: number;
 }
 
-/** Google ignores robots.txt content past 500 KiB. */
+/** RFC 9309 §2.5: crawlers must parse at least 500 KiB; we parse exactly that much and no more. */
 export const ROBOTS_MAX_BYTES = 500 * 1024;
 
-/** The product token of a User-Agent string: "mocra-ts/0.1 (+https://…)" → "mocra-ts". */
+const TOKEN = /^[A-Za-z_-]+/;
+
+/**
+ * Our product token (RFC 9309 §2.2.1: letters, "_" and "-") from a User-Agent string, lower-cased:
+ * "mocra-ts/0.1 (+https://…)" → "mocra-ts"; a browser-style "Mozilla/5.0 (compatible;
+ * ExampleBot/0.1; …)" → "examplebot", the token the RFC's own example uses.
+ */
 export function productToken(userAgent: string): string {
-  return (userAgent.trim().split(/[\s/;(]/)[0] ?? "").toLowerCase();
+  const ua = userAgent.trim();
+  const compatible = /^Mozilla\/[^(]*\(compatible;\s*([A-Za-z_-]+)/i.exec(ua);
+  return (compatible?.[1] ?? TOKEN.exec(ua)?.[0] ?? "").toLowerCase();
 }
 
-function encodePattern(p: string): string {
-  // non-ASCII characters are compared percent-encoded, as URLs carry them
-  return p.replace(/[^\x21-\x7e]/g, (c) => encodeURIComponent(c));
+/** The product token a User-agent line names: "*", or its leading [A-Za-z_-]+ run ("FOO BAR" → "foo", "Googlebot/2.1" → "googlebot"). */
+function agentToken(value: string): string {
+  if (value.startsWith("*")) return "*";
+  return (TOKEN.exec(value)?.[0] ?? "").toLowerCase();
 }
 
+const HEX = "0123456789ABCDEF";
+const UNRESERVED = /[A-Za-z0-9\-._~]/;
+const utf8 = new TextEncoder();
+
+/**
+ * RFC 9309 §2.2.2 / §2.2.3 normalisation, applied alike to a rule's pattern and to the URL's path
+ * and query, so that both compare octet by octet: percent-encoded unreserved characters are
+ * decoded, other escapes get upper-case hex, characters outside printable ASCII are UTF-8
+ * percent-encoded; in the query, ":", "/", "?" and "@" are encoded (the RFC's example
+ * `/foo/bar?baz=https://foo.bar` = `…?baz=https%3A%2F%2Ffoo.bar`). In a URL a literal "*" or "$"
+ * is encoded (%2A, %24), so only a pattern's own "*" and trailing "$" are special.
+ */
+function normalise(s: string, isPattern: boolean): string {
+  let out = "";
+  let inQuery = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    if (c === "%" && /^[0-9A-Fa-f]{2}$/.test(s.slice(i + 1, i + 3))) {
+      const byte = Number.parseInt(s.slice(i + 1, i + 3), 16);
+      const ch = String.fromCharCode(byte);
+      out += byte < 0x80 && UNRESERVED.test(ch) ? ch : `%${s.slice(i + 1, i + 3).toUpperCase()}`;
+      i += 2;
+    } else if (c === "%") {
+      out += "%25";
+    } else if (c === "?" && !inQuery) {
+      inQuery = true;
+      out += c;
+    } else if (inQuery && (c === ":" || c === "/" || c === "?" || c === "@")) {
+      out += `%${c.charCodeAt(0).toString(16).toUpperCase()}`;
+    } else if (!isPattern && (c === "*" || c === "$")) {
+      out += c === "*" ? "%2A" : "%24";
+    } else if (c > "\x20" && c < "\x7f") {
+      out += c;
+    } else {
+      for (const b of utf8.encode(c)) out += `%${HEX[b >> 4]}${HEX[b & 15]}`;
+    }
+  }
+  return out;
+}
+
+/** A matcher of normalised paths for one pattern: "*" = any run of octets, a trailing "$" = end of path. */
 function compile(pattern: string): (path: string) => boolean {
-  const p = encodePattern(pattern);
-  const anchored = p.endsWith("$");
-  const body = anchored ? p.slice(0, -1) : p;
+  const anchored = pattern.endsWith("$");
+  const body = (anchored ? pattern.slice(0, -1) : pattern).replaceAll("$", "%24");
   if (!body.includes("*")) {
     return anchored ? (path) => path === body : (path) => path.startsWith(body);
   }
-  const re = new RegExp(`^${body.split("*").map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}${anchored ? "$" : ""}`);
+  const re = new RegExp(`^${body.split("*").map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}${anchored ? "$" : ""}`, "s");
   return (path) => re.test(path);
 }
 
@@ -60,66 +110,87 @@ export function robotsPath(url: string): string {
   }
 }
 
+/** Field names as written in the wild; RFC 9309 §2.2.4 lets crawlers accept common misspellings. */
+const FIELDS: Record<string, "agent" | "allow" | "disallow" | "delay" | "sitemap"> = {
+  "user-agent": "agent",
+  useragent: "agent",
+  "user agent": "agent",
+  allow: "allow",
+  disallow: "disallow",
+  dissallow: "disallow",
+  dissalow: "disallow",
+  disalow: "disallow",
+  "crawl-delay": "delay",
+  crawldelay: "delay",
+  sitemap: "sitemap",
+  "site-map": "sitemap",
+};
+
+/** The first ROBOTS_MAX_BYTES octets of `text` (as UTF-8). */
+function cut(text: string): string {
+  if (text.length * 3 <= ROBOTS_MAX_BYTES) return text;
+  const bytes = utf8.encode(text);
+  return bytes.length <= ROBOTS_MAX_BYTES ? text : new TextDecoder().decode(bytes.subarray(0, ROBOTS_MAX_BYTES));
+}
+
 /**
- * Parses robots.txt for `userAgent` (its product token is matched case-insensitively against
- * the groups' User-agent lines; the longest matching one wins, groups naming the same agent are
- * merged; else the `*` groups; else no rules). Allow/Disallow patterns support `*` and a
- * trailing `$`; the longest matching pattern decides and Allow wins a tie; `/robots.txt` is
- * always allowed. Unknown lines are ignored.
+ * Parses robots.txt for `userAgent` by RFC 9309:
+ * - groups (§2.1, §2.2.1): one or more user-agent lines and the rules after them; a user-agent
+ *   line after a rule starts the next group, other records (Crawl-delay, Sitemap, unknown lines)
+ *   never end a group or split its user-agent lines; rules before any user-agent line are ignored;
+ * - matching: our product token equals a group's token, case-insensitively (no prefix match);
+ *   every group naming it is merged; the `*` groups apply only when none does; else no rules;
+ * - rules (§2.2.2, §2.2.3): the most specific match (most octets) wins, `allow` wins a tie,
+ *   `*` and a trailing `$`, percent-encoding normalised on both sides; `/robots.txt` is allowed;
+ * - a leading BOM is skipped, lines that do not parse are ignored (§2.3.1.5), and only the first
+ *   500 KiB are read (§2.5).
  */
 export function parseRobotsTxt(text: string, userAgent: string): RobotsRules {
   const token = productToken(userAgent);
   const groups: Group[] = [];
   const sitemaps: string[] = [];
   let current: Group | undefined;
-  let lastWasAgent = false;
-  for (const raw of text.slice(0, ROBOTS_MAX_BYTES).split(/\r\n|\r|\n/)) {
-    const line = raw.replace(/#.*$/, "").trim();
+  let takingAgents = false;
+  const body = cut(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+  for (const raw of body.split(/\r\n|\r|\n/)) {
+    const hash = raw.indexOf("#");
+    const line = (hash >= 0 ? raw.slice(0, hash) : raw).trim();
     const colon = line.indexOf(":");
     if (colon <= 0) continue;
-    const field = line.slice(0, colon).trim().toLowerCase();
+    const field = FIELDS[line.slice(0, colon).trim().toLowerCase()];
     const value = line.slice(colon + 1).trim();
     switch (field) {
-      case "user-agent":
-      case "useragent":
-      case "user agent":
-        if (!lastWasAgent || !current) {
+      case "agent":
+        if (!takingAgents || !current) {
           current = { agents: [], rules: [] };
           groups.push(current);
+          takingAgents = true;
         }
-        current.agents.push(value.toLowerCase().split("/")[0].trim());
-        lastWasAgent = true;
-        continue;
+        current.agents.push(agentToken(value));
+        break;
       case "allow":
-      case "disallow":
-        lastWasAgent = false;
-        if (!current) continue;
-        if (value === "") continue; // "Disallow:" = nothing disallowed
-        current.rules.push({ allow: field === "allow", pattern: value, match: compile(value.startsWith("/") || value.startsWith("*") ? value : `/${value}`) });
-        continue;
-      case "crawl-delay":
-      case "crawldelay": {
-        lastWasAgent = false;
+      case "disallow": {
+        takingAgents = false;
+        if (!current || value === "") break; // "Disallow:" disallows nothing
+        const pattern = normalise(value.startsWith("/") || value.startsWith("*") ? value : `/${value}`, true);
+        current.rules.push({ allow: field === "allow", pattern, match: compile(pattern) });
+        break;
+      }
+      case "delay": {
         const d = Number(value);
-        if (current && Number.isFinite(d) && d >= 0 && current.crawlDelay === undefined) current.crawlDelay = d;
-        continue;
+        if (current && value !== "" && Number.isFinite(d) && d >= 0 && current.crawlDelay === undefined) current.crawlDelay = d;
+        break;
       }
       case "sitemap":
-      case "site-map":
-        sitemaps.push(value);
-        continue;
+        if (value !== "") sitemaps.push(value);
+        break;
       default:
-        lastWasAgent = false;
+      // an unknown record: ignored, and it does not end the group (§2.2.4)
     }
   }
 
-  let best = "";
-  for (const g of groups) {
-    for (const a of g.agents) {
-      if (a !== "*" && a !== "" && token.startsWith(a) && a.length > best.length) best = a;
-    }
-  }
-  const chosen = groups.filter((g) => g.agents.includes(best === "" ? "*" : best));
+  const own = token === "" ? [] : groups.filter((g) => g.agents.includes(token));
+  const chosen = own.length > 0 ? own : groups.filter((g) => g.agents.includes("*"));
   const rules = chosen.flatMap((g) => g.rules);
   const crawlDelaySecs = chosen.find((g) => g.crawlDelay !== undefined)?.crawlDelay;
 
@@ -128,8 +199,9 @@ export function parseRobotsTxt(text: string, userAgent: string): RobotsRules {
     sitemaps,
     isAllowed(url: string): boolean {
       if (rules.length === 0) return true;
-      const path = robotsPath(url);
-      if (path === "/robots.txt") return true;
+      const raw = robotsPath(url);
+      if (raw === "/robots.txt") return true;
+      const path = normalise(raw, false);
       let winner: Rule | undefined;
       for (const r of rules) {
         if (!r.match(path)) continue;

@@ -105,7 +105,7 @@ export function createPoliteness(config: Config, redis?: Redis, options: CreateP
 
   // robots.txt is fetched over HTTP, through the proxies when there are some
   const robotsHttp = (fetch?: typeof globalThis.fetch) =>
-    new HttpClient({ userAgent: config.crawler.userAgent, maxBodyBytes: ROBOTS_MAX_BYTES, maxRedirects: 5, fetch });
+    new HttpClient({ userAgent: config.crawler.userAgent, maxBodyBytes: ROBOTS_MAX_BYTES, truncateBody: true, maxRedirects: 5, fetch });
   const robotsClient: Downloader = new ProxiedDownloader(proxies, robotsHttp(), (url) => robotsHttp(proxyFetch(url)));
   const robots = new RobotsTxt({
     userAgent: config.crawler.userAgent,
@@ -117,7 +117,7 @@ export function createPoliteness(config: Config, redis?: Redis, options: CreateP
         const res = await robotsClient.fetch(request({ url, timeout: Math.min(d.timeout, ROBOTS_TIMEOUT_SECS) }));
         return { status: res.statusCode, body: new TextDecoder().decode(res.content) };
       } catch (err) {
-        // too big, too many redirects: a file we cannot use restricts nothing (as Google)
+        // more than 5 redirects: RFC 9309 §2.3.1.2 lets us take the file as unavailable (= no restrictions)
         if (err instanceof DownloadError && !err.retryable) return { unusable: err.message };
         throw err;
       }
