@@ -12,8 +12,8 @@ ${
     ? `Pauses every worker of the crawl (config name): none takes new work; what is in flight
 finishes. With --module, only that module's messages are held back (re-queued every few
 seconds until it is resumed).`
-    : `Resumes the crawl: without --module, the whole crawl and every paused module; with
---module, that module only.`
+    : `Resumes the crawl paused with \`pause\`; with --module, that module (a paused module stays
+paused until it is resumed by name).`
 }
 
   --module NAME   only this module

@@ -5,7 +5,7 @@
 -- KEYS[1]   <name>:engine:pause            the global flag
 -- KEYS[2]   <name>:engine:pause:modules    set of paused module names
 -- ARGV[1]   "pause" | "resume"
--- ARGV[2]   module name, or "" for the whole crawl (resume "" also resumes every module)
+-- ARGV[2]   module name, or "" for the whole crawl (each paused module is resumed by name)
 -- ARGV[3]   pub/sub channel to notify (<name>:engine:control)
 --
 -- Returns 1.
@@ -13,7 +13,7 @@
 if ARGV[1] == 'pause' then
   if ARGV[2] == '' then redis.call('SET', KEYS[1], '1') else redis.call('SADD', KEYS[2], ARGV[2]) end
 else
-  if ARGV[2] == '' then redis.call('DEL', KEYS[1], KEYS[2]) else redis.call('SREM', KEYS[2], ARGV[2]) end
+  if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SREM', KEYS[2], ARGV[2]) end
 end
 redis.call('PUBLISH', ARGV[3], ARGV[1] .. ' ' .. ARGV[2])
 return 1

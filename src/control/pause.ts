@@ -80,7 +80,7 @@ export class MemoryPauseFlag implements PauseGate, PauseControl {
 
   resume(module?: string): Promise<void> {
     const s = this.snapshot();
-    this.apply(module ? { all: s.all, modules: s.modules.filter((m) => m !== module) } : { all: false, modules: [] });
+    this.apply(module ? { all: s.all, modules: s.modules.filter((m) => m !== module) } : { all: false, modules: s.modules });
     return Promise.resolve();
   }
 
