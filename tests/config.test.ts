@@ -90,7 +90,7 @@ const EXPECTED_DEFAULTS: Config = {
   cache: { ttl: 300, compressionThreshold: 1024, l1MaxEntries: 10000, redis: null },
   output: { sink: "jsonl", path: "output" },
   api: { port: 0, host: "127.0.0.1", apiKey: "", rateLimit: 0 },
-  logger: { level: "info", format: "text" },
+  logger: { enabled: true, level: "info", format: "text" },
   modules: {},
   rateLimits: {},
 };
@@ -178,6 +178,7 @@ api_key = "s3cret"
 rate_limit = 2.5
 
 [logger]
+enabled = false
 level = "debug"
 format = "json"
 
@@ -265,7 +266,7 @@ const FULL_CONFIG: Config = {
   },
   output: { sink: "stdout", path: "out/items" },
   api: { port: 8080, host: "0.0.0.0", apiKey: "s3cret", rateLimit: 2.5 },
-  logger: { level: "debug", format: "json" },
+  logger: { enabled: false, level: "debug", format: "json" },
   modules: {
     books: {
       start_urls: ["https://books.toscrape.com/"],

@@ -18,7 +18,7 @@ describe("escapeControl", () => {
 describe("Logger", () => {
   const capture = (level: "debug" | "info" | "warn" | "error", format: "text" | "json" = "text") => {
     const lines: string[] = [];
-    return { lines, logger: new Logger({ level, format }, (l) => lines.push(l)) };
+    return { lines, logger: new Logger({ enabled: true, level, format }, (l) => lines.push(l)) };
   };
 
   it("prints at and above its level only", () => {
@@ -28,6 +28,14 @@ describe("Logger", () => {
     logger.warn("w");
     logger.error("e");
     expect(lines).toEqual(["warning: w\n", "error: e\n"]);
+  });
+
+  it("enabled = false prints no log line, only what a run must print", () => {
+    const lines: string[] = [];
+    const logger = new Logger({ enabled: false, level: "debug", format: "text" }, (l) => lines.push(l));
+    logger.error("e");
+    logger.print("done in 1.0 s");
+    expect(lines).toEqual(["done in 1.0 s\n"]);
   });
 
   it("writes JSON lines with time, level, message and fields; control characters stay escaped", () => {

@@ -128,8 +128,9 @@ export interface ApiConfig {
 /** `logger.level` */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
-/** `[logger]` (mocra's section; `level` and `format` have an effect here). */
+/** `[logger]` (mocra's section; `enabled`, `level` and `format` have an effect here). */
 export interface LoggerConfig {
+  enabled: boolean;
   level: LogLevel;
   format: "text" | "json";
 }
@@ -701,6 +702,12 @@ const apiFields: FieldTable<ApiConfig> = {
 };
 
 const loggerFields: FieldTable<LoggerConfig> = {
+  enabled: {
+    key: "enabled",
+    type: "boolean",
+    default: true,
+    description: "false = no log lines (the progress line and a run's summary still print).",
+  },
   level: {
     key: "level",
     type: "enum",

@@ -24,7 +24,7 @@ export class Logger {
     readonly config: LoggerConfig,
     write: (line: string) => void = (l) => void stderr.write(l),
   ) {
-    this.min = LOG_LEVELS.indexOf(config.level);
+    this.min = config.enabled ? LOG_LEVELS.indexOf(config.level) : LOG_LEVELS.length;
     this.write = write;
   }
 
