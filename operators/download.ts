@@ -1,8 +1,11 @@
 import type { OperatorFunction } from "rxjs";
 import { isFromCache } from "../src/cache/response-cache.ts";
 import { DownloadError, parseRetryAfter, RETRYABLE_STATUSES } from "../src/download/download-error.ts";
+import type { RedirectDecision } from "../src/download/redirects.ts";
+import { headerValue } from "../src/download/transport.ts";
 import type { EventBus } from "../src/events/bus.ts";
 import { fingerprint, type Request, type Response } from "../src/model/index.ts";
+import { hostOf as hostOfUrl } from "../src/url/link-rules.ts";
 import { type Job, mapJob, StageError } from "./job.ts";
 
 /** Something that turns a Request into a Response (HttpClient, a cache in front of it, ...). */
@@ -16,6 +19,8 @@ export interface Fetched {
   /** the Request's fingerprint: items are keyed by it */
   fingerprint: string;
   url: string;
+  /** set for a 3xx the engine follows: the request for its Location (enqueued instead of parsing) */
+  redirect?: Request;
 }
 
 export interface DownloadOptions {
@@ -24,12 +29,19 @@ export interface DownloadOptions {
   /** error statuses to hand to parse() anyway (default: none; 2xx/3xx always pass) */
   acceptStatus?: (req: Request, status: number) => boolean;
   events?: EventBus;
+  /**
+   * what to do with a 3xx that has a Location (default: hand it to parse() as it is); see
+   * src/download/redirects.ts
+   */
+  redirect?: (req: Request, response: Response, location: string) => RedirectDecision;
 }
 
 /**
  * Request → Response. Throttling and transient statuses (429, 5xx) and network errors fail the
  * message as retryable (with the server's Retry-After); other error statuses (404, ...) are
- * dropped with an `http_error` event unless `acceptStatus` takes them.
+ * dropped with an `http_error` event unless `acceptStatus` takes them. With `redirect`, a 3xx
+ * becomes a request for its Location (`Fetched.redirect`), is dropped, or is dead-lettered (a
+ * loop, too many hops).
  */
 export function download(client: Downloader, options: DownloadOptions): OperatorFunction<Job<Request>, Job<Fetched>> {
   const { events } = options;
@@ -68,6 +80,17 @@ export function download(client: Downloader, options: DownloadOptions): Operator
         }
         events?.emit({ type: "http_error", url: req.url, module: req.module, status });
         throw new StageError({ stage: "download", reason: `HTTP ${status}`, retryable: false, drop: true, url: req.url });
+      }
+      const location = status >= 300 && status < 400 && options.redirect ? headerValue(response.headers, "location") : undefined;
+      if (location !== undefined && options.redirect && !options.acceptStatus?.(req, status)) {
+        const d = options.redirect(req, response, location);
+        if (d.kind === "drop") {
+          events?.emit({ type: "links_dropped", module: req.module, domain: hostOfUrl(req.url), reason: "redirect not followed", count: 1, example: d.reason });
+          throw new StageError({ stage: "redirect", reason: d.reason, retryable: false, drop: true, url: req.url });
+        }
+        if (d.kind === "dead") throw new StageError({ stage: "redirect", reason: d.reason, retryable: false, url: req.url });
+        events?.emit({ type: "redirected", from: req.url, to: d.request.url, status, module: req.module });
+        return { response, fingerprint: fp, url: req.url, redirect: d.request };
       }
       return { response, fingerprint: fp, url: req.url };
     },

@@ -3,7 +3,8 @@ import type { EventBus } from "../src/events/bus.ts";
 import { type JsonValue, type ParserTaskModel, type Request, type TaskModel } from "../src/model/index.ts";
 import type { Seed } from "../src/modules/define.ts";
 import type { ModuleRegistry } from "../src/modules/registry.ts";
-import { seedToRequest } from "../src/modules/requests.ts";
+import { seedToRequest, urlRulesFor } from "../src/modules/requests.ts";
+import type { UrlRules } from "../src/url/canonical.ts";
 import { enqueueRequests } from "../src/queue/enqueue-requests.ts";
 import type { Queue } from "../src/queue/queue.ts";
 import { type Job, type Message, mapJob, StageError } from "./job.ts";
@@ -16,6 +17,8 @@ export interface GenerateOptions {
   backlog: number;
   /** default request timeout (s) */
   timeoutSecs: number;
+  /** canonical-URL defaults (`[crawler] keep_query_order`, `strip_params`); the module's settings win */
+  urlRules?: UrlRules;
   /** requests published per batch */
   batchSize?: number;
   /** tasks expanded at once */
@@ -60,7 +63,7 @@ async function generateTask(input: TaskModel | ParserTaskModel, message: Message
     if (!o.registry.has(name)) throw new StageError({ stage: "generate", reason: `unknown module ${JSON.stringify(name)}`, retryable: false });
     const module = o.registry.get(name);
     const settings = o.registry.settings(name);
-    const origin = { task, module, settings, stepIdx: 0, timeoutSecs: o.timeoutSecs };
+    const origin = { task, module, settings, stepIdx: 0, timeoutSecs: o.timeoutSecs, urlRules: urlRulesFor(settings, o.urlRules) };
     let batch: Request[] = [];
     let moduleAccepted = 0;
     let moduleDuplicates = 0;

@@ -1,8 +1,12 @@
 import type { OperatorFunction } from "rxjs";
+import { bodyKind, wantsBody } from "../src/content/content-type.ts";
+import { headerValue } from "../src/download/transport.ts";
 import type { EventBus } from "../src/events/bus.ts";
-import type { Response } from "../src/model/index.ts";
+import { fingerprint, request, type Response } from "../src/model/index.ts";
 import type { ModuleRegistry } from "../src/modules/registry.ts";
-import { type ParseOutput, runParse } from "../src/modules/run-parse.ts";
+import { type DroppedLink, type ParseOutput, pageOf, runParse } from "../src/modules/run-parse.ts";
+import { canonicalizeUrl, type UrlRules } from "../src/url/canonical.ts";
+import { hostOf } from "../src/url/link-rules.ts";
 import type { Fetched } from "./download.ts";
 import { type Job, mapJob, StageError } from "./job.ts";
 
@@ -19,6 +23,25 @@ export interface ParseOptions {
   /** default timeout (s) for follow-up requests */
   timeoutSecs: number;
   events?: EventBus;
+  /** canonical-URL defaults (`[crawler] keep_query_order`, `strip_params`) */
+  urlRules?: UrlRules;
+  /** default of the `dedupItemsByCanonical` module setting */
+  dedupItemsByCanonical?: boolean;
+}
+
+/** One `links_dropped` event per domain and reason of a page. */
+function reportDropped(dropped: readonly DroppedLink[], module: string, events: EventBus | undefined): void {
+  if (dropped.length === 0 || !events?.observed) return;
+  const groups = new Map<string, { domain: string; reason: string; count: number; example: string }>();
+  for (const d of dropped) {
+    const domain = hostOf(d.url) || "(no host)";
+    const reason = d.reason;
+    const key = `${domain}\n${reason}`;
+    const g = groups.get(key);
+    if (g) g.count++;
+    else groups.set(key, { domain, reason, count: 1, example: d.detail ?? d.url });
+  }
+  for (const g of groups.values()) events.emit({ type: "links_dropped", module, ...g });
 }
 
 /**
@@ -28,13 +51,32 @@ export interface ParseOptions {
 export function parse(registry: ModuleRegistry, options: ParseOptions): OperatorFunction<Job<Fetched>, Job<Parsed>> {
   return mapJob("parse", async (fetched: Fetched): Promise<Parsed> => {
     const { response } = fetched;
+    if (fetched.redirect) {
+      // a 3xx turned into a request for its Location: crawled like a follow-up, no parse()
+      return { ...fetched, module: response.module, output: { items: [], requests: [fetched.redirect], tasks: [], dropped: [] } };
+    }
     try {
       const module = registry.get(response.module);
+      const settings = registry.settings(response.module);
+      const contentType = headerValue(response.headers, "content-type");
+      const kind = bodyKind(contentType, response.content);
+      const wanted = Array.isArray(settings.contentTypes) ? settings.contentTypes.map(String) : undefined;
+      if (!wantsBody(kind, contentType, wanted)) {
+        options.events?.emit({ type: "content_skipped", url: fetched.url, module: response.module, contentType: contentType ?? "" });
+        return { ...fetched, module: response.module, output: { items: [], requests: [], tasks: [], dropped: [] } };
+      }
       const started = performance.now();
-      const output = await runParse(module, response, registry.settings(response.module), options.timeoutSecs);
+      const output = await runParse(module, response, settings, options.timeoutSecs, { urlRules: options.urlRules });
       if (options.events?.observed) options.events.emit({ type: "page_parsed", module: response.module, ms: performance.now() - started });
-      for (const s of output.skipped) options.events?.emit({ type: "warning", message: `${response.module}: ${s}` });
-      return { ...fetched, module: response.module, output };
+      reportDropped(output.dropped, response.module, options.events);
+      let fp = fetched.fingerprint;
+      const byCanonical = typeof settings.dedupItemsByCanonical === "boolean" ? settings.dedupItemsByCanonical : options.dedupItemsByCanonical;
+      if (byCanonical && output.items.length > 0 && kind === "html") {
+        const canonical = pageOf(response).canonicalUrl;
+        // items keyed by the fingerprint a request for the canonical URL would have
+        if (canonical) fp = fingerprint(request({ url: canonicalizeUrl(canonical, options.urlRules), module: response.module, account: response.account, platform: response.platform }));
+      }
+      return { ...fetched, fingerprint: fp, module: response.module, output };
     } catch (err) {
       const reason = `parse failed in module ${response.module}: ${err instanceof Error ? err.message : String(err)}`;
       options.events?.emit({ type: "error", stage: "parse", message: `${reason} (${fetched.url})` });

@@ -15,7 +15,7 @@ export function sink(itemSink: ItemSink, options: { events?: EventBus } = {}): O
     let stored: boolean;
     const started = performance.now();
     try {
-      stored = await itemSink.write({ module: parsed.module, fingerprint: parsed.fingerprint, items });
+      stored = await itemSink.write({ module: parsed.module, fingerprint: parsed.fingerprint, items, runId: parsed.response.runId, url: parsed.url });
     } catch (err) {
       throw new StageError({ stage: "sink", reason: `sink failed: ${err instanceof Error ? err.message : String(err)}`, retryable: true, url: parsed.url });
     }

@@ -3,6 +3,7 @@ import { ConfigError } from "./config/index.ts";
 import { UsageError } from "./commands/common.ts";
 import { controlCommand } from "./commands/control.ts";
 import { dashboardCommand } from "./commands/dashboard.ts";
+import { configCommand } from "./commands/config.ts";
 import { dlqCommand } from "./commands/dlq.ts";
 import { exportCommand } from "./commands/export.ts";
 import { runStandaloneCommand } from "./commands/run-standalone.ts";
@@ -10,6 +11,7 @@ import { startWorkerCommand } from "./commands/start-worker.ts";
 import { statusCommand } from "./commands/status.ts";
 import { submitCommand } from "./commands/submit.ts";
 import { args, exit } from "./runtime/index.ts";
+import { ServiceError } from "./service-error.ts";
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -19,7 +21,8 @@ const commands: Record<string, { run: Command; summary: string }> = {
   submit: { run: submitCommand, summary: "put a task for modules into Redis" },
   status: { run: statusCommand, summary: "queues, pending work, dead letters and live workers in Redis" },
   dlq: { run: dlqCommand, summary: "list, replay or purge dead letters in Redis" },
-  export: { run: exportCommand, summary: "write the items held in Redis to JSONL files" },
+  export: { run: exportCommand, summary: "write the stored items (Redis or PostgreSQL) as JSONL, JSON or CSV files" },
+  config: { run: configCommand, summary: "check a config file: errors, warnings, effective settings" },
   pause: { run: controlCommand("pause"), summary: "stop every worker of the crawl taking new work (or one module's)" },
   resume: { run: controlCommand("resume"), summary: "let the paused crawl (or module) go on" },
   dashboard: { run: dashboardCommand, summary: "serve the API and dashboard for the crawl in Redis, without crawling" },
@@ -51,6 +54,10 @@ async function main(argv: string[]): Promise<number> {
     if (err instanceof ConfigError) {
       console.error(`configuration error:\n${err.message}`);
       return 2;
+    }
+    if (err instanceof ServiceError) {
+      console.error(`${name}: ${err.message}`);
+      return 1;
     }
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
       console.error(`${name}: ${(err as Error).message}\nRun \`${name} --help\` for usage.`);

@@ -24,3 +24,13 @@ export { MemoryRateLimiter } from "./ratelimit/memory-limiter.ts";
 export { JsonlSink } from "./storage/jsonl-sink.ts";
 export type { ItemSink } from "./storage/sink.ts";
 export { StdoutSink } from "./storage/stdout-sink.ts";
+// crawl correctness: canonical URLs, link rules, redirects, charsets, sitemaps
+export { decodeBody, sniffCharset } from "./content/charset.ts";
+export { type BodyKind, bodyKind } from "./content/content-type.ts";
+export { decideRedirect, type RedirectDecision } from "./download/redirects.ts";
+export { robotsSitemaps, sitemap, type SitemapEntry, type SitemapOptions, sitemapsInRobots } from "./sitemap/sitemap.ts";
+export { canonicalizeUrl, type UrlRules } from "./url/canonical.ts";
+export type { LinkPattern, LinkRules, LinkStrategy } from "./url/link-rules.ts";
+export { PostgresItemSink, exportPostgresItems } from "./storage/postgres-sink.ts";
+export { type ExportFormat, type ItemSource, writeExport } from "./storage/export.ts";
+export { bincodeCodec, type Codec, codecByName, jsonCodec, msgpackCodec } from "./codec/index.ts";

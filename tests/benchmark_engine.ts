@@ -122,8 +122,8 @@ async function runChain(queue: Queue, chain: Chain, n: number, followUps: readon
             ...f,
             module: "demo_shop",
             output: withOutput
-              ? { items: [ITEM], requests: followUps as Request[], tasks: [], skipped: [] }
-              : { items: [], requests: [], tasks: [], skipped: [] },
+              ? { items: [ITEM], requests: followUps as Request[], tasks: [], dropped: [] }
+              : { items: [], requests: [], tasks: [], dropped: [] },
           }),
         ),
         route({ sink: nullSink, queue }),

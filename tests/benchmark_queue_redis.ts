@@ -1,5 +1,5 @@
 // Throughput of the Redis Streams queue on one worker: publish N small requests in batches of
-// 100, then read them with credit 256 and ack every one. Printed per codec, with dedup, with a
+// 100, then read them with credit 256 and ack every one. Printed per codec (json, msgpack, bincode), with dedup, with a
 // pass-through codec (the queue's own cost, without JSON/msgpack work), and with publisher and
 // reader running at the same time (as in a worker). Also the speed of the zstd framing.
 // Needs Redis at 127.0.0.1:6379. Run: npx tsx tests/benchmark_queue_redis.ts [N]
@@ -39,7 +39,7 @@ function rate(n: number, ms: number): string {
 
 interface Variant {
   label: string;
-  codec: "json" | "msgpack";
+  codec: "json" | "msgpack" | "bincode";
   dedup?: boolean;
   passThrough?: boolean;
   concurrent?: boolean;
@@ -92,7 +92,7 @@ async function run(v: Variant): Promise<void> {
 
 function codecSpeed(): void {
   const m = request({ url: "https://shop.example/item/1", module: "bench" });
-  for (const name of ["json", "msgpack"] as const) {
+  for (const name of ["json", "msgpack", "bincode"] as const) {
     const c = codecByName(name);
     const b = c.encode("request", m);
     const rounds = 20_000;
@@ -102,7 +102,8 @@ function codecSpeed(): void {
     t = performance.now();
     for (let i = 0; i < rounds; i++) c.decode("request", b);
     const dec = performance.now() - t;
-    console.log(`codec ${name.padEnd(7)} ${b.length} B: encode ${rate(rounds, enc)}  decode ${rate(rounds, dec)}`);
+    const us = (((enc + dec) / rounds) * 1000).toFixed(1);
+    console.log(`codec ${name.padEnd(7)} ${b.length} B: encode ${rate(rounds, enc)}  decode ${rate(rounds, dec)}  (${us} µs per message, encode + decode)`);
   }
 }
 
@@ -136,6 +137,7 @@ await initCompression();
 console.log(`Redis queue, one worker: N = ${N} small requests, publish batches of ${BATCH}, read credit ${CREDIT}, 8 shards`);
 await run({ label: "json", codec: "json" });
 await run({ label: "msgpack", codec: "msgpack" });
+await run({ label: "bincode", codec: "bincode" });
 await run({ label: "json, dedup key per request", codec: "json", dedup: true });
 await run({ label: "pass-through codec (queue only)", codec: "json", passThrough: true });
 await run({ label: "json, concurrent", codec: "json", concurrent: true });

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { Packr, unpack } from "msgpackr";
 import { describe, expect, it } from "vitest";
-import { type Codec, CodecError, codecByName, formatF32, jsonCodec, msgpackCodec } from "../src/codec/index.ts";
+import { bincodeCodec, type Codec, CodecError, codecByName, formatF32, jsonCodec, msgpackCodec } from "../src/codec/index.ts";
 import {
   type CookieItem,
   type ErrorTaskModel,
@@ -158,6 +158,7 @@ const CASES: Case[] = [
 const CODECS: Array<[string, Codec, keyof Vectors]> = [
   ["json", jsonCodec, "json"],
   ["msgpack", msgpackCodec, "msgpack"],
+  ["bincode", bincodeCodec, "bincode"],
 ];
 
 function vectorBytes(kind: keyof Vectors, v: Vectors): Uint8Array {
@@ -247,6 +248,67 @@ describe("Request with one cookie", () => {
 
   it("msgpack: our map form decodes back", () => {
     expect(msgpackCodec.decode("request", msgpackCodec.encode("request", REQUEST_COOKIE))).toEqual(REQUEST_COOKIE);
+  });
+});
+
+describe("bincode specifics (FORMAT §2.4)", () => {
+  const task = golden("TaskModel").bincode;
+
+  it("Request with one cookie: the 8 serialized CookieItem fields, byte-exact both ways", () => {
+    const v = golden("Request (one cookie)").bincode;
+    expect(hex(bincodeCodec.encode("request", REQUEST_COOKIE))).toBe(v);
+    expect(bincodeCodec.decode("request", fromHex(v))).toEqual(REQUEST_COOKIE);
+  });
+
+  it("trailing bytes are accepted, as bincode::deserialize does", () => {
+    expect(bincodeCodec.decode("task", fromHex(`${task}deadbeef`))).toEqual(TASK);
+  });
+
+  it("Priority is the u32 variant index; 3 and above are rejected", () => {
+    const high = "02000000" + "1000000000000000"; // High = 2, then the uuid length
+    expect(task).toContain(high);
+    for (const [i, p] of [["00000000", "low"], ["01000000", "normal"], ["02000000", "high"]] as const) {
+      expect(bincodeCodec.decode("task", fromHex(task.replace(high, i + high.slice(8)))).priority).toBe(p);
+    }
+    const err = codecErrorOf(() => bincodeCodec.decode("task", fromHex(task.replace(high, `03000000${high.slice(8)}`))));
+    expect(err.message).toMatch(/TaskModel\.priority: invalid value: integer 3/);
+    for (const p of ["low", "normal", "high"] as const) {
+      expect(hex(bincodeCodec.encode("task", { ...TASK, priority: p }))).toContain(`0${["low", "normal", "high"].indexOf(p)}000000${high.slice(8)}`);
+    }
+  });
+
+  it("an Option or bool tag other than 0/1 and a bad UUID length are errors naming the field", () => {
+    // TaskModel.module is Option<Vec<String>>: its tag is the byte after "plat"
+    const tagAt = task.indexOf("706c6174") + 8;
+    expect(task.slice(tagAt, tagAt + 2)).toBe("01");
+    const badTag = task.slice(0, tagAt) + "02" + task.slice(tagAt + 2);
+    expect(codecErrorOf(() => bincodeCodec.decode("task", fromHex(badTag))).message).toMatch(/TaskModel\.module: invalid Option tag 2/);
+    const none = task.slice(0, tagAt) + "00" + task.slice(task.indexOf("6d31", tagAt) + 4); // drop Some(["m1"])
+    expect(bincodeCodec.decode("task", fromHex(none)).module).toBeNull();
+    const badUuid = task.replace("020000001000000000000000", "020000000f00000000000000");
+    expect(codecErrorOf(() => bincodeCodec.decode("task", fromHex(badUuid))).message).toMatch(/run_id: expected a UUID \(16 bytes\), got 15/);
+    const pt = golden("ParserTaskModel").bincode;
+    const stay = pt.indexOf("0001010000000000") + 2; // context: module_id None, step_idx Some(1u32), epoch None, stay false
+    const badBool = pt.slice(0, stay + 12) + "07" + pt.slice(stay + 14);
+    expect(codecErrorOf(() => bincodeCodec.decode("parser_task", fromHex(badBool))).message).toMatch(/context\.stay_current_step: invalid bool tag 7/);
+  });
+
+  it("a huge length prefix is an error, not an allocation", () => {
+    const huge = `ffffffffffffff7f${task.slice(16)}`;
+    expect(codecErrorOf(() => bincodeCodec.decode("task", fromHex(huge))).message).toMatch(/TaskModel\.account: length .* cannot fit/);
+  });
+
+  it("u16/u32/u64 widths, big bodies and non-ASCII text round-trip", () => {
+    for (const ts of [0, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1]) {
+      const b = bincodeCodec.encode("parser_task", { ...PARSER_TASK, timestamp: ts });
+      expect(bincodeCodec.decode("parser_task", b).timestamp).toBe(ts);
+    }
+    expect(hex(bincodeCodec.encode("parser_task", { ...PARSER_TASK, timestamp: 2 ** 32 }))).toContain("0000000001000000");
+    const content = new Uint8Array(100_000).map((_, i) => (i * 7) & 0xff);
+    const big: Response = { ...RESPONSE, content, statusCode: 65535, platform: "日本語 😀".repeat(30) };
+    const back = bincodeCodec.decode("response", bincodeCodec.encode("response", big));
+    expect(Buffer.from(back.content).equals(Buffer.from(content))).toBe(true);
+    expect({ ...back, content: null }).toEqual({ ...big, content: null });
   });
 });
 
@@ -533,8 +595,12 @@ describe("codecByName", () => {
     expect(codecByName("msgpack")).toBe(msgpackCodec);
     expect(codecByName("rmp")).toBe(msgpackCodec);
     expect(codecByName("JSON").name).toBe("json");
-    const err = codecErrorOf(() => codecByName("bincode"));
-    expect(err.message).toMatch(/"json", "msgpack", "rmp"/);
+    expect(codecByName("bincode")).toBe(bincodeCodec);
+    expect(codecByName("Msgpack")).toBe(msgpackCodec);
+    expect(codecByName("RMP")).toBe(msgpackCodec);
+    expect(codecByName(" BinCode ")).toBe(bincodeCodec);
+    const err = codecErrorOf(() => codecByName("protobuf"));
+    expect(err.message).toMatch(/"json", "msgpack", "rmp", "bincode"/);
     codecErrorOf(() => codecByName("toString"));
   });
 });

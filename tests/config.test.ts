@@ -46,6 +46,9 @@ const EXPECTED_DEFAULTS: Config = {
     shutdownTimeoutSecs: 30,
     obeyRobotsTxt: true,
     progressIntervalSecs: 5,
+    keepQueryOrder: false,
+    stripParams: ["utm_*", "fbclid", "gclid", "msclkid"],
+    dedupItemsByCanonical: false,
   },
   downloadConfig: {
     timeout: 30,
@@ -66,7 +69,7 @@ const EXPECTED_DEFAULTS: Config = {
     proxyCooldownSecs: 60,
   },
   channelConfig: {
-    queueCodec: "json",
+    queueCodec: "bincode",
     compressionThreshold: 1024,
     minidTime: 0,
     capacity: 10000,
@@ -77,6 +80,7 @@ const EXPECTED_DEFAULTS: Config = {
       redisDb: 0,
       redisUsername: "",
       redisPassword: "",
+      tls: false,
       shards: 8,
       listenerCount: 1,
       claimMinIdle: 60000,
@@ -88,7 +92,8 @@ const EXPECTED_DEFAULTS: Config = {
     blobStorage: { path: "" },
   },
   cache: { ttl: 300, compressionThreshold: 1024, l1MaxEntries: 10000, redis: null },
-  output: { sink: "jsonl", path: "output" },
+  output: { sink: "jsonl", path: "output", redisMaxLen: 0, redisSeenTtlSecs: 0, postgresBatchRows: 500, postgresOutageSecs: 600 },
+  db: { url: "", databaseSchema: "public", poolSize: 4, tls: false },
   api: { port: 0, host: "127.0.0.1", apiKey: "", rateLimit: 0 },
   logger: { enabled: true, level: "info", format: "text" },
   modules: {},
@@ -112,6 +117,9 @@ generate_backlog = 50
 shutdown_timeout_secs = 0
 obey_robots_txt = false
 progress_interval_secs = 0.5
+keep_query_order = true
+strip_params = ["sid"]
+dedup_items_by_canonical = true
 
 [download_config]
 timeout = 12.5
@@ -166,10 +174,20 @@ redis_port = 6390
 redis_db = 1
 redis_username = "c"
 redis_password = "p"
+tls = true
 
 [output]
 sink = "stdout"
 path = "out/items"
+redis_max_len = 100000
+redis_seen_ttl_secs = 86400
+postgres_batch_rows = 50
+postgres_outage_secs = 30
+
+[db]
+database_schema = "crawl"
+pool_size = 2
+tls = true
 
 [api]
 port = 8080
@@ -211,6 +229,9 @@ const FULL_CONFIG: Config = {
     shutdownTimeoutSecs: 0,
     obeyRobotsTxt: false,
     progressIntervalSecs: 0.5,
+    keepQueryOrder: true,
+    stripParams: ["sid"],
+    dedupItemsByCanonical: true,
   },
   downloadConfig: {
     timeout: 12.5,
@@ -242,6 +263,7 @@ const FULL_CONFIG: Config = {
       redisDb: 2,
       redisUsername: "crawler",
       redisPassword: "s3cret",
+      tls: false,
       shards: 4,
       listenerCount: 2,
       claimMinIdle: 1000,
@@ -262,9 +284,11 @@ const FULL_CONFIG: Config = {
       redisDb: 1,
       redisUsername: "c",
       redisPassword: "p",
+      tls: true,
     },
   },
-  output: { sink: "stdout", path: "out/items" },
+  output: { sink: "stdout", path: "out/items", redisMaxLen: 100000, redisSeenTtlSecs: 86400, postgresBatchRows: 50, postgresOutageSecs: 30 },
+  db: { url: "", databaseSchema: "crawl", poolSize: 2, tls: true },
   api: { port: 8080, host: "0.0.0.0", apiKey: "s3cret", rateLimit: 2.5 },
   logger: { enabled: false, level: "debug", format: "json" },
   modules: {
@@ -319,8 +343,9 @@ describe("defaults", () => {
       redisDb: 0,
       redisUsername: "",
       redisPassword: "",
+      tls: false,
     });
-    expect(queueCodecFormat(c)).toBe("json");
+    expect(queueCodecFormat(c)).toBe("bincode");
     expect(queueCodecFormat(parseConfig('[channel_config]\nqueue_codec = "rmp"', "c.toml"))).toBe("msgpack");
   });
 });
@@ -353,6 +378,7 @@ describe("full file", () => {
       redisDb: 3,
       redisUsername: "",
       redisPassword: "pw",
+      tls: false,
     });
     expect(cacheRedisConnection(c).redisDb).toBe(3);
   });
@@ -409,7 +435,7 @@ describe("validation errors", () => {
 
   it("unknown key without a near miss lists the known keys", () => {
     const e = configError(() => parseConfig("[output]\nzzz = 1\n", "c.toml"));
-    expect(e.message).toBe('c.toml:2: unknown key "output.zzz"; known keys in [output]: sink, path');
+    expect(e.message).toBe('c.toml:2: unknown key "output.zzz"; known keys in [output]: sink, path, redis_max_len, redis_seen_ttl_secs, postgres_batch_rows, postgres_outage_secs');
   });
 
   it("unknown sections", () => {
@@ -488,20 +514,22 @@ describe("validation errors", () => {
       parseConfig('# codec\n\n\n\n\n\n[channel_config]\nqueue_codec = "protobuf"\n', "config.toml"),
     );
     expect(e.message).toBe(
-      'config.toml:8: channel_config.queue_codec must be one of "json", "msgpack", "rmp", got "protobuf"',
+      'config.toml:8: channel_config.queue_codec must be one of "bincode", "json", "msgpack", "rmp", got "protobuf"',
     );
   });
 
-  it("bincode is recognised but not implemented", () => {
-    const e = configError(() => parseConfig('[channel_config]\nqueue_codec = "bincode"\n', "config.toml"));
-    expect(e.message).toBe(
-      'config.toml:2: channel_config.queue_codec "bincode" is not implemented yet; use "json" or "msgpack"',
-    );
+  it("queue_codec is matched case-insensitively, as mocra lowercases it", () => {
+    const codecOf = (v: string) => parseConfig(`[channel_config]\nqueue_codec = "${v}"\n`, "c.toml").channelConfig.queueCodec;
+    expect(codecOf("Msgpack")).toBe("msgpack");
+    expect(codecOf("RMP")).toBe("rmp");
+    expect(codecOf("BINCODE")).toBe("bincode");
+    expect(codecOf("Json")).toBe("json");
+    expect(queueCodecFormat(parseConfig('[channel_config]\nqueue_codec = "RMP"', "c.toml"))).toBe("msgpack");
   });
 
   it("unknown output sink", () => {
     const e = configError(() => parseConfig('[output]\nsink = "kafka"\n', "c.toml"));
-    expect(e.message).toBe('c.toml:2: output.sink must be one of "jsonl", "stdout", "redis", got "kafka"');
+    expect(e.message).toBe('c.toml:2: output.sink must be one of "jsonl", "stdout", "redis", "postgres", got "kafka"');
   });
 
   it("modules entries must be tables", () => {
@@ -551,7 +579,7 @@ describe("validation errors", () => {
       "task_concurrency = 0", // 3
       "prefetchh = 2", // 4
       "[channel_config]", // 5
-      'queue_codec = "bincode"', // 6
+      'queue_codec = "protobuf"', // 6
       "[channel_config.redis]", // 7
       "redis_port = 0", // 8
       "[nope]", // 9
@@ -564,12 +592,12 @@ describe("validation errors", () => {
     expect(lines[0]).toMatch(/^config\.toml:1: name must be/);
     expect(lines[1]).toBe("config.toml:3: crawler.task_concurrency must be an integer >= 1, got 0");
     expect(lines[2]).toBe('config.toml:4: unknown key "crawler.prefetchh" (did you mean "prefetch"?)');
-    expect(lines[3]).toMatch(/^config\.toml:6: channel_config\.queue_codec "bincode" is not implemented yet/);
+    expect(lines[3]).toMatch(/^config\.toml:6: channel_config\.queue_codec must be one of/);
     expect(lines[4]).toBe(
       "config.toml:8: channel_config.redis.redis_port must be an integer between 1 and 65535, got 0",
     );
     expect(lines[5]).toBe(
-      'config.toml:9: unknown section "nope"; known sections: crawler, download_config, channel_config, cache, output, api, logger, modules, rate_limits',
+      'config.toml:9: unknown section "nope"; known sections: crawler, download_config, channel_config, cache, output, db, api, logger, modules, rate_limits',
     );
   });
 });

@@ -103,7 +103,7 @@ describe("payload framing", () => {
 });
 
 describe.skipIf(!hasRedis)("RedisQueue", () => {
-  it.each(["json", "msgpack"] as const)("publish, read, ack round trip (%s)", async (codec) => {
+  it.each(["json", "msgpack", "bincode"] as const)("publish, read, ack round trip (%s)", async (codec) => {
     const config = redisTestConfig((c) => (c.channelConfig.queueCodec = codec));
     const q = await open(config);
     const sent = Array.from({ length: 20 }, (_, i) => req(i, (["high", "normal", "low"] as const)[i % 3]));
@@ -377,7 +377,10 @@ describe.skipIf(!hasRedis)("RedisQueue", () => {
   });
 
   it("a large message travels as a zstd frame and decodes", async () => {
-    const config = redisTestConfig((c) => (c.channelConfig.redis.shards = 1));
+    const config = redisTestConfig((c) => {
+      c.channelConfig.redis.shards = 1;
+      c.channelConfig.queueCodec = "json";
+    });
     const q = await open(config);
     const big = req(1, "normal", { url: `https://example.com/${"x".repeat(3000)}` });
     await q.publish("request", [{ message: big }, { message: req(2) }]);
@@ -393,7 +396,10 @@ describe.skipIf(!hasRedis)("RedisQueue", () => {
   });
 
   it("reads mocra's zstd frames (no content size) from the stream", async () => {
-    const config = redisTestConfig((c) => (c.channelConfig.redis.shards = 1));
+    const config = redisTestConfig((c) => {
+      c.channelConfig.redis.shards = 1;
+      c.channelConfig.queueCodec = "json"; // the frame holds a JSON Request
+    });
     const q = await open(config);
     const raw = rawClient();
     cleanups.push(async () => raw.disconnect());

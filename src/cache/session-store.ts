@@ -26,7 +26,8 @@ function fromWire(w: WireCookie): CookieItem {
   return { name: w.name, value: w.value, domain: w.domain, path: w.path || "/", expires: w.expires ?? null, maxAge: w.max_age ?? null, secure: !!w.secure, httpOnly: w.http_only ?? null };
 }
 
-function domainMatches(host: string, domain: string): boolean {
+/** Whether a cookie for `domain` applies to `host` (the host or a subdomain of it). */
+export function domainMatches(host: string, domain: string): boolean {
   const d = domain.toLowerCase().replace(/^\./, "");
   return d === "" || host === d || host.endsWith(`.${d}`);
 }

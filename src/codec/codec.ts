@@ -1,9 +1,9 @@
 // src/codec/codec.ts: the Codec interface the queue uses to turn topic messages into payload
 // bytes and back, and the lookup by mocra's `queue_codec` name. Each codec lives in its own
-// file and walks the shared schemas (schema.ts); adding one (e.g. bincode) = one file plus one
-// line in CODECS below.
+// file and walks the shared schemas (schema.ts); adding one = one file plus one line in CODECS below.
 
 import type { Topic, TopicMessages } from "../model/index.ts";
+import { bincodeCodec } from "./bincode.ts";
 import { CodecError } from "./errors.ts";
 import { jsonCodec } from "./json.ts";
 import { msgpackCodec } from "./msgpack.ts";
@@ -11,7 +11,7 @@ import { msgpackCodec } from "./msgpack.ts";
 export { CodecError } from "./errors.ts";
 
 /** Codec names as in mocra's config (`channel_config.queue_codec`). */
-export type CodecName = "json" | "msgpack";
+export type CodecName = "json" | "msgpack" | "bincode";
 
 export interface Codec {
   readonly name: CodecName;
@@ -25,12 +25,13 @@ const CODECS: Readonly<Record<string, Codec>> = {
   json: jsonCodec,
   msgpack: msgpackCodec,
   rmp: msgpackCodec,
+  bincode: bincodeCodec,
 };
 
 /**
- * The codec for a `queue_codec` name: "json", "msgpack" or "rmp" (case-insensitive, as mocra
- * lowercases it). mocra falls back to bincode for anything else; bincode is not implemented
- * yet, so any other name throws.
+ * The codec for a `queue_codec` name: "json", "msgpack", "rmp" or "bincode" (case-insensitive,
+ * as mocra lowercases it). mocra silently falls back to bincode for any other name; we throw
+ * instead, so a typo does not quietly pick a codec.
  */
 export function codecByName(name: string): Codec {
   const key = name.trim().toLowerCase();

@@ -6,75 +6,26 @@
 // structs as arrays or maps, unit enums by name or index, plus Vec<u8> as bin.
 // A small schema-driven writer and reader; no generic msgpack library in the hot path.
 
-import type { Topic, TopicMessages } from "../model/index.ts";
 import type { Codec } from "./codec.ts";
-import { atPath, codecError, describe, FieldError } from "./errors.ts";
-import { checkUint, jsonText, parseJsonText, uuidFromBytesAt, uuidText, writeUuidBytes } from "./primitives.ts";
-import { cookieFromRaw, findVariant, missingField, schemaOf, type StructSchema, type WireType } from "./schema.ts";
+import { binaryDecoder, binaryEncoder, ByteReader, ByteWriter } from "./byte-buffers.ts";
+import { atPath, describe, FieldError } from "./errors.ts";
+import { checkUint, jsonText, parseJsonText, utf8At, uuidFromBytesAt, uuidText, writeUtf8, writeUuidBytes } from "./primitives.ts";
+import { cookieFromRaw, findVariant, variantToWrite, missingField, type StructSchema, type WireType } from "./schema.ts";
 
 type Obj = Record<string, unknown>;
 
 const textEncoder = new TextEncoder();
-const textDecoder = new TextDecoder("utf-8", { fatal: true });
 const TWO_32 = 0x100000000;
 
 export const msgpackCodec: Codec = {
   name: "msgpack",
-  encode<K extends Topic>(topic: K, message: TopicMessages[K]): Uint8Array {
-    const schema = schemaOf(topic);
-    // One growable buffer is reused across calls; a re-entrant call gets its own.
-    const w = spare ?? new Writer();
-    spare = null;
-    try {
-      w.pos = 0;
-      writeStruct(w, schema, message);
-      return w.buf.slice(0, w.pos);
-    } catch (e) {
-      throw codecError("encode", "msgpack", topic, schema.name, e);
-    } finally {
-      if (w.buf.length <= MAX_SPARE) spare = w;
-    }
-  },
-  decode<K extends Topic>(topic: K, bytes: Uint8Array): TopicMessages[K] {
-    const schema = schemaOf(topic);
-    try {
-      if (!(bytes instanceof Uint8Array)) throw new FieldError(`expected Uint8Array input, got ${describe(bytes)}`);
-      // Trailing bytes are ignored, as rmp_serde::from_slice does.
-      return readStruct(new Reader(bytes), schema) as unknown as TopicMessages[K];
-    } catch (e) {
-      throw codecError("decode", "msgpack", topic, schema.name, e);
-    }
-  },
+  encode: binaryEncoder("msgpack", () => new Writer(), writeStruct),
+  decode: binaryDecoder("msgpack", (bytes, schema) => readStruct(new Reader(bytes), schema)),
 };
 
 // ---- writer ----------------------------------------------------------------------------------
 
-const MAX_SPARE = 1 << 20;
-let spare: Writer | null = null;
-
-class Writer {
-  buf = new Uint8Array(8192);
-  view = new DataView(this.buf.buffer);
-  pos = 0;
-
-  ensure(n: number): void {
-    if (this.pos + n > this.buf.length) this.grow(n);
-  }
-
-  private grow(n: number): void {
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.pos));
-    this.buf = next;
-    this.view = new DataView(next.buffer);
-  }
-
-  byte(b: number): void {
-    this.ensure(1);
-    this.buf[this.pos++] = b;
-  }
-
+class Writer extends ByteWriter {
   /** Most compact unsigned int: positive fixint, cc, cd, ce, cf (as rmp's write_uint). */
   uint(n: number): void {
     this.ensure(9);
@@ -184,37 +135,6 @@ function strHeaderSize(n: number): number {
   return n < 32 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
 }
 
-/** UTF-8 encode (lone surrogates -> U+FFFD, like TextEncoder); returns the byte count. */
-function writeUtf8(s: string, out: Uint8Array, at: number): number {
-  let p = at;
-  for (let i = 0; i < s.length; i++) {
-    let c = s.charCodeAt(i);
-    if (c < 0x80) out[p++] = c;
-    else if (c < 0x800) {
-      out[p++] = 0xc0 | (c >> 6);
-      out[p++] = 0x80 | (c & 0x3f);
-    } else {
-      if (c >= 0xd800 && c <= 0xdfff) {
-        const d = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
-        if (c <= 0xdbff && d >= 0xdc00 && d <= 0xdfff) {
-          const cp = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
-          out[p++] = 0xf0 | (cp >> 18);
-          out[p++] = 0x80 | ((cp >> 12) & 0x3f);
-          out[p++] = 0x80 | ((cp >> 6) & 0x3f);
-          out[p++] = 0x80 | (cp & 0x3f);
-          i++;
-          continue;
-        }
-        c = 0xfffd;
-      }
-      out[p++] = 0xe0 | (c >> 12);
-      out[p++] = 0x80 | ((c >> 6) & 0x3f);
-      out[p++] = 0x80 | (c & 0x3f);
-    }
-  }
-  return p - at;
-}
-
 function writeStruct(w: Writer, schema: StructSchema, value: unknown): void {
   if (typeof value !== "object" || value === null) throw new FieldError(`expected an object, got ${describe(value)}`);
   const obj = value as Obj;
@@ -305,11 +225,7 @@ function writeValue(w: Writer, t: WireType, v: unknown): void {
       }
       return w.str(v);
     case "enum": {
-      const kind = typeof v === "object" && v !== null ? (v as Obj).kind : undefined;
-      const variant = findVariant(t, kind);
-      if (variant === undefined) {
-        throw new FieldError(`expected {kind, value} with kind one of ${t.variants.map((x) => `"${x.name}"`).join(", ")}, got ${describe(kind ?? v)}`);
-      }
+      const variant = variantToWrite(t, v);
       w.mapHeader(1);
       w.str(variant.name);
       try {
@@ -323,27 +239,11 @@ function writeValue(w: Writer, t: WireType, v: unknown): void {
 
 // ---- reader ----------------------------------------------------------------------------------
 
-class Reader {
-  readonly view: DataView;
-  pos = 0;
-  constructor(readonly buf: Uint8Array) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  }
-
-  need(n: number): void {
-    if (this.pos + n > this.buf.length) {
-      throw new FieldError(`unexpected end of input: ${n} more byte(s) needed at offset ${this.pos} of ${this.buf.length}`);
-    }
-  }
+class Reader extends ByteReader {
 
   peek(): number {
     this.need(1);
     return this.buf[this.pos];
-  }
-
-  u8(): number {
-    this.need(1);
-    return this.buf[this.pos++];
   }
 
   u16(): number {
@@ -438,24 +338,8 @@ class Reader {
 
   utf8(n: number): string {
     this.need(n);
-    const start = this.pos;
-    const buf = this.buf;
     this.pos += n;
-    if (n < 64) {
-      let ascii = true;
-      for (let i = start; i < start + n; i++) {
-        if (buf[i] >= 0x80) {
-          ascii = false;
-          break;
-        }
-      }
-      if (ascii) return String.fromCharCode.apply(null, buf.subarray(start, start + n) as unknown as number[]);
-    }
-    try {
-      return textDecoder.decode(buf.subarray(start, start + n));
-    } catch {
-      throw new FieldError(`invalid UTF-8 in a string at offset ${start}`);
-    }
+    return utf8At(this.buf, this.pos - n, n);
   }
 
   str(): string {

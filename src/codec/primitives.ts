@@ -95,3 +95,55 @@ export function parseJsonText(s: string): JsonValue {
     throw new FieldError(`the string does not hold valid JSON (${e instanceof Error ? e.message : String(e)}): ${describe(s)}`);
   }
 }
+
+/** UTF-8 encode (lone surrogates -> U+FFFD, like TextEncoder); returns the byte count. */
+export function writeUtf8(s: string, out: Uint8Array, at: number): number {
+  let p = at;
+  for (let i = 0; i < s.length; i++) {
+    let c = s.charCodeAt(i);
+    if (c < 0x80) out[p++] = c;
+    else if (c < 0x800) {
+      out[p++] = 0xc0 | (c >> 6);
+      out[p++] = 0x80 | (c & 0x3f);
+    } else {
+      if (c >= 0xd800 && c <= 0xdfff) {
+        const d = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
+        if (c <= 0xdbff && d >= 0xdc00 && d <= 0xdfff) {
+          const cp = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+          out[p++] = 0xf0 | (cp >> 18);
+          out[p++] = 0x80 | ((cp >> 12) & 0x3f);
+          out[p++] = 0x80 | ((cp >> 6) & 0x3f);
+          out[p++] = 0x80 | (cp & 0x3f);
+          i++;
+          continue;
+        }
+        c = 0xfffd;
+      }
+      out[p++] = 0xe0 | (c >> 12);
+      out[p++] = 0x80 | ((c >> 6) & 0x3f);
+      out[p++] = 0x80 | (c & 0x3f);
+    }
+  }
+  return p - at;
+}
+
+const textDecoder = new TextDecoder("utf-8", { fatal: true });
+
+/** The `n` bytes at `start` as UTF-8 text (ASCII fast path); FieldError on invalid UTF-8. */
+export function utf8At(buf: Uint8Array, start: number, n: number): string {
+  if (n < 64) {
+    let ascii = true;
+    for (let i = start; i < start + n; i++) {
+      if (buf[i] >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) return String.fromCharCode.apply(null, buf.subarray(start, start + n) as unknown as number[]);
+  }
+  try {
+    return textDecoder.decode(buf.subarray(start, start + n));
+  } catch {
+    throw new FieldError(`invalid UTF-8 in a string at offset ${start}`);
+  }
+}

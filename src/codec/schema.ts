@@ -311,6 +311,16 @@ export function findVariant(t: Extract<WireType, { kind: "enum" }>, name: unknow
   return undefined;
 }
 
+/** The variant a TS-side `{kind, value}` names, for encoding; a FieldError if it names none. */
+export function variantToWrite(t: Extract<WireType, { kind: "enum" }>, v: unknown): EnumVariant {
+  const kind = typeof v === "object" && v !== null ? (v as { kind?: unknown }).kind : undefined;
+  const variant = findVariant(t, kind);
+  if (variant === undefined) {
+    throw new FieldError(`expected {kind, value} with kind one of ${t.variants.map((x) => `"${x.name}"`).join(", ")}, got ${describe(kind ?? v)}`);
+  }
+  return variant;
+}
+
 /** The schema for a topic; a CodecError for anything that is not a topic. */
 export function schemaOf(topic: Topic): StructSchema {
   if (!Object.hasOwn(TOPIC_SCHEMAS, topic)) throw new CodecError(`unknown topic ${JSON.stringify(topic)}`);

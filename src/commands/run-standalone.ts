@@ -87,6 +87,7 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
       onStart,
     }).finally(() => observed?.stop());
     for (const line of summaryText(result.stats, result.output).split("\n")) logger.print(line);
+    for (const line of result.stats.droppedLinksLines()) logger.print(line);
     const dead = Object.entries(result.deadLetters).filter(([, n]) => n > 0);
     if (dead.length > 0) logger.print(`dead letters: ${dead.map(([t, n]) => `${t} ${n}`).join(", ")}`);
     if (result.interrupted) logger.print("interrupted: requests still queued in memory were not crawled");

@@ -18,6 +18,7 @@ import { RedisQueue } from "../queue/redis/index.ts";
 import { MemoryRateLimiter } from "../ratelimit/memory-limiter.ts";
 import { onShutdownSignal } from "../runtime/index.ts";
 import { FileBlobStorage } from "../storage/blob-storage.ts";
+import { PostgresItemSink } from "../storage/postgres-sink.ts";
 import { RedisItemSink } from "../storage/redis-sink.ts";
 import type { ItemSink } from "../storage/sink.ts";
 import { loadConfigFrom, loadRegistry, parseLogLevel, UsageError } from "./common.ts";
@@ -58,7 +59,10 @@ export async function connectQueue(config: Config, onFatal: (err: Error) => void
 }
 
 export async function createWorkerSink(config: Config): Promise<ItemSink> {
-  return config.output.sink === "redis" ? RedisItemSink.connect(config) : createLocalSink(config);
+  const o = config.output;
+  if (o.sink === "redis") return RedisItemSink.connect(config, { maxLen: o.redisMaxLen, seenTtlSecs: o.redisSeenTtlSecs });
+  if (o.sink === "postgres") return PostgresItemSink.connect(config);
+  return createLocalSink(config);
 }
 
 export async function startWorkerCommand(argv: string[]): Promise<number> {
@@ -145,6 +149,7 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   console.error(
     `worker ${worker.id} stopped: ${stats.pages} pages, ${stats.items} items, ${stats.retries} retries, ${stats.deadLetters} dead letters; items: ${sink.describe()}`,
   );
+  for (const line of stats.droppedLinksLines()) console.error(line);
   if (fatal) {
     console.error(`fatal: ${fatal.message}`);
     return 1;

@@ -14,6 +14,8 @@ import {
   CONFIG_SCHEMA,
   CONFIG_SECTIONS,
   expectation,
+  MOCRA_IGNORED_KEYS,
+  MOCRA_IGNORED_SECTIONS,
   type Config,
   type FieldSpec,
   type SectionSpec,
@@ -84,6 +86,18 @@ export function defaultConfig(): Config {
  * Throws `ConfigError` listing every problem found.
  */
 export function parseConfig(text: string, file: string = DEFAULT_CONFIG_FILE): Config {
+  return checkConfig(text, file).config;
+}
+
+/** A valid configuration and what it ignored (mocra keys that have no effect here). */
+export interface CheckedConfig {
+  readonly config: Config;
+  /** One per ignored key or section, in file order; printed as "file:line: message". */
+  readonly warnings: readonly ConfigIssue[];
+}
+
+/** parseConfig, also returning the warnings. Throws `ConfigError` listing every problem found. */
+export function checkConfig(text: string, file: string = DEFAULT_CONFIG_FILE): CheckedConfig {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   let raw: Record<string, unknown>;
   try {
@@ -111,7 +125,7 @@ export function parseConfig(text: string, file: string = DEFAULT_CONFIG_FILE): C
   const config = v.build(raw);
   v.crossChecks(config);
   v.throwIfIssues();
-  return config;
+  return { config, warnings: v.sortedWarnings() };
 }
 
 /**
@@ -119,21 +133,34 @@ export function parseConfig(text: string, file: string = DEFAULT_CONFIG_FILE): C
  * current directory and returns the defaults if it does not exist; an explicit `path` that
  * does not exist is an error.
  */
-export async function loadConfig(path?: string): Promise<Config> {
+export async function loadConfig(path?: string, options: LoadOptions = {}): Promise<Config> {
+  const { config, warnings } = await loadCheckedConfig(path);
+  const warn = options.onWarning ?? ((line: string) => console.error(`warning: ${line}`));
+  for (const w of warnings) warn(formatIssue(w));
+  return config;
+}
+
+export interface LoadOptions {
+  /** Gets each warning line ("file:line: key ignored (mocra key, no effect here)"); default: stderr. */
+  onWarning?: (line: string) => void;
+}
+
+/** loadConfig without printing: the configuration and its warnings. */
+export async function loadCheckedConfig(path?: string): Promise<CheckedConfig> {
   const file = path ?? DEFAULT_CONFIG_FILE;
   let text: string;
   try {
     text = await readFile(file, "utf8");
   } catch (err) {
     const code = (err as { code?: unknown } | null)?.code;
-    if (path === undefined && code === "ENOENT") return defaultConfig();
+    if (path === undefined && code === "ENOENT") return { config: defaultConfig(), warnings: [] };
     const message =
       code === "ENOENT"
         ? "config file not found"
         : `cannot read config file: ${err instanceof Error ? err.message : String(err)}`;
     throw new ConfigError(file, [{ file, message }]);
   }
-  return parseConfig(text, file);
+  return checkConfig(text, file);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -246,8 +273,12 @@ function closest(name: string, candidates: readonly string[]): string | undefine
   return bestDist <= limit ? best : undefined;
 }
 
+/** The message of a mocra key or section mocra-ts accepts without using it. */
+const IGNORED = "ignored (mocra key, no effect here)";
+
 class Validator {
   private readonly issues: ConfigIssue[] = [];
+  private readonly warnings: ConfigIssue[] = [];
   private readonly built = new Map<string, Record<string, unknown>>();
   private keyLines: KeyLines | undefined;
 
@@ -262,6 +293,19 @@ class Validator {
   }
 
   crossChecks(config: Config): void {
+    const db = config.db;
+    const dbUrl = ["db", "url"];
+    if (config.output.sink === "postgres") {
+      if (db.url === "") {
+        this.report(["output", "sink"], 'output.sink = "postgres" needs [db] url = "postgres://user:password@host:5432/database"');
+      } else if (/^sqlite:/i.test(db.url)) {
+        this.report(dbUrl, 'db.url: SQLite is not supported by the items store here (use a "postgres://" URL, or output.sink = "jsonl")');
+      } else if (!/^postgres(ql)?:\/\//i.test(db.url)) {
+        this.report(dbUrl, `db.url must be a "postgres://" or "postgresql://" URL, got ${describeValue(redactUrl(db.url))}`);
+      }
+    } else if (db.url !== "") {
+      this.warn(dbUrl, `db.url ${IGNORED} unless output.sink = "postgres"`);
+    }
     const c = config.crawler;
     if (c.retryMaxDelayMs < c.retryBaseDelayMs) {
       const maxPath = ["crawler", "retry_max_delay_ms"];
@@ -272,6 +316,13 @@ class Validator {
         `crawler.retry_max_delay_ms must be >= crawler.retry_base_delay_ms (${c.retryBaseDelayMs}), got ${c.retryMaxDelayMs}`,
       );
     }
+  }
+
+  sortedWarnings(): ConfigIssue[] {
+    return this.warnings
+      .map((issue, i) => ({ issue, i }))
+      .sort((a, b) => (a.issue.line ?? Infinity) - (b.issue.line ?? Infinity) || a.i - b.i)
+      .map((x) => x.issue);
   }
 
   throwIfIssues(): void {
@@ -292,13 +343,31 @@ class Validator {
     return this.keyLines;
   }
 
-  private report(parts: readonly string[], message: string): void {
+  private report(parts: readonly string[], message: string, to: ConfigIssue[] = this.issues): void {
     const line = this.text === "" ? undefined : this.lines().find(parts);
     const issue: ConfigIssue =
       line === undefined
         ? { file: this.file, key: dotted(parts), message }
         : { file: this.file, line, key: dotted(parts), message };
-    this.issues.push(issue);
+    to.push(issue);
+  }
+
+  private warn(parts: readonly string[], message: string): void {
+    this.report(parts, message, this.warnings);
+  }
+
+  /** A key of mocra's config that has no effect here: warned about (once), not an error. */
+  private ignoredMocraKey(spec: SectionSpec, key: string, path: readonly string[]): boolean {
+    const sectionPath = spec.path === "" ? key : `${spec.path}.${key}`;
+    if (MOCRA_IGNORED_SECTIONS.includes(sectionPath)) {
+      this.warn(path, `[${dotted(path)}] ${IGNORED}`);
+      return true;
+    }
+    if (MOCRA_IGNORED_KEYS[spec.path]?.includes(key) === true) {
+      this.warn(path, `${dotted(path)} ${IGNORED}`);
+      return true;
+    }
+    return false;
   }
 
   private section(
@@ -355,10 +424,17 @@ class Validator {
   }
 
   private unknown(spec: SectionSpec, key: string, value: unknown, path: readonly string[]): void {
+    if (this.ignoredMocraKey(spec, key, path)) return;
     const isSection = isTable(value);
     const kind = isSection ? "section" : "key";
-    // First: a near miss among this section's own keys and sub-sections.
-    const local = [...Object.values(spec.fields).map((f) => f.key), ...spec.sections.map((s) => s.key)];
+    // First: a near miss among this section's own keys and sub-sections (mocra's ignored ones too).
+    const prefix = spec.path === "" ? "" : `${spec.path}.`;
+    const local = [
+      ...Object.values(spec.fields).map((f) => f.key),
+      ...spec.sections.map((s) => s.key),
+      ...(MOCRA_IGNORED_KEYS[spec.path] ?? []),
+      ...MOCRA_IGNORED_SECTIONS.filter((p) => p.startsWith(prefix) && !p.slice(prefix.length).includes(".")).map((p) => p.slice(prefix.length)),
+    ];
     let hint = closest(key, local);
     if (hint === undefined) {
       // Then: the same name elsewhere ("redis_host" put in [channel_config]).
@@ -411,6 +487,7 @@ class Validator {
         if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) return bad();
         return { ok: true, value: [...(v as string[])] };
       case "enum": {
+        if (typeof v === "string" && field.caseInsensitive === true) v = v.trim().toLowerCase();
         if (typeof v === "string" && field.unsupported !== undefined && Object.hasOwn(field.unsupported, v)) {
           this.report(path, `${name} ${JSON.stringify(v)} ${field.unsupported[v]}`);
           return { ok: false };
@@ -561,4 +638,9 @@ function openMultiline(value: string): string | undefined {
     at = sq;
   }
   return value.indexOf(delim, at + 3) === -1 ? delim : undefined;
+}
+
+/** A URL with its password replaced by "***" (for messages and `config check`). */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*):[^/@]*@/i, "$1:***@");
 }

@@ -21,10 +21,10 @@ export interface SettingsTable {
 export type ModuleSettings = SettingsTable;
 
 /** `channel_config.queue_codec`. "rmp" is mocra's name for MessagePack (same as "msgpack"). */
-export type QueueCodec = "json" | "msgpack" | "rmp";
+export type QueueCodec = "json" | "msgpack" | "rmp" | "bincode";
 
 /** `output.sink`. */
-export type OutputSink = "jsonl" | "stdout" | "redis";
+export type OutputSink = "jsonl" | "stdout" | "redis" | "postgres";
 
 /** `download_config.rate_limit_key`: what a rate limit, a suspension and a circuit apply to. */
 export type RateLimitKeyMode = "domain" | "host" | "module" | "proxy";
@@ -44,6 +44,10 @@ export interface CrawlerConfig {
   shutdownTimeoutSecs: number;
   obeyRobotsTxt: boolean;
   progressIntervalSecs: number;
+  // crawl correctness (canonical URLs, item dedup by rel=canonical)
+  keepQueryOrder: boolean;
+  stripParams: string[];
+  dedupItemsByCanonical: boolean;
 }
 
 /** `[download_config]` */
@@ -73,6 +77,8 @@ export interface RedisConnectionConfig {
   redisDb: number;
   redisUsername: string;
   redisPassword: string;
+  /** TLS to Redis (ioredis `tls`), as mocra's `tls`. */
+  tls: boolean;
 }
 
 /** `[channel_config.redis]` */
@@ -115,6 +121,18 @@ export interface CacheConfig {
 export interface OutputConfig {
   sink: OutputSink;
   path: string;
+  redisMaxLen: number;
+  redisSeenTtlSecs: number;
+  postgresBatchRows: number;
+  postgresOutageSecs: number;
+}
+
+/** `[db]`: mocra's database section; the PostgreSQL items store (`output.sink = "postgres"`) uses it. */
+export interface DbConfig {
+  url: string;
+  databaseSchema: string;
+  poolSize: number;
+  tls: boolean;
 }
 
 /** `[api]` (mocra's): the observability and control HTTP API and the dashboard. */
@@ -143,6 +161,7 @@ export interface Config {
   channelConfig: ChannelConfig;
   cache: CacheConfig;
   output: OutputConfig;
+  db: DbConfig;
   api: ApiConfig;
   logger: LoggerConfig;
   /** `[modules.<name>]` tables, keyed by module name. */
@@ -201,6 +220,8 @@ export interface EnumField<V extends string = string> extends FieldBase<V> {
   readonly values: readonly V[];
   /** Values that are recognised but rejected, with the reason ("is not implemented yet; ..."). */
   readonly unsupported?: Readonly<Record<string, string>>;
+  /** Match values ignoring case and surrounding blanks (mocra lowercases `queue_codec`). */
+  readonly caseInsensitive?: boolean;
 }
 
 /** A free-form table whose entries must themselves be tables (`[modules.<name>]`). */
@@ -376,6 +397,24 @@ const crawlerFields: FieldTable<CrawlerConfig> = {
     exclusiveMin: 0,
     description: "Seconds between progress reports.",
   },
+  keepQueryOrder: {
+    key: "keep_query_order",
+    type: "boolean",
+    default: false,
+    description: "Keep query parameters in link order instead of sorting them by name when a URL is canonicalised.",
+  },
+  stripParams: {
+    key: "strip_params",
+    type: "string[]",
+    default: ["utm_*", "fbclid", "gclid", "msclkid"],
+    description: "Query parameters (names or globs) removed from every request URL.",
+  },
+  dedupItemsByCanonical: {
+    key: "dedup_items_by_canonical",
+    type: "boolean",
+    default: false,
+    description: "Store the items of pages sharing one <link rel=canonical> once.",
+  },
 };
 
 const downloadFields: FieldTable<DownloadConfig> = {
@@ -496,10 +535,11 @@ const channelFields: FieldTable<Omit<ChannelConfig, "redis" | "blobStorage">> = 
   queueCodec: {
     key: "queue_codec",
     type: "enum",
-    default: "json",
-    values: ["json", "msgpack", "rmp"],
-    unsupported: { bincode: 'is not implemented yet; use "json" or "msgpack"' },
-    description: 'Queue message encoding: "json", "msgpack" or "rmp" (= msgpack); "bincode" is not implemented yet.',
+    default: "bincode",
+    values: ["bincode", "json", "msgpack", "rmp"],
+    caseInsensitive: true,
+    description:
+      'Queue message encoding, as mocra (any case): "bincode" (mocra\'s default), "json", "msgpack" or "rmp" (= msgpack). Every worker sharing a Redis must use the same.',
   },
   compressionThreshold: {
     key: "compression_threshold",
@@ -564,6 +604,12 @@ const redisConnectionFields: FieldTable<RedisConnectionConfig> = {
     type: "string",
     default: "",
     description: "Redis password; empty = none.",
+  },
+  tls: {
+    key: "tls",
+    type: "boolean",
+    default: false,
+    description: "Connect to Redis over TLS (system CAs, server name = redis_host).",
   },
 };
 
@@ -658,8 +704,8 @@ const outputFields: FieldTable<OutputConfig> = {
     key: "sink",
     type: "enum",
     default: "jsonl",
-    values: ["jsonl", "stdout", "redis"],
-    description: 'Where items go: "jsonl" files, "stdout", or a "redis" stream.',
+    values: ["jsonl", "stdout", "redis", "postgres"],
+    description: 'Where items go: "jsonl" files, "stdout", a "redis" stream, or "postgres" tables (connection from [db]).',
   },
   path: {
     key: "path",
@@ -667,7 +713,103 @@ const outputFields: FieldTable<OutputConfig> = {
     default: "output",
     description: "Directory of the jsonl sink; it writes <path>/<module>.jsonl.",
   },
+  redisMaxLen: {
+    key: "redis_max_len",
+    type: "integer",
+    default: 0,
+    min: 0,
+    description: "Redis sink: MAXLEN ~ of each <name>:items:<module> stream (oldest items dropped, exported or not); 0 = keep until exported.",
+  },
+  redisSeenTtlSecs: {
+    key: "redis_seen_ttl_secs",
+    type: "integer",
+    default: 0,
+    min: 0,
+    description: "Redis sink: TTL of each <name>:items:<module>:seen set after its last write (a page redelivered later is stored again); 0 = no TTL.",
+  },
+  postgresBatchRows: {
+    key: "postgres_batch_rows",
+    type: "integer",
+    default: 500,
+    min: 1,
+    description: "PostgreSQL sink: most rows per multi-row INSERT.",
+  },
+  postgresOutageSecs: {
+    key: "postgres_outage_secs",
+    type: "integer",
+    default: 600,
+    min: 1,
+    description: "PostgreSQL sink: seconds writes wait for a database that went away (nothing is acked meanwhile) before they fail.",
+  },
 };
+
+// [db] (mocra's DatabaseConfig)
+const dbFields: FieldTable<DbConfig> = {
+  url: {
+    key: "url",
+    type: "string",
+    default: "",
+    description: 'Database URL, as mocra: "postgres://user:pass@host:5432/db" (used by output.sink = "postgres"); empty = none.',
+  },
+  databaseSchema: {
+    key: "database_schema",
+    type: "string",
+    default: "public",
+    pattern: /^[A-Za-z_][A-Za-z0-9_]*$/,
+    patternDescription: "a SQL identifier (letters, digits, _; not starting with a digit)",
+    description: "Schema of the items tables (<database_schema>.items_<module>); created if missing.",
+  },
+  poolSize: {
+    key: "pool_size",
+    type: "integer",
+    default: 4,
+    min: 1,
+    description: "Connections in the PostgreSQL pool.",
+  },
+  tls: {
+    key: "tls",
+    type: "boolean",
+    default: false,
+    description: "Require TLS to the database (sslmode=require).",
+  },
+};
+
+/**
+ * Keys of mocra's config that mocra-ts accepts and ignores (they configure parts mocra-ts does
+ * not have or does differently); the loader warns once per key: "ignored (mocra key, no effect
+ * here)". Listed by section path; `MOCRA_IGNORED_SECTIONS` are whole sections, whatever they hold.
+ * mocra's `common/src/model/config.rs` at the Redis Streams era (23b1ed4) and at 0.4.1.
+ */
+export const MOCRA_IGNORED_KEYS: Readonly<Record<string, readonly string[]>> = {
+  crawler: [
+    "task_max_errors",
+    "module_max_errors",
+    "module_locker_ttl",
+    "node_id",
+    "publish_concurrency",
+    "parser_concurrency",
+    "error_task_concurrency",
+    "backpressure_retry_delay_ms",
+    "idle_stop_secs",
+  ],
+  download_config: ["downloader_expire", "enable_session", "enable_locker", "wss_timeout"],
+  cache: ["enable_l1", "l1_ttl_secs"],
+  channel_config: ["nack_max_retries", "nack_backoff_ms"],
+  "channel_config.redis": ["pool_size"],
+  "cache.redis": ["pool_size", "shards", "claim_min_idle", "claim_count", "claim_interval", "listener_count"],
+};
+
+export const MOCRA_IGNORED_SECTIONS: readonly string[] = [
+  "scheduler",
+  "cookie",
+  "event_bus",
+  "sync",
+  "proxy",
+  "policy",
+  "channel_config.kafka",
+  "channel_config.compensator",
+  "channel_config.nats",
+];
 
 const apiFields: FieldTable<ApiConfig> = {
   port: {
@@ -777,6 +919,7 @@ export const CONFIG_SCHEMA: SectionSpec = {
       ),
     ]),
     section("", "output", "output", "Where scraped items are written.", outputFields),
+    section("", "db", "db", "Database (mocra's [db]): the PostgreSQL items store.", dbFields),
     section("", "api", "api", "Observability and control API, dashboard at GET /.", apiFields),
     section("", "logger", "logger", "Log lines on stderr.", loggerFields),
   ],
@@ -901,10 +1044,12 @@ export function cacheRedisConnection(config: Config): RedisConnectionConfig {
     redisDb: r.redisDb,
     redisUsername: r.redisUsername,
     redisPassword: r.redisPassword,
+    tls: r.tls,
   };
 }
 
 /** The wire format of the queue codec ("rmp" is mocra's name for MessagePack). */
-export function queueCodecFormat(config: Config): "json" | "msgpack" {
-  return config.channelConfig.queueCodec === "json" ? "json" : "msgpack";
+export function queueCodecFormat(config: Config): "json" | "msgpack" | "bincode" {
+  const c = config.channelConfig.queueCodec;
+  return c === "rmp" ? "msgpack" : c;
 }

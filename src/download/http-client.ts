@@ -12,6 +12,11 @@ export interface HttpClientOptions {
   /** keep the first `maxBodyBytes` of a longer body instead of rejecting it (robots.txt, RFC 9309 §2.5) */
   truncateBody?: boolean;
   maxRedirects: number;
+  /**
+   * false: a 3xx comes back as a Response and the engine turns it into a new request (every hop
+   * through robots.txt, allowed domains and dedup: src/download/redirects.ts). Default true.
+   */
+  followRedirects?: boolean;
   /** send with ky over this fetch (a proxy transport plugs in here) */
   fetch?: typeof globalThis.fetch;
   /** send with this transport; default: the runtime's (undici on Node, ky + fetch on Deno) */
@@ -69,7 +74,7 @@ export class HttpClient {
     for (let hop = 0; ; hop++) {
       const res = await this.transport.send(url, { method, headers, body: body?.data, signal });
       const location = headerValue(res.headers, "location");
-      if (res.status >= 300 && res.status < 400 && location) {
+      if (res.status >= 300 && res.status < 400 && location && this.options.followRedirects !== false) {
         await res.cancel();
         if (hop >= this.options.maxRedirects) {
           throw new DownloadError(`too many redirects (more than ${this.options.maxRedirects}) at ${url}`, false, undefined, res.status);

@@ -10,10 +10,15 @@ import type { Queue } from "../queue/queue.ts";
 import type { RetryPolicy } from "../queue/retry-policy.ts";
 import type { RateLimiter } from "../ratelimit/limiter.ts";
 import type { ItemSink } from "../storage/sink.ts";
+import { decideRedirect } from "../download/redirects.ts";
+import { urlRulesFor } from "../modules/requests.ts";
+import { enqueueRequests } from "../queue/enqueue-requests.ts";
+import type { UrlRules } from "../url/canonical.ts";
 import { createPoliteness, type PolitenessKit } from "./politeness.ts";
 import {
   ack,
   deferPausedModules,
+  checkRequest,
   type Downloader,
   download,
   type Fetched,
@@ -72,6 +77,25 @@ function politenessOf(deps: FlowDeps): PolitenessKit {
   return kit;
 }
 
+const urlRulesByConfig = new WeakMap<Config, UrlRules>();
+
+/** The canonical-URL defaults of `[crawler]` (one object per config, so per-module rules are cached). */
+function urlRulesOf(config: Config): UrlRules {
+  let rules = urlRulesByConfig.get(config);
+  if (!rules) urlRulesByConfig.set(config, (rules = { keepQueryOrder: config.crawler.keepQueryOrder, stripParams: config.crawler.stripParams }));
+  return rules;
+}
+
+/** The parse stage with the engine's URL and item-dedup defaults. */
+function parseStage(deps: FlowDeps) {
+  return parse(deps.registry, {
+    timeoutSecs: deps.config.downloadConfig.timeout,
+    events: deps.events,
+    urlRules: urlRulesOf(deps.config),
+    dedupItemsByCanonical: deps.config.crawler.dedupItemsByCanonical,
+  });
+}
+
 function retryPolicy(config: Config): RetryPolicy {
   const c = config.crawler;
   return { maxRetries: c.requestMaxRetries, baseDelayMs: c.retryBaseDelayMs, maxDelayMs: c.retryMaxDelayMs };
@@ -104,6 +128,7 @@ export function taskFlow(deps: FlowDeps, topic: "task" | "parser_task", signal: 
       events: deps.events,
       backlog: deps.config.crawler.generateBacklog,
       timeoutSecs: deps.config.downloadConfig.timeout,
+      urlRules: urlRulesOf(deps.config),
       signal,
     }),
     ack(),
@@ -119,7 +144,9 @@ function fetchStages(deps: FlowDeps): OperatorFunction<Job<Request>, Job<Fetched
   const kit = politenessOf(deps);
   kit.setEvents(deps.events);
   const stages = kit.stages(deps.downloader, deps.registry);
+  const { registry } = deps;
   return pipe(
+    checkRequest((name) => registry.has(name)),
     politeness(stages.gate),
     download(stages.downloader, {
       concurrency: deps.config.crawler.taskConcurrency,
@@ -129,6 +156,14 @@ function fetchStages(deps: FlowDeps): OperatorFunction<Job<Request>, Job<Fetched
         const list = deps.registry.settings(req.module).handleStatuses;
         return Array.isArray(list) && list.includes(status);
       },
+      redirect: (req, res, location) => {
+        const settings = registry.has(req.module) ? registry.settings(req.module) : {};
+        return decideRedirect(req, res, location, {
+          maxRedirects: deps.config.downloadConfig.maxRedirects,
+          urlRules: urlRulesFor(settings, urlRulesOf(deps.config)),
+          allowedDomains: settings.allowedDomains,
+        });
+      },
     }),
   );
 }
@@ -137,7 +172,7 @@ function fetchStages(deps: FlowDeps): OperatorFunction<Job<Request>, Job<Fetched
 export function requestFlow(deps: FlowDeps, signal: AbortSignal): Observable<unknown> {
   return source(deps, "request", effectivePrefetch(deps.config), signal).pipe(
     fetchStages(deps),
-    parse(deps.registry, { timeoutSecs: deps.config.downloadConfig.timeout, events: deps.events }),
+    parseStage(deps),
     route({ sink: deps.sink, queue: deps.queue, events: deps.events }),
     settleFailures(deps),
   );
@@ -149,7 +184,9 @@ export function downloadOnlyFlow(deps: FlowDeps, signal: AbortSignal): Observabl
     fetchStages(deps),
     mapJob("to_queue", async (f: Fetched) => {
       try {
-        await deps.queue.publish("response", [{ message: f.response }]);
+        // a followed redirect is a new request, not a response to parse
+        if (f.redirect) await enqueueRequests(deps.queue, [f.redirect]);
+        else await deps.queue.publish("response", [{ message: f.response }]);
       } catch (err) {
         throw new StageError({ stage: "to_queue", reason: `enqueue failed: ${String(err)}`, retryable: true, url: f.url });
       }
@@ -167,7 +204,7 @@ export function responseFlow(deps: FlowDeps, signal: AbortSignal): Observable<un
       const url = response.headers.find(([k]) => k === URL_HEADER)?.[1] ?? "";
       return { response, fingerprint: response.requestHash ?? response.id, url };
     }),
-    parse(deps.registry, { timeoutSecs: deps.config.downloadConfig.timeout, events: deps.events }),
+    parseStage(deps),
     route({ sink: deps.sink, queue: deps.queue, events: deps.events }),
     settleFailures(deps),
   );

@@ -101,7 +101,7 @@ export function createPoliteness(config: Config, redis?: Redis, options: CreateP
     : undefined;
 
   const httpClient = (fetch?: typeof globalThis.fetch): HttpClient =>
-    new HttpClient({ userAgent: config.crawler.userAgent, maxBodyBytes: d.maxResponseSize, maxRedirects: d.maxRedirects, fetch, poolSize: d.poolSize });
+    new HttpClient({ userAgent: config.crawler.userAgent, maxBodyBytes: d.maxResponseSize, maxRedirects: d.maxRedirects, followRedirects: false, fetch, poolSize: d.poolSize });
 
   // robots.txt is fetched over HTTP, through the proxies when there are some
   const robotsHttp = (fetch?: typeof globalThis.fetch) =>

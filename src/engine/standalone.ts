@@ -10,6 +10,7 @@ import type { Logger } from "../observe/logger.ts";
 import { MemoryQueue } from "../queue/memory-queue.ts";
 import { MemoryRateLimiter } from "../ratelimit/memory-limiter.ts";
 import { JsonlSink } from "../storage/jsonl-sink.ts";
+import { openPostgres, PostgresItemSink, postgresEndpoint } from "../storage/postgres-sink.ts";
 import type { ItemSink } from "../storage/sink.ts";
 import { StdoutSink } from "../storage/stdout-sink.ts";
 import type { Downloader } from "../../operators/index.ts";
@@ -58,6 +59,11 @@ export function createLocalSink(config: Config): ItemSink {
       return new JsonlSink(config.output.path);
     case "redis":
       throw new Error('output.sink = "redis" needs Redis: use start-worker, or set output.sink = "jsonl" for run-standalone');
+    case "postgres": // lazy pool: nothing connects until the first write (PostgresItemSink.connect checks first)
+      return new PostgresItemSink(openPostgres(config), config.db.databaseSchema, postgresEndpoint(config.db.url), {
+        batchRows: config.output.postgresBatchRows,
+        outageSecs: config.output.postgresOutageSecs,
+      }, true);
   }
 }
 
@@ -66,6 +72,7 @@ export function createHttpClient(config: Config): HttpClient {
     userAgent: config.crawler.userAgent,
     maxBodyBytes: config.downloadConfig.maxResponseSize,
     maxRedirects: config.downloadConfig.maxRedirects,
+    followRedirects: false, // redirects go through the engine (src/download/redirects.ts)
     poolSize: config.downloadConfig.poolSize,
   });
 }
@@ -83,7 +90,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
   const events = options.events ?? new EventBus();
   const stats = new CrawlStats(events);
   const queue = new MemoryQueue();
-  const sink = options.sink ?? createLocalSink(config);
+  const sink = options.sink ?? (config.output.sink === "postgres" ? await PostgresItemSink.connect(config) : createLocalSink(config));
   const worker = new Worker(
     {
       config,

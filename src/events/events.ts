@@ -45,6 +45,12 @@ export type CrawlEvent =
   /** the fleet-wide pause flag changed: `scope` is "all" or a module name */
   | { type: "paused"; scope: string }
   | { type: "resumed"; scope: string }
+  /** links a parse() asked for that are not crawled, per domain and reason (`example`: one of them) */
+  | { type: "links_dropped"; module: string; domain: string; reason: string; count: number; example: string }
+  /** a body of a type the module did not ask for (`contentTypes`): acked without parse() */
+  | { type: "content_skipped"; url: string; module: string; contentType: string }
+  /** a 3xx turned into a request for its Location */
+  | { type: "redirected"; from: string; to: string; status: number; module: string }
   | { type: "warning"; message: string }
   | { type: "error"; stage: string; message: string };
 

@@ -63,14 +63,26 @@ export interface HtmlDocument {
    * in document order. Dropped: non-http(s) results (javascript:, mailto:, tel:, data:, ...),
    * unparsable hrefs, and same-document references (empty or "#..." hrefs).
    */
-  links(selector?: string): string[];
+  links(selector?: string, options?: LinkOptions): string[];
+  /** `href` resolved against the page URL and `<base href>`, as links() does; null when it is not an http(s) URL */
+  resolve(href: string): string | null;
   /** Text of the first `<title>`, whitespace-collapsed ("" if none). */
   readonly title: string;
 }
 
+export interface LinkOptions {
+  /** skip elements whose `rel` contains `nofollow` */
+  skipNofollow?: boolean;
+}
+
 /** Parses `html` (lazily, on first use) for the page at `url`. Never throws. */
 export function parseHtml(html: string, url: string): HtmlDocument {
-  return new Doc(html, url);
+  return new Doc(html, url, false);
+}
+
+/** Parses `xml` in XML mode (case-sensitive names, no HTML repairs): sitemaps, feeds. Never throws. */
+export function parseXml(xml: string, url: string): HtmlDocument {
+  return new Doc(xml, url, true);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -291,15 +303,18 @@ class Doc implements HtmlDocument {
   #resolver: UrlResolver | undefined;
   #title: string | undefined;
 
-  constructor(html: string, url: string) {
+  readonly #xmlMode: boolean;
+
+  constructor(html: string, url: string, xmlMode: boolean) {
     this.#html = html;
     this.#url = url;
+    this.#xmlMode = xmlMode;
   }
 
   get #doc(): Document {
     if (this.#root === undefined) {
       try {
-        this.#root = parseDocument(this.#html ?? "");
+        this.#root = parseDocument(this.#html ?? "", { xmlMode: this.#xmlMode });
       } catch {
         this.#root = new Document([]); // htmlparser2 does not throw on strings; belt and braces
       }
@@ -329,7 +344,11 @@ class Doc implements HtmlDocument {
     return this.#title;
   }
 
-  links(selector?: string): string[] {
+  resolve(href: string): string | null {
+    return (this.#resolver ??= this.#makeResolver(this.#doc)).resolve(href);
+  }
+
+  links(selector?: string, options?: LinkOptions): string[] {
     const doc = this.#doc;
     const els: Element[] = [];
     match(query(selector ?? "a[href]"), doc, els);
@@ -341,6 +360,7 @@ class Doc implements HtmlDocument {
     for (const el of els) {
       const raw = el.attribs.href;
       if (raw === undefined || seenRaw.has(raw)) continue;
+      if (options?.skipNofollow && el.attribs.rel !== undefined && /(^|\s)nofollow(\s|$)/i.test(el.attribs.rel)) continue;
       seenRaw.add(raw);
       const abs = resolver.resolve(raw);
       if (abs !== null && !seen.has(abs)) {

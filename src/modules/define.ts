@@ -1,4 +1,5 @@
 import type { JsonValue, Priority, TaskModel } from "../model/index.ts";
+import type { LinkRules } from "../url/link-rules.ts";
 import type { Page } from "./page.ts";
 
 /** A request a module asks for: a URL, or a URL with options. */
@@ -26,6 +27,16 @@ export interface RequestSpec {
 
 export type Seed = string | RequestSpec;
 
+/** What ctx.enqueueLinks() follows, and the options of the requests it makes. */
+export interface EnqueueLinksOptions extends LinkRules, Omit<RequestSpec, "url"> {
+  /** the link elements (default "a[href]") */
+  selector?: string;
+  /** only links inside elements matching this CSS selector */
+  scope?: string;
+  /** honour rel="nofollow" and `<meta name="robots" content="nofollow">` (default true) */
+  nofollow?: boolean;
+}
+
 /** Per-module settings; `[modules.<name>]` in config.toml overrides them. */
 export interface ModuleSettings {
   /** requests per second per domain for this module (0 = the global default) */
@@ -40,6 +51,16 @@ export interface ModuleSettings {
   handleStatuses?: number[];
   /** obey robots.txt (default: config crawler.obey_robots_txt) */
   obeyRobotsTxt?: boolean;
+  /** keep query parameters in link order when canonicalising URLs (default: config crawler.keep_query_order) */
+  keepQueryOrder?: boolean;
+  /** query parameters (names or globs) removed from URLs (default: config crawler.strip_params) */
+  stripParams?: string[];
+  /** binary content types handed to parse() too (e.g. ["application/pdf", "image/*"]); text kinds always are */
+  contentTypes?: string[];
+  /** store the items of pages sharing one `<link rel=canonical>` once (default: config crawler.dedup_items_by_canonical) */
+  dedupItemsByCanonical?: boolean;
+  /** defaults for ctx.enqueueLinks(): strategy, include/exclude, selector, scope, nofollow */
+  linkRules?: EnqueueLinksOptions;
   /** anything else your module reads from ctx.settings */
   [key: string]: unknown;
 }
@@ -64,6 +85,12 @@ export interface ParseContext<Item> {
    * (before dedup across the crawl).
    */
   follow(targets: Seed | Iterable<Seed>, options?: Omit<RequestSpec, "url">): number;
+  /**
+   * Follows the page's links by rules (Crawlee's enqueueLinks): `a[href]` (or `selector`) inside
+   * `scope`, rel=nofollow skipped, then the strategy (default "same-host"), include and exclude
+   * patterns. The module's `linkRules` setting gives the defaults. Returns how many were queued.
+   */
+  enqueueLinks(options?: EnqueueLinksOptions): number;
   /** start another module's task (mocra's ParserTask) with this metadata */
   startModule(module: string, metadata?: JsonValue): void;
 }

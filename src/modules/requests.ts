@@ -1,4 +1,5 @@
 import { canonicalHttpUrl } from "../html/document.ts";
+import { canonicalizeUrl, crawlableUrl, DEFAULT_URL_RULES, impossibleHost, type UrlRules } from "../url/canonical.ts";
 import {
   cookie,
   executionMark,
@@ -26,23 +27,45 @@ export interface RequestOrigin {
   /** id of the Response this request was found in */
   parentId?: string;
   timeoutSecs: number;
+  /** how URLs are canonicalised (config defaults; the module's settings win) */
+  urlRules?: UrlRules;
+}
+
+const rulesCache = new WeakMap<object, Map<UrlRules, UrlRules>>();
+
+/** The URL rules of a module: its `keepQueryOrder` / `stripParams` settings over `defaults`. */
+export function urlRulesFor(settings: Readonly<ModuleSettings>, defaults: UrlRules = DEFAULT_URL_RULES): UrlRules {
+  let byDefaults = rulesCache.get(settings);
+  if (!byDefaults) rulesCache.set(settings, (byDefaults = new Map()));
+  let rules = byDefaults.get(defaults);
+  if (!rules) {
+    const keep = settings.keepQueryOrder;
+    const strip = settings.stripParams;
+    rules = {
+      keepQueryOrder: typeof keep === "boolean" ? keep : defaults.keepQueryOrder,
+      stripParams: Array.isArray(strip) ? strip.map(String) : defaults.stripParams,
+    };
+    byDefaults.set(defaults, rules);
+  }
+  return rules;
+}
+
+/** The canonical crawlable form of a seed's URL, or why it is not crawlable. */
+export function requestUrl(raw: string, baseUrl: string | undefined, rules: UrlRules): string | { error: string } {
+  // most follow() targets come from page.links(), already absolute and WHATWG-serialised: skip the parser
+  const fast = canonicalHttpUrl(raw);
+  if (fast === null) return crawlableUrl(raw, baseUrl, rules);
+  const hostStart = fast.indexOf("//") + 2;
+  const hostEnd = fast.slice(hostStart).search(/[/:?]/);
+  const bad = impossibleHost(hostEnd < 0 ? fast.slice(hostStart) : fast.slice(hostStart, hostStart + hostEnd));
+  return bad ? { error: bad } : canonicalizeUrl(fast, rules);
 }
 
 /** Turns a module's seed into a mocra Request, or returns an error text for a bad URL. */
 export function seedToRequest(seed: Seed, origin: RequestOrigin, defaults?: Omit<RequestSpec, "url">): Request | string {
   const spec: RequestSpec = typeof seed === "string" ? { ...defaults, url: seed } : { ...defaults, ...seed };
-  // most follow() targets come from page.links(), already absolute and canonical: skip the parser
-  let url = canonicalHttpUrl(spec.url);
-  if (url === null) {
-    try {
-      url = origin.baseUrl ? new URL(spec.url, origin.baseUrl).href : new URL(spec.url).href;
-    } catch {
-      return `not a URL: ${JSON.stringify(spec.url)}`;
-    }
-    if (!url.startsWith("http://") && !url.startsWith("https://")) return `not an http(s) URL: ${url}`;
-    const hashIdx = url.indexOf("#");
-    if (hashIdx >= 0) url = url.slice(0, hashIdx);
-  }
+  const url = requestUrl(spec.url, origin.baseUrl, origin.urlRules ?? urlRulesFor(origin.settings));
+  if (typeof url !== "string") return url.error;
 
   const headers = { ...origin.settings.headers, ...spec.headers };
   let body: Uint8Array | null = null;

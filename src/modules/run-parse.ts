@@ -1,15 +1,31 @@
 import { type JsonValue, type ParserTaskModel, parserTaskModel, type Request, type Response, taskModel } from "../model/index.ts";
-import type { CrawlModule, ModuleSettings, ParseContext, RequestSpec, Seed } from "./define.ts";
+import type { UrlRules } from "../url/canonical.ts";
+import { type DropReason, linkFilter } from "../url/link-rules.ts";
+import type { CrawlModule, EnqueueLinksOptions, ModuleSettings, ParseContext, RequestSpec, Seed } from "./define.ts";
 import { Page, URL_HEADER } from "./page.ts";
-import { isAllowedDomain, seedToRequest } from "./requests.ts";
+import { isAllowedDomain, seedToRequest, urlRulesFor } from "./requests.ts";
+
+/** A link a module asked for that is not crawled, and why. */
+export interface DroppedLink {
+  url: string;
+  reason: DropReason;
+  /** the precise error for "not crawlable" (bad scheme, malformed URL, impossible host) */
+  detail?: string;
+}
 
 /** What one parse() call produced. */
 export interface ParseOutput<Item = unknown> {
   items: Item[];
   requests: Request[];
   tasks: ParserTaskModel[];
-  /** follow() targets that were not crawlable (bad URL, outside allowed domains) */
-  skipped: string[];
+  /** links not crawled (bad URL, outside allowed domains, link rules): counted, not warned one by one */
+  dropped: DroppedLink[];
+}
+
+/** Options of one parse() run that come from the engine's configuration. */
+export interface RunParseOptions {
+  /** canonical-URL defaults (`[crawler] keep_query_order`, `strip_params`) */
+  urlRules?: UrlRules;
 }
 
 export function pageOf(response: Response): Page {
@@ -28,12 +44,32 @@ export async function runParse<Item>(
   response: Response,
   settings: Readonly<ModuleSettings>,
   timeoutSecs: number,
+  options: RunParseOptions = {},
 ): Promise<ParseOutput<Item>> {
-  const out: ParseOutput<Item> = { items: [], requests: [], tasks: [], skipped: [] };
+  const out: ParseOutput<Item> = { items: [], requests: [], tasks: [], dropped: [] };
   const page = pageOf(response);
   const stepIdx = response.context.stepIdx ?? 0;
   const task = { account: response.account, platform: response.platform, priority: response.priority, runId: response.runId };
-  const origin = { task, module: module as CrawlModule<unknown>, settings, stepIdx, baseUrl: page.url || undefined, parentId: response.id, timeoutSecs };
+  const origin = { task, module: module as CrawlModule<unknown>, settings, stepIdx, baseUrl: page.url || undefined, parentId: response.id, timeoutSecs, urlRules: urlRulesFor(settings, options.urlRules) };
+
+  const follow = (targets: Seed | Iterable<Seed>, defaults: Omit<RequestSpec, "url"> | undefined, filter?: (url: string) => DropReason | undefined): number => {
+    const list: Iterable<Seed> = typeof targets === "string" || !isIterable(targets) ? [targets as Seed] : targets;
+    let n = 0;
+    for (const seed of list) {
+      const req = seedToRequest(seed, origin, defaults);
+      if (typeof req === "string") {
+        out.dropped.push({ url: typeof seed === "string" ? seed : seed.url, reason: "not crawlable", detail: req });
+        continue;
+      }
+      const why = !isAllowedDomain(req.url, settings.allowedDomains) ? "outside allowed domains" : filter?.(req.url);
+      if (why) out.dropped.push({ url: req.url, reason: why });
+      else {
+        out.requests.push(req);
+        n++;
+      }
+    }
+    return n;
+  };
 
   const ctx: ParseContext<Item> = {
     step: module.stepNames[stepIdx] ?? module.stepNames[0],
@@ -42,18 +78,17 @@ export async function runParse<Item>(
       out.items.push(item);
     },
     follow(targets: Seed | Iterable<Seed>, options?: Omit<RequestSpec, "url">): number {
-      const list: Iterable<Seed> = typeof targets === "string" || !isIterable(targets) ? [targets as Seed] : targets;
-      let n = 0;
-      for (const seed of list) {
-        const req = seedToRequest(seed, origin, options);
-        if (typeof req === "string") out.skipped.push(req);
-        else if (!isAllowedDomain(req.url, settings.allowedDomains)) out.skipped.push(`outside allowed domains: ${req.url}`);
-        else {
-          out.requests.push(req);
-          n++;
-        }
-      }
-      return n;
+      return follow(targets, options);
+    },
+    enqueueLinks(options: EnqueueLinksOptions = {}): number {
+      const defaults = (settings.linkRules ?? {}) as EnqueueLinksOptions;
+      const o = { ...defaults, ...options };
+      const { selector, scope, nofollow, strategy, include, exclude, ...requestDefaults } = o;
+      const honourNofollow = nofollow !== false;
+      if (honourNofollow && page.metaRobots.includes("nofollow")) return 0;
+      const linkSelector = selector ?? "a[href]";
+      const links = page.links(scope ? `:is(${scope}) :is(${linkSelector})` : linkSelector, { skipNofollow: honourNofollow });
+      return follow(links, requestDefaults, linkFilter(page.url, { strategy, include, exclude }));
     },
     startModule(name: string, metadata: JsonValue = null) {
       out.tasks.push(

@@ -18,13 +18,11 @@
 //
 // Pages without items write nothing (and so take no seen-set entry).
 
-import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { mkdir, open, rename, unlink } from "node:fs/promises";
-import { dirname } from "node:path";
 import type { ChainableCommander, Redis } from "ioredis";
 import type { Config } from "../config/schema.ts";
 import { describeEndpoint, openConnection } from "../queue/redis/connection.ts";
+import { type ExportFormat, type ExportTarget, type ItemSource, writeExport } from "./export.ts";
 import type { ItemBatch, ItemSink } from "./sink.ts";
 
 const STORE_ITEMS = readFileSync(new URL("./store-items.lua", import.meta.url), "utf8");
@@ -218,14 +216,15 @@ function nonNegativeInt(v: number, what: string): number {
 
 // ------------------------------------------------------------------------------------ export
 
-/** A Node writable (e.g. process.stdout, fs.createWriteStream) or a web WritableStream. */
-export type ExportTarget = string | NodeJS.WritableStream | WritableStream<Uint8Array>;
+export type { ExportTarget } from "./export.ts";
 
 export interface ExportOptions {
   /** entries per XRANGE (default 1000) */
   pageSize?: number;
   /** export only entries after this stream id (exclusive); default: from the start */
   after?: string;
+  /** jsonl (default), json (one array) or csv (header = union of the item keys) */
+  format?: ExportFormat;
   /**
    * After everything is written, remove the exported entries (XTRIM MINID, so entries added
    * meanwhile stay). The seen-set stays: a redelivered page still adds nothing.
@@ -234,84 +233,43 @@ export interface ExportOptions {
 }
 
 /**
- * Writes every item of `module` as JSON lines (one item per line, stream order) to `out`: a
- * file path (written to a temporary name and renamed, so a reader never sees half an export;
- * parent directories are created) or a stream, which is left open. Returns the item count.
+ * Writes every item of `module` (stream order, up to the last entry there when the export
+ * starts) to `out`: a file path (written to a temporary name and renamed; parent directories
+ * are created) or a stream, which is left open. Returns the item count.
  */
 export async function exportItems(redis: Redis, name: string, module: string, out: ExportTarget, opts: ExportOptions = {}): Promise<number> {
   if (!MODULE_PATTERN.test(module)) throw new Error(`exportItems: invalid module name ${JSON.stringify(module)}`);
   const pageSize = opts.pageSize ?? 1000;
   if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new RangeError(`exportItems: pageSize must be an integer >= 1, got ${pageSize}`);
   const key = itemStreamKey(name, module);
-
-  if (typeof out === "string") {
-    await mkdir(dirname(out), { recursive: true });
-    const tmp = `${out}.${randomBytes(6).toString("hex")}.tmp`;
-    const fh = await open(tmp, "w");
-    let result: { count: number; lastId: string | undefined };
-    try {
-      result = await pageThrough(redis, key, pageSize, opts.after, (text) => fh.writeFile(text));
-      await fh.sync();
-    } catch (err) {
-      await fh.close().catch(() => {});
-      await unlink(tmp).catch(() => {});
-      throw err;
-    }
-    await fh.close();
-    await rename(tmp, out);
-    if (opts.removeExported) await removeThrough(redis, key, result.lastId);
-    return result.count;
-  }
-
-  let write: (text: string) => Promise<void>;
-  let release = () => {};
-  if ("getWriter" in out) {
-    const writer = out.getWriter();
-    const enc = new TextEncoder();
-    write = (text) => writer.write(enc.encode(text));
-    release = () => writer.releaseLock();
-  } else {
-    const stream = out;
-    write = (text) => new Promise<void>((resolve, reject) => void stream.write(text, (err) => (err ? reject(err) : resolve())));
-  }
-  try {
-    const result = await pageThrough(redis, key, pageSize, opts.after, write);
-    if (opts.removeExported) await removeThrough(redis, key, result.lastId);
-    return result.count;
-  } finally {
-    release();
-  }
-}
-
-async function pageThrough(
-  redis: Redis,
-  key: string,
-  pageSize: number,
-  after: string | undefined,
-  write: (text: string) => Promise<void>,
-): Promise<{ count: number; lastId: string | undefined }> {
-  let start = after === undefined ? "-" : `(${after}`;
-  let count = 0;
-  let lastId: string | undefined;
-  for (;;) {
-    const entries = await redis.xrange(key, start, "+", "COUNT", pageSize);
-    if (entries.length === 0) break;
-    let text = "";
-    for (const [id, fields] of entries) {
-      lastId = id;
-      for (let i = 0; i + 1 < fields.length; i += 2) {
-        if (fields[i] === "item") {
-          text += fields[i + 1] + "\n";
-          count++;
-          break;
+  const last = await redis.xrevrange(key, "+", "-", "COUNT", 1);
+  const lastId = last[0]?.[0];
+  const source: ItemSource = {
+    async *pages() {
+      if (lastId === undefined) return;
+      let start = opts.after === undefined ? "-" : `(${opts.after}`;
+      for (;;) {
+        const entries = await redis.xrange(key, start, lastId, "COUNT", pageSize);
+        if (entries.length === 0) return;
+        const page: string[] = [];
+        for (const [, fields] of entries) {
+          for (let i = 0; i + 1 < fields.length; i += 2) {
+            if (fields[i] === "item") {
+              page.push(fields[i + 1]);
+              break;
+            }
+          }
         }
+        yield page;
+        const end = entries[entries.length - 1][0];
+        if (entries.length < pageSize || end === lastId) return;
+        start = `(${end}`;
       }
-    }
-    await write(text);
-    if (entries.length < pageSize) break;
-    start = `(${lastId}`;
-  }
-  return { count, lastId };
+    },
+  };
+  const count = await writeExport(source, opts.format ?? "jsonl", out);
+  if (opts.removeExported) await removeThrough(redis, key, lastId);
+  return count;
 }
 
 /** Removes every entry up to and including `lastId`. */

@@ -4,6 +4,10 @@ export interface ItemBatch {
   /** the request fingerprint: a batch with a fingerprint already stored adds nothing */
   fingerprint: string;
   items: readonly unknown[];
+  /** the run the page belongs to (stored by the PostgreSQL sink) */
+  runId?: string;
+  /** the page's URL (stored by the PostgreSQL sink) */
+  url?: string;
 }
 
 /**

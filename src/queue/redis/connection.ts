@@ -3,6 +3,7 @@
 
 import { Redis, type RedisOptions } from "ioredis";
 import type { RedisConnectionConfig } from "../../config/schema.ts";
+import { ServiceError } from "../../service-error.ts";
 
 /** Reconnect back-off: 50 ms doubling to a cap of 2 s, plus up to 100 ms of jitter. */
 export const RECONNECT_CAP_MS = 2000;
@@ -40,6 +41,7 @@ export function connectionOptions(c: RedisConnectionConfig, role: ConnectionRole
     lazyConnect: true,
     retryStrategy: reconnectDelay,
     maxRetriesPerRequest: null,
+    ...(c.tls ? { tls: { servername: c.redisHost } } : {}), // mocra's `tls`: system CAs, SNI = host
   };
   if (role === "command") return { ...base, enableOfflineQueue: true, autoResendUnfulfilledCommands: true };
   return {
@@ -77,7 +79,7 @@ export async function openConnection(
   } catch {
     conn.disconnect();
     const why = lastErrors.get(conn)?.message ?? "no reply";
-    throw new Error(`cannot connect to Redis at ${describeEndpoint(c)} within ${timeoutMs} ms (${role} connection): ${why}`);
+    throw new ServiceError(`cannot connect to Redis at ${describeEndpoint(c)} within ${timeoutMs} ms (${role} connection): ${why}`);
   }
   return conn;
 }

@@ -10,7 +10,7 @@ import { RedisQueue, type RedisQueueOptions } from "./redis-queue.ts";
 export type RedisStreamSource =
   /** a loaded config.toml: `name` and `[channel_config]` as start-worker uses them */
   | Config
-  /** `redis://[user:password@]host[:port][/db]` */
+  /** `redis://[user:password@]host[:port][/db]`; `rediss://` for TLS */
   | { name: string; url: string }
   /** an ioredis client: its host, port, db and credentials (the queue opens its own connections, as it blocks on reads) */
   | { name: string; client: Redis }
@@ -20,7 +20,7 @@ export type RedisStreamSource =
 export interface RedisStreamOptions {
   /** the consumer name in the group (default `<uuid-v4>-0`, as mocra's listener 0) */
   consumer?: string;
-  /** payload codec: "json", "msgpack", or a Codec (default: channel_config.queue_codec, else json) */
+  /** payload codec: "json", "msgpack", or a Codec (default: channel_config.queue_codec) */
   codec?: string | Codec;
   /** called once if Redis stays unreachable past reconnect_budget_secs */
   onFatal?: RedisQueueOptions["onFatal"];
@@ -38,7 +38,7 @@ export function redisSourceConfig(source: RedisStreamSource): Config {
   if ("url" in source) Object.assign(r, fromUrl(source.url));
   else if ("client" in source) {
     const o = source.client.options;
-    Object.assign(r, { redisHost: o.host ?? r.redisHost, redisPort: o.port ?? r.redisPort, redisDb: o.db ?? 0, redisUsername: o.username ?? "", redisPassword: o.password ?? "" });
+    Object.assign(r, { redisHost: o.host ?? r.redisHost, redisPort: o.port ?? r.redisPort, redisDb: o.db ?? 0, redisUsername: o.username ?? "", redisPassword: o.password ?? "", tls: o.tls !== undefined });
   } else Object.assign(r, source.redis);
   return config;
 }
@@ -50,7 +50,9 @@ function fromUrl(text: string): Partial<ChannelRedisConfig> {
   } catch {
     throw new RangeError(`not a Redis URL: ${JSON.stringify(text)} (expected redis://host:port/db)`);
   }
-  if (u.protocol !== "redis:") throw new RangeError(`unsupported Redis URL scheme ${JSON.stringify(u.protocol)} in ${JSON.stringify(text)}: use redis://`);
+  if (u.protocol !== "redis:" && u.protocol !== "rediss:") {
+    throw new RangeError(`unsupported Redis URL scheme ${JSON.stringify(u.protocol)} in ${JSON.stringify(text)}: use redis:// (or rediss:// for TLS)`);
+  }
   const db = u.pathname.replace(/^\//, "");
   if (db !== "" && !/^\d+$/.test(db)) throw new RangeError(`the Redis database in ${JSON.stringify(text)} must be a number, got ${JSON.stringify(db)}`);
   return {
@@ -59,6 +61,7 @@ function fromUrl(text: string): Partial<ChannelRedisConfig> {
     redisDb: db === "" ? 0 : Number(db),
     redisUsername: decodeURIComponent(u.username),
     redisPassword: decodeURIComponent(u.password),
+    tls: u.protocol === "rediss:",
   };
 }
 
