@@ -38,10 +38,10 @@ export interface DownloadOptions {
 
 /**
  * Request → Response. Throttling and transient statuses (429, 5xx) and network errors fail the
- * message as retryable (with the server's Retry-After); other error statuses (404, ...) are
- * dropped with an `http_error` event unless `acceptStatus` takes them. With `redirect`, a 3xx
- * becomes a request for its Location (`Fetched.redirect`), is dropped, or is dead-lettered (a
- * loop, too many hops).
+ * message as retryable (with the server's Retry-After; a 429 with Retry-After is deferred, not
+ * counted as an attempt); other error statuses (404, ...) are dropped with an `http_error` event
+ * unless `acceptStatus` takes them. With `redirect`, a 3xx becomes a request for its Location
+ * (`Fetched.redirect`), is dropped, or is dead-lettered (a loop, too many hops).
  */
 export function download(client: Downloader, options: DownloadOptions): OperatorFunction<Job<Request>, Job<Fetched>> {
   const { events } = options;
@@ -75,8 +75,10 @@ export function download(client: Downloader, options: DownloadOptions): Operator
       }
       if (status >= 400 && !options.acceptStatus?.(req, status)) {
         if (RETRYABLE_STATUSES.has(status)) {
-          const retryAfter = response.headers.find(([k]) => k === "retry-after")?.[1];
-          throw new StageError({ stage: "download", reason: `HTTP ${status}`, retryable: true, retryAfterMs: parseRetryAfter(retryAfter), url: req.url });
+          const retryAfterMs = parseRetryAfter(response.headers.find(([k]) => k === "retry-after")?.[1]);
+          // 429 + Retry-After is the server scheduling us, not a failure of the page: deferred
+          const requeue = status === 429 && retryAfterMs !== undefined;
+          throw new StageError({ stage: "download", reason: `HTTP ${status}`, retryable: true, retryAfterMs, url: req.url, requeue });
         }
         events?.emit({ type: "http_error", url: req.url, module: req.module, status });
         throw new StageError({ stage: "download", reason: `HTTP ${status}`, retryable: false, drop: true, url: req.url });

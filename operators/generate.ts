@@ -1,4 +1,5 @@
 import type { OperatorFunction } from "rxjs";
+import type { CrawlBounds } from "../src/bounds/bounds.ts";
 import type { EventBus } from "../src/events/bus.ts";
 import { type JsonValue, type ParserTaskModel, type Request, type TaskModel } from "../src/model/index.ts";
 import type { Seed } from "../src/modules/define.ts";
@@ -19,6 +20,8 @@ export interface GenerateOptions {
   timeoutSecs: number;
   /** canonical-URL defaults (`[crawler] keep_query_order`, `strip_params`); the module's settings win */
   urlRules?: UrlRules;
+  /** stop pulling a module's start() once its run has spent a budget */
+  bounds?: CrawlBounds;
   /** requests published per batch */
   batchSize?: number;
   /** tasks expanded at once */
@@ -46,6 +49,8 @@ export function generate(options: GenerateOptions): OperatorFunction<Job<TaskMod
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** longest stretch of start() pulled without letting other work run, ms */
+const YIELD_EVERY_MS = 20;
 
 const stopped = () =>
   new StageError({ stage: "generate", reason: "worker stopping before start() was exhausted", retryable: true, requeue: true, retryAfterMs: 0 });
@@ -58,6 +63,7 @@ async function generateTask(input: TaskModel | ParserTaskModel, message: Message
   const result: Generated = { modules: names, requests: 0, duplicates: 0 };
   const batchSize = o.batchSize ?? 100;
   let lastTouch = Date.now();
+  let lastYield = performance.now();
 
   for (const name of names) {
     if (!o.registry.has(name)) throw new StageError({ stage: "generate", reason: `unknown module ${JSON.stringify(name)}`, retryable: false });
@@ -83,6 +89,12 @@ async function generateTask(input: TaskModel | ParserTaskModel, message: Message
       moduleAccepted += r.accepted;
       moduleDuplicates += r.duplicates;
       batch = [];
+      // a start() whose seeds are mostly duplicates never fills the backlog, and the in-memory
+      // queue settles without I/O: give the event loop a turn now and then, or downloads starve
+      if (performance.now() - lastYield > YIELD_EVERY_MS) {
+        await sleep(0);
+        lastYield = performance.now();
+      }
     };
 
     const seeds = await module.start({ task, settings, metadata });
@@ -94,7 +106,10 @@ async function generateTask(input: TaskModel | ParserTaskModel, message: Message
         continue;
       }
       batch.push(req);
-      if (batch.length >= batchSize) await flush();
+      if (batch.length >= batchSize) {
+        await flush();
+        if (o.bounds?.isSpent(task.runId, name)) break;
+      }
     }
     await flush();
     result.requests += moduleAccepted;

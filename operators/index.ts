@@ -1,5 +1,6 @@
 // The RxJS operators every flow is composed of; public API.
 export { ack } from "./ack.ts";
+export { budget } from "./budget.ts";
 export { checkRequest } from "./check-request.ts";
 export { dedup, type SeenKeys } from "./dedup.ts";
 export { deferPausedModules } from "./defer-paused-modules.ts";

@@ -31,6 +31,11 @@ export class Message<K extends Topic = Topic> {
     return this.settle(() => this.queue.retryLater(this.delivery, delayMs, reason));
   }
 
+  /** Re-queue after a politeness wait: not a failed delivery, the attempt count stays. */
+  defer(delayMs: number, reason: string): Promise<void> {
+    return this.settle(() => this.queue.defer(this.delivery, delayMs, reason));
+  }
+
   deadLetter(reason: string): Promise<void> {
     return this.settle(() => this.queue.deadLetter(this.delivery, reason));
   }
@@ -69,7 +74,11 @@ export interface Failure {
   retryAfterMs?: number;
   /** an expected outcome (e.g. HTTP 404): ack and report, do not dead-letter */
   drop?: boolean;
-  /** not a failure of the message (e.g. a rate-limit wait too long): re-queue after retryAfterMs, whatever the attempt count */
+  /**
+   * not a failure of the message but a politeness wait (suspension, circuit, lease, robots.txt
+   * fetch, rate wait over max_wait, 429 with Retry-After): deferred — re-queued after
+   * retryAfterMs without counting a delivery attempt
+   */
   requeue?: boolean;
   /** dead-letter this derived message instead of the delivery's own (e.g. the Response that failed parsing) */
   deadLetter?: { topic: Topic; message: TopicMessages[Topic] };

@@ -8,9 +8,8 @@ import { type Job, mapJob, StageError } from "./job.ts";
  * concurrency lease → GCRA slot (adaptive rate, Crawl-delay floor), then the reserved wait.
  * A request that may not go now fails its job without ever erroring the stream:
  * - disallowed by robots.txt: dropped (acked) with a `robots_disallowed` event;
- * - key suspended, no lease or rate slot within max_wait: re-queued after that delay (not
- *   counted as an attempt, no slot held meanwhile);
- * - robots.txt unreadable: retried after the robots back-off (counts as an attempt).
+ * - key suspended, no lease or rate slot within max_wait, robots.txt unreadable: deferred —
+ *   re-queued after that delay without spending a delivery attempt, no slot held meanwhile.
  * Pair it with `download(stages.downloader)` from the same PolitenessKit, whose feedback layer
  * reports each outcome and releases the lease.
  */

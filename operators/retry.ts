@@ -11,9 +11,10 @@ export interface RetryOptions {
 }
 
 /**
- * Settles failed jobs: an expected outcome is acked, a retryable failure is re-queued with a
- * delay (backoff + jitter, Retry-After honoured) until `maxRetries` deliveries, then — like a
- * non-retryable failure — dead-lettered with its reason. Successful jobs pass through.
+ * Settles failed jobs: an expected outcome is acked, a politeness wait is deferred (re-queued
+ * without spending an attempt), a retryable failure is re-queued with a delay (backoff + jitter,
+ * Retry-After honoured) until `maxRetries` deliveries, then — like a non-retryable failure —
+ * dead-lettered with its reason. Successful jobs pass through.
  */
 export function retry<T>(options: RetryOptions): OperatorFunction<Job<T>, Job<T>> {
   return mergeMap(async (job: Job<T>) => {
@@ -38,10 +39,16 @@ async function settleFailure(message: Message, failure: Failure, o: RetryOptions
       return;
     }
     const attempt = message.delivery.attempt;
+    if (failure.requeue) {
+      const delayMs = failure.retryAfterMs ?? o.policy.baseDelayMs;
+      o.events?.emit({ type: "deferred", topic, reason: failure.reason, attempt, delayMs, url: failure.url });
+      await message.defer(delayMs, failure.reason);
+      return;
+    }
     const max = o.maxRetriesOf?.(message) ?? o.policy.maxRetries;
-    if (failure.requeue || (failure.retryable && attempt < max)) {
-      const delayMs = failure.requeue ? (failure.retryAfterMs ?? o.policy.baseDelayMs) : retryDelay(o.policy, attempt, failure.retryAfterMs);
-      o.events?.emit({ type: "retry_scheduled", topic, reason: failure.reason, attempt, delayMs, url: failure.url, stage: failure.stage, deferred: failure.requeue === true });
+    if (failure.retryable && attempt < max) {
+      const delayMs = retryDelay(o.policy, attempt, failure.retryAfterMs);
+      o.events?.emit({ type: "retry_scheduled", topic, reason: failure.reason, attempt, delayMs, url: failure.url, stage: failure.stage });
       await message.retry(delayMs, failure.reason);
       return;
     }

@@ -1,4 +1,5 @@
 import { type OperatorFunction, pipe } from "rxjs";
+import type { CrawlBounds } from "../src/bounds/bounds.ts";
 import type { EventBus } from "../src/events/bus.ts";
 import type { Queue } from "../src/queue/queue.ts";
 import type { ItemSink } from "../src/storage/sink.ts";
@@ -10,8 +11,8 @@ import { toQueue } from "./to-queue.ts";
 
 /**
  * Sends a parsed page's outputs where they belong (items → sink, requests and parser tasks →
- * queue) and acks the message once all of it is durable.
+ * queue, within `bounds` when given) and acks the message once all of it is durable.
  */
-export function route(targets: { sink: ItemSink; queue: Queue; events?: EventBus }): OperatorFunction<Job<Parsed>, Job<Parsed>> {
+export function route(targets: { sink: ItemSink; queue: Queue; events?: EventBus; bounds?: CrawlBounds }): OperatorFunction<Job<Parsed>, Job<Parsed>> {
   return pipe(sink(targets.sink, targets), toQueue(targets.queue, targets), ack());
 }

@@ -1,4 +1,5 @@
 import type { OperatorFunction } from "rxjs";
+import type { CrawlBounds } from "../src/bounds/bounds.ts";
 import type { EventBus } from "../src/events/bus.ts";
 import { enqueueRequests } from "../src/queue/enqueue-requests.ts";
 import type { Queue } from "../src/queue/queue.ts";
@@ -7,12 +8,16 @@ import type { Parsed } from "./parse.ts";
 
 /**
  * Publishes a page's follow-up requests (deduplicated by fingerprint, atomically with the
- * enqueue) and its parser tasks, and waits until the queue has accepted them.
+ * enqueue) and its parser tasks, and waits until the queue has accepted them. With `bounds`,
+ * follow-ups get their depth and those beyond max_depth or a spent budget are left out.
  */
-export function toQueue(queue: Queue, options: { events?: EventBus } = {}): OperatorFunction<Job<Parsed>, Job<Parsed>> {
+export function toQueue(queue: Queue, options: { events?: EventBus; bounds?: CrawlBounds } = {}): OperatorFunction<Job<Parsed>, Job<Parsed>> {
   return mapJob("to_queue", async (parsed: Parsed) => {
-    const { requests, tasks } = parsed.output;
+    const { tasks } = parsed.output;
     try {
+      const requests = options.bounds
+        ? await options.bounds.followUps(parsed.response, parsed.output.requests, parsed.output.items.length)
+        : parsed.output.requests;
       if (requests.length > 0) {
         const r = await enqueueRequests(queue, requests);
         options.events?.emit({ type: "requests_enqueued", topic: "request", accepted: r.accepted, duplicates: r.duplicates });

@@ -6,10 +6,13 @@ import { dashboardCommand } from "./commands/dashboard.ts";
 import { configCommand } from "./commands/config.ts";
 import { dlqCommand } from "./commands/dlq.ts";
 import { exportCommand } from "./commands/export.ts";
+import { newModuleCommand } from "./commands/new-module.ts";
+import { parseCommand } from "./commands/parse.ts";
 import { runStandaloneCommand } from "./commands/run-standalone.ts";
 import { startWorkerCommand } from "./commands/start-worker.ts";
 import { statusCommand } from "./commands/status.ts";
 import { submitCommand } from "./commands/submit.ts";
+import { ModuleError } from "./modules/registry.ts";
 import { args, exit } from "./runtime/index.ts";
 import { ServiceError } from "./service-error.ts";
 
@@ -23,6 +26,8 @@ const commands: Record<string, { run: Command; summary: string }> = {
   dlq: { run: dlqCommand, summary: "list, replay or purge dead letters in Redis" },
   export: { run: exportCommand, summary: "write the stored items (Redis or PostgreSQL) as JSONL, JSON or CSV files" },
   config: { run: configCommand, summary: "check a config file: errors, warnings, effective settings" },
+  parse: { run: parseCommand, summary: "run a module's parse on one page (URL or saved file) and print items and links" },
+  new: { run: newModuleCommand, summary: "write a module skeleton to modules/<name>.ts" },
   pause: { run: controlCommand("pause"), summary: "stop every worker of the crawl taking new work (or one module's)" },
   resume: { run: controlCommand("resume"), summary: "let the paused crawl (or module) go on" },
   dashboard: { run: dashboardCommand, summary: "serve the API and dashboard for the crawl in Redis, without crawling" },
@@ -55,7 +60,7 @@ async function main(argv: string[]): Promise<number> {
       console.error(`configuration error:\n${err.message}`);
       return 2;
     }
-    if (err instanceof ServiceError) {
+    if (err instanceof ServiceError || err instanceof ModuleError) {
       console.error(`${name}: ${err.message}`);
       return 1;
     }

@@ -96,8 +96,8 @@ describe("[api] of a standalone crawl", () => {
     const reason = snap.body.dead_letters[0]!.reason;
     // no raw control character survives; each is shown as a visible escape
     expect(reason).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
-    expect(reason).toContain("\\x1b[2J\\x1b[31mowned\\x07");
-    expect(reason).toContain("\\r\\nfake log line");
+    expect(reason).toContain("\\u001b[2J\\u001b[31mowned\\u0007");
+    expect(reason).toContain("\\u000d\\u000afake log line");
     expect(reason).toContain("<script>"); // kept as text: the page writes it with textContent
 
     const dlq = await getJson<{ reason: string }[]>(`${run.base}/dlq?topic=response`, { headers: { "x-api-key": "k3y" } });
@@ -108,7 +108,7 @@ describe("[api] of a standalone crawl", () => {
     expect(line).toBeDefined();
     expect(line).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
     expect(line!.trimEnd().split("\n")).toHaveLength(1); // the payload's CR LF does not start a second line
-    expect(line).toContain("\\x1b[2J");
+    expect(line).toContain("\\u001b[2J");
   });
 
   it("auth: key routes answer 401 for a missing or wrong key, 200 with Bearer or x-api-key; start_work submits", async () => {

@@ -49,12 +49,15 @@ const EXPECTED_DEFAULTS: Config = {
     keepQueryOrder: false,
     stripParams: ["utm_*", "fbclid", "gclid", "msclkid"],
     dedupItemsByCanonical: false,
+    maxDepth: 0,
+    maxRequests: 0,
+    maxItems: 0,
   },
   downloadConfig: {
     timeout: 30,
     rateLimit: 0,
     enableRateLimit: true,
-    domainConcurrency: 0,
+    domainConcurrency: 8,
     maxResponseSize: 10485760,
     maxRedirects: 10,
     enableCache: false,
@@ -120,6 +123,9 @@ progress_interval_secs = 0.5
 keep_query_order = true
 strip_params = ["sid"]
 dedup_items_by_canonical = true
+max_depth = 3
+max_requests = 100
+max_items = 50
 
 [download_config]
 timeout = 12.5
@@ -232,6 +238,9 @@ const FULL_CONFIG: Config = {
     keepQueryOrder: true,
     stripParams: ["sid"],
     dedupItemsByCanonical: true,
+    maxDepth: 3,
+    maxRequests: 100,
+    maxItems: 50,
   },
   downloadConfig: {
     timeout: 12.5,

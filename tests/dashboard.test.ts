@@ -93,7 +93,7 @@ describe("dashboard in headless Chromium", () => {
     // the hostile reason is shown as text: no script ran, no element was made from it
     await page.waitForFunction(() => (document.querySelector("#dead-letters tbody")?.textContent ?? "").includes("owned"), undefined, { timeout: 30_000 });
     const cellText = await page.locator("#dead-letters tbody tr td").nth(1).textContent();
-    expect(cellText).toContain("\\x1b]0;owned\\x07\\x1b[31m<script>");
+    expect(cellText).toContain("\\u001b]0;owned\\u0007\\u001b[31m<script>");
     expect(cellText).not.toMatch(/[\u0000-\u001f]/);
     expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
     expect(await page.locator("#dead-letters script, #dead-letters img").count()).toBe(0);

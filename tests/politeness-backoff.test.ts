@@ -99,7 +99,7 @@ describe("circuit breaker", () => {
     const m = defineModule({ name: "dead", start: () => Array.from({ length: 6 }, (_, i) => `http://127.0.0.3:${dead}/p/${i}`), parse() {} });
     const run = await politeCrawl(config, [m]);
     const opened = run.events.filter((e) => e.type === "circuit_opened");
-    const held = run.events.filter((e) => e.type === "retry_scheduled" && /held back/.test(e.reason));
+    const held = run.events.filter((e) => e.type === "deferred" && /held back/.test(e.reason));
     console.log(`dead host: ${opened.length} circuit_opened, ${held.length} requests re-queued while open`);
     expect(opened.length).toBeGreaterThanOrEqual(1);
     expect(opened[0]).toMatchObject({ key: "127.0.0.3", failures: 3, ms: 500 });

@@ -259,7 +259,7 @@ describe("bounded memory", () => {
     const rssBefore = process.memoryUsage.rss();
     const run = await crawl(config, [m]);
     expect(run.items.length).toBe(1000);
-    for (const [, n] of server.hits) expect(n).toBe(1);
+    for (const [p, n] of server.hits) expect(n, p).toBe(1);
     expect(process.memoryUsage.rss() - rssBefore).toBeLessThan(150 * 1024 * 1024);
   }, 120_000);
 });

@@ -11,11 +11,11 @@ import type { ApiConfig } from "../config/schema.ts";
 import type { PauseControl } from "../control/pause.ts";
 import type { NodeInfo } from "../engine/node-registry.ts";
 import { isPriority, PRIORITIES, type Priority, TOPICS, type Topic } from "../model/index.ts";
-import { escapeControl, excerpt } from "../observe/escape.ts";
 import type { EngineMetrics } from "../observe/metrics.ts";
 import type { DeadLetter, QueueStats } from "../queue/queue.ts";
 import { runtime } from "../runtime/index.ts";
 import { type HttpServer, serveHttp } from "../runtime/serve.ts";
+import { printable } from "../text/printable.ts";
 
 /** A task to submit (POST /start_work), as mocra's TaskModel fields. */
 export interface SubmitRequest {
@@ -94,11 +94,11 @@ export function deadLetterView(d: DeadLetter): Record<string, string> {
     id: d.id,
     topic: d.topic,
     priority: d.priority,
-    reason: escapeControl(d.reason),
+    reason: printable(d.reason),
     original_id: d.originalId,
-    url: typeof m?.url === "string" ? escapeControl(m.url) : "",
-    module: typeof m?.module === "string" ? escapeControl(m.module) : "",
-    payload: excerpt(payload, 2000),
+    url: typeof m?.url === "string" ? printable(m.url) : "",
+    module: typeof m?.module === "string" ? printable(m.module) : "",
+    payload: printable(payload.length > 2000 ? `${payload.slice(0, 1999)}…` : payload),
   };
 }
 
@@ -151,10 +151,10 @@ async function engineSnapshot(s: ApiSources, reads: { stats: () => Promise<Queue
     queues,
     queues_readable: stats !== undefined,
     workers: nodes.map((w) => ({
-      id: escapeControl(w.id),
-      hostname: escapeControl(w.hostname),
+      id: printable(w.id),
+      hostname: printable(w.hostname),
       pid: w.pid ?? null,
-      roles: (w.roles ?? []).map(escapeControl),
+      roles: (w.roles ?? []).map(printable),
       pages: w.pages ?? 0,
       items: w.items ?? 0,
       last_heartbeat: w.last_heartbeat,
@@ -176,7 +176,7 @@ export function createApi(api: ApiConfig, s: ApiSources): Hono {
 
   app.onError((err, c) => {
     if (err instanceof BadRequest) return c.json({ error: err.message }, 400);
-    return c.json({ error: escapeControl(err instanceof Error ? err.message : String(err)) }, 500);
+    return c.json({ error: printable(err instanceof Error ? err.message : String(err)) }, 500);
   });
 
   // no key, no rate limit
@@ -224,7 +224,7 @@ export function createApi(api: ApiConfig, s: ApiSources): Hono {
     try {
       runId = await s.submit({ modules, priority, account: str(body.account, "account"), platform: str(body.platform, "platform") });
     } catch (err) {
-      throw new BadRequest(escapeControl(err instanceof Error ? err.message : String(err)));
+      throw new BadRequest(printable(err instanceof Error ? err.message : String(err)));
     }
     return c.json({ run_id: runId, modules, priority });
   });
@@ -248,7 +248,7 @@ export function createApi(api: ApiConfig, s: ApiSources): Hono {
     await s.control.resume(moduleParam(c.req.query("module")));
     return c.json({ paused: await s.control.state() });
   });
-  app.notFound((c) => c.json({ error: `no route ${c.req.method} ${escapeControl(c.req.path)}` }, 404));
+  app.notFound((c) => c.json({ error: `no route ${c.req.method} ${printable(c.req.path)}` }, 404));
   return app;
 }
 

@@ -18,15 +18,22 @@ export function loadConfigFrom(path: string | undefined): Promise<Config> {
 
 /**
  * The registry: `modules/` in the working directory (if there is one), the project's own
- * modules/ when run from elsewhere, and `crawler.module_paths`.
+ * modules/ when run from elsewhere, and `crawler.module_paths`. A file that cannot be loaded is
+ * reported on stderr with its path and skipped, unless it is one of the `required` modules
+ * (then this throws).
  */
-export async function loadRegistry(config: Config, extraOverrides: Record<string, Record<string, unknown>> = {}): Promise<ModuleRegistry> {
+export async function loadRegistry(
+  config: Config,
+  extraOverrides: Record<string, Record<string, unknown>> = {},
+  required: readonly string[] = [],
+): Promise<ModuleRegistry> {
   const overrides: Record<string, Record<string, unknown>> = { ...config.modules };
   for (const [name, o] of Object.entries(extraOverrides)) overrides[name] = { ...o, ...overrides[name] };
   const registry = new ModuleRegistry(overrides);
   const local = resolve("modules");
   const paths = existsSync(local) ? [local] : [PROJECT_MODULES];
-  await registry.load([...paths, ...config.crawler.modulePaths]);
+  await registry.load([...paths, ...config.crawler.modulePaths], { required });
+  for (const p of registry.problems) console.error(`warning: skipped ${p}`);
   return registry;
 }
 

@@ -1,9 +1,9 @@
 import { parseArgs } from "node:util";
 import { cacheRedisConnection } from "../config/index.ts";
 import { RedisPauseControl } from "../control/pause.ts";
-import { escapeControl } from "../observe/escape.ts";
 import { openConnection } from "../queue/redis/connection.ts";
 import { loadConfigFrom } from "./common.ts";
+import { printable } from "../text/printable.ts";
 
 const usageOf = (action: "pause" | "resume") => `usage: ${action} [--module NAME] [--config PATH]
 
@@ -41,7 +41,7 @@ export function controlCommand(action: "pause" | "resume"): (argv: string[]) => 
       if (action === "pause") await control.pause(values.module);
       else await control.resume(values.module);
       const s = await control.state();
-      const modules = s.modules.length > 0 ? `; paused modules: ${s.modules.map(escapeControl).join(", ")}` : "";
+      const modules = s.modules.length > 0 ? `; paused modules: ${s.modules.map(printable).join(", ")}` : "";
       console.log(`crawl ${config.name}: ${s.all ? "paused" : "running"}${modules}`);
     } finally {
       redis.disconnect();

@@ -66,13 +66,13 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
     controller.abort();
   });
   try {
-    const registry = await loadRegistry(config, overrides);
+    const registry = await loadRegistry(config, overrides, modules);
     const events = new EventBus();
     const logger = createLogger(config, logLevel);
     const pause = new MemoryPauseFlag(events);
     const credit = new CreditMeter();
     const onStart = async ({ queue, workerId }: { queue: Queue; workerId: string }) => {
-      observed = await observeCrawl({ config, events, queue, registry, logger, node: { id: workerId, roles: ALL_ROLES }, credit, control: pause });
+      observed = await observeCrawl({ config, events, queue, registry, logger, node: { id: workerId, roles: ALL_ROLES }, credit, control: pause, progress: logger.enabled("info") });
     };
     const result = await runStandalone({
       config,
@@ -89,7 +89,7 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
     for (const line of summaryText(result.stats, result.output).split("\n")) logger.print(line);
     for (const line of result.stats.droppedLinksLines()) logger.print(line);
     const dead = Object.entries(result.deadLetters).filter(([, n]) => n > 0);
-    if (dead.length > 0) logger.print(`dead letters: ${dead.map(([t, n]) => `${t} ${n}`).join(", ")}`);
+    if (dead.length > 0) logger.print(`dead letters: ${dead.map(([t, n]) => `${t} ${n}`).join(", ")}; all of them in ${result.deadLetterFile}`);
     if (result.interrupted) logger.print("interrupted: requests still queued in memory were not crawled");
     return 0;
   } finally {

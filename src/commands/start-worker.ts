@@ -1,7 +1,8 @@
 import { parseArgs } from "node:util";
+import { budgetTtlSecs, RedisBudgetStore } from "../bounds/budget-store.ts";
 import { type Config, cacheRedisConnection } from "../config/index.ts";
 import { RedisPauseFlag } from "../control/pause.ts";
-import { ALL_ROLES, type Role } from "../engine/flows.ts";
+import { ALL_ROLES, createBounds, type Role } from "../engine/flows.ts";
 import { listNodes, NodeRegistry } from "../engine/node-registry.ts";
 import { createLogger, observeCrawl } from "../engine/observability.ts";
 import { createPoliteness } from "../engine/politeness.ts";
@@ -93,12 +94,14 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   const r = config.channelConfig.redis;
   const cacheRedis = await openConnection(cacheRedisConnection(config), "command", r.connectTimeoutMs, `${config.name}:politeness`);
   const politeness = createPoliteness(config, cacheRedis, { events });
+  // run budgets (max_requests, max_items) are counted for all workers on the same connection
+  const bounds = createBounds(config, registry, new RedisBudgetStore(cacheRedis, config.name, budgetTtlSecs(config)), events);
   // the fleet-wide pause flags: a local copy kept fresh by pub/sub on its own connection
   const subscriber = await openConnection(cacheRedisConnection(config), "command", r.connectTimeoutMs, `${config.name}:control`);
   const pause = await RedisPauseFlag.start(cacheRedis, subscriber, config.name, { events });
   const credit = new CreditMeter();
   const worker = new Worker(
-    { config, queue, registry, sink, events, downloader: createHttpClient(config), limiter: new MemoryRateLimiter(), politeness, pause, credit },
+    { config, queue, registry, sink, events, downloader: createHttpClient(config), limiter: new MemoryRateLimiter(), politeness, bounds, pause, credit },
     roles,
   );
   const nodes = await NodeRegistry.start(config, { id: worker.id, roles, pages: () => stats.pages, items: () => stats.items });
@@ -112,6 +115,7 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
     credit,
     control: pause,
     nodes: () => listNodes(cacheRedis, config.name),
+    progress: true,
   });
   const stopProgress = showProgress(events, stats, {
     intervalSecs: config.crawler.progressIntervalSecs,
@@ -147,7 +151,7 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   removeSignals();
   stats.stop();
   console.error(
-    `worker ${worker.id} stopped: ${stats.pages} pages, ${stats.items} items, ${stats.retries} retries, ${stats.deadLetters} dead letters; items: ${sink.describe()}`,
+    `worker ${worker.id} stopped: ${stats.pages} pages, ${stats.items} items, ${stats.retries} retries, ${stats.deferred} deferred, ${stats.deadLetters} dead letters; items: ${sink.describe()}`,
   );
   for (const line of stats.droppedLinksLines()) console.error(line);
   if (fatal) {

@@ -1,12 +1,13 @@
 import { parseArgs } from "node:util";
 import type { Redis } from "ioredis";
-import type { Config } from "../config/index.ts";
+import { type BudgetState, budgetTtlSecs, RedisBudgetStore } from "../bounds/budget-store.ts";
+import { type Config, cacheRedisConnection } from "../config/index.ts";
 import { listNodes } from "../engine/node-registry.ts";
+import { printable } from "../text/printable.ts";
 import { PRIORITIES, type Priority, TOPICS, type Topic } from "../model/index.ts";
 import { openConnection } from "../queue/redis/connection.ts";
 import { QueueKeys } from "../queue/redis/index.ts";
 import { type PauseState, pauseKeys, readPauseState } from "../control/pause.ts";
-import { escapeControl } from "../observe/escape.ts";
 import { itemStreamKey } from "../storage/redis-sink.ts";
 import { loadConfigFrom } from "./common.ts";
 
@@ -15,7 +16,8 @@ export const usage = `usage: status [--config PATH] [--all] [--json]
 What the crawl in Redis looks like now: whether it is finished (or paused); per topic and
 priority the messages waiting (not yet delivered to any worker), pending (delivered, not
 acked), how long the oldest pending one has been idle, delayed retries and dead letters; the
-items stored per module (Redis sink); and the live workers.
+items stored per module (Redis sink); the live workers; and the runs with a budget
+(max_requests / max_items): requests and items counted, and which budget is spent.
 
   --all    also show the rows that are all zero, and each stream's length (which counts
            consumed entries kept for minid_time too)
@@ -41,6 +43,8 @@ export interface CrawlStatus {
   paused: PauseState;
   /** nothing waiting, in flight or delayed in any topic */
   finished: boolean;
+  /** runs counted against a budget */
+  budgets: BudgetState[];
 }
 
 /** Reads the status of the crawl `config.name` from Redis (read-only), on `conn` or a connection of its own. */
@@ -81,15 +85,20 @@ export async function readStatus(config: Config, conn?: Redis): Promise<CrawlSta
       });
       topics[topic] = { priorities, delayed: Number(replies[replies.length - 1] ?? 0) };
     }
+    const workers = await listNodes(redis, config.name);
     const finished = TOPICS.every((t) => topics[t].delayed === 0 && PRIORITIES.every((p) => topics[t].priorities[p].waiting === 0 && topics[t].priorities[p].pending === 0));
-    return {
-      name: config.name,
-      topics,
-      workers: await listNodes(redis, config.name),
-      items: await storedItems(redis, config.name),
-      paused: await readPauseState(redis, pauseKeys(config.name)),
-      finished,
-    };
+    const items = await storedItems(redis, config.name);
+    const paused = await readPauseState(redis, pauseKeys(config.name));
+    // the budgets live on the coordination connection ([cache.redis], by default the same Redis)
+    const c = cacheRedisConnection(config);
+    const same = c.redisHost === r.redisHost && c.redisPort === r.redisPort && c.redisDb === r.redisDb;
+    const budgetRedis = same ? redis : await openConnection(c, "command", r.connectTimeoutMs, `${config.name}:status`);
+    try {
+      const budgets = await new RedisBudgetStore(budgetRedis, config.name, budgetTtlSecs(config)).list();
+      return { name: config.name, topics, workers, items, paused, finished, budgets };
+    } finally {
+      if (!same) budgetRedis.disconnect();
+    }
   } finally {
     if (!conn) redis.disconnect();
   }
@@ -145,7 +154,7 @@ export function formatStatus(s: CrawlStatus, options: { all?: boolean } = {}): s
       ? "finished: nothing waiting, in flight or delayed"
       : `running: ${waiting} waiting, ${pending} in flight, ${delayed} delayed`;
   out.push(`crawl ${s.name}: ${state}`);
-  if (s.paused.modules.length > 0) out.push(`paused modules: ${s.paused.modules.map(escapeControl).join(", ")}`);
+  if (s.paused.modules.length > 0) out.push(`paused modules: ${s.paused.modules.map(printable).join(", ")}`);
   out.push("");
 
   const header = ["topic", "priority", "waiting", "pending", "oldest-idle", "delayed", "dead", ...(options.all ? ["length"] : [])];
@@ -174,7 +183,7 @@ export function formatStatus(s: CrawlStatus, options: { all?: boolean } = {}): s
 
   const modules = Object.entries(s.items);
   if (modules.length > 0) {
-    out.push(...table(["module", "items stored"], modules.map(([m, n]) => [escapeControl(m), String(n)]), 1));
+    out.push(...table(["module", "items stored"], modules.map(([m, n]) => [printable(m), String(n)]), 1));
     out.push("");
   }
 
@@ -186,10 +195,10 @@ export function formatStatus(s: CrawlStatus, options: { all?: boolean } = {}): s
       ...table(
         ["id", "host", "pid", "roles", "pages", "age", "heartbeat"],
         s.workers.map((w) => [
-          escapeControl(w.id.slice(0, 8)),
-          escapeControl(w.hostname),
+          printable(w.id.slice(0, 8)),
+          printable(w.hostname),
           String(w.pid ?? "?"),
-          escapeControl((w.roles ?? []).join(",")),
+          printable((w.roles ?? []).join(",")),
           String(w.pages ?? 0),
           w.started_at ? age(Math.max(0, Math.round(now - w.started_at))) : "?",
           `${Math.max(0, Math.round(now - w.last_heartbeat))}s ago`,
@@ -197,6 +206,11 @@ export function formatStatus(s: CrawlStatus, options: { all?: boolean } = {}): s
         4,
       ),
     );
+  }
+  if (s.budgets.length > 0) out.push("", "runs with a budget:");
+  for (const b of s.budgets) {
+    const state = b.exhausted ? `${b.exhausted} ${b.limit ?? ""} reached: enqueueing stopped`.replace("  ", " ") : "within budget";
+    out.push(`  run ${printable(b.runId)} module ${printable(b.module)}: ${b.requests} requests, ${b.items} items; ${state}`);
   }
   return out.join("\n");
 }

@@ -42,7 +42,7 @@ export async function submitCommand(argv: string[]): Promise<number> {
     params[p.slice(0, eq)] = p.slice(eq + 1);
   }
   const config = await loadConfigFrom(values.config);
-  const registry = await loadRegistry(config);
+  const registry = await loadRegistry(config, {}, positionals);
   for (const m of positionals) registry.get(m); // a typo fails here, not in a worker
 
   const task = taskModel({ account: values.account, platform: values.platform, module: positionals, priority });

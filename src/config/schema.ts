@@ -48,6 +48,10 @@ export interface CrawlerConfig {
   keepQueryOrder: boolean;
   stripParams: string[];
   dedupItemsByCanonical: boolean;
+  // crawl bounds (per run and module; a module's maxDepth / maxRequests / maxItems wins)
+  maxDepth: number;
+  maxRequests: number;
+  maxItems: number;
 }
 
 /** `[download_config]` */
@@ -415,6 +419,27 @@ const crawlerFields: FieldTable<CrawlerConfig> = {
     default: false,
     description: "Store the items of pages sharing one <link rel=canonical> once.",
   },
+  maxDepth: {
+    key: "max_depth",
+    type: "integer",
+    default: 0,
+    min: 0,
+    description: "Link hops followed from a start request (start = depth 0); 0 = unlimited. A module's maxDepth wins.",
+  },
+  maxRequests: {
+    key: "max_requests",
+    type: "integer",
+    default: 0,
+    min: 0,
+    description: "Distinct requests downloaded per run and module, shared by all workers; 0 = unlimited. A module's maxRequests wins.",
+  },
+  maxItems: {
+    key: "max_items",
+    type: "integer",
+    default: 0,
+    min: 0,
+    description: "Items stored per run and module after which the run stops enqueueing and downloading; 0 = unlimited. A module's maxItems wins.",
+  },
 };
 
 const downloadFields: FieldTable<DownloadConfig> = {
@@ -441,9 +466,9 @@ const downloadFields: FieldTable<DownloadConfig> = {
   domainConcurrency: {
     key: "domain_concurrency",
     type: "integer",
-    default: 0,
+    default: 8,
     min: 0,
-    description: "Concurrent requests per domain; 0 = no cap.",
+    description: "Concurrent requests per domain across all workers (Scrapy's default is 8); 0 = no cap.",
   },
   maxResponseSize: {
     key: "max_response_size",

@@ -1,4 +1,6 @@
-import { merge, type Observable, type OperatorFunction, pipe } from "rxjs";
+import { identity, merge, type Observable, type OperatorFunction, pipe } from "rxjs";
+import { CrawlBounds } from "../bounds/bounds.ts";
+import { type BudgetStore, MemoryBudgetStore } from "../bounds/budget-store.ts";
 import { type Config, effectivePrefetch } from "../config/index.ts";
 import type { PauseGate } from "../control/pause.ts";
 import type { EventBus } from "../events/bus.ts";
@@ -17,6 +19,7 @@ import type { UrlRules } from "../url/canonical.ts";
 import { createPoliteness, type PolitenessKit } from "./politeness.ts";
 import {
   ack,
+  budget,
   deferPausedModules,
   checkRequest,
   type Downloader,
@@ -52,6 +55,8 @@ export interface FlowDeps {
    * Default: an in-memory kit built from `config`, using `limiter`.
    */
   politeness?: PolitenessKit;
+  /** depth and run budgets (max_depth, max_requests, max_items); default: counted in this process */
+  bounds?: CrawlBounds;
   /** pause / resume (whole crawl, per module); default: never paused */
   pause?: PauseGate;
   /** where the sources report their credit in use (metrics, dashboard) */
@@ -65,6 +70,28 @@ function source<K extends Topic>(deps: FlowDeps, topic: K, prefetch: number, sig
 }
 
 const defaultKits = new WeakMap<FlowDeps, PolitenessKit>();
+const defaultBounds = new WeakMap<FlowDeps, CrawlBounds>();
+
+/** The crawl bounds of `config`, counted in `store`, with module settings from `registry`. */
+export function createBounds(config: Config, registry: ModuleRegistry, store: BudgetStore, events?: EventBus): CrawlBounds {
+  return new CrawlBounds({
+    store,
+    crawler: config.crawler,
+    settingsOf: (m) => (registry.has(m) ? registry.settings(m) : undefined),
+    emit: (e) => events?.emit(e),
+  });
+}
+
+/** The deps' bounds (in-memory ones built once per deps when none are given). */
+function boundsOf(deps: FlowDeps): CrawlBounds {
+  if (deps.bounds) return deps.bounds;
+  let b = defaultBounds.get(deps);
+  if (!b) {
+    b = createBounds(deps.config, deps.registry, new MemoryBudgetStore(), deps.events);
+    defaultBounds.set(deps, b);
+  }
+  return b;
+}
 
 /** The deps' politeness kit (an in-memory one built once per deps when none is given). */
 function politenessOf(deps: FlowDeps): PolitenessKit {
@@ -129,6 +156,7 @@ export function taskFlow(deps: FlowDeps, topic: "task" | "parser_task", signal: 
       backlog: deps.config.crawler.generateBacklog,
       timeoutSecs: deps.config.downloadConfig.timeout,
       urlRules: urlRulesOf(deps.config),
+      bounds: boundsOf(deps),
       signal,
     }),
     ack(),
@@ -138,7 +166,7 @@ export function taskFlow(deps: FlowDeps, topic: "task" | "parser_task", signal: 
 
 /**
  * The request flow's first half: politeness (robots.txt, suspension/circuit, concurrency lease,
- * GCRA slot) and download (response cache → feedback → proxy → module cookies → downloader).
+ * GCRA slot), the run's request budget, and download (response cache → feedback → proxy → module cookies → downloader).
  */
 function fetchStages(deps: FlowDeps): OperatorFunction<Job<Request>, Job<Fetched>> {
   const kit = politenessOf(deps);
@@ -148,6 +176,8 @@ function fetchStages(deps: FlowDeps): OperatorFunction<Job<Request>, Job<Fetched
   return pipe(
     checkRequest((name) => registry.has(name)),
     politeness(stages.gate),
+    // (no stage at all when no module has a run budget)
+    boundsOf(deps).anyBudget(deps.registry.names()) ? budget(boundsOf(deps), { onRefused: (req) => stages.gate.finish(req, undefined) }) : identity,
     download(stages.downloader, {
       concurrency: deps.config.crawler.taskConcurrency,
       events: deps.events,
@@ -173,7 +203,7 @@ export function requestFlow(deps: FlowDeps, signal: AbortSignal): Observable<unk
   return source(deps, "request", effectivePrefetch(deps.config), signal).pipe(
     fetchStages(deps),
     parseStage(deps),
-    route({ sink: deps.sink, queue: deps.queue, events: deps.events }),
+    route({ sink: deps.sink, queue: deps.queue, events: deps.events, bounds: boundsOf(deps) }),
     settleFailures(deps),
   );
 }
@@ -205,7 +235,7 @@ export function responseFlow(deps: FlowDeps, signal: AbortSignal): Observable<un
       return { response, fingerprint: response.requestHash ?? response.id, url };
     }),
     parseStage(deps),
-    route({ sink: deps.sink, queue: deps.queue, events: deps.events }),
+    route({ sink: deps.sink, queue: deps.queue, events: deps.events, bounds: boundsOf(deps) }),
     settleFailures(deps),
   );
 }

@@ -30,6 +30,8 @@ export interface ObserveOptions {
   control: PauseControl;
   /** the fleet's workers (Redis); standalone: none */
   nodes?: () => Promise<NodeInfo[]>;
+  /** a showProgress with the same logger runs (it prints warnings, errors, circuits, budgets) */
+  progress?: boolean;
 }
 
 export interface Observed {
@@ -41,7 +43,7 @@ export interface Observed {
 
 /** Logs the crawl's events, keeps its metrics and, with `[api] port`, serves the API. */
 export async function observeCrawl(o: ObserveOptions): Promise<Observed> {
-  const stopLogs = logEvents(o.events, o.logger);
+  const stopLogs = logEvents(o.events, o.logger, { progress: o.progress });
   const metrics = new EngineMetrics(o.events, {
     nodeId: o.node.id,
     credit: o.credit,

@@ -1,8 +1,10 @@
 import { stderr } from "node:process";
 import type { Subscription } from "rxjs";
 import type { EventBus } from "../events/bus.ts";
-import type { CrawlStats } from "../events/stats.ts";
+import type { CountWithUrls, CrawlStats } from "../events/stats.ts";
+import type { LogLevel } from "../config/schema.ts";
 import type { Logger } from "../observe/logger.ts";
+import { printable } from "../text/printable.ts";
 
 export interface ProgressOptions {
   /** seconds between plain log lines when not on a terminal */
@@ -12,13 +14,13 @@ export interface ProgressOptions {
   /** redraw one status line (terminal) or print plain lines */
   tty?: boolean;
   write?: (text: string) => void;
-  /** prints warnings and errors (and the plain progress lines, at info); the line is redrawn around its lines */
+  /** writes the lines (at their level, in its format); the terminal line is redrawn around them */
   logger?: Logger;
 }
 
 function line(stats: CrawlStats, queued: number): string {
   return (
-    `pages ${stats.pages}  items ${stats.items}  errors ${stats.httpErrors + stats.errors}  retries ${stats.retries}` +
+    `pages ${stats.pages}  items ${stats.items}  errors ${stats.httpErrors + stats.errors}  retries ${stats.retries}  deferred ${stats.deferred}` +
     `  dead ${stats.deadLetters}  ${stats.pagesPerSec.toFixed(1)} pages/s  queued ${queued}`
   );
 }
@@ -26,7 +28,8 @@ function line(stats: CrawlStats, queued: number): string {
 /**
  * Live progress, a subscriber of the crawl's stats: on a terminal one line redrawn four times a
  * second, otherwise a plain line every `intervalSecs`. Warnings and errors are printed as they
- * come. Returns a function that stops it.
+ * come; a host whose circuit opens (connections refused, timeouts) once per host; a spent budget
+ * once. Returns a function that stops it.
  */
 export function showProgress(bus: EventBus, stats: CrawlStats, options: ProgressOptions): () => void {
   const tty = options.tty ?? Boolean(stderr.isTTY);
@@ -45,11 +48,22 @@ export function showProgress(bus: EventBus, stats: CrawlStats, options: Progress
       if (last) write(last);
     });
   }
+  const say = (level: LogLevel, text: string) => {
+    if (logger) return logger.log(level, text);
+    clear();
+    write(`${level === "warn" ? "warning: " : level === "error" ? "error: " : ""}${text}\n`);
+    if (tty && last) write(last);
+  };
+  // a host refusing or timing out is said once per host, not once per request
+  const backingOff = new Set<string>();
   const sub: Subscription = bus.events$.subscribe((e) => {
-    if (!logger && (e.type === "warning" || e.type === "error")) {
-      clear();
-      write(`${e.type === "error" ? "error" : "warning"}: ${"stage" in e ? `[${e.stage}] ` : ""}${e.message}\n`);
-      if (tty && last) write(last);
+    if (e.type === "warning" || e.type === "error") {
+      say(e.type === "error" ? "error" : "warn", `${"stage" in e ? `[${e.stage}] ` : ""}${printable(e.message)}`);
+    } else if (e.type === "circuit_opened" && !backingOff.has(e.key)) {
+      backingOff.add(e.key);
+      say("warn", `host ${printable(e.key)} refusing connections or timing out (${e.failures} in a row); backing off for ${e.ms >= 1000 ? `${Math.round(e.ms / 1000)} s` : `${Math.round(e.ms)} ms`} at a time`);
+    } else if (e.type === "budget_spent") {
+      say("info", `${e.budget} ${e.limit} reached for module ${printable(e.module)}: no new requests for this run; in-flight work finishes`);
     }
   });
   const tick = async () => {
@@ -69,12 +83,35 @@ export function showProgress(bus: EventBus, stats: CrawlStats, options: Progress
   };
 }
 
-/** The closing summary of a run. */
+function withUrls(label: string, c: CountWithUrls): string {
+  const more = c.count > c.urls.length ? `, ... (${c.count - c.urls.length} more)` : "";
+  return `  ${printable(label)} × ${c.count}${c.urls.length > 0 ? `: ${c.urls.map(printable).join(", ")}${more}` : ""}`;
+}
+
+/** The closing summary of a run: totals, status counts, HTTP errors and dead letters with their first URLs, bounds. */
 export function summaryText(stats: CrawlStats, output: string): string {
-  return [
+  const lines = [
     `done in ${stats.elapsedSecs.toFixed(1)} s: ${stats.pages} pages, ${stats.items} items, ` +
-      `${stats.httpErrors} HTTP errors, ${stats.errors} errors, ${stats.retries} retries, ${stats.deadLetters} dead letters, ` +
-      `${stats.pagesPerSec.toFixed(1)} pages/s`,
-    `items: ${output}`,
-  ].join("\n");
+      `${stats.httpErrors} HTTP errors, ${stats.errors} errors, ${stats.retries} retries, ${stats.deferred} deferred, ` +
+      `${stats.deadLetters} dead letters, ${stats.pagesPerSec.toFixed(1)} pages/s`,
+  ];
+  if (stats.statuses.size > 0) {
+    const counts = [...stats.statuses.entries()].sort((a, b) => a[0] - b[0]).map(([status, n]) => `${status} × ${n}`);
+    lines.push(`HTTP statuses: ${counts.join(", ")}`);
+  }
+  if (stats.httpErrorsByStatus.size > 0) {
+    lines.push("HTTP errors (not retried):");
+    for (const [status, c] of [...stats.httpErrorsByStatus.entries()].sort()) lines.push(withUrls(`HTTP ${status}`, c));
+  }
+  if (stats.deadLettersByReason.size > 0) {
+    lines.push("dead letters by reason:");
+    for (const [reason, c] of [...stats.deadLettersByReason.entries()].sort((a, b) => b[1].count - a[1].count)) lines.push(withUrls(reason, c));
+  }
+  if (stats.bounded.maxDepth > 0) lines.push(`max_depth: ${stats.bounded.maxDepth} links beyond it not followed`);
+  for (const b of stats.budgetsSpent) {
+    lines.push(`${b.budget} ${b.limit} reached for module ${printable(b.module)} (run ${b.runId}): enqueueing stopped, in-flight work finished`);
+  }
+  if (stats.bounded.budget > 0) lines.push(`  ${stats.bounded.budget} requests left out after a budget was spent`);
+  lines.push(`items: ${output}`);
+  return lines.join("\n");
 }

@@ -1,3 +1,5 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { Config } from "../config/index.ts";
 import type { PauseGate } from "../control/pause.ts";
 import { HttpClient } from "../download/http-client.ts";
@@ -7,6 +9,7 @@ import { type TaskModel, TOPICS, type Topic, taskModel } from "../model/index.ts
 import type { ModuleRegistry } from "../modules/registry.ts";
 import type { CreditMeter } from "../observe/credit.ts";
 import type { Logger } from "../observe/logger.ts";
+import { URL_HEADER } from "../modules/page.ts";
 import { MemoryQueue } from "../queue/memory-queue.ts";
 import { MemoryRateLimiter } from "../ratelimit/memory-limiter.ts";
 import { JsonlSink } from "../storage/jsonl-sink.ts";
@@ -45,6 +48,8 @@ export interface StandaloneResult {
   /** where the items went */
   output: string;
   deadLetters: Record<Topic, number>;
+  /** where the dead letters were written (`<output.path>/dead_letters.jsonl`), when there were some */
+  deadLetterFile?: string;
   /** true if stopped by the signal before the work was drained */
   interrupted: boolean;
   queue: MemoryQueue;
@@ -145,5 +150,28 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
   stats.stop();
   const queueStats = await queue.stats();
   const deadLetters = Object.fromEntries(TOPICS.map((t) => [t, queueStats[t].dead])) as Record<Topic, number>;
-  return { stats, output: sink.describe(), deadLetters, interrupted, queue };
+  const deadLetterFile = await writeDeadLetters(queue, config.output.path);
+  return { stats, output: sink.describe(), deadLetters, deadLetterFile, interrupted, queue };
+}
+
+/**
+ * Writes the dead letters held by a standalone queue to `<dir>/dead_letters.jsonl` (replacing
+ * the last run's), one JSON object per line: topic, reason, module, url. Returns the path, or
+ * undefined when there were none.
+ */
+export async function writeDeadLetters(queue: MemoryQueue, dir: string): Promise<string | undefined> {
+  const lines: string[] = [];
+  for (const topic of TOPICS) {
+    for (const d of await queue.listDeadLetters(topic, Number.MAX_SAFE_INTEGER)) {
+      const m = d.message as { module?: unknown; url?: unknown; headers?: unknown } | undefined;
+      let url = typeof m?.url === "string" ? m.url : undefined;
+      if (url === undefined && Array.isArray(m?.headers)) url = (m.headers as Array<[string, string]>).find(([k]) => k === URL_HEADER)?.[1];
+      lines.push(JSON.stringify({ topic, reason: d.reason, module: typeof m?.module === "string" ? m.module : null, url: url ?? null }));
+    }
+  }
+  if (lines.length === 0) return undefined;
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, "dead_letters.jsonl");
+  await writeFile(path, `${lines.join("\n")}\n`);
+  return path;
 }

@@ -15,8 +15,10 @@ export type CrawlEvent =
   /** a module's parse() ran on a page, taking `ms` */
   | { type: "page_parsed"; module: string; ms: number }
   | { type: "requests_enqueued"; topic: Topic; accepted: number; duplicates: number }
-  /** `deferred`: a politeness or pause wait, not a failed attempt; `stage`: where it failed */
-  | { type: "retry_scheduled"; topic: Topic; reason: string; attempt: number; delayMs: number; url?: string; stage?: string; deferred?: boolean }
+  /** `stage`: where it failed */
+  | { type: "retry_scheduled"; topic: Topic; reason: string; attempt: number; delayMs: number; url?: string; stage?: string }
+  /** a politeness wait (suspension, circuit, lease, robots.txt, long rate wait, 429 + Retry-After) re-queued the message without spending an attempt */
+  | { type: "deferred"; topic: Topic; reason: string; attempt: number; delayMs: number; url?: string }
   | { type: "dead_lettered"; topic: Topic; reason: string; url?: string; stage?: string }
   | { type: "message_acked"; topic: Topic; priority: Priority }
   | { type: "rate_limited"; key: string; waitMs: number }
@@ -51,6 +53,10 @@ export type CrawlEvent =
   | { type: "content_skipped"; url: string; module: string; contentType: string }
   /** a 3xx turned into a request for its Location */
   | { type: "redirected"; from: string; to: string; status: number; module: string }
+  /** a run spent `budget` (max_requests / max_items): it enqueues and downloads nothing new */
+  | { type: "budget_spent"; module: string; runId: string; budget: "max_requests" | "max_items"; limit: number }
+  /** requests not enqueued (beyond max_depth) or not downloaded (their run's budget is spent) */
+  | { type: "bounded"; module: string; bound: "max_depth" | "budget"; count: number; url?: string }
   | { type: "warning"; message: string }
   | { type: "error"; stage: string; message: string };
 

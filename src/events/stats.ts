@@ -1,9 +1,25 @@
 import type { Subscription } from "rxjs";
+import { printable } from "../text/printable.ts";
 import type { EventBus } from "./bus.ts";
 
-/** Text from the network made safe for a terminal: control characters shown as \uXXXX. */
-function printable(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+/** How many of something, and the first few URLs it happened to. */
+export interface CountWithUrls {
+  count: number;
+  /** the first `FIRST_URLS` URLs */
+  urls: string[];
+}
+
+/** URLs kept per HTTP status and per dead-letter reason. */
+export const FIRST_URLS = 5;
+
+function tally(map: Map<string, CountWithUrls>, key: string, url: string | undefined): void {
+  let c = map.get(key);
+  if (!c) {
+    c = { count: 0, urls: [] };
+    map.set(key, c);
+  }
+  c.count++;
+  if (url && c.urls.length < FIRST_URLS) c.urls.push(url);
 }
 
 /** Running totals of a crawl, kept by subscribing to the EventBus. */
@@ -13,11 +29,24 @@ export class CrawlStats {
   bytes = 0;
   httpErrors = 0;
   errors = 0;
+  /** failures re-queued with backoff (they spend the retry budget) */
   retries = 0;
+  /** politeness waits re-queued (they do not) */
+  deferred = 0;
   deadLetters = 0;
   duplicates = 0;
   /** links not crawled, per domain: count by reason, and one example */
   readonly droppedLinks = new Map<string, { reasons: Map<string, number>; example: string }>();
+  /** responses by HTTP status (Scrapy's downloader/response_status_count) */
+  readonly statuses = new Map<number, number>();
+  /** error statuses that were dropped (404, ...), with their first URLs */
+  readonly httpErrorsByStatus = new Map<string, CountWithUrls>();
+  /** dead letters by reason, with their first URLs */
+  readonly deadLettersByReason = new Map<string, CountWithUrls>();
+  /** follow-ups left out beyond max_depth, requests not downloaded because a budget was spent */
+  readonly bounded = { maxDepth: 0, budget: 0 };
+  /** budgets spent, as announced */
+  readonly budgetsSpent: Array<{ module: string; runId: string; budget: string; limit: number }> = [];
   readonly startedAt = Date.now();
   private readonly sub: Subscription;
 
@@ -27,12 +56,14 @@ export class CrawlStats {
         case "response_received":
           this.pages++;
           this.bytes += e.bytes;
+          this.statuses.set(e.status, (this.statuses.get(e.status) ?? 0) + 1);
           break;
         case "items_stored":
           this.items += e.count;
           break;
         case "http_error":
           this.httpErrors++;
+          tally(this.httpErrorsByStatus, String(e.status), e.url);
           break;
         case "error":
           this.errors++;
@@ -40,8 +71,21 @@ export class CrawlStats {
         case "retry_scheduled":
           this.retries++;
           break;
+        case "deferred":
+          this.deferred++;
+          break;
         case "dead_lettered":
           this.deadLetters++;
+          tally(this.deadLettersByReason, e.reason, e.url);
+          break;
+        case "bounded":
+          if (e.bound === "max_depth") this.bounded.maxDepth += e.count;
+          else this.bounded.budget += e.count;
+          break;
+        case "budget_spent":
+          if (!this.budgetsSpent.some((b) => b.runId === e.runId && b.module === e.module)) {
+            this.budgetsSpent.push({ module: e.module, runId: e.runId, budget: e.budget, limit: e.limit });
+          }
           break;
         case "links_dropped": {
           let d = this.droppedLinks.get(e.domain);

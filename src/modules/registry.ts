@@ -1,7 +1,12 @@
 import { readdir } from "node:fs/promises";
-import { resolve } from "node:path";
+import { basename, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { CrawlModule, ModuleSettings } from "./define.ts";
+
+/** A module asked for is unknown or its file cannot be loaded: one line says which and why. */
+export class ModuleError extends Error {
+  override readonly name = "ModuleError";
+}
 
 /** Modules by name, found in `modules/` and the paths listed in config (`crawler.module_paths`). */
 export class ModuleRegistry {
@@ -9,6 +14,8 @@ export class ModuleRegistry {
   /** merged settings per module: read for every request, built once */
   private readonly merged = new Map<string, ModuleSettings>();
   private readonly overrides: Record<string, Record<string, unknown>>;
+  /** files that load() skipped because they could not be imported or are not modules, with why */
+  readonly problems: string[] = [];
 
   constructor(overrides: Record<string, Record<string, unknown>> = {}) {
     this.overrides = overrides;
@@ -24,7 +31,10 @@ export class ModuleRegistry {
 
   get(name: string): CrawlModule<unknown> {
     const m = this.modules.get(name);
-    if (!m) throw new Error(`no module named ${JSON.stringify(name)} (known: ${this.names().join(", ") || "none"})`);
+    if (!m) {
+      const skipped = this.problems.length > 0 ? `; files skipped: ${this.problems.join("; ")}` : "";
+      throw new ModuleError(`no module named ${JSON.stringify(name)} (known: ${this.names().join(", ") || "none"})${skipped}`);
+    }
     return m;
   }
 
@@ -36,24 +46,36 @@ export class ModuleRegistry {
     return [...this.modules.keys()].sort();
   }
 
-  /** The module's settings with `[modules.<name>]` from config over them (shared: do not modify). */
+  /**
+   * The module's settings with `[modules.<name>]` from config over them (shared: do not modify).
+   * A config key reaches the module both as written and in camelCase: `base_url` is
+   * `settings.base_url` and `settings.baseUrl`.
+   */
   settings(name: string): Readonly<ModuleSettings> {
     let merged = this.merged.get(name);
     if (!merged) {
       const base = this.get(name).settings ?? {};
       const over = this.overrides[name] ?? {};
       merged = { ...base };
-      for (const [k, v] of Object.entries(over)) merged[snakeToCamel(k)] = v;
+      for (const [k, v] of Object.entries(over)) {
+        merged[k] = v;
+        merged[snakeToCamel(k)] = v;
+      }
       this.merged.set(name, merged);
     }
     return merged;
   }
 
   /**
-   * Imports every `.ts`/`.js` file directly in each directory (or each file) given; each must
-   * default-export a module made by defineModule().
+   * Imports every `.ts`/`.js` file directly in each directory (or each file) given. A file that
+   * default-exports a module made by defineModule() registers it. A file that fails to import
+   * (syntax error, a throw at load time) or whose default export is not a module is skipped and
+   * reported in `problems` with its path, unless it is named after a module in `required`
+   * (`<name>.ts`): then load() throws with that problem. A file without a default export is a
+   * helper (imported by modules), skipped without a word.
    */
-  async load(paths: readonly string[]): Promise<this> {
+  async load(paths: readonly string[], options: { required?: readonly string[] } = {}): Promise<this> {
+    const required = new Set(options.required ?? []);
     for (const p of paths) {
       const abs = resolve(p);
       let files: string[];
@@ -69,16 +91,44 @@ export class ModuleRegistry {
         else throw err;
       }
       for (const file of files) {
-        const mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
-        const def = mod.default as CrawlModule<unknown> | undefined;
-        if (!def || typeof def !== "object" || typeof def.stepFn !== "function") {
-          throw new Error(`${file}: default export is not a module (export default defineModule({...}))`);
-        }
-        this.register(def);
+        const problem = await this.loadFile(file);
+        if (problem === undefined) continue;
+        if (required.has(basename(file).replace(/\.(ts|js|mjs)$/, ""))) throw new ModuleError(problem);
+        this.problems.push(problem);
       }
     }
     return this;
   }
+
+  /** Imports one file and registers its module; returns what is wrong with it, if anything. */
+  private async loadFile(file: string): Promise<string | undefined> {
+    let mod: { default?: unknown };
+    try {
+      mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+    } catch (err) {
+      return `${file}: could not be imported: ${importErrorText(err)}`;
+    }
+    if (!("default" in mod) || mod.default === undefined) return undefined; // a helper file
+    const def = mod.default as CrawlModule<unknown> | undefined;
+    if (!def || typeof def !== "object" || typeof def.stepFn !== "function") {
+      return `${file}: default export is not a module (export default defineModule({...}))`;
+    }
+    this.register(def);
+    return undefined;
+  }
+}
+
+/**
+ * The useful lines of an import error on one line: tsx, Deno and vite put the reason between a
+ * header, colour codes and a code frame.
+ */
+function importErrorText(err: unknown): string {
+  const text = (err instanceof Error ? err.message : String(err)).replace(/\x1b\[[0-9;]*m/g, "");
+  const lines = text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l && !/^Transform failed with/.test(l) && !/^(\d+\s*)?[|│╭╰─~]/.test(l));
+  return (lines.join("; ") || text.replace(/\s+/g, " ")).slice(0, 500);
 }
 
 function snakeToCamel(key: string): string {

@@ -6,7 +6,7 @@ import type { Subscription } from "rxjs";
 import type { LogLevel, LoggerConfig } from "../config/schema.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { CrawlEvent } from "../events/events.ts";
-import { escapeControl } from "./escape.ts";
+import { printable } from "../text/printable.ts";
 
 export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
 
@@ -45,8 +45,8 @@ export class Logger {
       this.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
       return;
     }
-    let line = `${level === "info" ? "" : `${level === "warn" ? "warning" : level}: `}${escapeControl(msg)}`;
-    for (const [k, v] of Object.entries(fields)) if (v !== undefined) line += ` ${k}=${escapeControl(String(v))}`;
+    let line = `${level === "info" ? "" : `${level === "warn" ? "warning" : level}: `}${printable(msg)}`;
+    for (const [k, v] of Object.entries(fields)) if (v !== undefined) line += ` ${k}=${printable(String(v))}`;
     this.write(`${line}\n`);
   }
 
@@ -86,7 +86,11 @@ function lineOf(e: CrawlEvent): [LogLevel, string, LogFields?] | undefined {
     case "http_error":
       return ["debug", `HTTP ${e.status} ${e.url} (dropped)`, { module: e.module }];
     case "retry_scheduled":
-      return ["debug", `${e.deferred ? "deferred" : "retry"} ${e.topic} in ${Math.round(e.delayMs)} ms: ${e.reason}`, { url: e.url, attempt: e.attempt }];
+      return ["debug", `retry ${e.topic} in ${Math.round(e.delayMs)} ms: ${e.reason}`, { url: e.url, attempt: e.attempt }];
+    case "deferred":
+      return ["debug", `deferred ${e.topic} by ${Math.round(e.delayMs)} ms: ${e.reason}`, { url: e.url }];
+    case "budget_spent":
+      return ["info", `${e.budget} ${e.limit} reached for module ${e.module}: no new requests for this run; in-flight work finishes`];
     case "dead_lettered":
       return ["info", `dead letter (${e.topic}): ${e.reason}`, { url: e.url }];
     case "rate_backoff":
@@ -122,11 +126,19 @@ function lineOf(e: CrawlEvent): [LogLevel, string, LogFields?] | undefined {
   }
 }
 
-/** Logs the crawl's events (a subscriber of the bus). Debug lines cost nothing unless enabled. */
-export function logEvents(bus: EventBus, logger: Logger): () => void {
+/** What the live progress prints itself (once per host, once per budget): left to it when it runs. */
+const PROGRESS_LINES = new Set<string>(["warning", "error", "circuit_opened", "budget_spent"]);
+
+/**
+ * Logs the crawl's events (a subscriber of the bus). Debug lines cost nothing unless enabled.
+ * `progress`: a showProgress with this logger runs too, and prints warnings, errors, opened
+ * circuits and spent budgets itself.
+ */
+export function logEvents(bus: EventBus, logger: Logger, options: { progress?: boolean } = {}): () => void {
   const debug = logger.enabled("debug");
   const sub: Subscription = bus.events$.subscribe((e) => {
     if (!debug && (e.type === "request_sent" || e.type === "response_received" || e.type === "message_acked")) return;
+    if (options.progress && PROGRESS_LINES.has(e.type)) return;
     const l = lineOf(e);
     if (l) logger.log(l[0], l[1], l[2]);
   });

@@ -11,7 +11,7 @@ import type { CrawlEvent } from "../events/events.ts";
 import { PRIORITIES, TOPICS } from "../model/index.ts";
 import type { QueueStats } from "../queue/queue.ts";
 import type { CreditMeter } from "./credit.ts";
-import { escapeControl } from "./escape.ts";
+import { printable } from "../text/printable.ts";
 
 /** What a failure was, for `mocra_errors_total` and the dashboard's errors by kind. */
 export function errorKind(reason: string): { kind: string; code: string } {
@@ -223,14 +223,13 @@ export class EngineMetrics {
         this.countError("download", "http", String(e.status));
         break;
       case "retry_scheduled":
-        if (e.deferred) {
-          this.totals.deferrals++;
-          this.deferrals.inc({ topic: e.topic });
-        } else {
-          this.totals.retries++;
-          this.retries.inc({ topic: e.topic });
-          this.failure(e.stage ?? "unknown", e.reason);
-        }
+        this.totals.retries++;
+        this.retries.inc({ topic: e.topic });
+        this.failure(e.stage ?? "unknown", e.reason);
+        break;
+      case "deferred":
+        this.totals.deferrals++;
+        this.deferrals.inc({ topic: e.topic });
         break;
       case "dead_lettered":
         this.totals.deadLetters++;
@@ -310,7 +309,7 @@ export class EngineMetrics {
   /** Politeness keys for display: escaped (a key is a host name from the network). */
   domainRows(n = 20): (Omit<DomainState, "events"> & { suspended: boolean })[] {
     const now = Date.now();
-    return this.topDomains(n).map(({ events: _, ...d }) => ({ ...d, key: escapeControl(d.key), suspended: d.suspendedUntil > now }));
+    return this.topDomains(n).map(({ events: _, ...d }) => ({ ...d, key: printable(d.key), suspended: d.suspendedUntil > now }));
   }
 
   /** The Prometheus text exposition. */

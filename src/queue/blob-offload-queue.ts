@@ -119,6 +119,10 @@ export class BlobOffloadQueue implements Queue {
     return this.inner.retryLater(this.original(delivery), delayMs, reason);
   }
 
+  defer(delivery: Delivery<Topic>, delayMs: number, reason: string): Promise<void> {
+    return this.inner.defer(this.original(delivery), delayMs, reason);
+  }
+
   deadLetter(delivery: Delivery<Topic>, reason: string): Promise<void> {
     return this.inner.deadLetter(this.original(delivery), reason);
   }

@@ -128,15 +128,25 @@ export class MemoryQueue implements Queue {
   }
 
   retryLater(delivery: Delivery<Topic>, delayMs: number, _reason: string): Promise<void> {
-    const entry = this.settle(delivery);
-    if (entry) {
-      if (delayMs <= 0) this.enqueue(entry);
-      else {
-        this.delayed.push(Date.now() + delayMs, entry);
-        this.armDelayTimer();
-      }
-    }
+    this.park(this.settle(delivery), delayMs);
     return Promise.resolve();
+  }
+
+  defer(delivery: Delivery<Topic>, delayMs: number, _reason: string): Promise<void> {
+    const entry = this.settle(delivery);
+    if (entry) entry.attempts--; // a politeness wait is not a delivery attempt
+    this.park(entry, delayMs);
+    return Promise.resolve();
+  }
+
+  /** Back to ready now, or into the delay heap until its due time. */
+  private park(entry: Entry | undefined, delayMs: number): void {
+    if (!entry) return;
+    if (delayMs <= 0) this.enqueue(entry);
+    else {
+      this.delayed.push(Date.now() + delayMs, entry);
+      this.armDelayTimer();
+    }
   }
 
   private armDelayTimer(): void {

@@ -18,14 +18,17 @@ export interface PublishResult {
   duplicates: number;
 }
 
-/** One delivery of one queued message. Settle it exactly once: ack, retryLater or deadLetter. */
+/** One delivery of one queued message. Settle it exactly once: ack, retryLater, defer or deadLetter. */
 export interface Delivery<K extends Topic> {
   readonly topic: K;
   readonly priority: Priority;
   /** the backend's id of this entry (a Redis stream entry id, or a counter in memory) */
   readonly entryId: string;
   readonly message: TopicMessages[K];
-  /** 1 on the first delivery; counts re-deliveries and delayed retries of the same message */
+  /**
+   * 1 on the first delivery; counts re-deliveries and delayed retries of the same message, but
+   * not deferrals (`defer`): a message deferred on its 2nd delivery comes back as attempt 2.
+   */
   readonly attempt: number;
 }
 
@@ -70,6 +73,16 @@ export interface Queue {
   ack(delivery: Delivery<Topic>): Promise<void>;
   /** Atomically settle this delivery and re-enqueue its message, due after `delayMs`. */
   retryLater(delivery: Delivery<Topic>, delayMs: number, reason: string): Promise<void>;
+  /**
+   * Atomically settle this delivery and re-enqueue its message, due after `delayMs`, WITHOUT
+   * counting this delivery: the next delivery of the message has the same `attempt` as this one.
+   * For politeness waits (suspension, circuit, concurrency lease, robots.txt fetch, long rate
+   * wait), which are not failures of the message and must not spend its retry budget. An
+   * implementation must: (1) remove the delivery from its in-flight set as `retryLater` does,
+   * (2) park the message until the due time (it counts in `depth` and `stats().delayed`
+   * meanwhile), (3) hand it out again with `attempt` equal to this delivery's `attempt`.
+   */
+  defer(delivery: Delivery<Topic>, delayMs: number, reason: string): Promise<void>;
   /** Atomically settle this delivery and move its message to the dead letters. */
   deadLetter(delivery: Delivery<Topic>, reason: string): Promise<void>;
   /** Store a derived message (e.g. a Response whose parse failed) in `topic`'s dead letters. */

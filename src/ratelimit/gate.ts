@@ -3,8 +3,8 @@
 //
 //   response cache hit? ─yes─▶ (no gate: served from the cache)
 //   robots.txt ── disallowed ─▶ ack + robots_disallowed        (never requested)
-//             └─ unreadable ──▶ retry after the robots back-off (counts as an attempt)
-//   suspended / circuit open ─▶ re-queue after the suspension  (does not count, holds no slot)
+//             └─ unreadable ──▶ defer until the robots back-off ends  (no attempt spent)
+//   suspended / circuit open ─▶ defer until the suspension ends    (no attempt spent, no slot held)
 //   concurrency lease (domain_concurrency, shared) ── none within max_wait ─▶ re-queue
 //   GCRA reservation at rate x adaptive factor, Crawl-delay as a floor on the interval
 //             └─ wait > max_wait ─▶ re-queue after that wait (nothing reserved)
@@ -86,7 +86,7 @@ export class RequestGate {
             this.emit({ type: "robots_disallowed", url: req.url, module: req.module });
             return fail({ reason: "disallowed by robots.txt", retryable: false, drop: true });
           }
-          return fail({ reason: v.reason, retryable: true, retryAfterMs: v.retryAfterMs + jitter(250) });
+          return fail({ reason: v.reason, retryable: true, requeue: true, retryAfterMs: v.retryAfterMs + jitter(250) });
         }
         crawlDelaySecs = v.crawlDelaySecs;
       }
@@ -98,12 +98,17 @@ export class RequestGate {
         return fail({ reason: `${key} is held back for ${Math.ceil(state.suspendedMs)} ms`, retryable: true, requeue: true, retryAfterMs: Math.ceil(state.suspendedMs) + jitter(50) });
       }
 
+      // a request that waited (for a lease or a rate slot) looks at the key again before it goes:
+      // an earlier request's 429 may have suspended it meanwhile
+      let waited = false;
       if (settings.domainConcurrency > 0) {
+        const asked = Date.now();
         const got = await parts.concurrency.acquire(siteKey(req.url), settings.domainConcurrency, { leaseMs: settings.leaseMs(req), maxWaitMs: settings.maxWaitMs });
         if (!got) {
           return fail({ reason: `no concurrency slot for ${siteKey(req.url)} within ${settings.maxWaitMs} ms`, retryable: true, requeue: true, retryAfterMs: 500 + jitter(500) });
         }
         lease = got;
+        waited = Date.now() - asked > 1;
       }
 
       const configured = settings.rateOf(req, key);
@@ -135,7 +140,9 @@ export class RequestGate {
       if (waitMs > 0) {
         this.emit({ type: "rate_limited", key, waitMs });
         await new Promise((resolve) => setTimeout(resolve, waitMs));
-        // the key may have been suspended while this request slept (a 429 to an earlier one)
+        waited = true;
+      }
+      if (waited) {
         const after = await parts.politeness.state(key);
         if (after.suspendedMs > 0) {
           await lease?.release();

@@ -567,11 +567,26 @@ export class RedisQueue implements Queue {
     return this.acker.ack(this.locate(delivery).stream, delivery.entryId);
   }
 
-  async retryLater(delivery: Delivery<Topic>, delayMs: number, _reason: string): Promise<void> {
+  retryLater(delivery: Delivery<Topic>, delayMs: number, _reason: string): Promise<void> {
+    return this.park(delivery, delayMs, delivery.attempt);
+  }
+
+  /**
+   * Like retryLater, but the parked entry carries `attempt - 1` deliveries, so it comes back with
+   * this delivery's attempt. The janitor's poison check (claim.lua) counts PEL deliveries of one
+   * entry id, so it still dead-letters an entry that keeps killing its worker: a deferral happens
+   * before the download, never instead of a crash.
+   */
+  defer(delivery: Delivery<Topic>, delayMs: number, _reason: string): Promise<void> {
+    return this.park(delivery, delayMs, Math.max(0, delivery.attempt - 1));
+  }
+
+  /** retry-later.lua: ack and park the payload in the delayed set with `deliveries` so far. */
+  private async park(delivery: Delivery<Topic>, delayMs: number, deliveries: number): Promise<void> {
     this.assertOpen();
     const d = this.locate(delivery);
     const delay = Math.max(0, Math.round(delayMs));
-    await this.guard(runScript(this.cmd, "retryLater", [d.stream, this.keys.delayed(delivery.topic)], [this.keys.group, delivery.entryId, delay, delivery.attempt, d.payload]));
+    await this.guard(runScript(this.cmd, "retryLater", [d.stream, this.keys.delayed(delivery.topic)], [this.keys.group, delivery.entryId, delay, deliveries, d.payload]));
     this.mover.wake(delay);
   }
 

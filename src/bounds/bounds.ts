@@ -1,0 +1,136 @@
+// src/bounds/bounds.ts: how far a run may go — link depth, requests and items per run and module.
+//
+// Depth travels with each request, in mocra's MetaData: `meta.task` holds `{"depth": N}` (a JSON
+// object; other keys there are kept), and a Response carries its Request's meta, so a follow-up
+// made on any worker gets its parent's depth + 1. Start requests are depth 0.
+// Budgets are counted per run (TaskModel.run_id) and module, in a BudgetStore: one process's, or
+// Redis for every worker of the run.
+
+import type { CrawlerConfig } from "../config/schema.ts";
+import type { CrawlEvent } from "../events/events.ts";
+import { fingerprint, type JsonValue, type MetaData, type Request, type Response } from "../model/index.ts";
+import type { ModuleSettings } from "../modules/define.ts";
+import type { BudgetKey, BudgetName, BudgetStore } from "./budget-store.ts";
+
+/** The limits of one module; 0 = unlimited. */
+export interface Limits {
+  maxDepth: number;
+  maxRequests: number;
+  maxItems: number;
+}
+
+/** The link depth a request (or the Response it made) was found at. */
+export function depthOf(meta: MetaData): number {
+  const t = meta.task;
+  if (t && typeof t === "object" && !Array.isArray(t)) {
+    const d = t.depth;
+    if (typeof d === "number" && Number.isSafeInteger(d) && d >= 0) return d;
+  }
+  return 0;
+}
+
+/** `meta` with its depth set (keeping whatever else `meta.task` holds, when it is an object). */
+export function withDepth(meta: MetaData, depth: number): MetaData {
+  const t = meta.task;
+  const task: { [key: string]: JsonValue } = t && typeof t === "object" && !Array.isArray(t) ? { ...t, depth } : { depth };
+  return { ...meta, task };
+}
+
+export interface CrawlBoundsOptions {
+  store: BudgetStore;
+  crawler: Pick<CrawlerConfig, "maxDepth" | "maxRequests" | "maxItems">;
+  /** a module's own settings (maxDepth, maxRequests, maxItems win over [crawler]) */
+  settingsOf: (module: string) => Readonly<ModuleSettings> | undefined;
+  emit?: (event: CrawlEvent) => void;
+}
+
+const wholeNumber = (v: unknown): number | undefined => (typeof v === "number" && Number.isInteger(v) && v >= 0 ? v : undefined);
+
+/**
+ * Enforces the bounds: follow-ups deeper than max_depth are not enqueued; a run's requests are
+ * admitted to download while max_requests has room (each fingerprint counted once, retries
+ * free); once max_requests or max_items is spent the run enqueues and downloads nothing new
+ * (what is in flight finishes). Each spent budget is announced once per worker (`budget_spent`).
+ */
+export class CrawlBounds {
+  /** runs known to have spent a budget (sticky: a spent budget stays spent) */
+  private readonly spent = new Map<string, BudgetName>();
+
+  constructor(private readonly o: CrawlBoundsOptions) {}
+
+  limitsOf(module: string): Limits {
+    const s = this.o.settingsOf(module);
+    const c = this.o.crawler;
+    return {
+      maxDepth: wholeNumber(s?.maxDepth) ?? c.maxDepth,
+      maxRequests: wholeNumber(s?.maxRequests) ?? c.maxRequests,
+      maxItems: wholeNumber(s?.maxItems) ?? c.maxItems,
+    };
+  }
+
+  /** Whether this worker knows the run has spent a budget (no store call). */
+  isSpent(runId: string, module: string): boolean {
+    return this.spent.has(`${runId}:${module}`);
+  }
+
+  /** May this request be downloaded now? (One store call per request when a budget is set.) */
+  async admit(req: Request): Promise<boolean> {
+    const limits = this.limitsOf(req.module);
+    if (limits.maxRequests === 0 && limits.maxItems === 0) return true;
+    const key = { runId: req.runId, module: req.module };
+    const r = await this.o.store.takeRequest(key, fingerprint(req), limits.maxRequests);
+    if (r === "last") this.markSpent(key, "max_requests", limits.maxRequests);
+    if (typeof r === "object") {
+      this.markSpent(key, r.refused.budget, r.refused.limit);
+      this.o.emit?.({ type: "bounded", module: req.module, bound: "budget", count: 1, url: req.url });
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * The follow-ups of a parsed page that may be enqueued: each gets the page's depth + 1; those
+   * beyond max_depth, and all of them once the run has spent a budget, are left out (counted in
+   * a `bounded` event). `items` is how many items the page stored (counted towards max_items).
+   */
+  async followUps(response: Response, requests: Request[], items: number): Promise<Request[]> {
+    const limits = this.limitsOf(response.module);
+    const key = { runId: response.runId, module: response.module };
+    // items are counted for every run with a budget, so that `status` shows them
+    const budgeted = limits.maxItems > 0 || limits.maxRequests > 0;
+    if (items > 0 && budgeted) {
+      const spent = await this.o.store.addItems(key, items, limits.maxItems);
+      if (spent) this.markSpent(key, spent.budget, spent.limit);
+    }
+    if (requests.length === 0) return [];
+    if (this.isSpent(key.runId, key.module)) {
+      this.o.emit?.({ type: "bounded", module: response.module, bound: "budget", count: requests.length });
+      return [];
+    }
+    const depth = depthOf(response.metadata) + 1;
+    if (limits.maxDepth > 0 && depth > limits.maxDepth) {
+      this.o.emit?.({ type: "bounded", module: response.module, bound: "max_depth", count: requests.length });
+      return [];
+    }
+    // the requests were just made by this page's parse: set their depth in place
+    for (const r of requests) r.meta = withDepth(r.meta, depth);
+    return requests;
+  }
+
+  /** Whether any of these modules (or [crawler]) sets max_requests or max_items: else no budget stage is needed. */
+  anyBudget(modules: readonly string[]): boolean {
+    const c = this.o.crawler;
+    if (c.maxRequests > 0 || c.maxItems > 0) return true;
+    return modules.some((m) => {
+      const l = this.limitsOf(m);
+      return l.maxRequests > 0 || l.maxItems > 0;
+    });
+  }
+
+  private markSpent(key: BudgetKey, budget: BudgetName, limit: number): void {
+    const id = `${key.runId}:${key.module}`;
+    if (this.spent.has(id)) return;
+    this.spent.set(id, budget);
+    this.o.emit?.({ type: "budget_spent", module: key.module, runId: key.runId, budget, limit });
+  }
+}
