@@ -104,6 +104,13 @@ describe("[api] of a standalone crawl", () => {
     expect(dlq.status).toBe(200);
     expect(dlq.body[0]!.reason).toBe(reason);
 
+    // the dashboard's replay button: key required, moves the letter back to its queue
+    expect((await fetch(`${run.base}/dlq/replay?topic=response`, { method: "POST" })).status).toBe(401);
+    const replayed = await getJson(`${run.base}/dlq/replay?topic=response`, { method: "POST", headers: { "x-api-key": "k3y" } });
+    expect(replayed).toEqual({ status: 200, body: { topic: "response", replayed: 1 } });
+    expect((await getJson<unknown[]>(`${run.base}/dlq?topic=response`, { headers: { "x-api-key": "k3y" } })).body).toEqual([]);
+    expect((await fetch(`${run.base}/dlq?topic=nope`, { headers: { "x-api-key": "k3y" } })).status).toBe(400);
+
     const line = run.logLines.find((l) => l.includes("dead letter"));
     expect(line).toBeDefined();
     expect(line).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
