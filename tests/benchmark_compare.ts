@@ -39,6 +39,7 @@ import {
   table,
   writeResults,
 } from "./bench/common.ts";
+import { metricsCostPerPage } from "./bench/metrics-cost.ts";
 
 const started = performance.now();
 const N = benchItems();
@@ -279,7 +280,15 @@ for (const s of noLat) {
     targets.push({ target: `${s.name}: CPU/page <= 1.7x bare`, value: `${r.cpuVsBare.toFixed(2)}x`, met: r.cpuVsBare <= 1.7 });
   }
 }
+let metricsCost: ReturnType<typeof metricsCostPerPage> | undefined;
 if (CRAWLERS.includes("mocra-metrics")) {
+  // side by side in one process: steadier than pages/s on a loaded machine
+  metricsCost = metricsCostPerPage();
+  const mocraCpuUs = Math.min(...noLat.map((s) => (get(s.name, "mocra")?.cpuMsPerPage ?? Infinity) * 1000));
+  console.log(
+    `\nmetrics subscriber: ${metricsCost.costUs.toFixed(1)} µs of CPU per page (events of one page: ${metricsCost.withoutUs.toFixed(1)} µs without, ${metricsCost.withUs.toFixed(1)} µs with)` +
+      (Number.isFinite(mocraCpuUs) ? `; ${((metricsCost.costUs / mocraCpuUs) * 100).toFixed(1)} % of mocra-ts's ${fmt(mocraCpuUs)} µs per page` : ""),
+  );
   for (const s of noLat) {
     const off = get(s.name, "mocra");
     const on = get(s.name, "mocra-metrics");
@@ -336,6 +345,7 @@ const file = writeResults(MEMORY_ONLY ? "compare-memory" : "compare", {
   scenarios,
   medians: summaries,
   ratios,
+  metricsCost,
   targets,
   memory,
 });

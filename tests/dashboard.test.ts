@@ -112,6 +112,17 @@ describe("dashboard in headless Chromium", () => {
     expect(totalHits()).toBe(last);
     expect(last).toBeLessThan(pages + 1);
 
+    // with a module named, the buttons pause and resume that module only
+    await page.fill("#module", "chain");
+    await page.click("#pause");
+    await expect.poll(() => run!.pause.isModulePaused("chain")).toBe(true);
+    await page.waitForFunction(() => document.getElementById("state")?.textContent === "paused", undefined, { timeout: 10_000 });
+    expect(run.pause.paused).toBe(true);
+    await page.click("#resume");
+    await expect.poll(() => run!.pause.isModulePaused("chain")).toBe(false);
+    expect(run.pause.paused).toBe(true);
+    await page.fill("#module", "");
+
     // resume: the crawl runs to its end
     await page.click("#resume");
     await page.waitForFunction(() => document.getElementById("state")?.textContent === "running", undefined, { timeout: 10_000 });
