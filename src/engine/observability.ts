@@ -2,6 +2,7 @@
 // EventBus: log lines, metrics, and (with [api] port) the HTTP API and dashboard.
 
 import { type SubmitRequest, startApi } from "../api/server.ts";
+import { ConfigError } from "../config/index.ts";
 import type { Config, LogLevel } from "../config/schema.ts";
 import type { PauseControl } from "../control/pause.ts";
 import type { EventBus } from "../events/bus.ts";
@@ -67,7 +68,9 @@ export async function observeCrawl(o: ObserveOptions): Promise<Observed> {
     } catch (err) {
       stopLogs();
       metrics.stop();
-      throw err;
+      // a port in use or an address not ours: the setting is the problem, said in one line
+      const why = err instanceof Error ? err.message : String(err);
+      throw new ConfigError("[api]", [{ file: "[api]", key: "api.port", message: `api.host/api.port: ${why}` }]);
     }
     o.logger.info(`API and dashboard on http://${server.host}:${server.port}/`);
   }
