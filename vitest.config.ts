@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["tests/**/*.test.ts"],
+    // finds the Redis at MOCRA_TEST_REDIS_URL or starts a redis-server: Redis tests never skip
+    globalSetup: ["tests/setup/redis.ts"],
     testTimeout: 60_000,
     hookTimeout: 30_000,
     pool: "forks",

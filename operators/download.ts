@@ -4,9 +4,11 @@ import { DownloadError, parseRetryAfter, RETRYABLE_STATUSES } from "../src/downl
 import type { RedirectDecision } from "../src/download/redirects.ts";
 import { headerValue } from "../src/download/transport.ts";
 import type { EventBus } from "../src/events/bus.ts";
+import type { MiddlewareChains } from "../src/middleware/chains.ts";
 import { fingerprint, type Request, type Response } from "../src/model/index.ts";
 import { hostOf as hostOfUrl } from "../src/url/link-rules.ts";
 import { type Job, mapJob, StageError } from "./job.ts";
+import { guardMiddleware, skipRequest } from "./request-middleware.ts";
 
 /** Something that turns a Request into a Response (HttpClient, a cache in front of it, ...). */
 export interface Downloader {
@@ -29,6 +31,8 @@ export interface DownloadOptions {
   /** error statuses to hand to parse() anyway (default: none; 2xx/3xx always pass) */
   acceptStatus?: (req: Request, status: number) => boolean;
   events?: EventBus;
+  /** download middleware's `afterResponse` (its `beforeRequest` runs in requestMiddleware()) */
+  middleware?: MiddlewareChains;
   /**
    * what to do with a 3xx that has a Location (default: hand it to parse() as it is); see
    * src/download/redirects.ts
@@ -45,6 +49,7 @@ export interface DownloadOptions {
  */
 export function download(client: Downloader, options: DownloadOptions): OperatorFunction<Job<Request>, Job<Fetched>> {
   const { events } = options;
+  const chains = options.middleware?.anyDownload ? options.middleware : undefined;
   return mapJob(
     "download",
     async (req: Request, message): Promise<Fetched> => {
@@ -58,6 +63,12 @@ export function download(client: Downloader, options: DownloadOptions): Operator
           throw new StageError({ stage: "download", reason: err.message, retryable: err.retryable, retryAfterMs: err.retryAfterMs, url: req.url });
         }
         throw err;
+      }
+      const chain = chains?.of(req.module).download;
+      if (chain) {
+        const after = await guardMiddleware(() => chain.afterResponse(response, req), req, events);
+        if ("droppedBy" in after) return skipRequest(after.droppedBy, req, "after_response", events);
+        response = after;
       }
       const status = response.statusCode;
       const fp = fingerprint(req);
@@ -99,3 +110,4 @@ export function download(client: Downloader, options: DownloadOptions): Operator
     options.concurrency,
   );
 }
+

@@ -12,6 +12,13 @@ export interface FromQueueOptions {
   blockMs?: number;
   /** aborting stops reading; the observable completes once every message out is settled */
   signal?: AbortSignal;
+  /**
+   * Every this many ms, touch (queue.touch: Redis XCLAIM ... JUSTID) the messages out for at
+   * least that long, so a slow page is not reclaimed by another worker while it is still being
+   * worked on. Set it below the queue's claim idle time (the flows use half of claim_min_idle).
+   * 0 or absent: never touch.
+   */
+  touchEveryMs?: number;
   /** while `pause.paused`, nothing new is read (messages already out still finish) */
   pause?: PauseGate;
   /** reports the credit in use when asked (metrics, dashboard); nothing is done per message */
@@ -28,19 +35,32 @@ export function fromQueue<K extends Topic>(
   topic: K,
   options: FromQueueOptions,
 ): Observable<Job<TopicMessages[K]>> {
-  const { prefetch, blockMs = 1000, signal, pause } = options;
+  const { prefetch, blockMs = 1000, signal, touchEveryMs = 0, pause } = options;
   if (!(prefetch >= 1)) throw new RangeError(`fromQueue: prefetch must be >= 1, got ${prefetch}`);
   return new Observable((subscriber) => {
     let outstanding = 0;
     let wakeReader: (() => void) | undefined;
     let stopped = false;
+    /** messages out, with when they were emitted or last touched (only kept when touching) */
+    const out = new Map<Message<Topic>, number>();
+    const touchTimer = touchEveryMs > 0 ? setInterval(() => touchLongRunning(), touchEveryMs) : undefined;
+    const touchLongRunning = () => {
+      const now = Date.now();
+      const due: Message<Topic>[] = [];
+      for (const [m, since] of out) if (now - since >= touchEveryMs) due.push(m);
+      if (due.length === 0) return;
+      for (const m of due) out.set(m, now);
+      // a failed touch only risks an early reclaim (re-delivery is harmless): nothing to stop for
+      queue.touch(due.map((m) => m.delivery)).catch(() => {});
+    };
 
     const wake = () => {
       const w = wakeReader;
       wakeReader = undefined;
       w?.();
     };
-    const onSettled = () => {
+    const onSettled = (message: Message<Topic>) => {
+      out.delete(message);
       outstanding--;
       if (stopped && outstanding === 0) subscriber.complete();
       else wake();
@@ -73,7 +93,9 @@ export function fromQueue<K extends Topic>(
           // stopped meanwhile: leave it un-acked; the queue re-delivers it (Redis: reclaim)
           if (stopped || subscriber.closed) continue;
           outstanding++;
-          subscriber.next(ok(new Message<Topic>(delivery, queue, onSettled), delivery.message));
+          const message: Message<Topic> = new Message<Topic>(delivery, queue, () => onSettled(message));
+          if (touchTimer) out.set(message, Date.now());
+          subscriber.next(ok(message, delivery.message));
         }
       }
       if (signal?.aborted) onAbort();
@@ -81,6 +103,8 @@ export function fromQueue<K extends Topic>(
 
     return () => {
       stopped = true;
+      clearInterval(touchTimer);
+      out.clear();
       unregister?.();
       signal?.removeEventListener("abort", onAbort);
       wake();

@@ -4,7 +4,8 @@ import type { EventBus } from "../src/events/bus.ts";
 import { type JsonValue, type ParserTaskModel, type Request, type TaskModel } from "../src/model/index.ts";
 import type { Seed } from "../src/modules/define.ts";
 import type { ModuleRegistry } from "../src/modules/registry.ts";
-import { seedToRequest, urlRulesFor } from "../src/modules/requests.ts";
+import { DEFAULT_REQUEST_TIMEOUT_SECS, seedToRequest, urlRulesFor } from "../src/modules/requests.ts";
+import { moduleLock } from "../src/modules/run-parse.ts";
 import type { UrlRules } from "../src/url/canonical.ts";
 import { enqueueRequests } from "../src/queue/enqueue-requests.ts";
 import type { Queue } from "../src/queue/queue.ts";
@@ -16,8 +17,8 @@ export interface GenerateOptions {
   events?: EventBus;
   /** pause pulling start() while more than this many requests wait in the queue */
   backlog: number;
-  /** default request timeout (s) */
-  timeoutSecs: number;
+  /** default request timeout (s); default 30, as download_config.timeout */
+  timeoutSecs?: number;
   /** canonical-URL defaults (`[crawler] keep_query_order`, `strip_params`); the module's settings win */
   urlRules?: UrlRules;
   /** stop pulling a module's start() once its run has spent a budget */
@@ -69,7 +70,7 @@ async function generateTask(input: TaskModel | ParserTaskModel, message: Message
     if (!o.registry.has(name)) throw new StageError({ stage: "generate", reason: `unknown module ${JSON.stringify(name)}`, retryable: false });
     const module = o.registry.get(name);
     const settings = o.registry.settings(name);
-    const origin = { task, module, settings, stepIdx: 0, timeoutSecs: o.timeoutSecs, urlRules: urlRulesFor(settings, o.urlRules) };
+    const origin = { task, module, settings, stepIdx: 0, timeoutSecs: o.timeoutSecs ?? DEFAULT_REQUEST_TIMEOUT_SECS, urlRules: urlRulesFor(settings, o.urlRules) };
     let batch: Request[] = [];
     let moduleAccepted = 0;
     let moduleDuplicates = 0;
@@ -81,7 +82,7 @@ async function generateTask(input: TaskModel | ParserTaskModel, message: Message
         if (o.signal?.aborted) throw stopped();
         await sleep(50);
         if (Date.now() - lastTouch > 10_000) {
-          await message.touch();
+          await message.touch().catch(() => {}); // a failed touch only risks an early reclaim
           lastTouch = Date.now();
         }
       }
@@ -97,7 +98,7 @@ async function generateTask(input: TaskModel | ParserTaskModel, message: Message
       }
     };
 
-    const seeds = await module.start({ task, settings, metadata });
+    const seeds = await module.start({ task, settings, metadata, lock: (n, fn, opts) => moduleLock(o.registry.locks, n, fn, opts) });
     for await (const seed of seeds as AsyncIterable<Seed> | Iterable<Seed>) {
       if (o.signal?.aborted) throw stopped();
       const req = seedToRequest(seed, origin);

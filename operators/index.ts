@@ -1,5 +1,6 @@
 // The RxJS operators every flow is composed of; public API.
 export { ack } from "./ack.ts";
+export { applyDataMiddleware } from "./apply-data-middleware.ts";
 export { budget } from "./budget.ts";
 export { checkRequest } from "./check-request.ts";
 export { dedup, type SeenKeys } from "./dedup.ts";
@@ -12,6 +13,7 @@ export { type Failure, failed, type Job, mapJob, Message, ok, StageError } from 
 export { type ParseOptions, type Parsed, parse } from "./parse.ts";
 export { politeness } from "./politeness.ts";
 export { byHost, type RateLimitOptions, rateLimit } from "./rate-limit.ts";
+export { requestMiddleware } from "./request-middleware.ts";
 export { deadLetter, type RetryOptions, retry } from "./retry.ts";
 export { route } from "./route.ts";
 export { sink } from "./sink.ts";

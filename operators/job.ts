@@ -23,8 +23,9 @@ export class Message<K extends Topic = Topic> {
     return this.settled;
   }
 
+  /** Acks; a rejected ack is tried again twice (after 100 and 400 ms) before it rejects. */
   ack(): Promise<void> {
-    return this.settle(() => this.queue.ack(this.delivery));
+    return this.settle(() => withRetries(() => this.queue.ack(this.delivery), [100, 400]));
   }
 
   retry(delayMs: number, reason: string): Promise<void> {
@@ -62,6 +63,18 @@ export class Message<K extends Topic = Topic> {
     this.onSettled();
     return done;
   }
+}
+
+/** `action`, tried again after each of `pausesMs` while it rejects; the last rejection wins. */
+async function withRetries(action: () => Promise<void>, pausesMs: readonly number[]): Promise<void> {
+  for (const pause of pausesMs) {
+    try {
+      return await action();
+    } catch {
+      await new Promise((r) => setTimeout(r, pause));
+    }
+  }
+  return action();
 }
 
 /** Why a message failed in some stage, and what should happen to it. */

@@ -4,6 +4,7 @@ import { headerValue } from "../src/download/transport.ts";
 import type { EventBus } from "../src/events/bus.ts";
 import { fingerprint, request, type Response } from "../src/model/index.ts";
 import type { ModuleRegistry } from "../src/modules/registry.ts";
+import { DEFAULT_REQUEST_TIMEOUT_SECS } from "../src/modules/requests.ts";
 import { type DroppedLink, type ParseOutput, pageOf, runParse } from "../src/modules/run-parse.ts";
 import { canonicalizeUrl, type UrlRules } from "../src/url/canonical.ts";
 import { hostOf } from "../src/url/link-rules.ts";
@@ -20,8 +21,8 @@ export interface Parsed {
 }
 
 export interface ParseOptions {
-  /** default timeout (s) for follow-up requests */
-  timeoutSecs: number;
+  /** default timeout (s) for follow-up requests (default 30, as download_config.timeout) */
+  timeoutSecs?: number;
   events?: EventBus;
   /** canonical-URL defaults (`[crawler] keep_query_order`, `strip_params`) */
   urlRules?: UrlRules;
@@ -48,7 +49,8 @@ function reportDropped(dropped: readonly DroppedLink[], module: string, events: 
  * Response → items and follow-ups, by the module and step that made the request. A parse() that
  * throws sends that Response to the dead letters (topic `response`) and the crawl goes on.
  */
-export function parse(registry: ModuleRegistry, options: ParseOptions): OperatorFunction<Job<Fetched>, Job<Parsed>> {
+export function parse(registry: ModuleRegistry, options: ParseOptions = {}): OperatorFunction<Job<Fetched>, Job<Parsed>> {
+  const timeoutSecs = options.timeoutSecs ?? DEFAULT_REQUEST_TIMEOUT_SECS;
   return mapJob("parse", async (fetched: Fetched): Promise<Parsed> => {
     const { response } = fetched;
     if (fetched.redirect) {
@@ -66,7 +68,7 @@ export function parse(registry: ModuleRegistry, options: ParseOptions): Operator
         return { ...fetched, module: response.module, output: { items: [], requests: [], tasks: [], dropped: [] } };
       }
       const started = performance.now();
-      const output = await runParse(module, response, settings, options.timeoutSecs, { urlRules: options.urlRules });
+      const output = await runParse(module, response, settings, timeoutSecs, { urlRules: options.urlRules, locks: registry.locks });
       if (options.events?.observed) options.events.emit({ type: "page_parsed", module: response.module, ms: performance.now() - started });
       reportDropped(output.dropped, response.module, options.events);
       let fp = fetched.fingerprint;

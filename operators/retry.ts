@@ -26,7 +26,13 @@ export function retry<T>(options: RetryOptions): OperatorFunction<Job<T>, Job<T>
 /** Dead-letters every failed job at once, no retries. */
 export function deadLetter<T>(options: { events?: EventBus } = {}): OperatorFunction<Job<T>, Job<T>> {
   return mergeMap(async (job: Job<T>) => {
-    if (!job.ok) await sendToDeadLetters(job.message, job.failure, options.events);
+    if (!job.ok) {
+      try {
+        await sendToDeadLetters(job.message, job.failure, options.events);
+      } catch (err) {
+        reportUnsettled(job.message, err, options.events);
+      }
+    }
     return job;
   });
 }
@@ -54,9 +60,14 @@ async function settleFailure(message: Message, failure: Failure, o: RetryOptions
     }
     await sendToDeadLetters(message, failure.retryable ? { ...failure, reason: `${failure.reason} (after ${attempt} attempts)` } : failure, o.events);
   } catch (err) {
-    // the queue itself failed (e.g. Redis down): the message stays un-acked and is re-delivered later
-    o.events?.emit({ type: "error", stage: "retry", message: `could not settle a failed ${topic} message: ${err instanceof Error ? err.message : String(err)}` });
+    reportUnsettled(message, err, o.events);
   }
+}
+
+/** The queue itself failed (e.g. Redis down): the message stays un-acked and is re-delivered later. */
+function reportUnsettled(message: Message, err: unknown, events?: EventBus): void {
+  const why = err instanceof Error ? err.message : String(err);
+  events?.emit({ type: "error", stage: "retry", message: `could not settle a failed ${message.delivery.topic} message: ${why}` });
 }
 
 async function sendToDeadLetters(message: Message, failure: Failure, events?: EventBus): Promise<void> {

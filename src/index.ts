@@ -24,6 +24,11 @@ export { MemoryRateLimiter } from "./ratelimit/memory-limiter.ts";
 export { JsonlSink } from "./storage/jsonl-sink.ts";
 export type { ItemSink } from "./storage/sink.ts";
 export { StdoutSink } from "./storage/stdout-sink.ts";
+export * from "./middleware/types.ts";
+export { defaultHeaders, itemSchema, requiredFields, userAgentRotation } from "./middleware/builtin.ts";
+export { MiddlewareChains } from "./middleware/chains.ts";
+export { withStoreMiddleware } from "./middleware/store-sink.ts";
+export { type HeldLock, type LockOptions, type LockService, LockTimeoutError, MemoryLockService, RedisLockService } from "./sync/lock.ts";
 // crawl correctness: canonical URLs, link rules, redirects, charsets, sitemaps
 export { decodeBody, sniffCharset } from "./content/charset.ts";
 export { type BodyKind, bodyKind } from "./content/content-type.ts";

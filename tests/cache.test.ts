@@ -10,7 +10,7 @@ import { politeConfig, politeCrawl } from "./helpers/polite-crawl.ts";
 import { type HostsServer, startHostsServer } from "./helpers/polite-servers.ts";
 import { deleteNamespace, rawClient, requireRedis, uniqueName } from "./helpers/redis.ts";
 
-const hasRedis = await requireRedis("cache");
+await requireRedis("cache");
 
 let server: HostsServer | undefined;
 const conns: Redis[] = [];
@@ -35,10 +35,9 @@ describe("TwoLevelCache", () => {
     await new Promise((r) => setTimeout(r, 60));
     expect(await c.getText("k", "short")).toBeUndefined();
     expect(c.shared).toBe(false);
-    expect(await c.tryLock("k", "a", 100)).toBe(true);
   });
 
-  it.skipIf(!hasRedis)("L2 in Redis: mocra's key, TTL, zstd over the threshold, shared between workers", async () => {
+  it("L2 in Redis: mocra's key, TTL, zstd over the threshold, shared between workers", async () => {
     ns = uniqueName();
     conns.push(rawClient());
     await initCompression();
@@ -54,8 +53,6 @@ describe("TwoLevelCache", () => {
     const ttl = await conns[0].pttl(`${ns}:cache:robots:http://s.test`);
     expect(ttl).toBeGreaterThan(9000);
     expect(await w2.getText("robots", "http://s.test")).toBe(big); // another worker reads it
-    expect(await w2.tryLock("robots", "o", 1000)).toBe(true);
-    expect(await w1.tryLock("robots", "o", 1000)).toBe(false);
   });
 });
 
@@ -100,7 +97,7 @@ describe("response cache (download_config.enable_cache)", () => {
     expect(server.hits.filter((h) => h.path === "/page")).toHaveLength(3);
   });
 
-  it.skipIf(!hasRedis)("shared in Redis under <name>:cache:response:<fingerprint> with the cache_ttl", async () => {
+  it("shared in Redis under <name>:cache:response:<fingerprint> with the cache_ttl", async () => {
     server = await pageServer();
     ns = uniqueName();
     conns.push(rawClient(), rawClient());
@@ -170,7 +167,7 @@ describe("per-module cookies and headers", () => {
     expect(req.headers).toHaveLength(1); // the original request is not changed
   });
 
-  it.skipIf(!hasRedis)("kept in Redis as mocra's JSON under <name>:cache:cookies:<module>", async () => {
+  it("kept in Redis as mocra's JSON under <name>:cache:cookies:<module>", async () => {
     ns = uniqueName();
     conns.push(rawClient());
     const cache = new TwoLevelCache({ name: ns, redis: conns[0], l1MaxEntries: 10, compressionThreshold: 1024 });

@@ -1,5 +1,5 @@
 // tests/codec.test.ts: the queue codecs (src/codec) against mocra's golden vectors
-// (shared/wire/golden_vectors.txt, produced by the Rust crates), the decode-acceptance probes,
+// (tests/fixtures/wire/golden_vectors.txt, produced by the Rust crates), the decode-acceptance probes,
 // malformed input, and the request fingerprint (FORMAT §4.2).
 
 import { readFileSync } from "node:fs";

@@ -96,6 +96,8 @@ const EXPECTED_DEFAULTS: Config = {
   },
   cache: { ttl: 300, compressionThreshold: 1024, l1MaxEntries: 10000, redis: null },
   output: { sink: "jsonl", path: "output", redisMaxLen: 0, redisSeenTtlSecs: 0, postgresBatchRows: 500, postgresOutageSecs: 600 },
+  middleware: { userAgents: [], defaultHeaders: [], requiredFields: [], itemSchema: "", paths: [] },
+  scheduler: { misfireToleranceSecs: 300, concurrency: 100, leaderLeaseSecs: 10 },
   db: { url: "", databaseSchema: "public", poolSize: 4, tls: false },
   api: { port: 0, host: "127.0.0.1", apiKey: "", rateLimit: 0 },
   logger: { enabled: true, level: "info", format: "text" },
@@ -214,6 +216,17 @@ nested = { depth = 2, follow = true }
 [modules."with space"]
 x = 1.5
 
+[middleware]
+user_agents = ["ua-1", "ua-2"]
+default_headers = ["Accept-Language: en"]
+required_fields = ["title"]
+item_schema = "schema.json"
+
+[scheduler]
+misfire_tolerance_secs = 30
+concurrency = 4
+leader_lease_secs = 2
+
 [rate_limits]
 "example.com" = 2.5
 "module:books" = 0
@@ -297,6 +310,8 @@ const FULL_CONFIG: Config = {
     },
   },
   output: { sink: "stdout", path: "out/items", redisMaxLen: 100000, redisSeenTtlSecs: 86400, postgresBatchRows: 50, postgresOutageSecs: 30 },
+  middleware: { userAgents: ["ua-1", "ua-2"], defaultHeaders: ["Accept-Language: en"], requiredFields: ["title"], itemSchema: "schema.json", paths: [] },
+  scheduler: { misfireToleranceSecs: 30, concurrency: 4, leaderLeaseSecs: 2 },
   db: { url: "", databaseSchema: "crawl", poolSize: 2, tls: true },
   api: { port: 8080, host: "0.0.0.0", apiKey: "s3cret", rateLimit: 2.5 },
   logger: { enabled: false, level: "debug", format: "json" },
@@ -606,7 +621,7 @@ describe("validation errors", () => {
       "config.toml:8: channel_config.redis.redis_port must be an integer between 1 and 65535, got 0",
     );
     expect(lines[5]).toBe(
-      'config.toml:9: unknown section "nope"; known sections: crawler, download_config, channel_config, cache, output, db, api, logger, modules, rate_limits',
+      'config.toml:9: unknown section "nope"; known sections: crawler, download_config, channel_config, cache, output, middleware, scheduler, db, api, logger, modules, rate_limits',
     );
   });
 });

@@ -11,7 +11,7 @@ import { cleanup, crawl, testConfig } from "./helpers/crawl.ts";
 import { html, startServer, type TestServer } from "./helpers/http-server.ts";
 import { deleteNamespace, redisTestConfig, requireRedis } from "./helpers/redis.ts";
 
-const hasRedis = await requireRedis("deferral tests");
+await requireRedis("deferral tests");
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
@@ -32,7 +32,6 @@ describe("defer", () => {
     [
       "redis",
       async () => {
-        if (!hasRedis) return undefined;
         const config = redisTestConfig();
         const q = await RedisQueue.connect(config, { onError: () => {}, delayedPollMs: 50 });
         cleanups.push(() => deleteNamespace(config.name));

@@ -77,6 +77,55 @@ console.log(`deno smoke test passed on ${runtime}: demo crawl ${result.stats.pag
   );
 }
 
+// Middleware (Ajv schema, required fields, a second store sink) and a cron schedule fired by
+// run-standalone's scheduler, on this runtime; the Redis lock/leader/cron paths run on Deno in
+// tests/sync-lock.test.ts and tests/sync-leader-cron.test.ts.
+{
+  const { defineModule } = await import("../src/modules/define.ts");
+  const { itemSchema, requiredFields } = await import("../src/middleware/builtin.ts");
+  const { storeMiddleware } = await import("../src/middleware/types.ts");
+  const { JsonlSink } = await import("../src/storage/jsonl-sink.ts");
+  const { startServer, html } = await import("./helpers/http-server.ts");
+  const runs = new Set<string>();
+  const server = await startServer((req, res) => {
+    if (req.url === "/robots.txt") return html(res, "", 404);
+    runs.add(new URL(req.url!, "http://x").searchParams.get("run") ?? "");
+    const n = Number(new URL(req.url!, "http://x").searchParams.get("n"));
+    html(res, `<h1>t${n}</h1>${n % 2 === 0 ? "" : `<b>${n}</b>`}`);
+  });
+  const dir = await mkdtemp(join(tmpdir(), "mocra-smoke-mw-"));
+  const copy = await mkdtemp(join(tmpdir(), "mocra-smoke-mw-copy-"));
+  const cfg = defaultConfig();
+  cfg.output.path = dir;
+  const mod = defineModule({
+    name: "mw_pages",
+    cron: "* * * * * *",
+    start: (ctx) => Array.from({ length: 4 }, (_, n) => ({ url: `${server.url}/p?n=${n}&run=${ctx.task.runId}`, dedup: false })),
+    parse: (page, ctx) => ctx.emit({ title: page.text("h1"), price: page.text("b") }),
+    middleware: [storeMiddleware("copy", new JsonlSink(copy), 5)],
+  });
+  const stop = new AbortController();
+  const timer = setInterval(() => runs.size >= 3 && stop.abort(), 50);
+  const scheduled = await runStandalone({
+    config: cfg,
+    registry: new ModuleRegistry().register(mod),
+    modules: ["mw_pages"],
+    schedule: true,
+    signal: stop.signal,
+    middleware: [requiredFields(["price"]), itemSchema({ type: "object", properties: { title: { type: "string", pattern: "^t\\d$" } } })],
+  });
+  clearInterval(timer);
+  const read = async (d: string) => (await readFile(join(d, "mw_pages.jsonl"), "utf8").catch(() => "")).split("\n").filter(Boolean).length;
+  const [kept, copied] = [await read(dir), await read(copy)];
+  await server.close();
+  await rm(dir, { recursive: true, force: true });
+  await rm(copy, { recursive: true, force: true });
+  check(runs.size >= 3, `schedule: expected >= 3 runs fired, got ${runs.size}`);
+  check(kept > 0 && kept === copied, `middleware: ${kept} items in the output, ${copied} in the second sink`);
+  check(scheduled.stats.dropped === scheduled.stats.pages / 2, `middleware: ${scheduled.stats.dropped} dropped of ${scheduled.stats.pages} pages (half have no price)`);
+  console.log(`deno smoke test passed on ${runtime}: ${runs.size} scheduled runs, ${kept} items in two sinks, ${scheduled.stats.dropped} dropped by middleware`);
+}
+
 // The [api] on this runtime (Deno.serve under Deno): a demo crawl with the API on a free port;
 // /metrics parsed and equal to the shop's count, /health, the dashboard page, auth.
 {

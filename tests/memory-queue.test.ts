@@ -1,7 +1,6 @@
-import { lastValueFrom, take, toArray } from "rxjs";
 import { describe, expect, it } from "vitest";
-import { fromQueue } from "../operators/index.ts";
-import { request, taskModel } from "../src/model/index.ts";
+import { fromQueue, type Job } from "../operators/index.ts";
+import { type Request, request, taskModel } from "../src/model/index.ts";
 import { MemoryQueue } from "../src/queue/memory-queue.ts";
 import { retryDelay } from "../src/queue/retry-policy.ts";
 import { SeenSet } from "../src/queue/seen-set.ts";
@@ -17,14 +16,38 @@ describe("MemoryQueue", () => {
     expect((await q.read("request", 5, 0)).map((d) => d.message.url)).toEqual(["n1", "l1"]);
   });
 
-  it("never hands out more than asked and waits without polling when empty", async () => {
+  it("never hands out more than asked", async () => {
     const q = new MemoryQueue();
     const pending = q.read("task", 3, 5_000);
-    setTimeout(() => void q.publish("task", [{ message: taskModel() }, { message: taskModel() }]), 30);
+    setTimeout(() => void q.publish("task", [{ message: taskModel() }, { message: taskModel() }, { message: taskModel() }, { message: taskModel() }]), 30);
     const got = await pending;
     expect(got.length).toBeGreaterThanOrEqual(1);
     expect(got.length).toBeLessThanOrEqual(3);
     expect(await q.read("task", 0, 0)).toEqual([]);
+    expect((await q.read("task", 10, 0)).length).toBe(4 - got.length);
+  });
+
+  it("waits without polling when empty: one look, then woken by the publish (looks counted)", async () => {
+    const q = new MemoryQueue();
+    // count every look at the topic's FIFOs (the private take()) while a read waits
+    const inner = q as unknown as { take(topic: string, max: number): unknown[] };
+    const take = inner.take.bind(q);
+    let looks = 0;
+    inner.take = (topic, max) => {
+      looks++;
+      return take(topic, max);
+    };
+    const pending = q.read("response", 1, 5_000);
+    await new Promise((r) => setTimeout(r, 300)); // idle: a polling reader would look every few ms
+    const idleLooks = looks;
+    const t0 = Date.now();
+    await q.publish("response", [{ message: { id: "r1" } as never }]);
+    const got = await pending;
+    expect(idleLooks).toBe(1);
+    expect(looks).toBe(2); // the wake-up's look
+    expect(got).toHaveLength(1);
+    expect(Date.now() - t0).toBeLessThan(1_000); // woken, not timed out
+    // an empty read still waits its full block time
     const started = Date.now();
     expect(await q.read("response", 1, 100)).toEqual([]);
     expect(Date.now() - started).toBeGreaterThanOrEqual(95);
@@ -91,14 +114,32 @@ describe("fromQueue", () => {
     sub.unsubscribe();
   });
 
-  it("completes on abort once every message out is settled", async () => {
+  it("completes on abort once every message out is settled, not before", async () => {
     const q = new MemoryQueue();
     await q.publish("request", [{ message: req("a") }, { message: req("b") }]);
     const controller = new AbortController();
-    const flow = fromQueue(q, "request", { prefetch: 10, blockMs: 20, signal: controller.signal });
-    const firstTwo = lastValueFrom(flow.pipe(take(2), toArray()));
-    const jobs = await firstTwo;
-    expect(jobs).toHaveLength(2);
+    const jobs: Job<Request>[] = [];
+    let completed = false;
+    const done = new Promise<void>((resolve) =>
+      fromQueue(q, "request", { prefetch: 10, blockMs: 20, signal: controller.signal }).subscribe({
+        next: (job) => jobs.push(job),
+        complete: () => {
+          completed = true;
+          resolve();
+        },
+      }),
+    );
+    while (jobs.length < 2) await new Promise((r) => setTimeout(r, 5));
+    controller.abort();
+    await new Promise((r) => setTimeout(r, 60));
+    expect(completed).toBe(false); // two messages still out
+    await jobs[0].message.ack();
+    await new Promise((r) => setTimeout(r, 60));
+    expect(completed).toBe(false); // one still out
+    await jobs[1].message.retry(0, "test");
+    await done;
+    expect(completed).toBe(true);
+    expect(jobs).toHaveLength(2); // nothing read after the abort
   });
 });
 

@@ -49,7 +49,7 @@ describe("mocra's config files", () => {
       "download_config.downloader_expire", "download_config.enable_session", "download_config.wss_timeout",
       "cache.enable_l1", "cache.l1_ttl_secs", "cache.redis.pool_size", "channel_config.redis.pool_size",
       "channel_config.nack_max_retries", "channel_config.nack_backoff_ms",
-      "scheduler", "sync", "event_bus", "cookie", "policy", "proxy",
+      "scheduler.refresh_interval_secs", "scheduler.max_staleness_secs", "sync", "event_bus", "cookie", "policy", "proxy",
       "channel_config.kafka", "channel_config.nats", "channel_config.compensator", "db.url",
     ]) expect(keys).toContain(k);
     expect(config.channelConfig.queueCodec).toBe("msgpack"); // "Msgpack", case-insensitive
@@ -57,6 +57,7 @@ describe("mocra's config files", () => {
     expect(config.downloadConfig.rateLimit).toBe(2.5);
     expect(config.db).toEqual({ url: "postgres://crawler:secret@127.0.0.1:5432/crawler", databaseSchema: "base", poolSize: 10, tls: false });
     expect(config.channelConfig.redis.claimInterval).toBe(60000);
+    expect(config.scheduler).toMatchObject({ misfireToleranceSecs: 300, concurrency: 100 }); // used by src/sync/cron.ts
   });
 
   it("unknown keys stay errors, with did-you-mean also for mocra's ignored names", () => {

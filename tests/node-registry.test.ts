@@ -5,9 +5,9 @@ import { defaultConfig } from "../src/config/index.ts";
 import { listNodes, NodeRegistry, nodeKey, nodesIndexKey } from "../src/engine/node-registry.ts";
 import { deleteNamespace, rawClient, REDIS_HOST, REDIS_PORT, requireRedis, uniqueName } from "./helpers/redis.ts";
 
-const hasRedis = await requireRedis("node-registry tests");
+await requireRedis("node-registry tests");
 
-describe.skipIf(!hasRedis)("NodeRegistry", () => {
+describe("NodeRegistry", () => {
   const cleanups: Array<() => Promise<unknown>> = [];
   let redis: Redis;
 

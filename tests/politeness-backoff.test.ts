@@ -8,7 +8,7 @@ import { politeConfig, politeCrawl } from "./helpers/polite-crawl.ts";
 import { gaps, type HostsServer, startHostsServer } from "./helpers/polite-servers.ts";
 import { deleteNamespace, freePort, rawClient, requireRedis, uniqueName } from "./helpers/redis.ts";
 
-const hasRedis = await requireRedis("politeness-backoff");
+await requireRedis("politeness-backoff");
 
 let server: HostsServer | undefined;
 const conns: Redis[] = [];
@@ -43,9 +43,9 @@ function check429(server: HostsServer, events: CrawlEvent[], label: string) {
   const bMaxGap = Math.max(...gaps(b.map((h) => h.at)));
   console.log(`${label}: 127.0.0.1 paused ${pause.toFixed(0)} ms after its 429 (Retry-After: 2); 127.0.0.2 served ${bDuring} requests meanwhile, its largest gap ${bMaxGap.toFixed(0)} ms`);
   expect(pause).toBeGreaterThan(1900);
-  expect(pause).toBeLessThan(2600);
+  expect(pause).toBeLessThan(3200); // Retry-After 2 s, plus a loaded machine's lateness
   expect(bDuring).toBeGreaterThan(12); // 10 req/s kept going on the other domain
-  expect(bMaxGap).toBeLessThan(250);
+  expect(bMaxGap).toBeLessThan(600); // never paused with it (a 2 s pause would show), jitter allowed
   expect(a.filter((h) => h.path === "/p/5")).toHaveLength(2); // the throttled page was retried
   const backoff = events.filter((e) => e.type === "rate_backoff");
   const suspended = events.filter((e) => e.type === "key_suspended");
@@ -71,7 +71,7 @@ describe("429 with Retry-After", () => {
     check429(server, run.events, "memory");
   });
 
-  it.skipIf(!hasRedis)("pauses that domain ~2 s for every worker sharing Redis, not the other", async () => {
+  it("pauses that domain ~2 s for every worker sharing Redis, not the other", async () => {
     server = await throttlingServer();
     ns = uniqueName();
     conns.push(rawClient(), rawClient());

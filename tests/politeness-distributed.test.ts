@@ -1,7 +1,6 @@
 // Two `start-worker` processes crawl one domain at 20 req/s through the shared Redis limiter:
 // measured at the server, the total rate stays within ±10 % of 20 and the requests are evenly
-// spaced; robots.txt is fetched once for both. Runs once start-worker wires createPoliteness.
-import { existsSync, readFileSync } from "node:fs";
+// spaced; robots.txt is fetched once for both.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,10 +10,7 @@ import { gaps, type HostsServer, ratePerSec, startHostsServer, summary } from ".
 import { deleteNamespace, requireRedis, uniqueName } from "./helpers/redis.ts";
 import { ROOT, runCli, startWorker, waitFor, type WorkerProcess, writeConfig } from "./helpers/worker-process.ts";
 
-const START_WORKER = join(ROOT, "src/commands/start-worker.ts");
-const wired = existsSync(START_WORKER) && readFileSync(START_WORKER, "utf8").includes("createPoliteness");
-if (!wired) console.warn("politeness-distributed: start-worker does not use createPoliteness yet: skipping");
-const hasRedis = wired ? await requireRedis("politeness-distributed") : false;
+await requireRedis("politeness-distributed");
 
 let server: HostsServer | undefined;
 let workers: WorkerProcess[] = [];
@@ -30,7 +26,7 @@ afterEach(async () => {
 });
 
 describe("politeness across worker processes", () => {
-  it.skipIf(!existsSync(START_WORKER) || !wired || !hasRedis)(
+  it(
     "two start-worker processes at 20 req/s on one domain: rate within ±10 % at the server, gaps even",
     async () => {
       name = uniqueName();

@@ -7,7 +7,7 @@ import { politeConfig, politeCrawl } from "./helpers/polite-crawl.ts";
 import { gaps, type HostsServer, ratePerSec, startHostsServer, summary } from "./helpers/polite-servers.ts";
 import { deleteNamespace, rawClient, requireRedis, uniqueName } from "./helpers/redis.ts";
 
-const hasRedis = await requireRedis("politeness-rate");
+await requireRedis("politeness-rate");
 
 let server: HostsServer | undefined;
 const conns: Redis[] = [];
@@ -37,6 +37,17 @@ async function pageServer(): Promise<HostsServer> {
   });
 }
 
+/** The most requests in any `ms`-long window. */
+function busiestWindow(times: number[], ms: number): number {
+  const t = [...times].sort((a, b) => a - b);
+  let most = 0;
+  for (let i = 0, j = 0; i < t.length; i++) {
+    while (t[i] - t[j] >= ms) j++;
+    most = Math.max(most, i - j + 1);
+  }
+  return most;
+}
+
 function measure(label: string, times: number[]) {
   const rate = ratePerSec(times);
   const list = gaps(times).sort((a, b) => a - b);
@@ -46,21 +57,29 @@ function measure(label: string, times: number[]) {
     p90: list[Math.floor(list.length * 0.9)],
     /** gaps under 20 ms: a burst makes many; one request delayed on a loaded machine makes one */
     short: list.filter((x) => x < 20).length,
+    long: list.filter((x) => x > 100).length,
+    busiestHalfSecond: busiestWindow(times, 500),
   };
   console.log(
-    `${label}: ${times.length} requests, ${rate.toFixed(2)} req/s at the server; gaps min ${g.min.toFixed(1)} / p10 ${g.p10.toFixed(1)} / mean ${g.mean.toFixed(1)} / p90 ${g.p90.toFixed(1)} / max ${g.max.toFixed(1)} ms`,
+    `${label}: ${times.length} requests, ${rate.toFixed(2)} req/s at the server; gaps min ${g.min.toFixed(1)} / p10 ${g.p10.toFixed(1)} / mean ${g.mean.toFixed(1)} / p90 ${g.p90.toFixed(1)} / max ${g.max.toFixed(1)} ms; ${g.short} short, ${g.long} long, busiest 500 ms ${g.busiestHalfSecond}`,
   );
   return { rate, g };
 }
 
-/** Evenly spaced at 50 ms: the server shares the test's event loop, so single gaps jitter by a few ms (each compensated by the next: GCRA slots do not drift). */
-function expectEven(g: { min: number; max: number; mean: number; p10: number; p90: number; short: number }) {
+/**
+ * Evenly spaced at 50 ms, judged so that a loaded 2-core machine passes and a bursty limiter
+ * fails: the server shares the test's event loop, so single gaps jitter (a request held back by
+ * a busy loop is followed by a short gap: GCRA slots do not drift), but a burst makes many short
+ * gaps, a low p10 and a crowded window. A stalled event loop may stretch a few gaps.
+ */
+function expectEven(g: { min: number; max: number; mean: number; p10: number; p90: number; short: number; long: number; busiestHalfSecond: number }) {
   expect(g.mean).toBeGreaterThan(45);
   expect(g.mean).toBeLessThan(55);
-  expect(g.p10).toBeGreaterThan(40);
-  expect(g.p90).toBeLessThan(60);
-  expect(g.short).toBeLessThanOrEqual(2);
-  expect(g.max).toBeLessThan(120);
+  expect(g.p10).toBeGreaterThan(35);
+  expect(g.p90).toBeLessThan(65);
+  expect(g.short).toBeLessThanOrEqual(3);
+  expect(g.long).toBeLessThanOrEqual(3); // gaps over 100 ms: event-loop stalls, not a pattern
+  expect(g.busiestHalfSecond).toBeLessThanOrEqual(10 + 5); // 10 expected in any 500 ms; a one-second burst puts 20 there
 }
 
 describe("rate limit measured at the server", () => {
@@ -80,7 +99,7 @@ describe("rate limit measured at the server", () => {
     expectEven(g);
   });
 
-  it.skipIf(!hasRedis)("two workers sharing Redis at 20 req/s: the same rate in total, gaps even", async () => {
+  it("two workers sharing Redis at 20 req/s: the same rate in total, gaps even", async () => {
     server = await pageServer();
     ns = uniqueName();
     conns.push(rawClient(), rawClient());

@@ -118,7 +118,13 @@ describe("crawling through proxies", () => {
     expect(via1.length + via2.length).toBe(40);
     expect(Math.abs(via1.length - via2.length)).toBeLessThanOrEqual(2);
     expect(g1.mean).toBeGreaterThan(90);
-    expect(run.elapsedMs).toBeLessThan(3500); // two proxies in parallel: ~2 s, not 4
+    // the two proxies ran in parallel (~2 s together, not 4 one after the other): their request
+    // spans overlap, whatever a loaded machine does to the total
+    const span = (t: number[]) => [Math.min(...t), Math.max(...t)];
+    const [a1, b1] = span(via1);
+    const [a2, b2] = span(via2);
+    const overlap = Math.min(b1, b2) - Math.max(a1, a2);
+    expect(overlap).toBeGreaterThan(0.7 * Math.min(b1 - a1, b2 - a2));
 
     server.hits.length = 0;
     const config2 = await politeConfig((c) => {

@@ -12,7 +12,7 @@ import { request } from "../src/model/index.ts";
 import { deleteNamespace, rawClient, requireRedis, uniqueName } from "./helpers/redis.ts";
 import { gaps, summary } from "./helpers/polite-servers.ts";
 
-const hasRedis = await requireRedis("ratelimit-redis");
+await requireRedis("ratelimit-redis");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("keys", () => {
@@ -50,7 +50,7 @@ describe("memory GCRA", () => {
   });
 });
 
-describe.skipIf(!hasRedis)("Redis GCRA (gcra.lua)", () => {
+describe("Redis GCRA (gcra.lua)", () => {
   let a: Redis;
   let b: Redis;
   let name: string;
@@ -94,9 +94,10 @@ describe.skipIf(!hasRedis)("Redis GCRA (gcra.lua)", () => {
     console.log(`GCRA, 2 workers @ ${rate}/s: ${n} reservations, TAT steps exactly 50.000 ms; fired gaps min ${s.min.toFixed(1)} / mean ${s.mean.toFixed(1)} / max ${s.max.toFixed(1)} ms`);
     expect(s.mean).toBeGreaterThan(48);
     expect(s.mean).toBeLessThan(52);
-    // timer jitter only: at most one gap pulled short by one late timer on a loaded machine
-    expect(gaps(fired).filter((g) => g < 35).length).toBeLessThanOrEqual(1);
-    expect(s.max).toBeLessThan(100);
+    // timer jitter only (the slots themselves are exact, above): a few gaps pulled short or
+    // stretched by late timers on a loaded machine, no burst
+    expect(gaps(fired).filter((g) => g < 35).length).toBeLessThanOrEqual(2);
+    expect(s.max).toBeLessThan(250);
   });
 
   it("a wait over max_wait reserves nothing; an idle key vanishes", async () => {
@@ -128,7 +129,7 @@ describe("concurrency leases", () => {
     expect(c.held).toBe(2);
   });
 
-  describe.skipIf(!hasRedis)("Redis", () => {
+  describe("Redis", () => {
     let a: Redis;
     let b: Redis;
     let name: string;
@@ -162,7 +163,8 @@ describe("concurrency leases", () => {
       const got = await waiting;
       const waited = performance.now() - t0;
       expect(got).not.toBeNull();
-      expect(waited).toBeLessThan(150 + 150);
+      // noticed by its backoff soon after the release, not at its 2 s max wait (room for load)
+      expect(waited).toBeLessThan(150 + 850);
       await Promise.all([l2!.release(), l3!.release(), got!.release()]);
       expect(await a.zcard(`${name}:rate_limiter:leases:shop.test`)).toBe(0);
     });
@@ -220,7 +222,7 @@ describe("politeness state", () => {
     await run(new MemoryPolitenessStore());
   });
 
-  it.skipIf(!hasRedis)("Redis (politeness.lua, mocra's suspended key): the same", async () => {
+  it("Redis (politeness.lua, mocra's suspended key): the same", async () => {
     const conn = rawClient();
     const name = uniqueName();
     try {

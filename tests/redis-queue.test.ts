@@ -3,6 +3,7 @@
 // own namespace (t_<random>) and deletes its keys afterwards.
 
 import { Buffer } from "node:buffer";
+import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { codecByName } from "../src/codec/index.ts";
 import type { Config } from "../src/config/index.ts";
@@ -20,7 +21,7 @@ import {
   stopRedisServer,
 } from "./helpers/redis.ts";
 
-const hasRedis = await requireRedis("redis-queue tests");
+await requireRedis("redis-queue tests");
 
 /** mocra's streaming zstd (no content size, no checksum) of a JSON Request, made with `zstd -3 --no-content-size --no-check`. */
 const MOCRA_FRAME_HEX =
@@ -102,7 +103,7 @@ describe("payload framing", () => {
   });
 });
 
-describe.skipIf(!hasRedis)("RedisQueue", () => {
+describe("RedisQueue", () => {
   it.each(["json", "msgpack", "bincode"] as const)("publish, read, ack round trip (%s)", async (codec) => {
     const config = redisTestConfig((c) => (c.channelConfig.queueCodec = codec));
     const q = await open(config);
@@ -154,16 +155,38 @@ describe.skipIf(!hasRedis)("RedisQueue", () => {
     expect(seen.size).toBe(100);
   });
 
-  it("a blocked read wakes up when a message arrives, without polling", async () => {
-    const config = redisTestConfig();
+  it("a blocked read wakes up when a message arrives, without polling (commands counted)", async () => {
+    const config = redisTestConfig((c) => {
+      c.channelConfig.redis.claimInterval = 60_000; // no janitor sweep inside the window
+    });
     const q = await open(config);
     const p = await open({ ...config });
-    const t0 = Date.now();
-    const pending = q.read("request", 10, 5000);
-    await sleep(150);
-    await p.publish("request", [{ message: req(1, "low") }, { message: req(2, "high") }]);
-    const got = await pending;
-    expect(Date.now() - t0).toBeLessThan(2000);
+    // every command this process sends on q's blocking reader connection (<name>:<consumer>:request),
+    // connection set-up (CLIENT SETNAME, INFO, ...) aside
+    const reads: string[] = [];
+    const proto = Redis.prototype as unknown as { sendCommand(cmd: { name: string }, ...rest: unknown[]): unknown };
+    const original = proto.sendCommand;
+    proto.sendCommand = function (this: Redis, cmd: { name: string }, ...rest: unknown[]) {
+      const conn = String(this.options.connectionName ?? "");
+      if (conn.startsWith(`${config.name}:${q.consumer}:request`) && !["client", "info", "select", "auth"].includes(cmd.name.toLowerCase())) reads.push(cmd.name);
+      return original.call(this, cmd, ...rest);
+    };
+    let got: Delivery<"request">[];
+    try {
+      const t0 = Date.now();
+      const pending = q.read("request", 10, 5000);
+      await sleep(1_500); // idle: a polling reader would send a command every few ms here
+      const idleReads = reads.length;
+      await p.publish("request", [{ message: req(1, "low") }, { message: req(2, "high") }]);
+      got = await pending;
+      const wokeAfter = Date.now() - t0;
+      console.log(`idle 1.5 s blocked read: ${idleReads} reader commands (${reads.slice(0, idleReads).join(", ")}); woke ${wokeAfter - 1_500} ms after the publish`);
+      expect(idleReads).toBeGreaterThanOrEqual(1); // it did read (and block)
+      expect(idleReads).toBeLessThanOrEqual(2);
+      expect(wokeAfter).toBeLessThan(1_500 + 1_500);
+    } finally {
+      proto.sendCommand = original;
+    }
     expect(got.length).toBeGreaterThanOrEqual(1);
     const rest = await readAll(q, 10, 2 - got.length);
     expect(got.length + rest.length).toBe(2);
@@ -185,6 +208,17 @@ describe.skipIf(!hasRedis)("RedisQueue", () => {
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(config.crawler.dedupTtlSecs);
     expect(await readAll(a, 10, 3)).toHaveLength(3);
+  });
+
+  it("dedup_ttl_secs = 0 turns Redis dedup off, as in mocra (the README says so): no dedup key, every copy enqueued", async () => {
+    const config = redisTestConfig((c) => (c.crawler.dedupTtlSecs = 0));
+    const q = await open(config);
+    const r = req(1);
+    expect(await q.publish("request", [{ message: r, dedupKey: "fp1" }, { message: r, dedupKey: "fp1" }])).toEqual({ accepted: 2, duplicates: 0 });
+    const raw = rawClient();
+    cleanups.push(async () => raw.disconnect());
+    expect(await raw.exists(`${config.name}:cache:dedup:fp1`)).toBe(0);
+    expect(await readAll(q, 10, 2)).toHaveLength(2);
   });
 
   it("retryLater: re-delivered after the delay, not before, with attempt + 1", async () => {
@@ -467,7 +501,7 @@ describe("RedisQueue connection handling", () => {
     expect(Date.now() - t0).toBeLessThan(1500);
   });
 
-  it.skipIf(!hasRedis)("dropped connections: workers pause, reconnect and resume without losing or duplicating work", async () => {
+  it("dropped connections: workers pause, reconnect and resume without losing or duplicating work", async () => {
     const port = await freePort();
     let server = await startRedisServer(port);
     cleanups.push(() => stopRedisServer(server));
@@ -508,7 +542,7 @@ describe("RedisQueue connection handling", () => {
     await q.ack(after[0]);
   });
 
-  it.skipIf(!hasRedis)("Redis gone past reconnect_budget_secs is fatal, with a clear message", async () => {
+  it("Redis gone past reconnect_budget_secs is fatal, with a clear message", async () => {
     const port = await freePort();
     const server = await startRedisServer(port);
     cleanups.push(() => stopRedisServer(server));

@@ -8,9 +8,9 @@ import { defaultConfig } from "../src/config/index.ts";
 import { countItems, exportItems, itemSeenKey, itemStreamKey, listItemModules, RedisItemSink } from "../src/storage/redis-sink.ts";
 import { deleteNamespace, rawClient, REDIS_HOST, REDIS_PORT, requireRedis, uniqueName } from "./helpers/redis.ts";
 
-const hasRedis = await requireRedis("redis-sink tests");
+await requireRedis("redis-sink tests");
 
-describe.skipIf(!hasRedis)("RedisItemSink", () => {
+describe("RedisItemSink", () => {
   const cleanups: Array<() => Promise<unknown>> = [];
   let redis: Redis;
 

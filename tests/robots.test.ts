@@ -6,9 +6,10 @@ import { defineModule } from "../src/modules/define.ts";
 import { politeConfig, politeCrawl } from "./helpers/polite-crawl.ts";
 import { gaps, type HostsServer, startHostsServer, summary } from "./helpers/polite-servers.ts";
 import { deleteNamespace, rawClient, requireRedis, uniqueName } from "./helpers/redis.ts";
+import { RedisLockService } from "../src/sync/lock.ts";
 import { TwoLevelCache } from "../src/cache/cache.ts";
 
-const hasRedis = await requireRedis("robots");
+await requireRedis("robots");
 
 describe("parseRobotsTxt", () => {
   const UA = "mocra-ts/0.1 (+https://github.com/mocra-ts)";
@@ -115,7 +116,7 @@ describe("RobotsTxt cache and status handling", () => {
     expect(calls).toHaveLength(5);
   });
 
-  it.skipIf(!hasRedis)("shared through the Redis cache: a second worker does not fetch it again", async () => {
+  it("shared through the Redis cache: a second worker does not fetch it again", async () => {
     const conn: Redis = rawClient();
     const name = uniqueName();
     try {
@@ -124,6 +125,7 @@ describe("RobotsTxt cache and status handling", () => {
         new RobotsTxt({
           userAgent: "mocra-ts/0.1",
           cache: new TwoLevelCache({ name, redis: conn, l1MaxEntries: 10, compressionThreshold: 1024 }),
+          locks: new RedisLockService(conn, name), // one fetcher per origin (src/sync)
           fetch: async () => {
             fetches++;
             await new Promise((r) => setTimeout(r, 50));
@@ -137,6 +139,8 @@ describe("RobotsTxt cache and status handling", () => {
       expect(fetches).toBe(1);
       const ttl = await conn.pttl(`${name}:cache:robots:http://s.test`);
       expect(ttl).toBeGreaterThan(86_000_000);
+      expect(await conn.exists(`${name}:lock:robots:http://s.test`)).toBe(0); // released after the fetch
+      expect(Number(await conn.get(`${name}:lock:fence`))).toBe(1); // one fetcher took it
     } finally {
       await deleteNamespace(name);
       conn.disconnect();

@@ -6,21 +6,17 @@ import { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
 import { LRUCache } from "lru-cache";
 import { compressPayload, decompressPayload, initCompression } from "../queue/compression.ts";
+import type { HeldLock } from "../sync/lock.ts";
 
 /** A byte cache with per-entry TTL, grouped by kind ("robots", "response", "cookies", ...). */
 export interface Cache {
   /** `fresh`: skip L1 (ask the shared level; e.g. while waiting for another worker's write) */
   get(kind: string, key: string, options?: { fresh?: boolean }): Promise<Uint8Array | undefined>;
-  set(kind: string, key: string, value: Uint8Array, ttlMs: number): Promise<void>;
+  /** with `lock`: written only while that lock is still held (checked in the same Redis step) */
+  set(kind: string, key: string, value: Uint8Array, ttlMs: number, lock?: HeldLock): Promise<void>;
   delete(kind: string, key: string): Promise<void>;
   getText(kind: string, key: string, options?: { fresh?: boolean }): Promise<string | undefined>;
-  setText(kind: string, key: string, value: string, ttlMs: number): Promise<void>;
-  /**
-   * Takes a short lock shared by all workers (`<name>:cache:lock:<kind>:<key>`, SET NX PX) so
-   * that one of them does an expensive fill (e.g. fetching robots.txt) while the others wait
-   * for its result. True = taken (or no shared level: always true). It expires by itself.
-   */
-  tryLock(kind: string, key: string, ttlMs: number): Promise<boolean>;
+  setText(kind: string, key: string, value: string, ttlMs: number, lock?: HeldLock): Promise<void>;
   /** true when the cache is shared with other workers */
   readonly shared: boolean;
 }
@@ -82,8 +78,16 @@ export class TwoLevelCache implements Cache {
     return value;
   }
 
-  async set(kind: string, key: string, value: Uint8Array, ttlMs: number): Promise<void> {
+  async set(kind: string, key: string, value: Uint8Array, ttlMs: number, lock?: HeldLock): Promise<void> {
     if (!(ttlMs > 0)) return;
+    if (this.options.redis && lock) {
+      // a fenced fill: only the lock's current holder may write (a stale one is refused)
+      const stored = compressPayload(value, this.options.compressionThreshold);
+      if (await lock.setIfHeld(this.redisKey(kind, key), stored, Math.ceil(ttlMs))) {
+        this.l1.set(this.l1Key(kind, key), value, { ttl: Math.min(ttlMs, this.l1MaxTtlMs) });
+      }
+      return;
+    }
     this.l1.set(this.l1Key(kind, key), value, { ttl: Math.min(ttlMs, this.l1MaxTtlMs) });
     if (!this.options.redis) return;
     const stored = compressPayload(value, this.options.compressionThreshold);
@@ -92,12 +96,6 @@ export class TwoLevelCache implements Cache {
 
   get shared(): boolean {
     return this.options.redis !== undefined;
-  }
-
-  async tryLock(kind: string, key: string, ttlMs: number): Promise<boolean> {
-    if (!this.options.redis) return true;
-    const r = await this.options.redis.set(this.redisKey("lock", `${kind}:${key}`), "1", "PX", Math.max(1, Math.ceil(ttlMs)), "NX");
-    return r === "OK";
   }
 
   async delete(kind: string, key: string): Promise<void> {
@@ -110,8 +108,8 @@ export class TwoLevelCache implements Cache {
     return v === undefined ? undefined : decoder.decode(v);
   }
 
-  setText(kind: string, key: string, value: string, ttlMs: number): Promise<void> {
-    return this.set(kind, key, encoder.encode(value), ttlMs);
+  setText(kind: string, key: string, value: string, ttlMs: number, lock?: HeldLock): Promise<void> {
+    return this.set(kind, key, encoder.encode(value), ttlMs, lock);
   }
 
   /** entries in L1 */

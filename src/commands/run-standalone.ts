@@ -10,9 +10,10 @@ import { EventBus } from "../events/bus.ts";
 import { CreditMeter } from "../observe/credit.ts";
 import type { Queue } from "../queue/queue.ts";
 import { onShutdownSignal } from "../runtime/index.ts";
+import { schedulesOf } from "../sync/cron.ts";
 import { loadConfigFrom, loadRegistry, parseLogLevel, UsageError } from "./common.ts";
 
-export const usage = `usage: run-standalone [--config PATH] [--module NAME]... [--demo [--items N]] [--log-level L]
+export const usage = `usage: run-standalone [--config PATH] [--module NAME]... [--demo [--items N]] [--schedule] [--log-level L]
 
 Crawls in this process on in-memory queues until the work is drained, then prints a summary.
 No Redis needed.
@@ -21,6 +22,8 @@ No Redis needed.
   --module NAME   run this module (repeatable; default: every module found)
   --demo          serve the bundled demo shop on 127.0.0.1 and crawl it with modules/demo_shop.ts
   --items N       with --demo: items in the demo shop (default 200)
+  --schedule      keep running and submit each module's cron schedule at its ticks (modules
+                  without one run once); stop with Ctrl-C
   --log-level L   debug, info, warn or error (default: [logger] level)
   -h, --help      this help
 
@@ -37,6 +40,7 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
       module: { type: "string", multiple: true },
       demo: { type: "boolean" },
       items: { type: "string" },
+      schedule: { type: "boolean" },
       "log-level": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -67,6 +71,9 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
   });
   try {
     const registry = await loadRegistry(config, overrides, modules);
+    if (values.schedule && schedulesOf(registry, modules).length === 0) {
+      throw new UsageError(`--schedule: none of the modules (${(modules.length > 0 ? modules : registry.names()).join(", ")}) has a cron schedule (cron in defineModule, or in [modules.<name>])`);
+    }
     const events = new EventBus();
     const logger = createLogger(config, logLevel);
     const pause = new MemoryPauseFlag(events);
@@ -80,6 +87,7 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
       modules,
       signal: controller.signal,
       progress: logger.enabled("info"),
+      schedule: values.schedule,
       events,
       logger,
       pause,

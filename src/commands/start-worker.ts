@@ -16,8 +16,12 @@ import { BlobOffloadQueue } from "../queue/blob-offload-queue.ts";
 import type { Queue } from "../queue/queue.ts";
 import { openConnection } from "../queue/redis/connection.ts";
 import { RedisQueue } from "../queue/redis/index.ts";
+import { loadMiddlewareChains } from "../middleware/from-config.ts";
+import { withStoreMiddleware } from "../middleware/store-sink.ts";
 import { MemoryRateLimiter } from "../ratelimit/memory-limiter.ts";
 import { onShutdownSignal } from "../runtime/index.ts";
+import { checkScheduleConfig, CronScheduler, RedisTickProgress, schedulesOf } from "../sync/cron.ts";
+import { LeaderElector } from "../sync/leader.ts";
 import { FileBlobStorage } from "../storage/blob-storage.ts";
 import { PostgresItemSink } from "../storage/postgres-sink.ts";
 import { RedisItemSink } from "../storage/redis-sink.ts";
@@ -66,6 +70,16 @@ export async function createWorkerSink(config: Config): Promise<ItemSink> {
   return createLocalSink(config);
 }
 
+/**
+ * What the summary says about duplicates: a JSONL or stdout sink dedups in its own process
+ * only, so a page re-delivered to another worker (reclaimed after a crash or a stall) is
+ * written there again; the Redis sink stores each page once for all workers.
+ */
+export function deliveryNote(config: Config): string {
+  if (config.output.sink === "redis") return "";
+  return ` (at-least-once: a page re-delivered to another worker is written there again; [output] sink = "redis" stores each page once)`;
+}
+
 export async function startWorkerCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -79,6 +93,10 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   const logLevel = parseLogLevel(values["log-level"]);
   const config = await loadConfigFrom(values.config);
   const registry = await loadRegistry(config);
+  // configuration problems of middleware and schedules stop start-up before anything connects
+  const middleware = await loadMiddlewareChains(config, registry);
+  const schedules = schedulesOf(registry);
+  checkScheduleConfig(config, schedules);
   const events = new EventBus();
   const logger = createLogger(config, logLevel);
 
@@ -88,23 +106,36 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
     fatal = err;
     requestStop(err.message);
   }, events);
-  const sink = await createWorkerSink(config);
+  const sink = withStoreMiddleware(await createWorkerSink(config), middleware);
   const stats = new CrawlStats(events);
   // rate limits, concurrency leases, robots.txt, caches and backoff shared with every worker
   const r = config.channelConfig.redis;
   const cacheRedis = await openConnection(cacheRedisConnection(config), "command", r.connectTimeoutMs, `${config.name}:politeness`);
   const politeness = createPoliteness(config, cacheRedis, { events });
+  registry.useLocks(politeness.locks); // modules' ctx.lock: shared by every worker
   // run budgets (max_requests, max_items) are counted for all workers on the same connection
   const bounds = createBounds(config, registry, new RedisBudgetStore(cacheRedis, config.name, budgetTtlSecs(config)), events);
-  // the fleet-wide pause flags: a local copy kept fresh by pub/sub on its own connection
-  const subscriber = await openConnection(cacheRedisConnection(config), "command", r.connectTimeoutMs, `${config.name}:control`);
-  const pause = await RedisPauseFlag.start(cacheRedis, subscriber, config.name, { events });
+  // the fleet-wide pause flags: a local copy, re-read every second on this connection
+  const pause = await RedisPauseFlag.start(cacheRedis, config.name, { events });
   const credit = new CreditMeter();
   const worker = new Worker(
-    { config, queue, registry, sink, events, downloader: createHttpClient(config), limiter: new MemoryRateLimiter(), politeness, bounds, pause, credit },
+    { config, queue, registry, sink, events, downloader: createHttpClient(config), limiter: new MemoryRateLimiter(), politeness, bounds, middleware, pause, credit },
     roles,
   );
   const nodes = await NodeRegistry.start(config, { id: worker.id, roles, pages: () => stats.pages, items: () => stats.items });
+  // one leader per crawl (<name>:leader:cron); only it submits the cron schedules' ticks
+  events.on("leader_elected").subscribe((e) => console.error(`worker ${e.workerId} is the leader (term ${e.term})${schedules.length > 0 ? `; schedules: ${schedules.map((s) => `${s.module} "${s.expression}"`).join(", ")}` : ""}`));
+  const leader = new LeaderElector(cacheRedis, config.name, worker.id, config.scheduler.leaderLeaseSecs * 1000, events).start();
+  const scheduler = new CronScheduler({
+    name: config.name,
+    schedules,
+    queue,
+    leadership: leader,
+    progress: new RedisTickProgress(cacheRedis, config.name),
+    misfireToleranceMs: config.scheduler.misfireToleranceSecs * 1000,
+    concurrency: config.scheduler.concurrency,
+    events,
+  }).start();
   const observed = await observeCrawl({
     config,
     events,
@@ -138,6 +169,8 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   const running = worker.run();
   const reason = await Promise.race([stopped, running.then(() => "flows ended")]);
   console.error(`stopping (${reason}): finishing in-flight work`);
+  await scheduler.stop();
+  await leader.stop();
   await worker.stop(reason, config.crawler.shutdownTimeoutSecs * 1000);
   await running.catch((err: unknown) => console.error(`worker flow failed: ${String(err)}`));
   stopProgress();
@@ -151,7 +184,7 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   removeSignals();
   stats.stop();
   console.error(
-    `worker ${worker.id} stopped: ${stats.pages} pages, ${stats.items} items, ${stats.retries} retries, ${stats.deferred} deferred, ${stats.deadLetters} dead letters; items: ${sink.describe()}`,
+    `worker ${worker.id} stopped: ${stats.pages} pages, ${stats.items} items, ${stats.retries} retries, ${stats.deferred} deferred, ${stats.deadLetters} dead letters, ${stats.dropped} items dropped by middleware; items: ${sink.describe()}${deliveryNote(config)}`,
   );
   for (const line of stats.droppedLinksLines()) console.error(line);
   if (fatal) {

@@ -9,6 +9,7 @@ import { openConnection } from "../queue/redis/connection.ts";
 import { QueueKeys } from "../queue/redis/index.ts";
 import { type PauseState, pauseKeys, readPauseState } from "../control/pause.ts";
 import { itemStreamKey } from "../storage/redis-sink.ts";
+import { readLeader } from "../sync/leader.ts";
 import { loadConfigFrom } from "./common.ts";
 
 export const usage = `usage: status [--config PATH] [--all] [--json]
@@ -45,6 +46,8 @@ export interface CrawlStatus {
   finished: boolean;
   /** runs counted against a budget */
   budgets: BudgetState[];
+  /** the elected leader (`<name>:leader:cron`), null when none holds the key */
+  leader: Awaited<ReturnType<typeof readLeader>>;
 }
 
 /** Reads the status of the crawl `config.name` from Redis (read-only), on `conn` or a connection of its own. */
@@ -95,7 +98,8 @@ export async function readStatus(config: Config, conn?: Redis): Promise<CrawlSta
     const budgetRedis = same ? redis : await openConnection(c, "command", r.connectTimeoutMs, `${config.name}:status`);
     try {
       const budgets = await new RedisBudgetStore(budgetRedis, config.name, budgetTtlSecs(config)).list();
-      return { name: config.name, topics, workers, items, paused, finished, budgets };
+      // the leader key lives there too, beside the locks
+      return { name: config.name, topics, workers, items, paused, finished, budgets, leader: await readLeader(budgetRedis, config.name) };
     } finally {
       if (!same) budgetRedis.disconnect();
     }
@@ -187,6 +191,7 @@ export function formatStatus(s: CrawlStatus, options: { all?: boolean } = {}): s
     out.push("");
   }
 
+  out.push(s.leader ? `leader: ${printable(s.leader.id)} (term ${s.leader.term}, lease ${(s.leader.leaseLeftMs / 1000).toFixed(1)} s left)` : "leader: none");
   if (s.workers.length === 0) out.push("workers: none alive");
   else {
     const now = Date.now() / 1000;

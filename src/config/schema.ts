@@ -139,6 +139,24 @@ export interface DbConfig {
   tls: boolean;
 }
 
+// --- middleware and scheduler (issue 13) ---
+/** `[middleware]`: the built-in middleware registered for every module, and files of your own. */
+export interface MiddlewareConfig {
+  userAgents: string[];
+  defaultHeaders: string[];
+  requiredFields: string[];
+  itemSchema: string;
+  paths: string[];
+}
+
+/** `[scheduler]`: cron schedules, submitted by the elected leader (mocra's keys, plus the lease). */
+export interface SchedulerConfig {
+  misfireToleranceSecs: number;
+  concurrency: number;
+  leaderLeaseSecs: number;
+}
+// --- end middleware and scheduler ---
+
 /** `[api]` (mocra's): the observability and control HTTP API and the dashboard. */
 export interface ApiConfig {
   port: number;
@@ -165,6 +183,8 @@ export interface Config {
   channelConfig: ChannelConfig;
   cache: CacheConfig;
   output: OutputConfig;
+  middleware: MiddlewareConfig;
+  scheduler: SchedulerConfig;
   db: DbConfig;
   api: ApiConfig;
   logger: LoggerConfig;
@@ -360,7 +380,7 @@ const crawlerFields: FieldTable<CrawlerConfig> = {
     type: "integer",
     default: 86400,
     min: 0,
-    description: "Seconds a request fingerprint is remembered for de-duplication.",
+    description: "Seconds a request fingerprint is remembered for de-duplication in Redis; 0 = no Redis dedup (as in mocra; the in-memory queue dedups for the whole run).",
   },
   modulePaths: {
     key: "module_paths",
@@ -768,6 +788,64 @@ const outputFields: FieldTable<OutputConfig> = {
   },
 };
 
+// --- middleware and scheduler (issue 13) ---
+const middlewareFields: FieldTable<MiddlewareConfig> = {
+  userAgents: {
+    key: "user_agents",
+    type: "string[]",
+    default: [],
+    description: "User agents to rotate over (round robin) for requests that set none; empty = off.",
+  },
+  defaultHeaders: {
+    key: "default_headers",
+    type: "string[]",
+    default: [],
+    description: 'Headers added to every request that lacks them, as "Name: value".',
+  },
+  requiredFields: {
+    key: "required_fields",
+    type: "string[]",
+    default: [],
+    description: "Items with any of these fields missing, null, blank or [] are dropped (counted).",
+  },
+  itemSchema: {
+    key: "item_schema",
+    type: "string",
+    default: "",
+    description: "Path of a JSON Schema file; items that do not match are dropped (counted); empty = off.",
+  },
+  paths: {
+    key: "paths",
+    type: "string[]",
+    default: [],
+    description: "Files whose default export is a middleware (or an array of them), registered for every module.",
+  },
+};
+
+const schedulerFields: FieldTable<SchedulerConfig> = {
+  misfireToleranceSecs: {
+    key: "misfire_tolerance_secs",
+    type: "integer",
+    default: 300,
+    min: 0,
+    description: "A tick missed (e.g. during a leader failover) is submitted late within this many seconds, skipped after.",
+  },
+  concurrency: {
+    key: "concurrency",
+    type: "integer",
+    default: 100,
+    min: 1,
+    description: "Scheduled modules submitted at once when a tick is due.",
+  },
+  leaderLeaseSecs: {
+    key: "leader_lease_secs",
+    type: "number",
+    default: 10,
+    min: 0.5,
+    description: "Lease of the leader key <name>:leader:cron; a dead leader is replaced within 2 x this.",
+  },
+};
+// --- end middleware and scheduler ---
 // [db] (mocra's DatabaseConfig)
 const dbFields: FieldTable<DbConfig> = {
   url: {
@@ -822,10 +900,11 @@ export const MOCRA_IGNORED_KEYS: Readonly<Record<string, readonly string[]>> = {
   channel_config: ["nack_max_retries", "nack_backoff_ms"],
   "channel_config.redis": ["pool_size"],
   "cache.redis": ["pool_size", "shards", "claim_min_idle", "claim_count", "claim_interval", "listener_count"],
+  // misfire_tolerance_secs and concurrency have their effect (src/sync/cron.ts); these tune mocra's schedule cache
+  scheduler: ["refresh_interval_secs", "max_staleness_secs"],
 };
 
 export const MOCRA_IGNORED_SECTIONS: readonly string[] = [
-  "scheduler",
   "cookie",
   "event_bus",
   "sync",
@@ -944,6 +1023,8 @@ export const CONFIG_SCHEMA: SectionSpec = {
       ),
     ]),
     section("", "output", "output", "Where scraped items are written.", outputFields),
+    section("", "middleware", "middleware", "Middleware registered for every module.", middlewareFields),
+    section("", "scheduler", "scheduler", "Cron schedules (run on the elected leader).", schedulerFields),
     section("", "db", "db", "Database (mocra's [db]): the PostgreSQL items store.", dbFields),
     section("", "api", "api", "Observability and control API, dashboard at GET /.", apiFields),
     section("", "logger", "logger", "Log lines on stderr.", loggerFields),

@@ -2,9 +2,9 @@
 //
 // Readers (fromQueue, the module check) look at a local copy of the flags: no Redis call per
 // message. In Redis the flags are `<name>:engine:pause` (mocra's name for it) and
-// `<name>:engine:pause:modules`; every change is published on `<name>:engine:control`, and each
-// worker's copy is re-read on that message and every few seconds besides (a missed message, a
-// reconnect), off the hot path.
+// `<name>:engine:pause:modules`; every change is also published on `<name>:engine:control`. A
+// worker's copy is re-read on a timer (one GET + SMEMBERS, off the hot path), and at once on
+// that message when it is given a subscriber connection.
 
 import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
@@ -137,9 +137,9 @@ export class RedisPauseControl implements PauseControl {
 }
 
 /**
- * A worker's copy of the fleet-wide flags: subscribed to the control channel on its own
- * connection (`subscriber`, which it owns), re-read on every message and every `refreshMs`.
- * As a PauseControl it writes to Redis; the local copy follows through the channel.
+ * A worker's copy of the fleet-wide flags, re-read every `refreshMs` (default 1 s) and, with a
+ * `subscriber` connection (which it then owns), on every message of the control channel.
+ * As a PauseControl it writes to Redis and re-reads at once.
  */
 export class RedisPauseFlag implements PauseGate, PauseControl {
   private readonly local: MemoryPauseFlag;
@@ -148,7 +148,7 @@ export class RedisPauseFlag implements PauseGate, PauseControl {
 
   private constructor(
     private readonly redis: Redis,
-    private readonly subscriber: Redis,
+    private readonly subscriber: Redis | undefined,
     name: string,
     events: EventBus | undefined,
     private readonly onError: (err: unknown) => void,
@@ -160,15 +160,17 @@ export class RedisPauseFlag implements PauseGate, PauseControl {
   /** Reads the flags once (so a worker started during a pause starts paused), then follows them. */
   static async start(
     redis: Redis,
-    subscriber: Redis,
     name: string,
-    options: { events?: EventBus; refreshMs?: number; onError?: (err: unknown) => void } = {},
+    options: { subscriber?: Redis; events?: EventBus; refreshMs?: number; onError?: (err: unknown) => void } = {},
   ): Promise<RedisPauseFlag> {
+    const { subscriber } = options;
     const flag = new RedisPauseFlag(redis, subscriber, name, options.events, options.onError ?? (() => {}));
     await flag.refresh();
-    await subscriber.subscribe(flag.control.keys.channel);
-    subscriber.on("message", () => void flag.refresh());
-    flag.timer = setInterval(() => void flag.refresh(), options.refreshMs ?? 5000);
+    if (subscriber) {
+      await subscriber.subscribe(flag.control.keys.channel);
+      subscriber.on("message", () => void flag.refresh());
+    }
+    flag.timer = setInterval(() => void flag.refresh(), options.refreshMs ?? 1000);
     flag.timer.unref?.();
     return flag;
   }
@@ -211,6 +213,6 @@ export class RedisPauseFlag implements PauseGate, PauseControl {
 
   close(): void {
     clearInterval(this.timer);
-    this.subscriber.disconnect();
+    this.subscriber?.disconnect();
   }
 }

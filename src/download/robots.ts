@@ -2,6 +2,7 @@
 // and a per-origin cache that fetches each robots.txt once.
 import { LRUCache } from "lru-cache";
 import type { Cache } from "../cache/cache.ts";
+import type { LockService } from "../sync/lock.ts";
 
 /** What robots.txt says for one user agent. */
 export interface RobotsRules {
@@ -239,7 +240,9 @@ export interface RobotsOptions {
   /** parsed robots.txt kept in process (default 10 000 origins) */
   maxOrigins?: number;
   onUnavailable?: (origin: string, reason: string, retryMs: number) => void;
-  /** with a shared cache: how long other workers wait for the one fetching an origin's robots.txt, ms (default 15 s) */
+  /** with a shared cache: one worker per origin fetches, holding the lock `robots:<origin>` */
+  locks?: LockService;
+  /** lease of that lock, and how long the others wait for its holder's result, ms (default 15 s) */
   fetchLockMs?: number;
 }
 
@@ -259,7 +262,8 @@ interface Entry {
  * an unreachable server = the whole origin is disallowed for a while (`unavailableMs`), then
  * the file is fetched again; a file that cannot be used (over 500 KiB, a redirect loop) = no
  * restrictions. Concurrent checks of one origin share one fetch, and with a shared cache one
- * worker fetches while the others wait for its result (a lock in the cache).
+ * worker fetches while the others wait for its result (a fenced lock, src/sync: a fetcher that
+ * lost its lock cannot overwrite the cache entry of the one that took it over).
  */
 export class RobotsTxt {
   private readonly local: LRUCache<string, { entry: Entry; rules: RobotsRules }>;
@@ -318,10 +322,17 @@ export class RobotsTxt {
   private async load(origin: string): Promise<{ entry: Entry; rules: RobotsRules }> {
     let entry = await this.fromCache(origin);
     const cache = this.options.cache;
-    if (!entry && cache?.shared) {
+    let held: Awaited<ReturnType<LockService["tryAcquire"]>>;
+    if (!entry && cache?.shared && this.options.locks) {
       // one worker fetches, the others wait for its result (up to the lock's life)
       const lockMs = this.options.fetchLockMs ?? 15_000;
-      const locked = await cache.tryLock("robots", origin, lockMs).catch(() => true);
+      let locked = true;
+      try {
+        held = await this.options.locks.tryAcquire(`robots:${origin}`, lockMs);
+        locked = held !== undefined;
+      } catch {
+        // Redis trouble: fetch it ourselves rather than wait
+      }
       if (!locked) {
         const deadline = Date.now() + lockMs;
         for (let delay = 20; !entry && Date.now() < deadline; delay = Math.min(delay * 2, 250)) {
@@ -331,10 +342,14 @@ export class RobotsTxt {
       }
     }
     if (!entry) {
-      entry = await this.fetchEntry(origin);
-      if (this.options.cache) {
-        const ttl = entry.until - Date.now();
-        if (ttl > 0) await this.options.cache.setText("robots", origin, JSON.stringify(entry), ttl).catch(() => {});
+      try {
+        entry = await this.fetchEntry(origin);
+        if (this.options.cache) {
+          const ttl = entry.until - Date.now();
+          if (ttl > 0) await this.options.cache.setText("robots", origin, JSON.stringify(entry), ttl, held).catch(() => {});
+        }
+      } finally {
+        await held?.release().catch(() => {});
       }
       if (entry.kind === "unavailable") this.options.onUnavailable?.(origin, entry.reason ?? "", entry.until - Date.now());
     }

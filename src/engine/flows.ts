@@ -4,6 +4,7 @@ import { type BudgetStore, MemoryBudgetStore } from "../bounds/budget-store.ts";
 import { type Config, effectivePrefetch } from "../config/index.ts";
 import type { PauseGate } from "../control/pause.ts";
 import type { EventBus } from "../events/bus.ts";
+import { MiddlewareChains } from "../middleware/chains.ts";
 import type { Request, Topic, TopicMessages } from "../model/index.ts";
 import type { ModuleRegistry } from "../modules/registry.ts";
 import { URL_HEADER } from "../modules/page.ts";
@@ -32,6 +33,7 @@ import {
   type Message,
   parse,
   politeness,
+  requestMiddleware,
   retry,
   route,
   StageError,
@@ -55,6 +57,8 @@ export interface FlowDeps {
    * Default: an in-memory kit built from `config`, using `limiter`.
    */
   politeness?: PolitenessKit;
+  /** global middleware plus the modules' own; default: the modules' own only */
+  middleware?: MiddlewareChains;
   /** depth and run budgets (max_depth, max_requests, max_items); default: counted in this process */
   bounds?: CrawlBounds;
   /** pause / resume (whole crawl, per module); default: never paused */
@@ -64,13 +68,25 @@ export interface FlowDeps {
 }
 
 /** A flow's source: reads `topic` with credit, holding back while paused. */
-function source<K extends Topic>(deps: FlowDeps, topic: K, prefetch: number, signal: AbortSignal): Observable<Job<TopicMessages[K]>> {
-  const read = fromQueue(deps.queue, topic, { prefetch, signal, pause: deps.pause, credit: deps.credit });
+function source<K extends Topic>(deps: FlowDeps, topic: K, prefetch: number, signal: AbortSignal, touch = false): Observable<Job<TopicMessages[K]>> {
+  const read = fromQueue(deps.queue, topic, { prefetch, signal, touchEveryMs: touch ? touchEveryMs(deps.config) : 0, pause: deps.pause, credit: deps.credit });
   return deps.pause ? read.pipe(deferPausedModules(deps.pause)) : read;
 }
 
 const defaultKits = new WeakMap<FlowDeps, PolitenessKit>();
+const defaultChains = new WeakMap<FlowDeps, MiddlewareChains>();
 const defaultBounds = new WeakMap<FlowDeps, CrawlBounds>();
+
+/** The deps' middleware (the modules' own when none is given; built once per deps). */
+function middlewareOf(deps: FlowDeps): MiddlewareChains {
+  if (deps.middleware) return deps.middleware;
+  let chains = defaultChains.get(deps);
+  if (!chains) {
+    chains = new MiddlewareChains([], deps.registry);
+    defaultChains.set(deps, chains);
+  }
+  return chains;
+}
 
 /** The crawl bounds of `config`, counted in `store`, with module settings from `registry`. */
 export function createBounds(config: Config, registry: ModuleRegistry, store: BudgetStore, events?: EventBus): CrawlBounds {
@@ -146,6 +162,14 @@ function settleFailures<T>(deps: FlowDeps): OperatorFunction<Job<T>, Job<T>> {
   });
 }
 
+/**
+ * How often a flow touches its long-running deliveries: half the idle time after which another
+ * worker may claim them, so a page slower than claim_min_idle is not processed twice at once.
+ */
+function touchEveryMs(config: Config): number {
+  return Math.max(1, Math.floor(config.channelConfig.redis.claimMinIdle / 2));
+}
+
 /** task / parser_task → generate → request queue. */
 export function taskFlow(deps: FlowDeps, topic: "task" | "parser_task", signal: AbortSignal): Observable<unknown> {
   return source(deps, topic, 4, signal).pipe(
@@ -159,28 +183,33 @@ export function taskFlow(deps: FlowDeps, topic: "task" | "parser_task", signal: 
       bounds: boundsOf(deps),
       signal,
     }),
-    ack(),
+    ack({ events: deps.events }),
     settleFailures(deps),
   );
 }
 
 /**
- * The request flow's first half: politeness (robots.txt, suspension/circuit, concurrency lease,
- * GCRA slot), the run's request budget, and download (response cache → feedback → proxy → module cookies → downloader).
+ * The request flow's first half: download middleware (before the request), politeness
+ * (robots.txt, suspension/circuit, concurrency lease, GCRA slot), the run's request budget, and
+ * download (response cache → feedback → proxy → module cookies → downloader).
  */
 function fetchStages(deps: FlowDeps): OperatorFunction<Job<Request>, Job<Fetched>> {
   const kit = politenessOf(deps);
   kit.setEvents(deps.events);
   const stages = kit.stages(deps.downloader, deps.registry);
   const { registry } = deps;
+  const middleware = middlewareOf(deps);
   return pipe(
     checkRequest((name) => registry.has(name)),
+    // download middleware's beforeRequest runs first, so politeness sees the request as it is sent
+    middleware.anyDownload ? requestMiddleware(middleware, { events: deps.events }) : identity,
     politeness(stages.gate),
     // (no stage at all when no module has a run budget)
     boundsOf(deps).anyBudget(deps.registry.names()) ? budget(boundsOf(deps), { onRefused: (req) => stages.gate.finish(req, undefined) }) : identity,
     download(stages.downloader, {
       concurrency: deps.config.crawler.taskConcurrency,
       events: deps.events,
+      middleware,
       acceptStatus: (req, status) => {
         if (!deps.registry.has(req.module)) return false;
         const list = deps.registry.settings(req.module).handleStatuses;
@@ -200,17 +229,17 @@ function fetchStages(deps: FlowDeps): OperatorFunction<Job<Request>, Job<Fetched
 
 /** request → rate limit → download → parse → items to sink, follow-ups to the queue → ack. */
 export function requestFlow(deps: FlowDeps, signal: AbortSignal): Observable<unknown> {
-  return source(deps, "request", effectivePrefetch(deps.config), signal).pipe(
+  return source(deps, "request", effectivePrefetch(deps.config), signal, true).pipe(
     fetchStages(deps),
     parseStage(deps),
-    route({ sink: deps.sink, queue: deps.queue, events: deps.events, bounds: boundsOf(deps) }),
+    route({ sink: deps.sink, queue: deps.queue, events: deps.events, bounds: boundsOf(deps), middleware: middlewareOf(deps) }),
     settleFailures(deps),
   );
 }
 
 /** Download-only: request → download → Response onto the `response` topic → ack. */
 export function downloadOnlyFlow(deps: FlowDeps, signal: AbortSignal): Observable<unknown> {
-  return source(deps, "request", effectivePrefetch(deps.config), signal).pipe(
+  return source(deps, "request", effectivePrefetch(deps.config), signal, true).pipe(
     fetchStages(deps),
     mapJob("to_queue", async (f: Fetched) => {
       try {
@@ -222,20 +251,20 @@ export function downloadOnlyFlow(deps: FlowDeps, signal: AbortSignal): Observabl
       }
       return f;
     }),
-    ack(),
+    ack({ events: deps.events }),
     settleFailures(deps),
   );
 }
 
 /** Parse-only: response topic → parse → route → ack. */
 export function responseFlow(deps: FlowDeps, signal: AbortSignal): Observable<unknown> {
-  return source(deps, "response", effectivePrefetch(deps.config), signal).pipe(
+  return source(deps, "response", effectivePrefetch(deps.config), signal, true).pipe(
     mapJob("parse", (response): Fetched => {
       const url = response.headers.find(([k]) => k === URL_HEADER)?.[1] ?? "";
       return { response, fingerprint: response.requestHash ?? response.id, url };
     }),
     parseStage(deps),
-    route({ sink: deps.sink, queue: deps.queue, events: deps.events, bounds: boundsOf(deps) }),
+    route({ sink: deps.sink, queue: deps.queue, events: deps.events, bounds: boundsOf(deps), middleware: middlewareOf(deps) }),
     settleFailures(deps),
   );
 }

@@ -10,6 +10,7 @@ import { HttpClient } from "../download/http-client.ts";
 import { ProxiedDownloader, ProxyPool } from "../download/proxy-pool.ts";
 import { DownloadError } from "../download/download-error.ts";
 import { ROBOTS_MAX_BYTES, RobotsTxt } from "../download/robots.ts";
+import { type LockService, MemoryLockService, RedisLockService } from "../sync/lock.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { CrawlEvent } from "../events/events.ts";
 import { request, type Request } from "../model/index.ts";
@@ -45,13 +46,15 @@ export interface PolitenessKit {
   readonly proxies: ProxyPool | undefined;
   readonly cache: Cache;
   readonly sessions: SessionStore;
+  /** locks shared by the workers (Redis) or this process: robots.txt fetches, modules' ctx.lock */
+  readonly locks: LockService;
   /** true when the shared parts live in Redis */
   readonly distributed: boolean;
   /** The gate and download stack around `base` (built once per base and module lookup). */
   stages(base: Downloader, modules?: ModuleLookup): PoliteStages;
   /** Where events go (the worker's EventBus); may be set after creation. */
   setEvents(events: EventBus): void;
-  /** Closes the proxy transports (the Redis connection belongs to the caller). */
+  /** Releases held locks, closes the proxy transports (the Redis connection belongs to the caller). */
   close(): Promise<void>;
 }
 
@@ -107,9 +110,11 @@ export function createPoliteness(config: Config, redis?: Redis, options: CreateP
   const robotsHttp = (fetch?: typeof globalThis.fetch) =>
     new HttpClient({ userAgent: config.crawler.userAgent, maxBodyBytes: ROBOTS_MAX_BYTES, truncateBody: true, maxRedirects: 5, fetch });
   const robotsClient: Downloader = new ProxiedDownloader(proxies, robotsHttp(), (url) => robotsHttp(proxyFetch(url)));
+  const locks: LockService = redis ? new RedisLockService(redis, config.name, (lock) => emit({ type: "lock_lost", lock })) : new MemoryLockService();
   const robots = new RobotsTxt({
     userAgent: config.crawler.userAgent,
     cache,
+    locks,
     ttlMs: options.robotsTtlMs,
     unavailableMs: options.robotsUnavailableMs,
     fetch: async (url) => {
@@ -135,11 +140,13 @@ export function createPoliteness(config: Config, redis?: Redis, options: CreateP
     proxies,
     cache,
     sessions,
+    locks,
     distributed: redis !== undefined,
     setEvents(events: EventBus) {
       bus = events;
     },
     async close() {
+      await locks.close().catch(() => {});
       await closeProxyTransports();
     },
     stages(base: Downloader, modules?: ModuleLookup): PoliteStages {

@@ -83,6 +83,14 @@ export function showProgress(bus: EventBus, stats: CrawlStats, options: Progress
   };
 }
 
+/** The middleware line of the summary: items dropped (top reasons) and middleware errors; none when both are 0. */
+function middlewareSummary(stats: CrawlStats): string[] {
+  if (stats.dropped === 0 && stats.middlewareErrors === 0) return [];
+  const top = [...stats.droppedReasons].sort((a, b) => b[1] - a[1]).slice(0, 3);
+  const reasons = top.map(([r, n]) => `${n} ${printable(r)}`).join("; ");
+  return [`middleware: ${stats.dropped} items dropped${reasons ? ` (${reasons}${stats.droppedReasons.size > 3 ? "; ..." : ""})` : ""}, ${stats.middlewareErrors} errors`];
+}
+
 function withUrls(label: string, c: CountWithUrls): string {
   const more = c.count > c.urls.length ? `, ... (${c.count - c.urls.length} more)` : "";
   return `  ${printable(label)} × ${c.count}${c.urls.length > 0 ? `: ${c.urls.map(printable).join(", ")}${more}` : ""}`;
@@ -112,6 +120,7 @@ export function summaryText(stats: CrawlStats, output: string): string {
     lines.push(`${b.budget} ${b.limit} reached for module ${printable(b.module)} (run ${b.runId}): enqueueing stopped, in-flight work finished`);
   }
   if (stats.bounded.budget > 0) lines.push(`  ${stats.bounded.budget} requests left out after a budget was spent`);
+  lines.push(...middlewareSummary(stats));
   lines.push(`items: ${output}`);
   return lines.join("\n");
 }

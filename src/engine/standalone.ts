@@ -6,6 +6,9 @@ import { HttpClient } from "../download/http-client.ts";
 import { EventBus } from "../events/bus.ts";
 import { CrawlStats } from "../events/stats.ts";
 import { type TaskModel, TOPICS, type Topic, taskModel } from "../model/index.ts";
+import { loadMiddlewareChains } from "../middleware/from-config.ts";
+import { withStoreMiddleware } from "../middleware/store-sink.ts";
+import type { Middleware } from "../middleware/types.ts";
 import type { ModuleRegistry } from "../modules/registry.ts";
 import type { CreditMeter } from "../observe/credit.ts";
 import type { Logger } from "../observe/logger.ts";
@@ -16,6 +19,8 @@ import { JsonlSink } from "../storage/jsonl-sink.ts";
 import { openPostgres, PostgresItemSink, postgresEndpoint } from "../storage/postgres-sink.ts";
 import type { ItemSink } from "../storage/sink.ts";
 import { StdoutSink } from "../storage/stdout-sink.ts";
+import { CronScheduler, MemoryTickProgress, schedulesOf } from "../sync/cron.ts";
+import { SOLE_LEADER } from "../sync/leader.ts";
 import type { Downloader } from "../../operators/index.ts";
 import { ALL_ROLES } from "./flows.ts";
 import { showProgress } from "./progress.ts";
@@ -35,6 +40,13 @@ export interface StandaloneOptions {
   signal?: AbortSignal;
   /** show live progress on stderr (a redrawn line on a terminal, plain lines otherwise) */
   progress?: boolean;
+  /** global middleware besides `[middleware]` (modules' own come from their definitions) */
+  middleware?: readonly Middleware[];
+  /**
+   * Keep running and submit the modules' cron schedules at their ticks (modules without one run
+   * once at the start); ends only by the signal.
+   */
+  schedule?: boolean;
   /** prints the progress's warnings and errors (and its plain lines) */
   logger?: Logger;
   pause?: PauseGate;
@@ -95,7 +107,9 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
   const events = options.events ?? new EventBus();
   const stats = new CrawlStats(events);
   const queue = new MemoryQueue();
-  const sink = options.sink ?? (config.output.sink === "postgres" ? await PostgresItemSink.connect(config) : createLocalSink(config));
+  const middleware = await loadMiddlewareChains(config, registry, options.middleware);
+  const output = options.sink ?? (config.output.sink === "postgres" ? await PostgresItemSink.connect(config) : createLocalSink(config));
+  const sink = withStoreMiddleware(output, middleware);
   const worker = new Worker(
     {
       config,
@@ -105,6 +119,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
       events,
       downloader: options.downloader ?? createHttpClient(config),
       limiter: new MemoryRateLimiter(),
+      middleware,
       pause: options.pause,
       credit: options.credit,
     },
@@ -112,10 +127,24 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
   );
   await options.onStart?.({ queue, workerId: worker.id });
 
+  const schedules = options.schedule ? schedulesOf(registry, names) : [];
+  if (options.schedule && schedules.length === 0) throw new Error(`--schedule: none of the modules (${names.join(", ")}) has a cron schedule (cron in defineModule or [modules.<name>])`);
+  const once = names.filter((name) => !schedules.some((s) => s.module === name));
   await queue.publish(
     "task",
-    names.map((name) => ({ message: taskModel({ ...options.task, module: [name] }) })),
+    once.map((name) => ({ message: taskModel({ ...options.task, module: [name] }) })),
   );
+  // this process is the only one: it leads, and fires the schedules itself
+  const scheduler = new CronScheduler({
+    name: config.name,
+    schedules,
+    queue,
+    leadership: SOLE_LEADER,
+    progress: new MemoryTickProgress(),
+    misfireToleranceMs: config.scheduler.misfireToleranceSecs * 1000,
+    concurrency: config.scheduler.concurrency,
+    events,
+  }).start();
   const stopProgress = options.progress
     ? showProgress(events, stats, {
         intervalSecs: config.crawler.progressIntervalSecs,
@@ -127,7 +156,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
   let interrupted = false;
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
-      if (queue.isDrained()) done();
+      if (!options.schedule && queue.isDrained()) done();
     }, 20);
     const onAbort = () => {
       interrupted = true;
@@ -142,6 +171,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
     else options.signal?.addEventListener("abort", onAbort, { once: true });
     running.catch(done);
   });
+  await scheduler.stop();
   await worker.stop(interrupted ? "interrupted" : "drained", config.crawler.shutdownTimeoutSecs * 1000);
   await running;
   stopProgress();

@@ -41,6 +41,21 @@ export type CrawlEvent =
   | { type: "proxy_restored"; proxy: string }
   /** served from a cache without asking the server (`kind`: "response", ...) */
   | { type: "cache_hit"; kind: string; url: string; module: string }
+  /** a data middleware dropped an item (`middleware` names it) */
+  | { type: "item_dropped"; module: string; middleware: string; reason: string; url: string }
+  /** a download middleware skipped a request before it was sent, or dropped its response */
+  | { type: "request_skipped"; module: string; middleware: string; url: string; stage: "before_request" | "after_response" }
+  /** a middleware threw: the message goes to the dead letters (download/data) or is retried (store) */
+  | { type: "middleware_error"; chain: "download" | "data" | "store"; middleware: string; module: string; message: string; url?: string }
+  /** a coordination lock was lost before its holder released it (lease ran out) */
+  | { type: "lock_lost"; lock: string }
+  /** this worker became leader (`<name>:leader:cron`) for this term */
+  | { type: "leader_elected"; workerId: string; term: number }
+  | { type: "leader_lost"; workerId: string; term: number }
+  /** a cron tick's task was submitted (`lateMs` > 0: made up after a failover or pause) */
+  | { type: "schedule_submitted"; module: string; tick: number; runId: string; lateMs: number }
+  /** ticks missed by more than scheduler.misfire_tolerance_secs were skipped */
+  | { type: "schedule_skipped"; module: string; ticks: number; from: number; to: number; reason: string }
   /** the queue's command connection to Redis was lost / is back (after `downMs`) */
   | { type: "redis_unreachable"; endpoint: string; reason: string }
   | { type: "redis_reconnected"; endpoint: string; downMs: number }

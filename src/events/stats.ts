@@ -35,6 +35,10 @@ export class CrawlStats {
   deferred = 0;
   deadLetters = 0;
   duplicates = 0;
+  /** items dropped by data middleware, and why ("<middleware>: <reason>" → count) */
+  dropped = 0;
+  readonly droppedReasons = new Map<string, number>();
+  middlewareErrors = 0;
   /** links not crawled, per domain: count by reason, and one example */
   readonly droppedLinks = new Map<string, { reasons: Map<string, number>; example: string }>();
   /** responses by HTTP status (Scrapy's downloader/response_status_count) */
@@ -86,6 +90,17 @@ export class CrawlStats {
           if (!this.budgetsSpent.some((b) => b.runId === e.runId && b.module === e.module)) {
             this.budgetsSpent.push({ module: e.module, runId: e.runId, budget: e.budget, limit: e.limit });
           }
+          break;
+        case "item_dropped": {
+          this.dropped++;
+          // bounded: a reason built from item data must not grow this without limit
+          let key = `${e.middleware}: ${e.reason}`;
+          if (!this.droppedReasons.has(key) && this.droppedReasons.size >= 100) key = `${e.middleware}: (other reasons)`;
+          this.droppedReasons.set(key, (this.droppedReasons.get(key) ?? 0) + 1);
+          break;
+        }
+        case "middleware_error":
+          this.middlewareErrors++;
           break;
         case "links_dropped": {
           let d = this.droppedLinks.get(e.domain);

@@ -1,4 +1,6 @@
+import type { Middleware } from "../middleware/types.ts";
 import type { JsonValue, Priority, TaskModel } from "../model/index.ts";
+import type { LockOptions, WithLock } from "../sync/lock.ts";
 import type { LinkRules } from "../url/link-rules.ts";
 import type { Page } from "./page.ts";
 
@@ -71,6 +73,8 @@ export interface StartContext {
   readonly settings: Readonly<ModuleSettings>;
   /** metadata of the parser task that started this module, if any */
   readonly metadata: JsonValue;
+  /** runs `fn` holding the lock `name`, shared by every worker of the crawl (see src/sync/lock.ts) */
+  lock<T>(name: string, fn: WithLock<T>, options?: LockOptions): Promise<T>;
 }
 
 export interface ParseContext<Item> {
@@ -93,6 +97,8 @@ export interface ParseContext<Item> {
   enqueueLinks(options?: EnqueueLinksOptions): number;
   /** start another module's task (mocra's ParserTask) with this metadata */
   startModule(module: string, metadata?: JsonValue): void;
+  /** runs `fn` holding the lock `name`, shared by every worker of the crawl (see src/sync/lock.ts) */
+  lock<T>(name: string, fn: WithLock<T>, options?: LockOptions): Promise<T>;
 }
 
 export type ParseFn<Item> = (page: Page, ctx: ParseContext<Item>) => void | Promise<void>;
@@ -107,6 +113,13 @@ export interface ModuleDefinition<Item = Record<string, unknown>> {
   /** multi-step modules: named steps, the first is where start() requests go by default */
   steps?: Record<string, ParseFn<Item>>;
   settings?: ModuleSettings;
+  /** download, data and store middleware of this module, run after the global ones of equal weight */
+  middleware?: readonly Middleware[];
+  /**
+   * Submit a task for this module on this cron schedule (6 fields with seconds, or 5 without,
+   * optional year; mocra's `cron` crate forms); `cron` in `[modules.<name>]` overrides it.
+   */
+  cron?: string;
 }
 
 /** A checked module, as the engine uses it. */

@@ -1,6 +1,7 @@
 import { readdir } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { type LockService, MemoryLockService } from "../sync/lock.ts";
 import type { CrawlModule, ModuleSettings } from "./define.ts";
 
 /** A module asked for is unknown or its file cannot be loaded: one line says which and why. */
@@ -17,8 +18,20 @@ export class ModuleRegistry {
   /** files that load() skipped because they could not be imported or are not modules, with why */
   readonly problems: string[] = [];
 
+  private lockService: LockService | undefined;
+
   constructor(overrides: Record<string, Record<string, unknown>> = {}) {
     this.overrides = overrides;
+  }
+
+  /** The locks behind modules' `ctx.lock` (in-process unless a worker sets Redis ones). */
+  get locks(): LockService {
+    return (this.lockService ??= new MemoryLockService());
+  }
+
+  useLocks(locks: LockService): this {
+    this.lockService = locks;
+    return this;
   }
 
   register(module: CrawlModule<unknown>): this {

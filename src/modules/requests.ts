@@ -15,6 +15,9 @@ import type { CrawlModule, ModuleSettings, RequestSpec, Seed } from "./define.ts
 
 const encoder = new TextEncoder();
 
+/** A request's timeout when neither the request nor the caller sets one: download_config.timeout's default. */
+export const DEFAULT_REQUEST_TIMEOUT_SECS = 30;
+
 /** What a new Request inherits: its task, module, step and parent. */
 export interface RequestOrigin {
   task: Pick<TaskModel, "account" | "platform" | "priority" | "runId">;

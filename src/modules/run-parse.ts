@@ -1,4 +1,5 @@
 import { type JsonValue, type ParserTaskModel, parserTaskModel, type Request, type Response, taskModel } from "../model/index.ts";
+import type { LockOptions, LockService, WithLock } from "../sync/lock.ts";
 import type { UrlRules } from "../url/canonical.ts";
 import { type DropReason, linkFilter } from "../url/link-rules.ts";
 import type { CrawlModule, EnqueueLinksOptions, ModuleSettings, ParseContext, RequestSpec, Seed } from "./define.ts";
@@ -26,6 +27,8 @@ export interface ParseOutput<Item = unknown> {
 export interface RunParseOptions {
   /** canonical-URL defaults (`[crawler] keep_query_order`, `strip_params`) */
   urlRules?: UrlRules;
+  /** the locks behind `ctx.lock` */
+  locks?: LockService;
 }
 
 export function pageOf(response: Response): Page {
@@ -99,7 +102,14 @@ export async function runParse<Item>(
         }),
       );
     },
+    lock: (name, fn, lockOptions) => moduleLock(options.locks, name, fn, lockOptions),
   };
   await module.stepFn(stepIdx)(page, ctx);
   return out;
+}
+
+/** `ctx.lock`: module locks live under `lock:module:<name>`, apart from the engine's own. */
+export function moduleLock<T>(locks: LockService | undefined, name: string, fn: WithLock<T>, options?: LockOptions): Promise<T> {
+  if (!locks) return Promise.reject(new Error("ctx.lock: no lock service in this context"));
+  return locks.withLock(`module:${name}`, fn, options);
 }

@@ -15,7 +15,11 @@ export class StdoutSink implements ItemSink {
     let text = "";
     for (const item of batch.items) text += JSON.stringify({ module: batch.module, item }) + "\n";
     return new Promise((resolve, reject) => {
-      stdout.write(text, (err) => (err ? reject(err) : resolve(true)));
+      stdout.write(text, (err) => {
+        if (!err) return resolve(true);
+        this.written.delete(batch.fingerprint); // not written: a retry must write it
+        reject(err);
+      });
     });
   }
 

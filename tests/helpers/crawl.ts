@@ -43,3 +43,26 @@ export async function crawl(config: Config, modules: CrawlModule<any>[], signal?
 export async function cleanup(config: Config): Promise<void> {
   await rm(config.output.path, { recursive: true, force: true });
 }
+
+/**
+ * Every page fetched once, except that a request the engine retried (a timeout on a loaded
+ * machine, say) may be fetched once more per retry: at-least-once refetches are bounded by the
+ * retries the events report, never unexplained. `hits`: path → requests seen by the server.
+ */
+export function expectFetchedOnceBarRetries(hits: Map<string, number>, events: readonly CrawlEvent[]): void {
+  const retriesOf = new Map<string, number>();
+  for (const e of events) {
+    if (e.type !== "retry_scheduled" || !e.url) continue;
+    const path = new URL(e.url).pathname + new URL(e.url).search;
+    retriesOf.set(path, (retriesOf.get(path) ?? 0) + 1);
+  }
+  let refetches = 0;
+  for (const [path, n] of hits) {
+    if (n === 1) continue;
+    const retries = retriesOf.get(path) ?? 0;
+    if (n > 1 + retries) throw new Error(`${path} fetched ${n} times with ${retries} retries: a duplicate fetch no retry explains`);
+    refetches += n - 1;
+  }
+  // bounded: a loaded machine may time out a few requests, not a crawl's worth
+  if (refetches > Math.max(5, hits.size * 0.05)) throw new Error(`${refetches} refetches over ${hits.size} pages: more than 5 %`);
+}

@@ -6,12 +6,31 @@ import { createServer } from "node:net";
 import { Redis } from "ioredis";
 import { type Config, defaultConfig } from "../../src/config/index.ts";
 
-export const REDIS_HOST = "127.0.0.1";
-export const REDIS_PORT = 6379;
+export const DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379";
+
+/** host and port of a `redis://host:port` address. */
+export function parseRedisUrl(url: string): { host: string; port: number } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new Error(`MOCRA_TEST_REDIS_URL: not a URL: ${JSON.stringify(url)} (expected redis://host:port)`);
+  }
+  if (parsed.protocol !== "redis:") throw new Error(`MOCRA_TEST_REDIS_URL: expected redis://host:port, got ${JSON.stringify(url)}`);
+  return { host: parsed.hostname || "127.0.0.1", port: Number(parsed.port || 6379) };
+}
+
+/**
+ * The Redis of this test run: the one tests/setup/redis.ts found or started (it exports
+ * MOCRA_TEST_REDIS_URL before any test file loads); 127.0.0.1:6379 outside vitest.
+ */
+const testRedis = parseRedisUrl(process.env.MOCRA_TEST_REDIS_URL || DEFAULT_TEST_REDIS_URL);
+export const REDIS_HOST = testRedis.host;
+export const REDIS_PORT = testRedis.port;
 
 /** True when a Redis answers PING at host:port within `timeoutMs`. */
-export async function redisReachable(port = REDIS_PORT, timeoutMs = 1000): Promise<boolean> {
-  const r = new Redis({ host: REDIS_HOST, port, lazyConnect: true, connectTimeout: timeoutMs, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+export async function redisReachable(port = REDIS_PORT, timeoutMs = 1000, host = REDIS_HOST): Promise<boolean> {
+  const r = new Redis({ host, port, lazyConnect: true, connectTimeout: timeoutMs, retryStrategy: () => null, maxRetriesPerRequest: 0 });
   r.on("error", () => {});
   try {
     await r.connect();
@@ -24,15 +43,13 @@ export async function redisReachable(port = REDIS_PORT, timeoutMs = 1000): Promi
 }
 
 /**
- * Whether the Redis tests run: false (skip, with a message) when Redis is not there, except
- * under CI (CI=true), where a missing Redis fails the suite.
+ * Makes sure the run's Redis answers; throws (failing the suite) when it does not. Never a
+ * skip: the global setup has already started a redis-server if none was configured. Resolves
+ * true, so older `const hasRedis = await requireRedis(...)` callers keep working.
  */
 export async function requireRedis(suite: string): Promise<boolean> {
   if (await redisReachable()) return true;
-  const msg = `${suite}: no Redis at ${REDIS_HOST}:${REDIS_PORT}`;
-  if (process.env.CI === "true") throw new Error(`${msg} (CI=true: Redis is required)`);
-  console.warn(`${msg}: skipping`);
-  return false;
+  throw new Error(`${suite}: no Redis at ${REDIS_HOST}:${REDIS_PORT} (run the tests through vitest, whose global setup starts one, or set MOCRA_TEST_REDIS_URL)`);
 }
 
 /** A unique namespace for one test: t_<random>. */
@@ -78,7 +95,7 @@ export function freePort(): Promise<number> {
     const srv = createServer();
     srv.unref();
     srv.on("error", reject);
-    srv.listen(0, REDIS_HOST, () => {
+    srv.listen(0, "127.0.0.1", () => {
       const addr = srv.address();
       const port = typeof addr === "object" && addr ? addr.port : 0;
       srv.close(() => resolve(port));
@@ -88,13 +105,16 @@ export function freePort(): Promise<number> {
 
 /** A redis-server without persistence on `port`, for outage tests; resolves once it answers. */
 export async function startRedisServer(port: number): Promise<ChildProcess> {
-  const child = spawn("redis-server", ["--port", String(port), "--bind", REDIS_HOST, "--save", "", "--appendonly", "no"], {
+  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
     stdio: "ignore",
   });
+  let spawnError: Error | undefined;
+  child.once("error", (e) => (spawnError = e)); // e.g. ENOENT: redis-server not installed
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
+    if (spawnError) throw new Error(`redis-server could not be started: ${spawnError.message}`);
     if (child.exitCode !== null) throw new Error(`redis-server on port ${port} exited with ${child.exitCode}`);
-    if (await redisReachable(port, 200)) return child;
+    if (await redisReachable(port, 200, "127.0.0.1")) return child;
     await new Promise((r) => setTimeout(r, 50));
   }
   child.kill("SIGKILL");

@@ -5,16 +5,33 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { REDIS_HOST, REDIS_PORT } from "./redis.ts";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const TSX = join(ROOT, "node_modules/.bin/tsx");
 const DENO = join(ROOT, "node_modules/deno/deno");
 
+/**
+ * Writes a worker's config.toml to a temp dir. A config that names no `redis_port` is pointed
+ * at the test run's Redis (the one tests/setup/redis.ts found or started), so worker processes
+ * and the test talk to the same server.
+ */
 export async function writeConfig(toml: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "mocra-worker-"));
   const file = join(dir, "config.toml");
-  await writeFile(file, toml);
+  await writeFile(file, withTestRedis(toml));
   return file;
+}
+
+/** `toml` with the test Redis's host and port under `[channel_config.redis]`, unless it sets a port. */
+export function withTestRedis(toml: string): string {
+  if (/^\s*redis_port\s*=/m.test(toml)) return toml;
+  const host = /^\s*redis_host\s*=/m.test(toml) ? "" : `redis_host = ${JSON.stringify(REDIS_HOST)}\n`;
+  const address = `${host}redis_port = ${REDIS_PORT}\n`;
+  const header = /^\[channel_config\.redis\][^\n]*\n?/m.exec(toml);
+  if (!header) return `${toml}${toml.endsWith("\n") || toml === "" ? "" : "\n"}[channel_config.redis]\n${address}`;
+  const at = header.index + header[0].length;
+  return `${toml.slice(0, at)}${header[0].endsWith("\n") ? "" : "\n"}${address}${toml.slice(at)}`;
 }
 
 export interface WorkerProcess {
@@ -35,10 +52,10 @@ export async function startWorker(configFile: string, options: { runtime?: "node
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 60_000; // tsx or deno start-up on a loaded 2-core machine
   while (!out.includes("joined")) {
     if (child.exitCode !== null) throw new Error(`worker exited early (${child.exitCode}):\n${out}`);
-    if (Date.now() > deadline) throw new Error(`worker did not join within 30 s:\n${out}`);
+    if (Date.now() > deadline) throw new Error(`worker did not join within 60 s:\n${out}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   return { child, output: () => out, exited };
