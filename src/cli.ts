@@ -1,5 +1,6 @@
 // mocra-ts command line: `tsx src/cli.ts <command> [options]` (or `deno task <command>`).
 import { ConfigError } from "./config/index.ts";
+import { StateError } from "./state/errors.ts";
 import { UsageError } from "./commands/common.ts";
 import { controlCommand } from "./commands/control.ts";
 import { dashboardCommand } from "./commands/dashboard.ts";
@@ -13,13 +14,13 @@ import { startWorkerCommand } from "./commands/start-worker.ts";
 import { statusCommand } from "./commands/status.ts";
 import { submitCommand } from "./commands/submit.ts";
 import { ModuleError } from "./modules/registry.ts";
-import { args, exit } from "./runtime/index.ts";
+import { args, exit, preferSteadyMemory } from "./runtime/index.ts";
 import { ServiceError } from "./service-error.ts";
 
 type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, { run: Command; summary: string }> = {
-  "run-standalone": { run: runStandaloneCommand, summary: "crawl in this process on in-memory queues until drained" },
+  "run-standalone": { run: runStandaloneCommand, summary: "crawl in this process until drained (frontier kept on disk; --resume)" },
   "start-worker": { run: startWorkerCommand, summary: "work on the crawl in Redis until SIGINT/SIGTERM" },
   submit: { run: submitCommand, summary: "put a task for modules into Redis" },
   status: { run: statusCommand, summary: "queues, pending work, dead letters and live workers in Redis" },
@@ -40,10 +41,11 @@ ${Object.entries(commands)
   .map(([name, c]) => `  ${name.padEnd(16)}${c.summary}`)
   .join("\n")}
 
-Run \`<command> --help\` for a command's options.`;
+Run \`<command> --help\` for a command's options. --debug (any command): print stack traces of failures.`;
 
-async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
+async function main(all: string[]): Promise<number> {
+  const debug = all.includes("--debug");
+  const [name, ...rest] = all.filter((a) => a !== "--debug");
   if (!name || name === "--help" || name === "-h" || name === "help") {
     console.log(usage);
     return name ? 0 : 2;
@@ -68,9 +70,16 @@ async function main(argv: string[]): Promise<number> {
       console.error(`${name}: ${(err as Error).message}\nRun \`${name} --help\` for usage.`);
       return 2;
     }
-    console.error(`${name} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    if (err instanceof StateError) {
+      console.error(err.message);
+      return 2;
+    }
+    // one line; the stack only when asked for
+    const text = err instanceof Error ? (debug ? (err.stack ?? err.message) : err.message.split("\n")[0]) : String(err);
+    console.error(`${name} failed: ${text}${debug ? "" : " (--debug for the stack trace)"}`);
     return 1;
   }
 }
 
+preferSteadyMemory();
 exit(await main(args()));

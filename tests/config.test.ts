@@ -95,10 +95,11 @@ const EXPECTED_DEFAULTS: Config = {
     blobStorage: { path: "" },
   },
   cache: { ttl: 300, compressionThreshold: 1024, l1MaxEntries: 10000, redis: null },
-  output: { sink: "jsonl", path: "output", redisMaxLen: 0, redisSeenTtlSecs: 0, postgresBatchRows: 500, postgresOutageSecs: 600 },
+  output: { sink: "jsonl", path: "output", redisMaxLen: 0, redisSeenTtlSecs: 0, postgresBatchRows: 500, postgresOutageSecs: 600, mode: "replace" },
   middleware: { userAgents: [], defaultHeaders: [], requiredFields: [], itemSchema: "", paths: [] },
   scheduler: { misfireToleranceSecs: 300, concurrency: 100, leaderLeaseSecs: 10 },
   db: { url: "", databaseSchema: "public", poolSize: 4, tls: false },
+  state: { dir: "state", fsync: false, segmentMb: 16 },
   api: { port: 0, host: "127.0.0.1", apiKey: "", rateLimit: 0 },
   logger: { enabled: true, level: "info", format: "text" },
   modules: {},
@@ -191,11 +192,17 @@ redis_max_len = 100000
 redis_seen_ttl_secs = 86400
 postgres_batch_rows = 50
 postgres_outage_secs = 30
+mode = "append"
 
 [db]
 database_schema = "crawl"
 pool_size = 2
 tls = true
+
+[state]
+dir = "var/state"
+fsync = true
+segment_mb = 4
 
 [api]
 port = 8080
@@ -309,10 +316,11 @@ const FULL_CONFIG: Config = {
       tls: true,
     },
   },
-  output: { sink: "stdout", path: "out/items", redisMaxLen: 100000, redisSeenTtlSecs: 86400, postgresBatchRows: 50, postgresOutageSecs: 30 },
+  output: { sink: "stdout", path: "out/items", redisMaxLen: 100000, redisSeenTtlSecs: 86400, postgresBatchRows: 50, postgresOutageSecs: 30, mode: "append" },
   middleware: { userAgents: ["ua-1", "ua-2"], defaultHeaders: ["Accept-Language: en"], requiredFields: ["title"], itemSchema: "schema.json", paths: [] },
   scheduler: { misfireToleranceSecs: 30, concurrency: 4, leaderLeaseSecs: 2 },
   db: { url: "", databaseSchema: "crawl", poolSize: 2, tls: true },
+  state: { dir: "var/state", fsync: true, segmentMb: 4 },
   api: { port: 8080, host: "0.0.0.0", apiKey: "s3cret", rateLimit: 2.5 },
   logger: { enabled: false, level: "debug", format: "json" },
   modules: {
@@ -459,7 +467,7 @@ describe("validation errors", () => {
 
   it("unknown key without a near miss lists the known keys", () => {
     const e = configError(() => parseConfig("[output]\nzzz = 1\n", "c.toml"));
-    expect(e.message).toBe('c.toml:2: unknown key "output.zzz"; known keys in [output]: sink, path, redis_max_len, redis_seen_ttl_secs, postgres_batch_rows, postgres_outage_secs');
+    expect(e.message).toBe('c.toml:2: unknown key "output.zzz"; known keys in [output]: sink, path, redis_max_len, redis_seen_ttl_secs, postgres_batch_rows, postgres_outage_secs, mode');
   });
 
   it("unknown sections", () => {
@@ -621,7 +629,7 @@ describe("validation errors", () => {
       "config.toml:8: channel_config.redis.redis_port must be an integer between 1 and 65535, got 0",
     );
     expect(lines[5]).toBe(
-      'config.toml:9: unknown section "nope"; known sections: crawler, download_config, channel_config, cache, output, middleware, scheduler, db, api, logger, modules, rate_limits',
+      'config.toml:9: unknown section "nope"; known sections: crawler, download_config, channel_config, cache, output, middleware, scheduler, db, state, api, logger, modules, rate_limits',
     );
   });
 });

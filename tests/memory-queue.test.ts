@@ -1,23 +1,34 @@
 import { describe, expect, it } from "vitest";
 import { fromQueue, type Job } from "../operators/index.ts";
 import { type Request, request, taskModel } from "../src/model/index.ts";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { MemoryQueue } from "../src/queue/memory-queue.ts";
+import { FrontierJournal } from "../src/state/frontier-journal.ts";
 import { retryDelay } from "../src/queue/retry-policy.ts";
 import { SeenSet } from "../src/queue/seen-set.ts";
 import { MemoryRateLimiter } from "../src/ratelimit/memory-limiter.ts";
 
 const req = (url: string, priority: "low" | "normal" | "high" = "normal") => request({ url, priority });
 
-describe("MemoryQueue", () => {
+// the same contract with and without the on-disk journal (hotEntries 1: nearly every read reloads from disk)
+describe.each([
+  ["MemoryQueue", () => new MemoryQueue()],
+  [
+    "MemoryQueue with the on-disk journal",
+    () => new MemoryQueue({ journal: FrontierJournal.create(mkdtempSync(join(tmpdir(), "mocra-journal-")), { segmentBytes: 4096, fsync: false }), hotEntries: 1 }),
+  ],
+] as const)("%s", (_name, newQueue) => {
   it("reads high before normal before low, a lower one only with credit left over", async () => {
-    const q = new MemoryQueue();
+    const q = newQueue();
     await q.publish("request", [{ message: req("l1", "low") }, { message: req("n1") }, { message: req("h1", "high") }, { message: req("h2", "high") }]);
     expect((await q.read("request", 2, 0)).map((d) => d.message.url)).toEqual(["h1", "h2"]);
     expect((await q.read("request", 5, 0)).map((d) => d.message.url)).toEqual(["n1", "l1"]);
   });
 
   it("never hands out more than asked", async () => {
-    const q = new MemoryQueue();
+    const q = newQueue();
     const pending = q.read("task", 3, 5_000);
     setTimeout(() => void q.publish("task", [{ message: taskModel() }, { message: taskModel() }, { message: taskModel() }, { message: taskModel() }]), 30);
     const got = await pending;
@@ -54,7 +65,7 @@ describe("MemoryQueue", () => {
   });
 
   it("dedups atomically with the enqueue", async () => {
-    const q = new MemoryQueue();
+    const q = newQueue();
     const r = await q.publish("request", [
       { message: req("a"), dedupKey: "0123456789abcdef0123456789abcdef" },
       { message: req("a"), dedupKey: "0123456789abcdef0123456789abcdef" },
@@ -64,7 +75,7 @@ describe("MemoryQueue", () => {
   });
 
   it("re-delivers a retried message after its delay, counting attempts, and is not drained meanwhile", async () => {
-    const q = new MemoryQueue();
+    const q = newQueue();
     await q.publish("request", [{ message: req("r") }]);
     const [d] = await q.read("request", 1, 0);
     expect(d.attempt).toBe(1);
@@ -80,7 +91,7 @@ describe("MemoryQueue", () => {
   });
 
   it("keeps dead letters with their reason and can replay them", async () => {
-    const q = new MemoryQueue();
+    const q = newQueue();
     await q.publish("request", [{ message: req("x") }]);
     const [d] = await q.read("request", 1, 0);
     await q.deadLetter(d, "HTTP 500 (after 3 attempts)");

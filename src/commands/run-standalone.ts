@@ -9,17 +9,20 @@ import { runStandalone } from "../engine/standalone.ts";
 import { EventBus } from "../events/bus.ts";
 import { CreditMeter } from "../observe/credit.ts";
 import type { Queue } from "../queue/queue.ts";
-import { onShutdownSignal } from "../runtime/index.ts";
+import { onStopSignals } from "../runtime/index.ts";
 import { schedulesOf } from "../sync/cron.ts";
 import { loadConfigFrom, loadRegistry, parseLogLevel, UsageError } from "./common.ts";
 
-export const usage = `usage: run-standalone [--config PATH] [--module NAME]... [--demo [--items N]] [--schedule] [--log-level L]
+export const usage = `usage: run-standalone [--config PATH] [--module NAME]... [--resume] [--demo [--items N]] [--schedule] [--log-level L]
 
-Crawls in this process on in-memory queues until the work is drained, then prints a summary.
-No Redis needed.
+Crawls in this process until the work is drained, then prints a summary. No Redis needed.
+The frontier (queued requests, seen set, dead letters, stored marks) is kept on disk in
+[state] dir/<name>, so a stopped or crashed run can be continued with --resume.
 
   --config PATH   config file (default: ./config.toml if present, else built-in defaults)
   --module NAME   run this module (repeatable; default: every module found)
+  --resume        continue the unfinished run in the state folder: only what was in flight is
+                  fetched again, and the output gets no duplicate item
   --demo          serve the bundled demo shop on 127.0.0.1 and crawl it with modules/demo_shop.ts
   --items N       with --demo: items in the demo shop (default 200)
   --schedule      keep running and submit each module's cron schedule at its ticks (modules
@@ -30,7 +33,9 @@ No Redis needed.
 With [api] port set, serves the API and the dashboard (GET /) while it crawls; pause/resume
 there hold this process's crawl.
 
-Ctrl-C stops taking new work, lets in-flight pages finish, and prints the summary.`;
+Ctrl-C (or SIGTERM) stops taking new work, lets in-flight pages finish (up to
+crawler.shutdown_timeout_secs), and prints the summary; a second one, 2 s or more after the
+first, quits at once. Either way the state is kept for --resume.`;
 
 export async function runStandaloneCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -39,6 +44,7 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
       config: { type: "string" },
       module: { type: "string", multiple: true },
       demo: { type: "boolean" },
+      resume: { type: "boolean" },
       items: { type: "string" },
       schedule: { type: "boolean" },
       "log-level": { type: "string" },
@@ -64,11 +70,16 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
   }
   const controller = new AbortController();
   let observed: Observed | undefined;
-  const removeSignals = onShutdownSignal((sig) => {
-    if (controller.signal.aborted) process.exit(130);
-    console.error(`\n${sig}: finishing in-flight pages (again to quit at once)`);
-    controller.abort();
-  });
+  const removeSignals = onStopSignals(
+    (sig) => {
+      console.error(`\n${sig}: finishing in-flight pages (again to quit at once)`);
+      controller.abort();
+    },
+    (sig) => {
+      console.error(`${sig} again: quitting now; pages in flight will be fetched again with --resume`);
+      process.exit(130);
+    },
+  );
   try {
     const registry = await loadRegistry(config, overrides, modules);
     if (values.schedule && schedulesOf(registry, modules).length === 0) {
@@ -88,6 +99,7 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
       signal: controller.signal,
       progress: logger.enabled("info"),
       schedule: values.schedule,
+      state: { resume: values.resume ?? false, notify: (line) => logger.print(line) },
       events,
       logger,
       pause,
@@ -98,7 +110,19 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
     for (const line of result.stats.droppedLinksLines()) logger.print(line);
     const dead = Object.entries(result.deadLetters).filter(([, n]) => n > 0);
     if (dead.length > 0) logger.print(`dead letters: ${dead.map(([t, n]) => `${t} ${n}`).join(", ")}; all of them in ${result.deadLetterFile}`);
-    if (result.interrupted) logger.print("interrupted: requests still queued in memory were not crawled");
+    const where = result.state?.path ?? "";
+    if (result.fatal) {
+      logger.print(`fatal: ${result.fatal.message.split("\n")[0]}; state in ${where} (continue with --resume once fixed)`);
+      return 1;
+    }
+    if (result.abandoned > 0) {
+      logger.print(
+        `shutdown: ${result.abandoned} messages still in flight after ${config.crawler.shutdownTimeoutSecs} s were left for re-delivery; ` +
+          `${result.remaining} more queued; state in ${where} (continue with --resume)`,
+      );
+      return 1;
+    }
+    if (result.interrupted) logger.print(`interrupted: ${result.remaining} messages still queued; state in ${where} (continue with --resume)`);
     return 0;
   } finally {
     removeSignals();

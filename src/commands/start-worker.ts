@@ -19,7 +19,7 @@ import { RedisQueue } from "../queue/redis/index.ts";
 import { loadMiddlewareChains } from "../middleware/from-config.ts";
 import { withStoreMiddleware } from "../middleware/store-sink.ts";
 import { MemoryRateLimiter } from "../ratelimit/memory-limiter.ts";
-import { onShutdownSignal } from "../runtime/index.ts";
+import { onStopSignals } from "../runtime/index.ts";
 import { checkScheduleConfig, CronScheduler, RedisTickProgress, schedulesOf } from "../sync/cron.ts";
 import { LeaderElector } from "../sync/leader.ts";
 import { FileBlobStorage } from "../storage/blob-storage.ts";
@@ -159,19 +159,16 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   const stopped = new Promise<string>((resolve) => {
     requestStop = resolve;
   });
-  const removeSignals = onShutdownSignal((sig) => {
-    if (worker.stopping) {
-      console.error(`${sig} again: exiting now; un-acked work will be re-delivered to other workers`);
-      process.exit(130);
-    }
-    requestStop(sig);
+  const removeSignals = onStopSignals(requestStop, (sig) => {
+    console.error(`${sig} again: exiting now; un-acked work will be re-delivered to other workers`);
+    process.exit(130);
   });
   const running = worker.run();
   const reason = await Promise.race([stopped, running.then(() => "flows ended")]);
   console.error(`stopping (${reason}): finishing in-flight work`);
   await scheduler.stop();
   await leader.stop();
-  await worker.stop(reason, config.crawler.shutdownTimeoutSecs * 1000);
+  const outcome = await worker.stop(reason, config.crawler.shutdownTimeoutSecs * 1000);
   await running.catch((err: unknown) => console.error(`worker flow failed: ${String(err)}`));
   stopProgress();
   await observed.stop();
@@ -189,6 +186,13 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   for (const line of stats.droppedLinksLines()) console.error(line);
   if (fatal) {
     console.error(`fatal: ${fatal.message}`);
+    return 1;
+  }
+  if (outcome === "timeout") {
+    console.error(
+      `shutdown: in-flight work outlasted shutdown_timeout_secs (${config.crawler.shutdownTimeoutSecs} s); ` +
+        "what it still held stays pending in Redis and is re-delivered (claimed after claim_min_idle)",
+    );
     return 1;
   }
   return 0;

@@ -129,6 +129,15 @@ export interface OutputConfig {
   redisSeenTtlSecs: number;
   postgresBatchRows: number;
   postgresOutageSecs: number;
+  /** run-standalone: a fresh run replaces each module's JSONL file, or appends to it */
+  mode: "replace" | "append";
+}
+
+/** `[state]`: where run-standalone keeps its frontier so a stopped or crashed run can be resumed. */
+export interface StateConfig {
+  dir: string;
+  fsync: boolean;
+  segmentMb: number;
 }
 
 /** `[db]`: mocra's database section; the PostgreSQL items store (`output.sink = "postgres"`) uses it. */
@@ -186,6 +195,7 @@ export interface Config {
   middleware: MiddlewareConfig;
   scheduler: SchedulerConfig;
   db: DbConfig;
+  state: StateConfig;
   api: ApiConfig;
   logger: LoggerConfig;
   /** `[modules.<name>]` tables, keyed by module name. */
@@ -786,6 +796,36 @@ const outputFields: FieldTable<OutputConfig> = {
     min: 1,
     description: "PostgreSQL sink: seconds writes wait for a database that went away (nothing is acked meanwhile) before they fail.",
   },
+  mode: {
+    key: "mode",
+    type: "enum",
+    default: "replace",
+    values: ["replace", "append"],
+    description: 'run-standalone: a fresh run "replace"s each <module>.jsonl or "append"s to it (a --resume run always continues it).',
+  },
+};
+
+const stateFields: FieldTable<StateConfig> = {
+  dir: {
+    key: "dir",
+    type: "string",
+    default: "state",
+    description: "run-standalone keeps its frontier (queued requests, seen set, dead letters, stored marks) in <dir>/<name>.",
+  },
+  fsync: {
+    key: "fsync",
+    type: "boolean",
+    default: false,
+    description: "fsync every batch of state writes: survives power loss, not only a killed process (slower).",
+  },
+  segmentMb: {
+    key: "segment_mb",
+    type: "integer",
+    default: 16,
+    min: 1,
+    max: 1024,
+    description: "Size of one frontier log segment in MB; settled segments are deleted whole.",
+  },
 };
 
 // --- middleware and scheduler (issue 13) ---
@@ -1026,6 +1066,7 @@ export const CONFIG_SCHEMA: SectionSpec = {
     section("", "middleware", "middleware", "Middleware registered for every module.", middlewareFields),
     section("", "scheduler", "scheduler", "Cron schedules (run on the elected leader).", schedulerFields),
     section("", "db", "db", "Database (mocra's [db]): the PostgreSQL items store.", dbFields),
+    section("", "state", "state", "run-standalone's state on disk, for --resume.", stateFields),
     section("", "api", "api", "Observability and control API, dashboard at GET /.", apiFields),
     section("", "logger", "logger", "Log lines on stderr.", loggerFields),
   ],

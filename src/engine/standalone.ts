@@ -5,7 +5,7 @@ import type { PauseGate } from "../control/pause.ts";
 import { HttpClient } from "../download/http-client.ts";
 import { EventBus } from "../events/bus.ts";
 import { CrawlStats } from "../events/stats.ts";
-import { type TaskModel, TOPICS, type Topic, taskModel } from "../model/index.ts";
+import { PRIORITIES, type TaskModel, TOPICS, type Topic, taskModel } from "../model/index.ts";
 import { loadMiddlewareChains } from "../middleware/from-config.ts";
 import { withStoreMiddleware } from "../middleware/store-sink.ts";
 import type { Middleware } from "../middleware/types.ts";
@@ -15,7 +15,8 @@ import type { Logger } from "../observe/logger.ts";
 import { URL_HEADER } from "../modules/page.ts";
 import { MemoryQueue } from "../queue/memory-queue.ts";
 import { MemoryRateLimiter } from "../ratelimit/memory-limiter.ts";
-import { JsonlSink } from "../storage/jsonl-sink.ts";
+import { StateFolder } from "../state/state-folder.ts";
+import { JsonlSink, type JsonlSinkOptions } from "../storage/jsonl-sink.ts";
 import { openPostgres, PostgresItemSink, postgresEndpoint } from "../storage/postgres-sink.ts";
 import type { ItemSink } from "../storage/sink.ts";
 import { StdoutSink } from "../storage/stdout-sink.ts";
@@ -47,6 +48,11 @@ export interface StandaloneOptions {
    * once at the start); ends only by the signal.
    */
   schedule?: boolean;
+  /**
+   * Keep the frontier on disk in `[state] dir`/<name> (what run-standalone does); `resume`
+   * continues the unfinished run found there. Without it the queue lives in memory only.
+   */
+  state?: { resume: boolean; notify?: (line: string) => void };
   /** prints the progress's warnings and errors (and its plain lines) */
   logger?: Logger;
   pause?: PauseGate;
@@ -64,16 +70,24 @@ export interface StandaloneResult {
   deadLetterFile?: string;
   /** true if stopped by the signal before the work was drained */
   interrupted: boolean;
+  /** in-flight messages abandoned when the stop outlasted shutdown_timeout_secs (left for re-delivery) */
+  abandoned: number;
+  /** messages still queued (ready or delayed) at the end */
+  remaining: number;
+  /** the error that ended the flows early (e.g. the state folder could not be written), if any */
+  fatal?: Error;
+  /** with `state`: the state folder, whether this run resumed one, and notes about it */
+  state?: { path: string; resumed: boolean; notes: string[] };
   queue: MemoryQueue;
 }
 
 /** The item sink `[output]` asks for (the Redis sink needs a worker: see start-worker). */
-export function createLocalSink(config: Config): ItemSink {
+export function createLocalSink(config: Config, jsonl?: JsonlSinkOptions): ItemSink {
   switch (config.output.sink) {
     case "stdout":
       return new StdoutSink();
     case "jsonl":
-      return new JsonlSink(config.output.path);
+      return new JsonlSink(config.output.path, jsonl);
     case "redis":
       throw new Error('output.sink = "redis" needs Redis: use start-worker, or set output.sink = "jsonl" for run-standalone');
     case "postgres": // lazy pool: nothing connects until the first write (PostgresItemSink.connect checks first)
@@ -95,8 +109,9 @@ export function createHttpClient(config: Config): HttpClient {
 }
 
 /**
- * Crawls in one process on in-memory queues: one task per module, then every flow runs until
- * nothing is ready, in flight or waiting for a retry.
+ * Crawls in one process: one task per module (none when resuming), then every flow runs until
+ * nothing is ready, in flight or waiting for a retry. With `state` the queue is journaled to
+ * the state folder, so a crash or a stop can be resumed.
  */
 export async function runStandalone(options: StandaloneOptions): Promise<StandaloneResult> {
   const { config, registry } = options;
@@ -106,9 +121,22 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
 
   const events = options.events ?? new EventBus();
   const stats = new CrawlStats(events);
-  const queue = new MemoryQueue();
+  const folder = options.state
+    ? StateFolder.open({
+        dir: config.state.dir,
+        name: config.name,
+        modules: names,
+        resume: options.state.resume,
+        fsync: config.state.fsync,
+        segmentBytes: config.state.segmentMb * 1024 * 1024,
+      })
+    : undefined;
+  for (const note of folder?.notes ?? []) options.state?.notify?.(note);
+  const queue = new MemoryQueue(folder ? { journal: folder.journal, recovered: folder.recovered } : {});
   const middleware = await loadMiddlewareChains(config, registry, options.middleware);
-  const output = options.sink ?? (config.output.sink === "postgres" ? await PostgresItemSink.connect(config) : createLocalSink(config));
+  const output =
+    options.sink ??
+    (config.output.sink === "postgres" ? await PostgresItemSink.connect(config) : createLocalSink(config, { mode: config.output.mode, marks: folder?.marks }));
   const sink = withStoreMiddleware(output, middleware);
   const worker = new Worker(
     {
@@ -130,10 +158,12 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
   const schedules = options.schedule ? schedulesOf(registry, names) : [];
   if (options.schedule && schedules.length === 0) throw new Error(`--schedule: none of the modules (${names.join(", ")}) has a cron schedule (cron in defineModule or [modules.<name>])`);
   const once = names.filter((name) => !schedules.some((s) => s.module === name));
-  await queue.publish(
-    "task",
-    once.map((name) => ({ message: taskModel({ ...options.task, module: [name] }) })),
-  );
+  if (!folder?.resumed) {
+    await queue.publish(
+      "task",
+      once.map((name) => ({ message: taskModel({ ...options.task, module: [name] }) })),
+    );
+  }
   // this process is the only one: it leads, and fires the schedules itself
   const scheduler = new CronScheduler({
     name: config.name,
@@ -172,16 +202,25 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
     running.catch(done);
   });
   await scheduler.stop();
-  await worker.stop(interrupted ? "interrupted" : "drained", config.crawler.shutdownTimeoutSecs * 1000);
-  await running;
+  const outcome = await worker.stop(interrupted ? "interrupted" : "drained", config.crawler.shutdownTimeoutSecs * 1000);
+  // a failed flow still gets its summary: the caller reports the error after it
+  const fatal = await running.then(
+    () => undefined,
+    (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+  );
   stopProgress();
+  const queueStats = await queue.stats();
+  const abandoned = outcome === "timeout" ? TOPICS.reduce((n, t) => n + queueStats[t].inFlight, 0) : 0;
   await sink.close();
   await queue.close();
+  const drained = queue.isDrained();
+  folder?.close(drained);
   stats.stop();
-  const queueStats = await queue.stats();
   const deadLetters = Object.fromEntries(TOPICS.map((t) => [t, queueStats[t].dead])) as Record<Topic, number>;
   const deadLetterFile = await writeDeadLetters(queue, config.output.path);
-  return { stats, output: sink.describe(), deadLetters, deadLetterFile, interrupted, queue };
+  const remaining = TOPICS.reduce((n, t) => n + queueStats[t].delayed + PRIORITIES.reduce((m, p) => m + queueStats[t].ready[p], 0), 0);
+  const state = folder ? { path: folder.path, resumed: folder.resumed, notes: folder.notes } : undefined;
+  return { stats, output: sink.describe(), deadLetters, deadLetterFile, interrupted, abandoned, remaining, fatal, state, queue };
 }
 
 /**

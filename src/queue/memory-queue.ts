@@ -1,6 +1,7 @@
 import { PRIORITIES, type Priority, TOPICS, type Topic, type TopicMessages } from "../model/index.ts";
 import { DelayHeap } from "./delay-heap.ts";
 import { Fifo } from "./fifo.ts";
+import type { QueueEntry as Entry, QueueJournal, RecoveredQueue } from "./journal.ts";
 import { SeenSet } from "./seen-set.ts";
 import {
   type DeadLetter,
@@ -12,14 +13,6 @@ import {
   type QueueStats,
 } from "./queue.ts";
 
-interface Entry {
-  topic: Topic;
-  priority: Priority;
-  message: TopicMessages[Topic];
-  /** deliveries so far */
-  attempts: number;
-}
-
 interface TopicState {
   ready: Record<Priority, Fifo<Entry>>;
   inFlight: Map<string, Entry>;
@@ -27,21 +20,35 @@ interface TopicState {
   waiters: Array<() => void>;
 }
 
+export interface MemoryQueueOptions {
+  /** records every change so the state outlives the process (the standalone frontier on disk) */
+  journal?: QueueJournal;
+  /** the state a journal recovered, to continue from */
+  recovered?: RecoveredQueue;
+  /** with a journal: messages kept decoded at the head of each ready list; the rest wait on disk */
+  hotEntries?: number;
+}
+
 /**
- * The in-process Queue for `run-standalone`: nothing leaves memory, so it is as durable as the
- * process. Settling is synchronous underneath; the promises keep the Queue contract.
+ * The in-process Queue for `run-standalone`. Without a journal nothing leaves memory, so it is
+ * as durable as the process; with one (src/state/) every change is recorded and each settling
+ * call resolves once its record is durable, and long ready lists keep only entry numbers in
+ * memory. Settling is synchronous underneath; the promises keep the Queue contract.
  */
 export class MemoryQueue implements Queue {
   readonly backend = "memory";
   private readonly topics = new Map<Topic, TopicState>();
   private readonly delayed = new DelayHeap<Entry>();
   private readonly seen = new SeenSet();
+  private readonly journal: QueueJournal | undefined;
+  private readonly hotEntries: number;
   private delayTimer: ReturnType<typeof setTimeout> | undefined;
   private delayTimerDue = Infinity;
   private nextId = 0;
+  private nextSeq = 0;
   private closed = false;
 
-  constructor() {
+  constructor(options: MemoryQueueOptions = {}) {
     for (const t of TOPICS) {
       this.topics.set(t, {
         ready: { high: new Fifo(), normal: new Fifo(), low: new Fifo() },
@@ -50,6 +57,22 @@ export class MemoryQueue implements Queue {
         waiters: [],
       });
     }
+    this.journal = options.journal;
+    this.hotEntries = options.hotEntries ?? 512;
+    const r = options.recovered;
+    if (r) {
+      this.nextSeq = r.lastSeq;
+      for (const key of r.seen) this.seen.add(key);
+      for (const entry of r.ready) this.makeReady(entry);
+      for (const { due, entry } of r.delayed) this.delayed.push(due, entry);
+      for (const d of r.dead) this.state(d.topic).dead.push(d);
+      this.armDelayTimer();
+    }
+  }
+
+  /** Resolves once everything changed so far is durable (at once without a journal). */
+  private durable<T>(value: T): Promise<T> {
+    return this.journal ? this.journal.commit().then(() => value) : Promise.resolve(value);
   }
 
   private state(topic: Topic): TopicState {
@@ -66,15 +89,28 @@ export class MemoryQueue implements Queue {
           continue;
         }
       }
-      this.enqueue({ topic, priority: item.priority ?? defaultPriority(item.message), message: item.message, attempts: 0 });
+      this.enqueue({ topic, priority: item.priority ?? defaultPriority(item.message), message: item.message, attempts: 0, seq: 0, ref: undefined }, item.dedupKey);
       accepted++;
     }
-    return Promise.resolve({ accepted, duplicates });
+    return this.durable({ accepted, duplicates });
   }
 
-  private enqueue(entry: Entry): void {
+  /** A new entry: numbered, journaled, then ready (or delayed until `due`). */
+  private enqueue(entry: Entry, dedupKey?: string, due?: number): void {
+    entry.seq = ++this.nextSeq;
+    this.journal?.enqueued(entry, dedupKey, due);
+    if (due === undefined) this.makeReady(entry);
+    else {
+      this.delayed.push(due, entry);
+      this.armDelayTimer();
+    }
+  }
+
+  private makeReady(entry: Entry): void {
     const s = this.state(entry.topic);
-    s.ready[entry.priority].push(entry);
+    const fifo = s.ready[entry.priority];
+    if (this.journal && fifo.length >= this.hotEntries) entry.message = undefined;
+    fifo.push(entry);
     const waiters = s.waiters.splice(0);
     for (const wake of waiters) wake();
   }
@@ -106,6 +142,7 @@ export class MemoryQueue implements Queue {
       while (out.length < max) {
         const entry = fifo.shift();
         if (!entry) break;
+        entry.message ??= this.journal!.load(entry);
         entry.attempts++;
         const entryId = String(++this.nextId);
         s.inFlight.set(entryId, entry);
@@ -123,30 +160,28 @@ export class MemoryQueue implements Queue {
   }
 
   ack(delivery: Delivery<Topic>): Promise<void> {
-    this.settle(delivery);
-    return Promise.resolve();
+    const entry = this.settle(delivery);
+    if (entry) this.journal?.settled(entry);
+    return this.durable(undefined);
   }
 
   retryLater(delivery: Delivery<Topic>, delayMs: number, _reason: string): Promise<void> {
-    this.park(this.settle(delivery), delayMs);
-    return Promise.resolve();
+    return this.requeue(this.settle(delivery), delayMs, 0);
   }
 
   defer(delivery: Delivery<Topic>, delayMs: number, _reason: string): Promise<void> {
-    const entry = this.settle(delivery);
-    if (entry) entry.attempts--; // a politeness wait is not a delivery attempt
-    this.park(entry, delayMs);
-    return Promise.resolve();
+    return this.requeue(this.settle(delivery), delayMs, -1); // a politeness wait is not a delivery attempt
   }
 
-  /** Back to ready now, or into the delay heap until its due time. */
-  private park(entry: Entry | undefined, delayMs: number): void {
-    if (!entry) return;
-    if (delayMs <= 0) this.enqueue(entry);
-    else {
-      this.delayed.push(Date.now() + delayMs, entry);
-      this.armDelayTimer();
+  /** Back to ready now, or delayed until its due time, with `attemptsDelta` added to its attempts. */
+  private requeue(entry: Entry | undefined, delayMs: number, attemptsDelta: number): Promise<void> {
+    if (entry) {
+      // the re-enqueue is recorded before the settle: a crash between them duplicates, never loses
+      const again: Entry = { ...entry, attempts: entry.attempts + attemptsDelta };
+      this.enqueue(again, undefined, delayMs <= 0 ? undefined : Date.now() + delayMs);
+      this.journal?.settled(entry);
     }
+    return this.durable(undefined);
   }
 
   private armDelayTimer(): void {
@@ -157,7 +192,7 @@ export class MemoryQueue implements Queue {
     this.delayTimer = setTimeout(() => {
       this.delayTimer = undefined;
       this.delayTimerDue = Infinity;
-      for (const entry of this.delayed.popDue(Date.now())) this.enqueue(entry);
+      for (const entry of this.delayed.popDue(Date.now())) this.makeReady(entry);
       this.armDelayTimer();
     }, Math.max(0, due - Date.now()));
   }
@@ -165,21 +200,25 @@ export class MemoryQueue implements Queue {
   deadLetter(delivery: Delivery<Topic>, reason: string): Promise<void> {
     const entry = this.settle(delivery);
     if (entry) {
-      this.state(delivery.topic).dead.push({
+      const letter: DeadLetter = {
         topic: delivery.topic,
         priority: delivery.priority,
-        id: `dead-${++this.nextId}`,
+        id: `dead-${++this.nextSeq}`,
         reason,
         originalId: delivery.entryId,
         message: entry.message,
-      });
+      };
+      this.state(delivery.topic).dead.push(letter);
+      this.journal?.deadLettered(entry, letter);
     }
-    return Promise.resolve();
+    return this.durable(undefined);
   }
 
   deadLetterMessage<K extends Topic>(topic: K, message: TopicMessages[K], reason: string, originalId: string): Promise<void> {
-    this.state(topic).dead.push({ topic, priority: defaultPriority(message), id: `dead-${++this.nextId}`, reason, originalId, message });
-    return Promise.resolve();
+    const letter: DeadLetter = { topic, priority: defaultPriority(message), id: `dead-${++this.nextSeq}`, reason, originalId, message };
+    this.state(topic).dead.push(letter);
+    this.journal?.deadLettered(undefined, letter);
+    return this.durable(undefined);
   }
 
   touch(): Promise<void> {
@@ -231,15 +270,17 @@ export class MemoryQueue implements Queue {
   replayDeadLetters(topic: Topic, count: number): Promise<number> {
     const moved = this.state(topic).dead.splice(0, count);
     for (const d of moved) {
-      if (d.message !== undefined) this.enqueue({ topic, priority: d.priority, message: d.message, attempts: 0 });
+      if (d.message !== undefined) this.enqueue({ topic, priority: d.priority, message: d.message, attempts: 0, seq: 0, ref: undefined });
     }
-    return Promise.resolve(moved.length);
+    this.journal?.deadLettersRemoved(topic, moved.map((d) => d.id));
+    return this.durable(moved.length);
   }
 
   purgeDeadLetters(topic: Topic): Promise<number> {
-    const n = this.state(topic).dead.length;
+    const purged = this.state(topic).dead;
     this.state(topic).dead = [];
-    return Promise.resolve(n);
+    this.journal?.deadLettersRemoved(topic, purged.map((d) => d.id));
+    return this.durable(purged.length);
   }
 
   close(): Promise<void> {

@@ -1,7 +1,9 @@
-import { type FileHandle, mkdir, open } from "node:fs/promises";
+import { type FileHandle, mkdir, open, stat, truncate } from "node:fs/promises";
 import { join } from "node:path";
 import { SeenSet } from "../queue/seen-set.ts";
 import type { ItemBatch, ItemSink } from "./sink.ts";
+
+const encoder = new TextEncoder();
 
 interface PendingWrite {
   module: string;
@@ -10,6 +12,23 @@ interface PendingWrite {
   fingerprint: string;
   resolve: (stored: boolean) => void;
   reject: (err: unknown) => void;
+}
+
+/**
+ * Durable "stored" marks for a JsonlSink whose run can be resumed (src/state/output-marks.ts).
+ * `stored` is called after the lines are written and before write() resolves.
+ */
+export interface StoredMarks {
+  /** from the run being resumed: the fingerprints it stored, and each file's length at its last mark */
+  readonly restored: { fingerprints: Iterable<string>; committed: ReadonlyMap<string, number> } | undefined;
+  opened(module: string, length: number): void;
+  stored(module: string, length: number, fingerprints: readonly string[]): void;
+}
+
+export interface JsonlSinkOptions {
+  /** "append" (default) adds to existing files; "replace" truncates each file when first opened */
+  mode?: "append" | "replace";
+  marks?: StoredMarks;
 }
 
 /**
@@ -25,12 +44,25 @@ export class JsonlSink implements ItemSink {
   private readonly lines = new Map<string, number>();
   private pending: PendingWrite[] = [];
   private flushing: Promise<void> | undefined;
+  /** bytes in each open file */
+  private readonly lengths = new Map<string, number>();
+  private readonly mode: "append" | "replace";
+  private readonly marks: StoredMarks | undefined;
 
-  constructor(private readonly dir: string) {}
+  constructor(
+    private readonly dir: string,
+    options: JsonlSinkOptions = {},
+  ) {
+    this.marks = options.marks;
+    // a resumed run continues its files: never replace them
+    this.mode = this.marks?.restored ? "append" : (options.mode ?? "append");
+    for (const fp of this.marks?.restored?.fingerprints ?? []) this.written.add(fp);
+  }
 
   describe(): string {
     if (this.lines.size === 0) return `none written (files would be ${join(this.dir, "<module>.jsonl")})`;
-    return [...this.lines].map(([m, n]) => `${this.pathOf(m)} (+${n} lines appended)`).join(", ");
+    const how = this.marks?.restored ? "appended on resume" : this.mode === "replace" ? "written, file replaced" : "appended";
+    return [...this.lines].map(([m, n]) => `${this.pathOf(m)} (+${n} lines ${how})`).join(", ");
   }
 
   pathOf(module: string): string {
@@ -62,7 +94,11 @@ export class JsonlSink implements ItemSink {
           [...byModule].map(async ([module, writes]) => {
             try {
               const fh = await this.file(module);
-              await fh.write(writes.map((w) => w.text).join(""));
+              const bytes = encoder.encode(writes.map((w) => w.text).join(""));
+              await fh.write(bytes);
+              const length = this.lengths.get(module)! + bytes.length;
+              this.lengths.set(module, length);
+              this.marks?.stored(module, length, writes.map((w) => w.fingerprint));
               this.lines.set(module, (this.lines.get(module) ?? 0) + writes.reduce((n, w) => n + w.count, 0));
               for (const w of writes) w.resolve(true);
             } catch (err) {
@@ -82,10 +118,25 @@ export class JsonlSink implements ItemSink {
   private file(module: string): Promise<FileHandle> {
     let fh = this.files.get(module);
     if (!fh) {
-      fh = mkdir(this.dir, { recursive: true }).then(() => open(this.pathOf(module), "a"));
+      fh = mkdir(this.dir, { recursive: true }).then(() => this.openFile(module));
       fh.catch(() => this.files.delete(module));
       this.files.set(module, fh);
     }
+    return fh;
+  }
+
+  /** Opens a module's file per the mode; on resume, first cuts off lines written after the last mark. */
+  private async openFile(module: string): Promise<FileHandle> {
+    const path = this.pathOf(module);
+    const committed = this.marks?.restored?.committed.get(module);
+    if (committed !== undefined) {
+      const size = await stat(path).then((s) => s.size, () => undefined);
+      if (size !== undefined && size > committed) await truncate(path, committed);
+    }
+    const fh = await open(path, this.mode === "replace" ? "w" : "a");
+    const length = (await fh.stat()).size;
+    this.lengths.set(module, length);
+    this.marks?.opened(module, length);
     return fh;
   }
 

@@ -1,0 +1,50 @@
+import type { Priority, Topic, TopicMessages } from "../model/index.ts";
+import type { DeadLetter } from "./queue.ts";
+
+/** One queued message as the in-process queue holds it. */
+export interface QueueEntry {
+  topic: Topic;
+  priority: Priority;
+  /**
+   * The message; undefined while it is "cold" (only on disk: the journal reloads it when the
+   * entry is read), so a long frontier costs a few numbers per entry, not the whole message.
+   */
+  message: TopicMessages[Topic] | undefined;
+  /** deliveries so far */
+  attempts: number;
+  /** the entry's number (a new one per enqueue or retry); the journal keys its records by it */
+  seq: number;
+  /** the journal's note of where the entry is on disk (created as undefined: no hidden-class change later) */
+  ref: { seg: number; off: number; len: number } | undefined;
+}
+
+/** What a journal found on disk: the queue state to continue from. */
+export interface RecoveredQueue {
+  /** ready entries (those in flight at the crash included), in enqueue order */
+  ready: QueueEntry[];
+  delayed: { due: number; entry: QueueEntry }[];
+  dead: DeadLetter[];
+  seen: Iterable<string>;
+  /** the highest entry number used so far */
+  lastSeq: number;
+}
+
+/**
+ * Where `MemoryQueue` records every state change when its state must outlive the process (the
+ * standalone frontier on disk). Calls are synchronous and only buffer; `commit()` resolves once
+ * everything recorded before it is durable. The queue's semantics stay in MemoryQueue: a change
+ * to them (a new kind of settle) adds one call here if it changes what must be persisted.
+ */
+export interface QueueJournal {
+  /** a new ready or delayed entry (`due` set for a delayed one); `dedupKey` joins the seen set */
+  enqueued(entry: QueueEntry, dedupKey?: string, due?: number): void;
+  /** the entry left the queue (acked, or replaced by a retry / dead letter recorded with it) */
+  settled(entry: QueueEntry): void;
+  /** the entry (undefined: a derived message) became this dead letter */
+  deadLettered(entry: QueueEntry | undefined, letter: DeadLetter): void;
+  /** these dead letters were replayed or purged */
+  deadLettersRemoved(topic: Topic, ids: readonly string[]): void;
+  /** the message of a cold entry, read back from disk */
+  load(entry: QueueEntry): TopicMessages[Topic];
+  commit(): Promise<void>;
+}

@@ -1,0 +1,276 @@
+import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { setImmediate } from "node:timers";
+import { jsonCodec } from "../codec/index.ts";
+import { PRIORITIES, type Priority, TOPICS, type Topic, type TopicMessages } from "../model/index.ts";
+import type { QueueEntry, QueueJournal, RecoveredQueue } from "../queue/journal.ts";
+import type { DeadLetter } from "../queue/queue.ts";
+import { StateError } from "./errors.ts";
+import { readJsonLines } from "./line-file.ts";
+import { SegmentLog, segmentName } from "./segment-log.ts";
+
+const ENQUEUED = 1;
+const SETTLED = 2;
+
+/** files of the frontier inside a state folder */
+export const FRONTIER_FILES = { segments: "segments.json", seen: "seen.log", dead: "dead.log" } as const;
+
+export interface FrontierOptions {
+  /** a segment is closed and a new one started past this size */
+  segmentBytes: number;
+  /** fsync every batch (survives power loss, not only a killed process) */
+  fsync: boolean;
+}
+
+interface EnqueuedHeader {
+  s: number;
+  t: Topic;
+  p: Priority;
+  a: number;
+  k?: string;
+  d?: number;
+}
+
+interface DeadLine {
+  id: string;
+  topic: Topic;
+  priority: Priority;
+  reason: string;
+  originalId: string;
+  /** the entry this dead letter settled */
+  seq?: number;
+  payload?: string;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * The standalone frontier on disk, as MemoryQueue's journal: entries in a segmented CRC-framed
+ * log (an enqueue record with the message, a settle record per ack), the seen set and the dead
+ * letters in append-only line files. Records buffered in one turn of the event loop go out in
+ * one write, and `commit()` resolves after it, so what a caller was told is durable survives
+ * `kill -9`. Segments are deleted from the oldest while nothing in them is live.
+ */
+export class FrontierJournal implements QueueJournal {
+  private readonly log: SegmentLog;
+  /** live entries per segment */
+  private readonly live = new Map<number, number>();
+  /** segments on disk, oldest first */
+  private segments: number[] = [];
+  private seenLines = "";
+  private deadLines = "";
+  private commitWaiters: Array<() => void> = [];
+  private commitError: unknown;
+  private scheduled = false;
+  private closed = false;
+
+  private constructor(
+    private readonly dir: string,
+    private readonly options: FrontierOptions,
+  ) {
+    this.log = new SegmentLog(dir, options.segmentBytes, options.fsync);
+  }
+
+  /** An empty frontier in `dir` (existing frontier files are removed). */
+  static create(dir: string, options: FrontierOptions): FrontierJournal {
+    removeFrontierFiles(dir);
+    const j = new FrontierJournal(dir, options);
+    writeFileSync(join(dir, FRONTIER_FILES.seen), "");
+    writeFileSync(join(dir, FRONTIER_FILES.dead), "");
+    j.rotate(1);
+    return j;
+  }
+
+  /** The frontier found in `dir`, and the queue state it holds. */
+  static recover(dir: string, options: FrontierOptions): { journal: FrontierJournal; recovered: RecoveredQueue; notes: string[] } {
+    const j = new FrontierJournal(dir, options);
+    const notes: string[] = [];
+    const range = readSegmentsFile(dir);
+    const seen = readJsonLines<string>(join(dir, FRONTIER_FILES.seen), notes);
+    const live = new Map<number, { entry: QueueEntry; due?: number }>();
+    let lastSeq = 0;
+    for (let seg = range.first; seg <= range.last; seg++) {
+      const { truncatedBytes } = j.log.scan(seg, seg === range.last, (body, ref) => {
+        const { type, header, payload } = parseRecord(body);
+        if (type === ENQUEUED) {
+          const h = header as EnqueuedHeader;
+          if (!TOPICS.includes(h.t) || !PRIORITIES.includes(h.p) || typeof h.s !== "number") {
+            throw new StateError(`state: ${join(dir, segmentName(seg))} byte ${ref.off}: not a frontier record`);
+          }
+          live.set(h.s, { entry: { topic: h.t, priority: h.p, message: undefined, attempts: h.a, seq: h.s, ref }, due: h.d });
+          if (h.k !== undefined) seen.push(h.k);
+          lastSeq = Math.max(lastSeq, h.s);
+          if (payload.length === 0) throw new StateError(`state: ${join(dir, segmentName(seg))} byte ${ref.off}: an enqueue record without its message`);
+        } else if (type === SETTLED) {
+          live.delete((header as { s: number }).s);
+        } else {
+          throw new StateError(`state: ${join(dir, segmentName(seg))} byte ${ref.off}: unknown record type ${type}`);
+        }
+      });
+      if (truncatedBytes > 0) notes.push(`dropped ${truncatedBytes} bytes of an interrupted write at the end of ${segmentName(seg)}`);
+      j.segments.push(seg);
+    }
+    const dead = new Map<string, DeadLetter>();
+    for (const d of readJsonLines<DeadLine | { removed: string[] }>(join(dir, FRONTIER_FILES.dead), notes)) {
+      if ("removed" in d) {
+        for (const id of d.removed) dead.delete(id);
+        continue;
+      }
+      if (d.seq !== undefined) live.delete(d.seq);
+      lastSeq = Math.max(lastSeq, Number(d.id.replace(/^dead-/, "")) || 0);
+      const message = d.payload === undefined ? undefined : jsonCodec.decode(d.topic, encoder.encode(d.payload));
+      dead.set(d.id, { topic: d.topic, priority: d.priority, id: d.id, reason: d.reason, originalId: d.originalId, message });
+    }
+    const ready: QueueEntry[] = [];
+    const delayed: { due: number; entry: QueueEntry }[] = [];
+    for (const { entry, due } of live.values()) {
+      j.live.set(entry.ref!.seg, (j.live.get(entry.ref!.seg) ?? 0) + 1);
+      if (due === undefined) ready.push(entry);
+      else delayed.push({ due, entry });
+    }
+    j.rotate(range.last + 1);
+    return { journal: j, recovered: { ready, delayed, dead: [...dead.values()], seen, lastSeq }, notes };
+  }
+
+  enqueued(entry: QueueEntry, dedupKey?: string, due?: number): void {
+    if (this.closed) return;
+    const header: EnqueuedHeader = { s: entry.seq, t: entry.topic, p: entry.priority, a: entry.attempts };
+    if (dedupKey !== undefined) {
+      header.k = dedupKey;
+      this.seenLines += JSON.stringify(dedupKey) + "\n";
+    }
+    if (due !== undefined) header.d = due;
+    entry.ref = this.log.append(record(ENQUEUED, header, jsonCodec.encode(entry.topic, entry.message!)));
+    this.live.set(entry.ref.seg, (this.live.get(entry.ref.seg) ?? 0) + 1);
+  }
+
+  settled(entry: QueueEntry): void {
+    if (this.closed) return;
+    this.log.append(record(SETTLED, { s: entry.seq }));
+    this.release(entry);
+  }
+
+  deadLettered(entry: QueueEntry | undefined, letter: DeadLetter): void {
+    if (this.closed) return;
+    const line: DeadLine = { id: letter.id, topic: letter.topic, priority: letter.priority, reason: letter.reason, originalId: letter.originalId };
+    if (entry) line.seq = entry.seq;
+    const message = letter.message ?? (entry?.ref ? this.load(entry) : undefined);
+    if (message !== undefined) line.payload = decoder.decode(jsonCodec.encode(letter.topic, message));
+    this.deadLines += JSON.stringify(line) + "\n";
+    if (entry) this.release(entry);
+  }
+
+  deadLettersRemoved(_topic: Topic, ids: readonly string[]): void {
+    if (ids.length > 0) this.deadLines += JSON.stringify({ removed: ids }) + "\n";
+  }
+
+  load(entry: QueueEntry): TopicMessages[Topic] {
+    const { payload } = parseRecord(this.log.read(entry.ref!));
+    return jsonCodec.decode(entry.topic, payload);
+  }
+
+  /** Resolves once all recorded so far is written. After close() it never settles: work still running then was abandoned. */
+  commit(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.closed) return;
+      this.commitWaiters.push(() => (this.commitError === undefined ? resolve() : reject(this.commitError)));
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Writes everything buffered now (also called by close). */
+  flush(): void {
+    this.scheduled = false;
+    const waiters = this.commitWaiters;
+    this.commitWaiters = [];
+    try {
+      // the log first: its enqueue records carry the dedup keys, so seen.log may lag it
+      this.log.flush();
+      if (this.seenLines) appendFileSync(join(this.dir, FRONTIER_FILES.seen), this.seenLines);
+      if (this.deadLines) appendFileSync(join(this.dir, FRONTIER_FILES.dead), this.deadLines);
+      this.seenLines = this.deadLines = "";
+      this.dropSettledSegments();
+      if (this.log.bytesInCurrent >= this.options.segmentBytes) this.rotate(this.log.currentSegment + 1);
+    } catch (err) {
+      this.commitError = err;
+    }
+    for (const w of waiters) w();
+  }
+
+  close(): void {
+    this.flush();
+    this.log.close();
+    this.closed = true;
+  }
+
+  private release(entry: QueueEntry): void {
+    const seg = entry.ref?.seg;
+    if (seg !== undefined) this.live.set(seg, (this.live.get(seg) ?? 1) - 1);
+  }
+
+  /**
+   * Deletes the oldest segments with nothing live. Only from the front: a settle record in a
+   * later segment may be what marks an entry of an earlier one as done.
+   */
+  private dropSettledSegments(): void {
+    while (this.segments.length > 1 && (this.live.get(this.segments[0]) ?? 0) === 0) {
+      const seg = this.segments.shift()!;
+      this.live.delete(seg);
+      this.writeSegmentsFile();
+      this.log.remove(seg);
+    }
+  }
+
+  private rotate(seg: number): void {
+    this.log.startSegment(seg);
+    this.segments.push(seg);
+    this.writeSegmentsFile();
+  }
+
+  private writeSegmentsFile(): void {
+    const path = join(this.dir, FRONTIER_FILES.segments);
+    writeFileSync(`${path}.tmp`, JSON.stringify({ format: 1, first: this.segments[0], last: this.segments[this.segments.length - 1] }) + "\n");
+    renameSync(`${path}.tmp`, path);
+  }
+}
+
+function record(type: number, header: object, payload?: Uint8Array): Uint8Array {
+  const h = encoder.encode(JSON.stringify(header));
+  const out = new Uint8Array(3 + h.length + (payload?.length ?? 0));
+  out[0] = type;
+  out[1] = h.length >> 8;
+  out[2] = h.length & 0xff;
+  out.set(h, 3);
+  if (payload) out.set(payload, 3 + h.length);
+  return out;
+}
+
+function parseRecord(body: Uint8Array): { type: number; header: unknown; payload: Uint8Array } {
+  const hlen = (body[1] << 8) | body[2];
+  return { type: body[0], header: JSON.parse(decoder.decode(body.subarray(3, 3 + hlen))), payload: body.subarray(3 + hlen) };
+}
+
+function readSegmentsFile(dir: string): { first: number; last: number } {
+  const path = join(dir, FRONTIER_FILES.segments);
+  if (!existsSync(path)) throw new StateError(`state: ${path} is missing: the state folder is incomplete; delete it to start over`);
+  let v: { first?: unknown; last?: unknown };
+  try {
+    v = JSON.parse(readFileSync(path, "utf8"));
+  } catch {
+    throw new StateError(`state: ${path} is not valid JSON (corrupted); delete the state folder to start over`);
+  }
+  if (!Number.isInteger(v.first) || !Number.isInteger(v.last) || (v.first as number) > (v.last as number)) {
+    throw new StateError(`state: ${path} does not name a segment range (corrupted)`);
+  }
+  return { first: v.first as number, last: v.last as number };
+}
+
+function removeFrontierFiles(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    if (/^frontier-\d+\.log$/.test(name) || Object.values(FRONTIER_FILES).includes(name as never)) unlinkSync(join(dir, name));
+  }
+}

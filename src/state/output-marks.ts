@@ -1,0 +1,48 @@
+import { appendFileSync, writeFileSync } from "node:fs";
+import type { StoredMarks } from "../storage/jsonl-sink.ts";
+import { readJsonLines } from "./line-file.ts";
+
+type MarkLine = { o: string; at: number } | { m: string; at: number; f: string[] };
+
+/**
+ * The items sink's "stored" marks in the state folder (marks.log): for each write, the
+ * fingerprints it stored and the length its file had then. On resume the sink skips those
+ * fingerprints and cuts each file back to its last marked length, so lines written just before
+ * a crash (whose pages were not acked, and are fetched again) are not there twice.
+ */
+export class OutputMarks implements StoredMarks {
+  readonly restored: StoredMarks["restored"];
+
+  private constructor(
+    private readonly path: string,
+    restored: StoredMarks["restored"],
+  ) {
+    this.restored = restored;
+  }
+
+  static create(path: string): OutputMarks {
+    writeFileSync(path, "");
+    return new OutputMarks(path, undefined);
+  }
+
+  static recover(path: string, notes: string[]): OutputMarks {
+    const fingerprints: string[] = [];
+    const committed = new Map<string, number>();
+    for (const line of readJsonLines<MarkLine>(path, notes)) {
+      if ("o" in line) committed.set(line.o, line.at);
+      else {
+        committed.set(line.m, line.at);
+        fingerprints.push(...line.f);
+      }
+    }
+    return new OutputMarks(path, { fingerprints, committed });
+  }
+
+  opened(module: string, length: number): void {
+    appendFileSync(this.path, JSON.stringify({ o: module, at: length }) + "\n");
+  }
+
+  stored(module: string, length: number, fingerprints: readonly string[]): void {
+    appendFileSync(this.path, JSON.stringify({ m: module, at: length, f: fingerprints }) + "\n");
+  }
+}
