@@ -8,9 +8,8 @@ import { getJson, scrape, sumOf } from "./helpers/api.ts";
 import { deleteNamespace, freePort, rawClient, requireRedis, startRedisServer, stopRedisServer, uniqueName } from "./helpers/redis.ts";
 import { runCli, startWorker, waitFor, type WorkerProcess, writeConfig } from "./helpers/worker-process.ts";
 
-let hasRedis = false;
 beforeAll(async () => {
-  hasRedis = await requireRedis("api-fleet");
+  await requireRedis("api-fleet");
 });
 
 let shop: ShopServer | undefined;
@@ -26,7 +25,8 @@ afterEach(async () => {
   if (name) await deleteNamespace(name);
 });
 
-function workerToml(shopUrl: string, apiPort: number, redisPort = 6379): string {
+/** A worker's config; without `redisPort`, writeConfig points it at the test Redis. */
+function workerToml(shopUrl: string, apiPort: number, redisPort?: number): string {
   return `name = "${name}"
 [crawler]
 task_concurrency = 2
@@ -36,8 +36,7 @@ progress_interval_secs = 1
 [output]
 sink = "redis"
 [channel_config.redis]
-redis_port = ${redisPort}
-claim_min_idle = 3000
+${redisPort === undefined ? "" : `redis_port = ${redisPort}\n`}claim_min_idle = 3000
 claim_interval = 500
 [api]
 port = ${apiPort}
@@ -77,7 +76,6 @@ const post = (base: string, path: string) => fetch(`${base}${path}`, { method: "
 
 describe("[api] across a fleet of workers", () => {
   it("metrics equal the shop's count; pause via one worker's API stops both, per-module pause via the CLI too; resume finishes", async () => {
-    if (!hasRedis) return;
     name = uniqueName();
     shop = await startShop({ items: 300, latencyMs: 25 });
     const ports = [await freePort(), await freePort()];
@@ -135,7 +133,6 @@ describe("[api] across a fleet of workers", () => {
   }, 240_000);
 
   it("a worker prints one line when its Redis becomes unreachable and one when it is back", async () => {
-    if (!hasRedis) return;
     name = uniqueName();
     const redisPort = await freePort();
     let redis = await startRedisServer(redisPort);
