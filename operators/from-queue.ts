@@ -1,5 +1,7 @@
 import { Observable } from "rxjs";
+import type { PauseGate } from "../src/control/pause.ts";
 import type { Topic, TopicMessages } from "../src/model/index.ts";
+import type { CreditMeter } from "../src/observe/credit.ts";
 import type { Queue } from "../src/queue/queue.ts";
 import { type Job, Message, ok } from "./job.ts";
 
@@ -17,6 +19,10 @@ export interface FromQueueOptions {
    * 0 or absent: never touch.
    */
   touchEveryMs?: number;
+  /** while `pause.paused`, nothing new is read (messages already out still finish) */
+  pause?: PauseGate;
+  /** reports the credit in use when asked (metrics, dashboard); nothing is done per message */
+  credit?: CreditMeter;
 }
 
 /**
@@ -29,7 +35,7 @@ export function fromQueue<K extends Topic>(
   topic: K,
   options: FromQueueOptions,
 ): Observable<Job<TopicMessages[K]>> {
-  const { prefetch, blockMs = 1000, signal, touchEveryMs = 0 } = options;
+  const { prefetch, blockMs = 1000, signal, touchEveryMs = 0, pause } = options;
   if (!(prefetch >= 1)) throw new RangeError(`fromQueue: prefetch must be >= 1, got ${prefetch}`);
   return new Observable((subscriber) => {
     let outstanding = 0;
@@ -65,12 +71,21 @@ export function fromQueue<K extends Topic>(
       wake();
     };
     signal?.addEventListener("abort", onAbort, { once: true });
+    const unregister = options.credit?.register(topic, prefetch, () => outstanding);
 
     (async () => {
       while (!stopped && !subscriber.closed && !signal?.aborted) {
         const free = prefetch - outstanding;
         if (free <= 0) {
           await new Promise<void>((resolve) => (wakeReader = resolve));
+          continue;
+        }
+        if (pause?.paused) {
+          // woken by the next change of the flags, or by stop
+          await new Promise<void>((resolve) => {
+            wakeReader = resolve;
+            void pause.changed().then(wake);
+          });
           continue;
         }
         const deliveries = await queue.read(topic, free, blockMs);
@@ -90,6 +105,7 @@ export function fromQueue<K extends Topic>(
       stopped = true;
       clearInterval(touchTimer);
       out.clear();
+      unregister?.();
       signal?.removeEventListener("abort", onAbort);
       wake();
     };

@@ -4,6 +4,7 @@ export { applyDataMiddleware } from "./apply-data-middleware.ts";
 export { budget } from "./budget.ts";
 export { checkRequest } from "./check-request.ts";
 export { dedup, type SeenKeys } from "./dedup.ts";
+export { deferPausedModules } from "./defer-paused-modules.ts";
 export { type DownloadOptions, type Downloader, download, type Fetched } from "./download.ts";
 export { type FromQueueOptions, fromQueue } from "./from-queue.ts";
 export { type FromRedisStreamOptions, fromRedisStream } from "./from-redis-stream.ts";

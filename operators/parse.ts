@@ -67,7 +67,9 @@ export function parse(registry: ModuleRegistry, options: ParseOptions = {}): Ope
         options.events?.emit({ type: "content_skipped", url: fetched.url, module: response.module, contentType: contentType ?? "" });
         return { ...fetched, module: response.module, output: { items: [], requests: [], tasks: [], dropped: [] } };
       }
+      const started = performance.now();
       const output = await runParse(module, response, settings, timeoutSecs, { urlRules: options.urlRules, locks: registry.locks });
+      if (options.events?.observed) options.events.emit({ type: "page_parsed", module: response.module, ms: performance.now() - started });
       reportDropped(output.dropped, response.module, options.events);
       let fp = fetched.fingerprint;
       const byCanonical = typeof settings.dedupItemsByCanonical === "boolean" ? settings.dedupItemsByCanonical : options.dedupItemsByCanonical;

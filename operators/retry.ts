@@ -54,7 +54,7 @@ async function settleFailure(message: Message, failure: Failure, o: RetryOptions
     const max = o.maxRetriesOf?.(message) ?? o.policy.maxRetries;
     if (failure.retryable && attempt < max) {
       const delayMs = retryDelay(o.policy, attempt, failure.retryAfterMs);
-      o.events?.emit({ type: "retry_scheduled", topic, reason: failure.reason, attempt, delayMs, url: failure.url });
+      o.events?.emit({ type: "retry_scheduled", topic, reason: failure.reason, attempt, delayMs, url: failure.url, stage: failure.stage });
       await message.retry(delayMs, failure.reason);
       return;
     }
@@ -72,7 +72,7 @@ function reportUnsettled(message: Message, err: unknown, events?: EventBus): voi
 
 async function sendToDeadLetters(message: Message, failure: Failure, events?: EventBus): Promise<void> {
   const topic = failure.deadLetter?.topic ?? message.delivery.topic;
-  events?.emit({ type: "dead_lettered", topic, reason: failure.reason, url: failure.url });
+  events?.emit({ type: "dead_lettered", topic, reason: failure.reason, url: failure.url, stage: failure.stage });
   if (failure.deadLetter) await message.deadLetterDerived(failure.deadLetter.topic, failure.deadLetter.message, failure.reason);
   else await message.deadLetter(failure.reason);
 }

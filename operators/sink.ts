@@ -13,12 +13,13 @@ export function sink(itemSink: ItemSink, options: { events?: EventBus } = {}): O
     const { items } = parsed.output;
     if (items.length === 0) return parsed;
     let stored: boolean;
+    const started = performance.now();
     try {
       stored = await itemSink.write({ module: parsed.module, fingerprint: parsed.fingerprint, items, runId: parsed.response.runId, url: parsed.url });
     } catch (err) {
       throw new StageError({ stage: "sink", reason: `sink failed: ${err instanceof Error ? err.message : String(err)}`, retryable: true, url: parsed.url });
     }
-    if (stored) options.events?.emit({ type: "items_stored", module: parsed.module, count: items.length });
+    if (stored) options.events?.emit({ type: "items_stored", module: parsed.module, count: items.length, ms: performance.now() - started });
     return parsed;
   });
 }

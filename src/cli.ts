@@ -2,6 +2,8 @@
 import { ConfigError } from "./config/index.ts";
 import { StateError } from "./state/errors.ts";
 import { UsageError } from "./commands/common.ts";
+import { controlCommand } from "./commands/control.ts";
+import { dashboardCommand } from "./commands/dashboard.ts";
 import { configCommand } from "./commands/config.ts";
 import { dlqCommand } from "./commands/dlq.ts";
 import { exportCommand } from "./commands/export.ts";
@@ -27,6 +29,9 @@ const commands: Record<string, { run: Command; summary: string }> = {
   config: { run: configCommand, summary: "check a config file: errors, warnings, effective settings" },
   parse: { run: parseCommand, summary: "run a module's parse on one page (URL or saved file) and print items and links" },
   new: { run: newModuleCommand, summary: "write a module skeleton to modules/<name>.ts" },
+  pause: { run: controlCommand("pause"), summary: "stop every worker of the crawl taking new work (or one module's)" },
+  resume: { run: controlCommand("resume"), summary: "let the paused crawl (or module) go on" },
+  dashboard: { run: dashboardCommand, summary: "serve the API and dashboard for the crawl in Redis, without crawling" },
 };
 
 const usage = `usage: mocra-ts <command> [options]

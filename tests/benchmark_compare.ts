@@ -15,7 +15,8 @@
 //   BENCH_ITEMS (20000)  BENCH_RUNS (3)  BENCH_CONCURRENCIES (16,64,200)  BENCH_LATENCY_MS (50)
 //   BENCH_MAX_SECS (12: time box per crawl; a crawl still running then stops taking new work and its
 //   figures are rates over what it did, marked *; 0 = none)  BENCH_CRAWLERS (mocra,crawlee,bare; add
-//   mocra-ky for mocra-ts with HttpClient over ky + Node's fetch, the transport Deno and proxies use)
+//   mocra-ky for mocra-ts with HttpClient over ky + Node's fetch, the transport Deno and proxies use;
+//   mocra-metrics, on by default, is mocra-ts with the Prometheus metrics subscriber on: its cost)
 //   BENCH_CLIENTS=0 (skip the HTTP client table)  BENCH_PIN=0 (no taskset)
 //   --memory / BENCH_MEMORY=1: also the memory-flatness run: mocra-ts standalone over
 //   BENCH_MEMORY_ITEMS (200000) items at C = 200, no time box, RSS sampled every second
@@ -38,6 +39,7 @@ import {
   table,
   writeResults,
 } from "./bench/common.ts";
+import { metricsCostPerPage } from "./bench/metrics-cost.ts";
 
 const started = performance.now();
 const N = benchItems();
@@ -46,7 +48,7 @@ const CONCURRENCIES = envInts("BENCH_CONCURRENCIES", [16, 64, 200]);
 const LATENCY_MS = envInt("BENCH_LATENCY_MS", 50);
 const LATENCY_C = envInt("BENCH_LATENCY_CONCURRENCY", 200);
 const MAX_SECS = envInt("BENCH_MAX_SECS", 12);
-const CRAWLERS = (process.env.BENCH_CRAWLERS ?? "mocra,crawlee,bare").split(",").filter(Boolean) as Crawler[];
+const CRAWLERS = (process.env.BENCH_CRAWLERS ?? "mocra,mocra-metrics,crawlee,bare").split(",").filter(Boolean) as Crawler[];
 /** --memory-only: just the memory-flatness run */
 const MEMORY_ONLY = hasFlag("memory-only");
 const MEMORY = MEMORY_ONLY || hasFlag("memory") || process.env.BENCH_MEMORY === "1";
@@ -54,8 +56,8 @@ const MEMORY_ITEMS = envInt("BENCH_MEMORY_ITEMS", 200_000);
 const pin = pinning();
 
 /** "mocra-ky" (opt-in via BENCH_CRAWLERS): mocra-ts with HttpClient over ky + Node's fetch (the Deno/proxy transport) */
-type Crawler = "mocra" | "crawlee" | "bare" | "mocra-ky";
-const LABEL: Record<Crawler, string> = { mocra: "mocra-ts", crawlee: "crawlee", bare: "bare", "mocra-ky": "mocra-ts/ky" };
+type Crawler = "mocra" | "crawlee" | "bare" | "mocra-ky" | "mocra-metrics";
+const LABEL: Record<Crawler, string> = { mocra: "mocra-ts", crawlee: "crawlee", bare: "bare", "mocra-ky": "mocra-ts/ky", "mocra-metrics": "mocra-ts+metrics" };
 
 interface CrawlResult {
   machineBusyMs: number;
@@ -97,8 +99,9 @@ console.log(pin.note);
 async function crawl(shop: ShopProcess, crawler: Crawler, items: number, concurrency: number, maxSecs: number, run: number): Promise<Run> {
   const shop0 = shop.cpuMs();
   const args = ["--url", shop.url, "--items", String(items), "--concurrency", String(concurrency), "--max-secs", String(maxSecs)];
-  const script = crawler === "mocra-ky" ? "mocra" : crawler;
+  const script = crawler === "mocra-ky" || crawler === "mocra-metrics" ? "mocra" : crawler;
   if (crawler === "mocra-ky") args.push("--downloader", "ky");
+  if (crawler === "mocra-metrics") args.push("--metrics");
   const r = await runChild<CrawlResult>(`tests/bench/crawl-${script}.ts`, args, { cpu: pin.crawler });
   // the shop is idle outside the child's crawl window, so its CPU over the child's life is the window's
   const shopCpu = shop.cpuMs() - shop0;
@@ -277,6 +280,24 @@ for (const s of noLat) {
     targets.push({ target: `${s.name}: CPU/page <= 1.7x bare`, value: `${r.cpuVsBare.toFixed(2)}x`, met: r.cpuVsBare <= 1.7 });
   }
 }
+let metricsCost: ReturnType<typeof metricsCostPerPage> | undefined;
+if (CRAWLERS.includes("mocra-metrics")) {
+  // side by side in one process: steadier than pages/s on a loaded machine
+  metricsCost = metricsCostPerPage();
+  const mocraCpuUs = Math.min(...noLat.map((s) => (get(s.name, "mocra")?.cpuMsPerPage ?? Infinity) * 1000));
+  console.log(
+    `\nmetrics subscriber: ${metricsCost.costUs.toFixed(1)} µs of CPU per page (events of one page: ${metricsCost.withoutUs.toFixed(1)} µs without, ${metricsCost.withUs.toFixed(1)} µs with)` +
+      (Number.isFinite(mocraCpuUs) ? `; ${((metricsCost.costUs / mocraCpuUs) * 100).toFixed(1)} % of mocra-ts's ${fmt(mocraCpuUs)} µs per page` : ""),
+  );
+  for (const s of noLat) {
+    const off = get(s.name, "mocra");
+    const on = get(s.name, "mocra-metrics");
+    if (off && on) {
+      const share = on.pagesPerSec / off.pagesPerSec;
+      targets.push({ target: `${s.name}: metrics on >= 95% of metrics off (pages/s)`, value: `${(share * 100).toFixed(0)}%`, met: share >= 0.95 });
+    }
+  }
+}
 const lat = scenarios.find((s) => s.latencyMs > 0);
 if (lat && CRAWLERS.includes("bare")) {
   const r = ratios.find((x) => x.scenario === lat.name)!;
@@ -324,6 +345,7 @@ const file = writeResults(MEMORY_ONLY ? "compare-memory" : "compare", {
   scenarios,
   medians: summaries,
   ratios,
+  metricsCost,
   targets,
   memory,
 });

@@ -100,6 +100,8 @@ const EXPECTED_DEFAULTS: Config = {
   scheduler: { misfireToleranceSecs: 300, concurrency: 100, leaderLeaseSecs: 10 },
   db: { url: "", databaseSchema: "public", poolSize: 4, tls: false },
   state: { dir: "state", fsync: false, segmentMb: 16 },
+  api: { port: 0, host: "127.0.0.1", apiKey: "", rateLimit: 0 },
+  logger: { enabled: true, level: "info", format: "text" },
   modules: {},
   rateLimits: {},
 };
@@ -201,6 +203,17 @@ tls = true
 dir = "var/state"
 fsync = true
 segment_mb = 4
+
+[api]
+port = 8080
+host = "0.0.0.0"
+api_key = "s3cret"
+rate_limit = 2.5
+
+[logger]
+enabled = false
+level = "debug"
+format = "json"
 
 [modules.books]
 start_urls = ["https://books.toscrape.com/"]
@@ -308,6 +321,8 @@ const FULL_CONFIG: Config = {
   scheduler: { misfireToleranceSecs: 30, concurrency: 4, leaderLeaseSecs: 2 },
   db: { url: "", databaseSchema: "crawl", poolSize: 2, tls: true },
   state: { dir: "var/state", fsync: true, segmentMb: 4 },
+  api: { port: 8080, host: "0.0.0.0", apiKey: "s3cret", rateLimit: 2.5 },
+  logger: { enabled: false, level: "debug", format: "json" },
   modules: {
     books: {
       start_urls: ["https://books.toscrape.com/"],
@@ -614,7 +629,7 @@ describe("validation errors", () => {
       "config.toml:8: channel_config.redis.redis_port must be an integer between 1 and 65535, got 0",
     );
     expect(lines[5]).toBe(
-      'config.toml:9: unknown section "nope"; known sections: crawler, download_config, channel_config, cache, output, middleware, scheduler, db, state, modules, rate_limits',
+      'config.toml:9: unknown section "nope"; known sections: crawler, download_config, channel_config, cache, output, middleware, scheduler, db, state, api, logger, modules, rate_limits',
     );
   });
 });

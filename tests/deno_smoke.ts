@@ -125,3 +125,36 @@ console.log(`deno smoke test passed on ${runtime}: demo crawl ${result.stats.pag
   check(scheduled.stats.dropped === scheduled.stats.pages / 2, `middleware: ${scheduled.stats.dropped} dropped of ${scheduled.stats.pages} pages (half have no price)`);
   console.log(`deno smoke test passed on ${runtime}: ${runs.size} scheduled runs, ${kept} items in two sinks, ${scheduled.stats.dropped} dropped by middleware`);
 }
+
+// The [api] on this runtime (Deno.serve under Deno): a demo crawl with the API on a free port;
+// /metrics parsed and equal to the shop's count, /health, the dashboard page, auth.
+{
+  const { crawlWithApi, scrape, sumOf } = await import("./helpers/api.ts");
+  const { freePort } = await import("./helpers/redis.ts");
+  const apiShop = await startShop({ items: 50 });
+  const cfg = defaultConfig();
+  cfg.output.path = await mkdtemp(join(tmpdir(), "mocra-smoke-api-"));
+  cfg.crawler.obeyRobotsTxt = false;
+  cfg.api.port = await freePort();
+  cfg.api.apiKey = "smoke-key";
+  cfg.modules = { demo_shop: { start_url: `${apiShop.url}/list/0` } };
+  const run = await crawlWithApi(cfg, [demoShop]);
+  await run.done;
+  const metrics = await scrape(run.base);
+  const downloads = sumOf(metrics, "mocra_throughput_total", { stage: "download" });
+  const health = await fetch(`${run.base}/health`);
+  const healthBody = (await health.json()) as { status: string; runtime: string };
+  const page = await fetch(`${run.base}/`);
+  const pageText = await page.text();
+  const noKey = (await fetch(`${run.base}/control/pause`, { method: "POST" })).status;
+  const withKey = await fetch(`${run.base}/control/pause`, { method: "POST", headers: { authorization: "Bearer smoke-key" } });
+  const pausedBody = (await withKey.json()) as { paused: { all: boolean } };
+  await run.close();
+  await apiShop.close();
+  await rm(cfg.output.path, { recursive: true, force: true });
+  check(downloads === apiShop.totalHits && downloads === 51, `api: mocra_throughput_total{stage="download"} ${downloads}, shop saw ${apiShop.totalHits}`);
+  check(health.status === 200 && healthBody.status === "ok" && healthBody.runtime === runtime, `api: /health answered ${health.status} ${JSON.stringify(healthBody)}`);
+  check(page.status === 200 && pageText.includes("mocra-ts dashboard"), "api: GET / is not the dashboard");
+  check(noKey === 401 && withKey.status === 200 && pausedBody.paused.all === true, `api: auth answered ${noKey} without the key, ${withKey.status} with it`);
+  console.log(`deno smoke test passed on ${runtime}: [api] served ${downloads} pages' metrics, /health, the dashboard and auth on port ${cfg.api.port}`);
+}

@@ -2,6 +2,8 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Config, loadConfig } from "../config/index.ts";
+import type { LogLevel } from "../config/schema.ts";
+import { isLogLevel, LOG_LEVELS } from "../observe/logger.ts";
 import { ModuleRegistry } from "../modules/registry.ts";
 
 /** Thrown for a wrong command line: printed with the command's usage, exit code 2. */
@@ -33,4 +35,11 @@ export async function loadRegistry(
   await registry.load([...paths, ...config.crawler.modulePaths], { required });
   for (const p of registry.problems) console.error(`warning: skipped ${p}`);
   return registry;
+}
+
+/** `--log-level`: undefined when not given (the config's [logger] level applies). */
+export function parseLogLevel(value: string | undefined): LogLevel | undefined {
+  if (value === undefined) return undefined;
+  if (!isLogLevel(value)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(value)}`);
+  return value;
 }

@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import { TOPICS, type Topic } from "../model/index.ts";
 import { RedisQueue } from "../queue/redis/index.ts";
 import { loadConfigFrom, UsageError } from "./common.ts";
+import { printable } from "../text/printable.ts";
 
 export const usage = `usage: dlq list|replay|purge [--topic T] [--count N] [--config PATH]
 
@@ -42,7 +43,8 @@ export async function dlqCommand(argv: string[]): Promise<number> {
       for (const d of letters) {
         const m = d.message as { url?: string; module?: string } | undefined;
         const what = m === undefined ? "(undecodable payload)" : (m.url ?? m.module ?? "");
-        console.log(`${d.id}  ${d.priority}  ${d.reason}  [was ${d.originalId}]  ${what}`);
+        // reasons and URLs come from the network: no raw control characters on the terminal
+        console.log(`${d.id}  ${d.priority}  ${printable(d.reason)}  [was ${d.originalId}]  ${printable(what)}`);
       }
     } else if (action === "replay") {
       console.log(`replayed ${await queue.replayDeadLetters(topic, count ?? Number.MAX_SAFE_INTEGER)} dead letters of ${topic}`);

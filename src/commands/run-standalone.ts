@@ -1,13 +1,19 @@
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { MemoryPauseFlag } from "../control/pause.ts";
 import { startShop } from "../demo/shop.ts";
+import { ALL_ROLES } from "../engine/flows.ts";
+import { createLogger, type Observed, observeCrawl } from "../engine/observability.ts";
 import { summaryText } from "../engine/progress.ts";
 import { runStandalone } from "../engine/standalone.ts";
+import { EventBus } from "../events/bus.ts";
+import { CreditMeter } from "../observe/credit.ts";
+import type { Queue } from "../queue/queue.ts";
 import { onStopSignals } from "../runtime/index.ts";
 import { schedulesOf } from "../sync/cron.ts";
-import { loadConfigFrom, loadRegistry, UsageError } from "./common.ts";
+import { loadConfigFrom, loadRegistry, parseLogLevel, UsageError } from "./common.ts";
 
-export const usage = `usage: run-standalone [--config PATH] [--module NAME]... [--resume] [--demo [--items N]] [--schedule]
+export const usage = `usage: run-standalone [--config PATH] [--module NAME]... [--resume] [--demo [--items N]] [--schedule] [--log-level L]
 
 Crawls in this process until the work is drained, then prints a summary. No Redis needed.
 The frontier (queued requests, seen set, dead letters, stored marks) is kept on disk in
@@ -21,7 +27,11 @@ The frontier (queued requests, seen set, dead letters, stored marks) is kept on 
   --items N       with --demo: items in the demo shop (default 200)
   --schedule      keep running and submit each module's cron schedule at its ticks (modules
                   without one run once); stop with Ctrl-C
+  --log-level L   debug, info, warn or error (default: [logger] level)
   -h, --help      this help
+
+With [api] port set, serves the API and the dashboard (GET /) while it crawls; pause/resume
+there hold this process's crawl.
 
 Ctrl-C (or SIGTERM) stops taking new work, lets in-flight pages finish (up to
 crawler.shutdown_timeout_secs), and prints the summary; a second one, 2 s or more after the
@@ -37,6 +47,7 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
       resume: { type: "boolean" },
       items: { type: "string" },
       schedule: { type: "boolean" },
+      "log-level": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -44,6 +55,7 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
     console.log(usage);
     return 0;
   }
+  const logLevel = parseLogLevel(values["log-level"]);
   const config = await loadConfigFrom(values.config);
   let modules = values.module ?? [];
   const overrides: Record<string, Record<string, unknown>> = {};
@@ -57,6 +69,7 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
     if (modules.length === 0) modules = ["demo_shop"];
   }
   const controller = new AbortController();
+  let observed: Observed | undefined;
   const removeSignals = onStopSignals(
     (sig) => {
       console.error(`\n${sig}: finishing in-flight pages (again to quit at once)`);
@@ -72,32 +85,44 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
     if (values.schedule && schedulesOf(registry, modules).length === 0) {
       throw new UsageError(`--schedule: none of the modules (${(modules.length > 0 ? modules : registry.names()).join(", ")}) has a cron schedule (cron in defineModule, or in [modules.<name>])`);
     }
+    const events = new EventBus();
+    const logger = createLogger(config, logLevel);
+    const pause = new MemoryPauseFlag(events);
+    const credit = new CreditMeter();
+    const onStart = async ({ queue, workerId }: { queue: Queue; workerId: string }) => {
+      observed = await observeCrawl({ config, events, queue, registry, logger, node: { id: workerId, roles: ALL_ROLES }, credit, control: pause, progress: logger.enabled("info") });
+    };
     const result = await runStandalone({
       config,
       registry,
       modules,
       signal: controller.signal,
-      progress: true,
+      progress: logger.enabled("info"),
       schedule: values.schedule,
-      state: { resume: values.resume ?? false, notify: (line) => console.error(line) },
-    });
-    console.error(summaryText(result.stats, result.output));
-    for (const line of result.stats.droppedLinksLines()) console.error(line);
+      state: { resume: values.resume ?? false, notify: (line) => logger.print(line) },
+      events,
+      logger,
+      pause,
+      credit,
+      onStart,
+    }).finally(() => observed?.stop());
+    for (const line of summaryText(result.stats, result.output).split("\n")) logger.print(line);
+    for (const line of result.stats.droppedLinksLines()) logger.print(line);
     const dead = Object.entries(result.deadLetters).filter(([, n]) => n > 0);
-    if (dead.length > 0) console.error(`dead letters: ${dead.map(([t, n]) => `${t} ${n}`).join(", ")}; all of them in ${result.deadLetterFile}`);
+    if (dead.length > 0) logger.print(`dead letters: ${dead.map(([t, n]) => `${t} ${n}`).join(", ")}; all of them in ${result.deadLetterFile}`);
     const where = result.state?.path ?? "";
     if (result.fatal) {
-      console.error(`fatal: ${result.fatal.message.split("\n")[0]}; state in ${where} (continue with --resume once fixed)`);
+      logger.print(`fatal: ${result.fatal.message.split("\n")[0]}; state in ${where} (continue with --resume once fixed)`);
       return 1;
     }
     if (result.abandoned > 0) {
-      console.error(
+      logger.print(
         `shutdown: ${result.abandoned} messages still in flight after ${config.crawler.shutdownTimeoutSecs} s were left for re-delivery; ` +
           `${result.remaining} more queued; state in ${where} (continue with --resume)`,
       );
       return 1;
     }
-    if (result.interrupted) console.error(`interrupted: ${result.remaining} messages still queued; state in ${where} (continue with --resume)`);
+    if (result.interrupted) logger.print(`interrupted: ${result.remaining} messages still queued; state in ${where} (continue with --resume)`);
     return 0;
   } finally {
     removeSignals();

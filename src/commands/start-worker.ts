@@ -1,14 +1,17 @@
 import { parseArgs } from "node:util";
 import { budgetTtlSecs, RedisBudgetStore } from "../bounds/budget-store.ts";
 import { type Config, cacheRedisConnection } from "../config/index.ts";
+import { RedisPauseFlag } from "../control/pause.ts";
 import { ALL_ROLES, createBounds, type Role } from "../engine/flows.ts";
-import { NodeRegistry } from "../engine/node-registry.ts";
+import { listNodes, NodeRegistry } from "../engine/node-registry.ts";
+import { createLogger, observeCrawl } from "../engine/observability.ts";
 import { createPoliteness } from "../engine/politeness.ts";
 import { showProgress } from "../engine/progress.ts";
 import { createHttpClient, createLocalSink } from "../engine/standalone.ts";
 import { Worker } from "../engine/worker.ts";
 import { EventBus } from "../events/bus.ts";
 import { CrawlStats } from "../events/stats.ts";
+import { CreditMeter } from "../observe/credit.ts";
 import { BlobOffloadQueue } from "../queue/blob-offload-queue.ts";
 import type { Queue } from "../queue/queue.ts";
 import { openConnection } from "../queue/redis/connection.ts";
@@ -23,9 +26,9 @@ import { FileBlobStorage } from "../storage/blob-storage.ts";
 import { PostgresItemSink } from "../storage/postgres-sink.ts";
 import { RedisItemSink } from "../storage/redis-sink.ts";
 import type { ItemSink } from "../storage/sink.ts";
-import { loadConfigFrom, loadRegistry, UsageError } from "./common.ts";
+import { loadConfigFrom, loadRegistry, parseLogLevel, UsageError } from "./common.ts";
 
-export const usage = `usage: start-worker [--config PATH] [--roles task,download,parse]
+export const usage = `usage: start-worker [--config PATH] [--roles task,download,parse] [--log-level L]
 
 Joins the crawl in Redis (channel_config.redis) and works until SIGINT/SIGTERM; then stops
 taking work, finishes and acks what is in flight, flushes the sink, and exits 0.
@@ -34,7 +37,10 @@ taking work, finishes and acks what is in flight, flushes the sink, and exits 0.
   --roles LIST    stages to run, comma-separated: task (expand tasks into requests), download,
                   parse (default: all). A download-only worker puts Responses on the "response"
                   topic for parse workers.
-  -h, --help      this help`;
+  --log-level L   debug, info, warn or error (default: [logger] level)
+  -h, --help      this help
+
+With [api] port set, serves the API and the dashboard (GET /) on [api] host:port.`;
 
 export function parseRoles(text: string | undefined): Role[] {
   if (text === undefined) return [...ALL_ROLES];
@@ -47,8 +53,12 @@ export function parseRoles(text: string | undefined): Role[] {
 }
 
 /** The queue a worker uses: Redis, with large Response bodies offloaded when blob storage is set. */
-export async function connectQueue(config: Config, onFatal: (err: Error) => void): Promise<Queue> {
-  const redis = await RedisQueue.connect(config, { onFatal });
+export async function connectQueue(config: Config, onFatal: (err: Error) => void, events?: EventBus): Promise<Queue> {
+  const redis = await RedisQueue.connect(config, {
+    onFatal,
+    onConnection: (c) =>
+      events?.emit(c.state === "down" ? { type: "redis_unreachable", endpoint: c.endpoint, reason: c.reason } : { type: "redis_reconnected", endpoint: c.endpoint, downMs: c.downMs }),
+  });
   const path = config.channelConfig.blobStorage.path;
   return path ? new BlobOffloadQueue(redis, new FileBlobStorage(path)) : redis;
 }
@@ -73,28 +83,30 @@ export function deliveryNote(config: Config): string {
 export async function startWorkerCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { config: { type: "string" }, roles: { type: "string" }, help: { type: "boolean", short: "h" } },
+    options: { config: { type: "string" }, roles: { type: "string" }, "log-level": { type: "string" }, help: { type: "boolean", short: "h" } },
   });
   if (values.help) {
     console.log(usage);
     return 0;
   }
   const roles = parseRoles(values.roles);
+  const logLevel = parseLogLevel(values["log-level"]);
   const config = await loadConfigFrom(values.config);
   const registry = await loadRegistry(config);
   // configuration problems of middleware and schedules stop start-up before anything connects
   const middleware = await loadMiddlewareChains(config, registry);
   const schedules = schedulesOf(registry);
   checkScheduleConfig(config, schedules);
+  const events = new EventBus();
+  const logger = createLogger(config, logLevel);
 
   let fatal: Error | undefined;
   let requestStop: (reason: string) => void = () => {};
   const queue = await connectQueue(config, (err) => {
     fatal = err;
     requestStop(err.message);
-  });
+  }, events);
   const sink = withStoreMiddleware(await createWorkerSink(config), middleware);
-  const events = new EventBus();
   const stats = new CrawlStats(events);
   // rate limits, concurrency leases, robots.txt, caches and backoff shared with every worker
   const r = config.channelConfig.redis;
@@ -103,11 +115,14 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   registry.useLocks(politeness.locks); // modules' ctx.lock: shared by every worker
   // run budgets (max_requests, max_items) are counted for all workers on the same connection
   const bounds = createBounds(config, registry, new RedisBudgetStore(cacheRedis, config.name, budgetTtlSecs(config)), events);
+  // the fleet-wide pause flags: a local copy, re-read every second on this connection
+  const pause = await RedisPauseFlag.start(cacheRedis, config.name, { events });
+  const credit = new CreditMeter();
   const worker = new Worker(
-    { config, queue, registry, sink, events, downloader: createHttpClient(config), limiter: new MemoryRateLimiter(), politeness, bounds, middleware },
+    { config, queue, registry, sink, events, downloader: createHttpClient(config), limiter: new MemoryRateLimiter(), politeness, bounds, middleware, pause, credit },
     roles,
   );
-  const nodes = await NodeRegistry.start(config, { id: worker.id, roles, pages: () => stats.pages });
+  const nodes = await NodeRegistry.start(config, { id: worker.id, roles, pages: () => stats.pages, items: () => stats.items });
   // one leader per crawl (<name>:leader:cron); only it submits the cron schedules' ticks
   events.on("leader_elected").subscribe((e) => console.error(`worker ${e.workerId} is the leader (term ${e.term})${schedules.length > 0 ? `; schedules: ${schedules.map((s) => `${s.module} "${s.expression}"`).join(", ")}` : ""}`));
   const leader = new LeaderElector(cacheRedis, config.name, worker.id, config.scheduler.leaderLeaseSecs * 1000, events).start();
@@ -121,10 +136,23 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
     concurrency: config.scheduler.concurrency,
     events,
   }).start();
+  const observed = await observeCrawl({
+    config,
+    events,
+    queue,
+    registry,
+    logger,
+    node: { id: worker.id, roles },
+    credit,
+    control: pause,
+    nodes: () => listNodes(cacheRedis, config.name),
+    progress: true,
+  });
   const stopProgress = showProgress(events, stats, {
     intervalSecs: config.crawler.progressIntervalSecs,
     tty: false,
     queued: () => queue.depth("request"),
+    logger,
   });
   console.error(`worker ${worker.id} (${roles.join(", ")}) joined ${config.name} on Redis; modules: ${registry.names().join(", ") || "none"}`);
 
@@ -143,6 +171,8 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   const outcome = await worker.stop(reason, config.crawler.shutdownTimeoutSecs * 1000);
   await running.catch((err: unknown) => console.error(`worker flow failed: ${String(err)}`));
   stopProgress();
+  await observed.stop();
+  pause.close();
   await sink.close();
   await nodes.stop();
   await politeness.close();

@@ -166,6 +166,24 @@ export interface SchedulerConfig {
 }
 // --- end middleware and scheduler ---
 
+/** `[api]` (mocra's): the observability and control HTTP API and the dashboard. */
+export interface ApiConfig {
+  port: number;
+  host: string;
+  apiKey: string;
+  rateLimit: number;
+}
+
+/** `logger.level` */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** `[logger]` (mocra's section; `enabled`, `level` and `format` have an effect here). */
+export interface LoggerConfig {
+  enabled: boolean;
+  level: LogLevel;
+  format: "text" | "json";
+}
+
 /** The whole configuration. Every field has a default, so an empty file is valid. */
 export interface Config {
   name: string;
@@ -178,6 +196,8 @@ export interface Config {
   scheduler: SchedulerConfig;
   db: DbConfig;
   state: StateConfig;
+  api: ApiConfig;
+  logger: LoggerConfig;
   /** `[modules.<name>]` tables, keyed by module name. */
   modules: Record<string, ModuleSettings>;
   /** `[rate_limits]`: requests per second per rate-limit key (e.g. a domain), overriding the defaults. */
@@ -935,6 +955,61 @@ export const MOCRA_IGNORED_SECTIONS: readonly string[] = [
   "channel_config.nats",
 ];
 
+const apiFields: FieldTable<ApiConfig> = {
+  port: {
+    key: "port",
+    type: "integer",
+    default: 0,
+    min: 0,
+    max: 65535,
+    description: "Port of the HTTP API and dashboard (/, /health, /metrics, /observability/engine, /control/*); 0 = off.",
+  },
+  host: {
+    key: "host",
+    type: "string",
+    default: "127.0.0.1",
+    pattern: /^[^\s]+$/,
+    patternDescription: "an address or host name to listen on",
+    description: 'Address the API listens on; "0.0.0.0" for every interface.',
+  },
+  apiKey: {
+    key: "api_key",
+    type: "string",
+    default: "",
+    description: "Key for /start_work, /nodes, /dlq, /control/* (Bearer or x-api-key); empty = those routes answer 403.",
+  },
+  rateLimit: {
+    key: "rate_limit",
+    type: "number",
+    default: 0,
+    min: 0,
+    description: "Requests per second per caller (its key, or anonymous) on every route but / and /health; 0 = unlimited.",
+  },
+};
+
+const loggerFields: FieldTable<LoggerConfig> = {
+  enabled: {
+    key: "enabled",
+    type: "boolean",
+    default: true,
+    description: "false = no log lines (the progress line and a run's summary still print).",
+  },
+  level: {
+    key: "level",
+    type: "enum",
+    default: "info",
+    values: ["debug", "info", "warn", "error"],
+    description: "Least severe log line printed (--log-level overrides).",
+  },
+  format: {
+    key: "format",
+    type: "enum",
+    default: "text",
+    values: ["text", "json"],
+    description: '"text" lines, or "json": one JSON object per line (time, level, msg, fields).',
+  },
+};
+
 function section(
   parentPath: string,
   key: string,
@@ -992,6 +1067,8 @@ export const CONFIG_SCHEMA: SectionSpec = {
     section("", "scheduler", "scheduler", "Cron schedules (run on the elected leader).", schedulerFields),
     section("", "db", "db", "Database (mocra's [db]): the PostgreSQL items store.", dbFields),
     section("", "state", "state", "run-standalone's state on disk, for --resume.", stateFields),
+    section("", "api", "api", "Observability and control API, dashboard at GET /.", apiFields),
+    section("", "logger", "logger", "Log lines on stderr.", loggerFields),
   ],
 };
 

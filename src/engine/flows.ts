@@ -2,11 +2,13 @@ import { identity, merge, type Observable, type OperatorFunction, pipe } from "r
 import { CrawlBounds } from "../bounds/bounds.ts";
 import { type BudgetStore, MemoryBudgetStore } from "../bounds/budget-store.ts";
 import { type Config, effectivePrefetch } from "../config/index.ts";
+import type { PauseGate } from "../control/pause.ts";
 import type { EventBus } from "../events/bus.ts";
 import { MiddlewareChains } from "../middleware/chains.ts";
-import type { Request } from "../model/index.ts";
+import type { Request, Topic, TopicMessages } from "../model/index.ts";
 import type { ModuleRegistry } from "../modules/registry.ts";
 import { URL_HEADER } from "../modules/page.ts";
+import type { CreditMeter } from "../observe/credit.ts";
 import type { Queue } from "../queue/queue.ts";
 import type { RetryPolicy } from "../queue/retry-policy.ts";
 import type { RateLimiter } from "../ratelimit/limiter.ts";
@@ -19,6 +21,7 @@ import { createPoliteness, type PolitenessKit } from "./politeness.ts";
 import {
   ack,
   budget,
+  deferPausedModules,
   checkRequest,
   type Downloader,
   download,
@@ -58,6 +61,16 @@ export interface FlowDeps {
   middleware?: MiddlewareChains;
   /** depth and run budgets (max_depth, max_requests, max_items); default: counted in this process */
   bounds?: CrawlBounds;
+  /** pause / resume (whole crawl, per module); default: never paused */
+  pause?: PauseGate;
+  /** where the sources report their credit in use (metrics, dashboard) */
+  credit?: CreditMeter;
+}
+
+/** A flow's source: reads `topic` with credit, holding back while paused. */
+function source<K extends Topic>(deps: FlowDeps, topic: K, prefetch: number, signal: AbortSignal, touch = false): Observable<Job<TopicMessages[K]>> {
+  const read = fromQueue(deps.queue, topic, { prefetch, signal, touchEveryMs: touch ? touchEveryMs(deps.config) : 0, pause: deps.pause, credit: deps.credit });
+  return deps.pause ? read.pipe(deferPausedModules(deps.pause)) : read;
 }
 
 const defaultKits = new WeakMap<FlowDeps, PolitenessKit>();
@@ -159,7 +172,7 @@ function touchEveryMs(config: Config): number {
 
 /** task / parser_task → generate → request queue. */
 export function taskFlow(deps: FlowDeps, topic: "task" | "parser_task", signal: AbortSignal): Observable<unknown> {
-  return fromQueue(deps.queue, topic, { prefetch: 4, signal }).pipe(
+  return source(deps, topic, 4, signal).pipe(
     generate({
       registry: deps.registry,
       queue: deps.queue,
@@ -216,7 +229,7 @@ function fetchStages(deps: FlowDeps): OperatorFunction<Job<Request>, Job<Fetched
 
 /** request → rate limit → download → parse → items to sink, follow-ups to the queue → ack. */
 export function requestFlow(deps: FlowDeps, signal: AbortSignal): Observable<unknown> {
-  return fromQueue(deps.queue, "request", { prefetch: effectivePrefetch(deps.config), signal, touchEveryMs: touchEveryMs(deps.config) }).pipe(
+  return source(deps, "request", effectivePrefetch(deps.config), signal, true).pipe(
     fetchStages(deps),
     parseStage(deps),
     route({ sink: deps.sink, queue: deps.queue, events: deps.events, bounds: boundsOf(deps), middleware: middlewareOf(deps) }),
@@ -226,7 +239,7 @@ export function requestFlow(deps: FlowDeps, signal: AbortSignal): Observable<unk
 
 /** Download-only: request → download → Response onto the `response` topic → ack. */
 export function downloadOnlyFlow(deps: FlowDeps, signal: AbortSignal): Observable<unknown> {
-  return fromQueue(deps.queue, "request", { prefetch: effectivePrefetch(deps.config), signal, touchEveryMs: touchEveryMs(deps.config) }).pipe(
+  return source(deps, "request", effectivePrefetch(deps.config), signal, true).pipe(
     fetchStages(deps),
     mapJob("to_queue", async (f: Fetched) => {
       try {
@@ -245,7 +258,7 @@ export function downloadOnlyFlow(deps: FlowDeps, signal: AbortSignal): Observabl
 
 /** Parse-only: response topic → parse → route → ack. */
 export function responseFlow(deps: FlowDeps, signal: AbortSignal): Observable<unknown> {
-  return fromQueue(deps.queue, "response", { prefetch: effectivePrefetch(deps.config), signal, touchEveryMs: touchEveryMs(deps.config) }).pipe(
+  return source(deps, "response", effectivePrefetch(deps.config), signal, true).pipe(
     mapJob("parse", (response): Fetched => {
       const url = response.headers.find(([k]) => k === URL_HEADER)?.[1] ?? "";
       return { response, fingerprint: response.requestHash ?? response.id, url };

@@ -36,6 +36,8 @@ export interface NodeInfo {
   started_at?: number;
   /** pages processed by this node so far */
   pages?: number;
+  /** items stored by this node so far */
+  items?: number;
 }
 
 export interface NodeRegistryOptions {
@@ -46,6 +48,8 @@ export interface NodeRegistryOptions {
   roles?: readonly string[];
   /** pages processed so far, reported with each heartbeat */
   pages?: () => number;
+  /** items stored so far, reported with each heartbeat */
+  items?: () => number;
   /** default 10 000 */
   intervalMs?: number;
   /** TTL of the node key and index entry, in seconds; default 30 */
@@ -73,6 +77,7 @@ export class NodeRegistry {
   readonly startedAt = unixSecs();
   private readonly roles: readonly string[] | undefined;
   private readonly pages: (() => number) | undefined;
+  private readonly items: (() => number) | undefined;
   private readonly intervalMs: number;
   private readonly ttlSecs: number;
   private readonly onError: ((err: unknown) => void) | undefined;
@@ -93,6 +98,7 @@ export class NodeRegistry {
     this.version = options.version ?? PACKAGE_VERSION;
     this.roles = options.roles;
     this.pages = options.pages;
+    this.items = options.items;
     this.intervalMs = options.intervalMs ?? HEARTBEAT_INTERVAL_MS;
     this.ttlSecs = options.ttlSecs ?? NODE_TTL_SECS;
     this.onError = options.onError;
@@ -129,6 +135,7 @@ export class NodeRegistry {
     if (this.roles) row.roles = [...this.roles];
     row.started_at = this.startedAt;
     if (this.pages) row.pages = this.pages();
+    if (this.items) row.items = this.items();
     return row;
   }
 

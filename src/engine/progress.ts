@@ -2,6 +2,8 @@ import { stderr } from "node:process";
 import type { Subscription } from "rxjs";
 import type { EventBus } from "../events/bus.ts";
 import type { CountWithUrls, CrawlStats } from "../events/stats.ts";
+import type { LogLevel } from "../config/schema.ts";
+import type { Logger } from "../observe/logger.ts";
 import { printable } from "../text/printable.ts";
 
 export interface ProgressOptions {
@@ -12,6 +14,8 @@ export interface ProgressOptions {
   /** redraw one status line (terminal) or print plain lines */
   tty?: boolean;
   write?: (text: string) => void;
+  /** writes the lines (at their level, in its format); the terminal line is redrawn around them */
+  logger?: Logger;
 }
 
 function line(stats: CrawlStats, queued: number): string {
@@ -34,21 +38,32 @@ export function showProgress(bus: EventBus, stats: CrawlStats, options: Progress
   const clear = () => {
     if (tty && last) write("\r\x1b[K");
   };
-  const say = (text: string) => {
+  const { logger } = options;
+  let stopped = false;
+  if (logger && tty) {
+    logger.wrapWrite((text, inner) => {
+      if (stopped) return inner(text);
+      clear();
+      inner(text);
+      if (last) write(last);
+    });
+  }
+  const say = (level: LogLevel, text: string) => {
+    if (logger) return logger.log(level, text);
     clear();
-    write(`${text}\n`);
+    write(`${level === "warn" ? "warning: " : level === "error" ? "error: " : ""}${text}\n`);
     if (tty && last) write(last);
   };
   // a host refusing or timing out is said once per host, not once per request
   const backingOff = new Set<string>();
   const sub: Subscription = bus.events$.subscribe((e) => {
     if (e.type === "warning" || e.type === "error") {
-      say(`${e.type === "error" ? "error" : "warning"}: ${"stage" in e ? `[${e.stage}] ` : ""}${printable(e.message)}`);
+      say(e.type === "error" ? "error" : "warn", `${"stage" in e ? `[${e.stage}] ` : ""}${printable(e.message)}`);
     } else if (e.type === "circuit_opened" && !backingOff.has(e.key)) {
       backingOff.add(e.key);
-      say(`warning: host ${printable(e.key)} refusing connections or timing out (${e.failures} in a row); backing off for ${e.ms >= 1000 ? `${Math.round(e.ms / 1000)} s` : `${Math.round(e.ms)} ms`} at a time`);
+      say("warn", `host ${printable(e.key)} refusing connections or timing out (${e.failures} in a row); backing off for ${e.ms >= 1000 ? `${Math.round(e.ms / 1000)} s` : `${Math.round(e.ms)} ms`} at a time`);
     } else if (e.type === "budget_spent") {
-      say(`${e.budget} ${e.limit} reached for module ${printable(e.module)}: no new requests for this run; in-flight work finishes`);
+      say("info", `${e.budget} ${e.limit} reached for module ${printable(e.module)}: no new requests for this run; in-flight work finishes`);
     }
   });
   const tick = async () => {
@@ -56,10 +71,12 @@ export function showProgress(bus: EventBus, stats: CrawlStats, options: Progress
     if (tty) {
       last = text;
       write(`\r\x1b[K${text}`);
-    } else write(`[progress] ${text}\n`);
+    } else if (logger) logger.info(`[progress] ${text}`);
+    else write(`[progress] ${text}\n`);
   };
   const timer = setInterval(() => void tick(), tty ? 250 : options.intervalSecs * 1000);
   return () => {
+    stopped = true;
     clearInterval(timer);
     sub.unsubscribe();
     clear();

@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Config } from "../config/index.ts";
+import type { PauseGate } from "../control/pause.ts";
 import { HttpClient } from "../download/http-client.ts";
 import { EventBus } from "../events/bus.ts";
 import { CrawlStats } from "../events/stats.ts";
@@ -9,6 +10,8 @@ import { loadMiddlewareChains } from "../middleware/from-config.ts";
 import { withStoreMiddleware } from "../middleware/store-sink.ts";
 import type { Middleware } from "../middleware/types.ts";
 import type { ModuleRegistry } from "../modules/registry.ts";
+import type { CreditMeter } from "../observe/credit.ts";
+import type { Logger } from "../observe/logger.ts";
 import { URL_HEADER } from "../modules/page.ts";
 import { MemoryQueue } from "../queue/memory-queue.ts";
 import { MemoryRateLimiter } from "../ratelimit/memory-limiter.ts";
@@ -50,6 +53,12 @@ export interface StandaloneOptions {
    * continues the unfinished run found there. Without it the queue lives in memory only.
    */
   state?: { resume: boolean; notify?: (line: string) => void };
+  /** prints the progress's warnings and errors (and its plain lines) */
+  logger?: Logger;
+  pause?: PauseGate;
+  credit?: CreditMeter;
+  /** called once the queue and the worker exist, before the crawl starts (e.g. to serve the API) */
+  onStart?: (run: { queue: MemoryQueue; workerId: string }) => Promise<void>;
 }
 
 export interface StandaloneResult {
@@ -139,9 +148,12 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
       downloader: options.downloader ?? createHttpClient(config),
       limiter: new MemoryRateLimiter(),
       middleware,
+      pause: options.pause,
+      credit: options.credit,
     },
     ALL_ROLES,
   );
+  await options.onStart?.({ queue, workerId: worker.id });
 
   const schedules = options.schedule ? schedulesOf(registry, names) : [];
   if (options.schedule && schedules.length === 0) throw new Error(`--schedule: none of the modules (${names.join(", ")}) has a cron schedule (cron in defineModule or [modules.<name>])`);
@@ -167,6 +179,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
     ? showProgress(events, stats, {
         intervalSecs: config.crawler.progressIntervalSecs,
         queued: async () => (await queue.depth("request")) + (await queue.depth("task")),
+        logger: options.logger,
       })
     : () => {};
   const running = worker.run();

@@ -10,12 +10,16 @@ export type CrawlEvent =
   | { type: "request_sent"; url: string; module: string; attempt: number }
   | { type: "response_received"; url: string; module: string; status: number; bytes: number; ms: number; fromCache: boolean }
   | { type: "http_error"; url: string; module: string; status: number }
-  | { type: "items_stored"; module: string; count: number }
+  /** `ms`: how long the sink took to make them durable */
+  | { type: "items_stored"; module: string; count: number; ms?: number }
+  /** a module's parse() ran on a page, taking `ms` */
+  | { type: "page_parsed"; module: string; ms: number }
   | { type: "requests_enqueued"; topic: Topic; accepted: number; duplicates: number }
-  | { type: "retry_scheduled"; topic: Topic; reason: string; attempt: number; delayMs: number; url?: string }
+  /** `stage`: where it failed */
+  | { type: "retry_scheduled"; topic: Topic; reason: string; attempt: number; delayMs: number; url?: string; stage?: string }
   /** a politeness wait (suspension, circuit, lease, robots.txt, long rate wait, 429 + Retry-After) re-queued the message without spending an attempt */
   | { type: "deferred"; topic: Topic; reason: string; attempt: number; delayMs: number; url?: string }
-  | { type: "dead_lettered"; topic: Topic; reason: string; url?: string }
+  | { type: "dead_lettered"; topic: Topic; reason: string; url?: string; stage?: string }
   | { type: "message_acked"; topic: Topic; priority: Priority }
   | { type: "rate_limited"; key: string; waitMs: number }
   /** a 429/503 lowered the key's rate to `factor` x its configured rate (`rate` req/s, 0 = unlimited) */
@@ -52,6 +56,12 @@ export type CrawlEvent =
   | { type: "schedule_submitted"; module: string; tick: number; runId: string; lateMs: number }
   /** ticks missed by more than scheduler.misfire_tolerance_secs were skipped */
   | { type: "schedule_skipped"; module: string; ticks: number; from: number; to: number; reason: string }
+  /** the queue's command connection to Redis was lost / is back (after `downMs`) */
+  | { type: "redis_unreachable"; endpoint: string; reason: string }
+  | { type: "redis_reconnected"; endpoint: string; downMs: number }
+  /** the fleet-wide pause flag changed: `scope` is "all" or a module name */
+  | { type: "paused"; scope: string }
+  | { type: "resumed"; scope: string }
   /** links a parse() asked for that are not crawled, per domain and reason (`example`: one of them) */
   | { type: "links_dropped"; module: string; domain: string; reason: string; count: number; example: string }
   /** a body of a type the module did not ask for (`contentTypes`): acked without parse() */

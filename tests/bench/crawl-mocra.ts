@@ -2,7 +2,10 @@
 // in-memory queues, modules/demo_shop.ts, JSONL sink in a temp dir), as benchmark_compare runs it.
 //
 //   node --import tsx tests/bench/crawl-mocra.ts --url URL --items N --concurrency C [--rss-every MS] [--max-secs S]
-//        [--downloader default|ky]
+//        [--downloader default|ky] [--metrics]
+//
+// --metrics: with the Prometheus metrics subscriber on the EventBus (what [api] adds), to
+// measure its cost against the same crawl without it.
 //
 // Prints RESULT {"pages","items","ms","cpuMs","peakRssMb","rss":{first,middle,last,...}}: wall time and
 // CPU (process.cpuUsage, user+sys) from submitting the task to the drained queue; module loading
@@ -14,9 +17,12 @@ import { join } from "node:path";
 import { loadRegistry } from "../../src/commands/common.ts";
 import { defaultConfig } from "../../src/config/index.ts";
 import { runStandalone } from "../../src/engine/standalone.ts";
+import { EventBus } from "../../src/events/bus.ts";
+import { CreditMeter } from "../../src/observe/credit.ts";
+import { EngineMetrics } from "../../src/observe/metrics.ts";
 import { HttpClient } from "../../src/download/http-client.ts";
 import { kyTransport } from "../../src/download/ky-transport.ts";
-import { argValue, machineBusyMs, numArg, printResult, rssSampler } from "./common.ts";
+import { argValue, hasFlag, machineBusyMs, numArg, printResult, rssSampler } from "./common.ts";
 
 const url = argValue("url");
 if (!url) throw new Error("--url is required");
@@ -46,6 +52,9 @@ const downloader =
         transport: kyTransport(),
       })
     : undefined;
+const events = new EventBus();
+const credit = new CreditMeter();
+const metrics = hasFlag("metrics") ? new EngineMetrics(events, { nodeId: "bench", credit }) : undefined;
 const rss = rssSampler(rssEvery);
 const cpu0 = process.cpuUsage();
 const busy0 = machineBusyMs();
@@ -53,16 +62,19 @@ const crawlStartUs = Number(process.hrtime.bigint() / 1000n);
 const t0 = performance.now();
 const controller = new AbortController();
 const box = maxSecs > 0 ? setTimeout(() => controller.abort(), maxSecs * 1000) : undefined;
-const result = await runStandalone({ config, registry, modules: ["demo_shop"], progress: false, signal: controller.signal, downloader });
+const result = await runStandalone({ config, registry, modules: ["demo_shop"], progress: false, signal: controller.signal, downloader, events, credit });
 clearTimeout(box);
 const ms = performance.now() - t0;
 const crawlEndUs = Number(process.hrtime.bigint() / 1000n);
 const machineBusy = machineBusyMs() - busy0;
 const cpu = process.cpuUsage(cpu0);
 const mem = rss.stop();
+// the scrape is part of having metrics on (once at the end here: a real scrape comes every few seconds)
+const scraped = metrics ? (await metrics.render()).length : 0;
 rmSync(out, { recursive: true, force: true });
 printResult({
-  crawler: "mocra-ts",
+  crawler: metrics ? "mocra-ts+metrics" : "mocra-ts",
+  metricsBytes: scraped,
   pages: result.stats.pages,
   items: result.stats.items,
   errors: result.stats.errors + result.stats.httpErrors,

@@ -48,6 +48,13 @@ import { defineScripts, pipeScript, runScript, runScriptBuffer, type ScriptArg }
 export interface RedisQueueOptions {
   /** called once when Redis stayed unreachable past reconnect_budget_secs (also: `fatal$`) */
   onFatal?: (err: RedisQueueFatalError) => void;
+  /** the command connection was lost (`down`) or is back (`up`, after `downMs`): for log lines */
+  onConnection?: (change: { state: "down"; endpoint: string; reason: string } | { state: "up"; endpoint: string; downMs: number }) => void;
+  /**
+   * Only look (the dashboard command): no consumer groups are created and no background work
+   * runs (no janitor claiming entries, no delayed mover). Reads of stats and dead letters work.
+   */
+  readOnly?: boolean;
   /** background failures that do not stop the queue (janitor, mover); default: console.warn */
   onError?: (err: unknown) => void;
   /** the payload codec; default: channel_config.queue_codec */
@@ -123,6 +130,7 @@ export class RedisQueue implements Queue {
    */
   private readonly guarded = new Set<(err: Error) => void>();
   private downSince: number | undefined;
+  private readonly onConnection: RedisQueueOptions["onConnection"];
   private watchdog: ReturnType<typeof setInterval> | undefined;
 
   private constructor(
@@ -144,6 +152,7 @@ export class RedisQueue implements Queue {
       this.streamsOf.set(t, streams);
       for (const s of streams) this.streamByKey.set(s.key, s);
     }
+    this.onConnection = options.onConnection;
     this.fatal$ = this.fatalSubject.asObservable();
     if (options.onFatal) this.fatal$.subscribe(options.onFatal);
 
@@ -189,6 +198,7 @@ export class RedisQueue implements Queue {
     const consumer = options.consumerName ?? `${uuidv4()}-0`;
     const cmd = await openConnection(r, "command", r.connectTimeoutMs, `${config.name}:${consumer}`);
     const queue = new RedisQueue(config, cmd, consumer, options);
+    if (options.readOnly) return queue;
     try {
       await queue.ensureGroups();
     } catch (err) {
@@ -201,12 +211,18 @@ export class RedisQueue implements Queue {
 
   private start(): void {
     this.cmd.on("close", () => {
-      if (!this.closed && this.downSince === undefined) this.downSince = Date.now();
+      if (!this.closed && this.downSince === undefined) {
+        this.downSince = Date.now();
+        this.onConnection?.({ state: "down", endpoint: this.endpoint, reason: lastError(this.cmd)?.message ?? "connection closed" });
+      }
     });
     this.cmd.on("ready", () => {
-      const wasDown = this.downSince !== undefined;
+      const since = this.downSince;
       this.downSince = undefined;
-      if (wasDown && !this.closed) this.afterReconnect();
+      if (since !== undefined && !this.closed) {
+        this.onConnection?.({ state: "up", endpoint: this.endpoint, downMs: Date.now() - since });
+        this.afterReconnect();
+      }
     });
     const budgetMs = this.config.channelConfig.redis.reconnectBudgetSecs * 1000;
     this.watchdog = setInterval(() => {

@@ -1,0 +1,259 @@
+// src/api/server.ts: mocra's `[api]` as a Hono app: the dashboard, health, Prometheus metrics,
+// the engine snapshot, and the key-protected control routes. The same app serves start-worker,
+// run-standalone and the read-only `dashboard` command; what differs is the ApiSources given.
+
+import { Buffer } from "node:buffer";
+import { timingSafeEqual } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { Hono, type MiddlewareHandler } from "hono";
+import { rateLimiter } from "hono-rate-limiter";
+import type { ApiConfig } from "../config/schema.ts";
+import type { PauseControl } from "../control/pause.ts";
+import type { NodeInfo } from "../engine/node-registry.ts";
+import { isPriority, PRIORITIES, type Priority, TOPICS, type Topic } from "../model/index.ts";
+import type { EngineMetrics } from "../observe/metrics.ts";
+import type { DeadLetter, QueueStats } from "../queue/queue.ts";
+import { runtime } from "../runtime/index.ts";
+import { type HttpServer, serveHttp } from "../runtime/serve.ts";
+import { printable } from "../text/printable.ts";
+
+/** A task to submit (POST /start_work), as mocra's TaskModel fields. */
+export interface SubmitRequest {
+  modules: string[];
+  account: string;
+  platform: string;
+  priority: Priority;
+}
+
+/** What the API reads and steers; each command supplies its own. */
+export interface ApiSources {
+  name: string;
+  /** this process's metrics (a worker or a standalone run); the dashboard command has its own, from Redis only */
+  metrics: EngineMetrics;
+  /** the node serving, if it crawls */
+  node?: { id: string; roles: readonly string[] };
+  queueStats(): Promise<QueueStats>;
+  nodes(): Promise<NodeInfo[]>;
+  listDeadLetters(topic: Topic, count: number): Promise<DeadLetter[]>;
+  replayDeadLetters(topic: Topic, count: number): Promise<number>;
+  /** enqueues the task, returns its run id; throws an Error with a message for bad input */
+  submit(task: SubmitRequest): Promise<string>;
+  control: PauseControl;
+}
+
+const DASHBOARD = readFileSync(new URL("./dashboard.html", import.meta.url), "utf8");
+const startedAt = Date.now();
+
+/** The presented key: `Authorization: Bearer <key>` or `x-api-key: <key>`. */
+function presentedKey(headers: Headers): string | undefined {
+  const x = headers.get("x-api-key");
+  if (x) return x;
+  const auth = headers.get("authorization");
+  return auth?.startsWith("Bearer ") ? auth.slice(7) : undefined;
+}
+
+function sameKey(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** mocra's auth: no key configured → 403; a missing or wrong key → 401. */
+function requireKey(apiKey: string): MiddlewareHandler {
+  return async (c, next) => {
+    if (!apiKey) return c.json({ error: "this route needs [api] api_key to be set in the configuration" }, 403);
+    const key = presentedKey(c.req.raw.headers);
+    if (key === undefined || !sameKey(key, apiKey)) return c.json({ error: "missing or wrong API key (Authorization: Bearer <key> or x-api-key)" }, 401);
+    await next();
+  };
+}
+
+function topicParam(value: string | undefined, fallback: Topic): Topic {
+  if (value === undefined || value === "") return fallback;
+  if (!TOPICS.includes(value as Topic)) throw new BadRequest(`topic must be one of ${TOPICS.join(", ")}, got ${JSON.stringify(value)}`);
+  return value as Topic;
+}
+
+function countParam(value: string | undefined, fallback: number, max: number): number {
+  if (value === undefined || value === "") return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new BadRequest(`count must be a whole number >= 1, got ${JSON.stringify(value)}`);
+  return Math.min(n, max);
+}
+
+class BadRequest extends Error {}
+
+/** A dead letter as the API shows it: network text escaped, no binary bodies. */
+export function deadLetterView(d: DeadLetter): Record<string, string> {
+  const m = d.message as { url?: unknown; module?: unknown } | undefined;
+  const payload =
+    d.message === undefined
+      ? "(undecodable payload)"
+      : JSON.stringify(d.message, (_k, v: unknown) => (v instanceof Uint8Array ? `<${v.byteLength} bytes>` : v));
+  return {
+    id: d.id,
+    topic: d.topic,
+    priority: d.priority,
+    reason: printable(d.reason),
+    original_id: d.originalId,
+    url: typeof m?.url === "string" ? printable(m.url) : "",
+    module: typeof m?.module === "string" ? printable(m.module) : "",
+    payload: printable(payload.length > 2000 ? `${payload.slice(0, 1999)}…` : payload),
+  };
+}
+
+/** Caches a slow read for `ms` (the dashboard polls every second; Redis is read at most that often). */
+function cached<T>(ms: number, read: () => Promise<T>): () => Promise<T> {
+  let at = 0;
+  let value: Promise<T> | undefined;
+  return () => {
+    const now = Date.now();
+    if (!value || now - at > ms) {
+      at = now;
+      value = read();
+      value.catch(() => (value = undefined));
+    }
+    return value;
+  };
+}
+
+/** The JSON snapshot behind the dashboard (GET /observability/engine). */
+async function engineSnapshot(s: ApiSources, reads: { stats: () => Promise<QueueStats>; nodes: () => Promise<NodeInfo[]>; dead: () => Promise<DeadLetter[]> }) {
+  const [stats, nodes, dead, pause] = await Promise.all([
+    reads.stats().catch(() => undefined),
+    reads.nodes().catch(() => []),
+    reads.dead().catch(() => []),
+    s.control.state().catch(() => ({ all: false, modules: [] })),
+  ]);
+  const now = Date.now();
+  const queues = stats
+    ? TOPICS.flatMap((topic) =>
+        PRIORITIES.map((priority) => ({
+          topic,
+          priority,
+          ready: stats[topic].ready[priority],
+          ...(priority === "high" ? { pending: stats[topic].inFlight, delayed: stats[topic].delayed, dead: stats[topic].dead } : {}),
+        })),
+      )
+    : [];
+  return {
+    name: s.name,
+    time: now,
+    runtime,
+    node: s.node ? { id: s.node.id, roles: [...s.node.roles], uptime_secs: Math.round((now - startedAt) / 1000) } : null,
+    paused: pause,
+    totals: { ...s.metrics.totals },
+    fleet: {
+      pages: nodes.reduce((n, w) => n + (w.pages ?? 0), 0),
+      items: nodes.reduce((n, w) => n + (w.items ?? 0), 0),
+    },
+    errors_by_kind: s.metrics.errorsByKind(),
+    queues,
+    queues_readable: stats !== undefined,
+    workers: nodes.map((w) => ({
+      id: printable(w.id),
+      hostname: printable(w.hostname),
+      pid: w.pid ?? null,
+      roles: (w.roles ?? []).map(printable),
+      pages: w.pages ?? 0,
+      items: w.items ?? 0,
+      last_heartbeat: w.last_heartbeat,
+      age_secs: w.started_at ? Math.max(0, Math.round(now / 1000 - w.started_at)) : null,
+    })),
+    domains: s.metrics.domainRows(20),
+    dead_letters: dead.map(deadLetterView),
+  };
+}
+
+/** Builds the app: routes and auth as mocra's (see the README's API section). */
+export function createApi(api: ApiConfig, s: ApiSources): Hono {
+  const app = new Hono();
+  const reads = {
+    stats: cached(900, () => s.queueStats()),
+    nodes: cached(900, () => s.nodes()),
+    dead: cached(1900, async () => (await Promise.all(TOPICS.map((t) => s.listDeadLetters(t, 10)))).flat().slice(-30)),
+  };
+
+  app.onError((err, c) => {
+    if (err instanceof BadRequest) return c.json({ error: err.message }, 400);
+    return c.json({ error: printable(err instanceof Error ? err.message : String(err)) }, 500);
+  });
+
+  // no key, no rate limit
+  app.get("/", (c) => c.html(DASHBOARD));
+  app.get("/health", (c) => c.json({ status: "ok", name: s.name, node: s.node?.id ?? null, runtime, uptime_secs: Math.round((Date.now() - startedAt) / 1000) }));
+
+  if (api.rateLimit > 0) {
+    const perWindow = api.rateLimit >= 1 ? Math.round(api.rateLimit) : 1;
+    app.use(
+      "*",
+      rateLimiter({
+        windowMs: api.rateLimit >= 1 ? 1000 : Math.round(1000 / api.rateLimit),
+        limit: perWindow,
+        standardHeaders: "draft-6",
+        keyGenerator: (c) => presentedKey(c.req.raw.headers) ?? "anonymous",
+        message: { error: `over [api] rate_limit (${api.rateLimit} requests/s per caller)` },
+      }),
+    );
+  }
+
+  // monitoring: no key
+  app.get("/metrics", async (c) => c.body(await s.metrics.render(), 200, { "content-type": s.metrics.contentType }));
+  app.get("/observability/engine", async (c) => c.json(await engineSnapshot(s, reads)));
+
+  // control: key required
+  const key = requireKey(api.apiKey);
+  app.post("/start_work", key, async (c) => {
+    let body: Record<string, unknown>;
+    try {
+      body = (await c.req.json()) as Record<string, unknown>;
+    } catch {
+      throw new BadRequest('the body must be JSON: {"module": "name" or ["a", "b"], "account"?, "platform"?, "priority"?}');
+    }
+    const m = body.module;
+    const modules = typeof m === "string" ? [m] : Array.isArray(m) && m.every((x) => typeof x === "string") ? (m as string[]) : undefined;
+    if (!modules || modules.length === 0) throw new BadRequest('"module" must be a module name or a non-empty list of names');
+    const priority = body.priority ?? "normal";
+    if (typeof priority !== "string" || !isPriority(priority)) throw new BadRequest('"priority" must be high, normal or low');
+    const str = (v: unknown, field: string) => {
+      if (v === undefined) return "";
+      if (typeof v !== "string") throw new BadRequest(`"${field}" must be a string`);
+      return v;
+    };
+    let runId: string;
+    try {
+      runId = await s.submit({ modules, priority, account: str(body.account, "account"), platform: str(body.platform, "platform") });
+    } catch (err) {
+      throw new BadRequest(printable(err instanceof Error ? err.message : String(err)));
+    }
+    return c.json({ run_id: runId, modules, priority });
+  });
+  app.get("/nodes", key, async (c) => c.json(await s.nodes()));
+  app.get("/dlq", key, async (c) => {
+    const topic = topicParam(c.req.query("topic"), "request");
+    const count = countParam(c.req.query("count"), 10, 1000);
+    return c.json((await s.listDeadLetters(topic, count)).map(deadLetterView));
+  });
+  app.post("/dlq/replay", key, async (c) => {
+    const topic = topicParam(c.req.query("topic"), "request");
+    const count = countParam(c.req.query("count"), Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+    return c.json({ topic, replayed: await s.replayDeadLetters(topic, count) });
+  });
+  const moduleParam = (v: string | undefined) => (v === undefined || v === "" ? undefined : v);
+  app.post("/control/pause", key, async (c) => {
+    await s.control.pause(moduleParam(c.req.query("module")));
+    return c.json({ paused: await s.control.state() });
+  });
+  app.post("/control/resume", key, async (c) => {
+    await s.control.resume(moduleParam(c.req.query("module")));
+    return c.json({ paused: await s.control.state() });
+  });
+  app.notFound((c) => c.json({ error: `no route ${c.req.method} ${printable(c.req.path)}` }, 404));
+  return app;
+}
+
+/** Serves the API on `[api] host:port`. */
+export function startApi(api: ApiConfig, sources: ApiSources): Promise<HttpServer> {
+  const app = createApi(api, sources);
+  return serveHttp((req) => app.fetch(req), api.host, api.port);
+}
