@@ -4,7 +4,7 @@ import { readStatus } from "../src/commands/status.ts";
 import { type ShopServer, startShop } from "../src/demo/shop.ts";
 import { TOPICS } from "../src/model/index.ts";
 import { itemStreamKey } from "../src/storage/redis-sink.ts";
-import { deleteNamespace, rawClient, requireRedis, uniqueName } from "./helpers/redis.ts";
+import { deleteNamespace, rawClient, requireRedis, uniqueName, sinkItems } from "./helpers/redis.ts";
 import { runCli, startWorker, waitFor, type WorkerProcess, writeConfig } from "./helpers/worker-process.ts";
 
 beforeAll(async () => {
@@ -40,16 +40,7 @@ start_url = "${shopUrl}/list/0"
 }
 
 /** Items in the Redis sink: total entries and distinct URLs. */
-async function items(): Promise<{ total: number; urls: Set<string> }> {
-  const r = rawClient();
-  try {
-    const entries = await r.xrange(itemStreamKey(name, "demo_shop"), "-", "+");
-    const urls = new Set(entries.map(([, f]) => String(JSON.parse(f[f.indexOf("item") + 1]).url)));
-    return { total: entries.length, urls };
-  } finally {
-    r.disconnect();
-  }
-}
+const items = () => sinkItems(name, "demo_shop");
 
 /** Names of the clients connected under this test's namespace (the test's own tools aside). */
 async function connectionNames(): Promise<string[]> {

@@ -1,7 +1,6 @@
 // The README's Redis chain (examples/redis-chain.ts), run as real processes: two of them share a
 // crawl that `submit` put into Redis; one is killed with kill -9 and the other finishes; the same
 // example under Deno. Plus fromRedisStream's own contract against the real Redis.
-import { type ChildProcess, spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { lastValueFrom, take, toArray } from "rxjs";
@@ -11,23 +10,16 @@ import { type ShopServer, startShop } from "../src/demo/shop.ts";
 import { request } from "../src/model/index.ts";
 import { QueueKeys } from "../src/queue/redis/index.ts";
 import { connectRedisStream, redisSourceConfig } from "../src/queue/redis/source.ts";
-import { itemStreamKey } from "../src/storage/redis-sink.ts";
-import { deleteNamespace, rawClient, REDIS_HOST, REDIS_PORT, requireRedis, uniqueName } from "./helpers/redis.ts";
-import { ROOT, runCli, waitFor, writeConfig } from "./helpers/worker-process.ts";
+import { deleteNamespace, rawClient, REDIS_HOST, REDIS_PORT, requireRedis, uniqueName, sinkItems } from "./helpers/redis.ts";
+import { ROOT, runCli, startProcess, waitFor, type WorkerProcess, writeConfig } from "./helpers/worker-process.ts";
 
 let hasRedis = false;
 beforeAll(async () => {
   hasRedis = await requireRedis("redis-chain");
 });
 
-interface ChainProcess {
-  child: ChildProcess;
-  output(): string;
-  exited: Promise<number | null>;
-}
-
 let shop: ShopServer | undefined;
-let chains: ChainProcess[] = [];
+let chains: WorkerProcess[] = [];
 let name = "";
 
 afterEach(async () => {
@@ -40,21 +32,8 @@ afterEach(async () => {
 });
 
 /** Starts `examples/redis-chain.ts <config>` on Node (tsx) or Deno, once it waits for work. */
-async function startChain(configFile: string, runtime: "node" | "deno" = "node"): Promise<ChainProcess> {
-  const child =
-    runtime === "deno"
-      ? spawn(join(ROOT, "node_modules/deno/deno"), ["run", "-A", "examples/redis-chain.ts", configFile], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] })
-      : spawn(join(ROOT, "node_modules/.bin/tsx"), ["examples/redis-chain.ts", configFile], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  await waitFor("the chain to start", async () => {
-    if (child.exitCode !== null) throw new Error(`redis-chain exited early (${child.exitCode}):\n${out}`);
-    return out.includes("waiting for work");
-  }, 30_000, 50);
-  return { child, output: () => out, exited };
-}
+const startChain = (configFile: string, runtime: "node" | "deno" = "node") =>
+  startProcess("examples/redis-chain.ts", [configFile], { runtime, ready: "waiting for work" });
 
 /** The example's config; `claimMinIdle` short for the kill test (reclaim soon after the kill). */
 function chainToml(shopUrl: string, claimMinIdle = 60_000): string {
@@ -69,15 +48,8 @@ start_url = "${shopUrl}/list/0"
 `;
 }
 
-async function items(): Promise<{ total: number; urls: Set<string> }> {
-  const r = rawClient();
-  try {
-    const entries = await r.xrange(itemStreamKey(name, "demo_shop"), "-", "+");
-    return { total: entries.length, urls: new Set(entries.map(([, f]) => String(JSON.parse(f[f.indexOf("item") + 1]).url))) };
-  } finally {
-    r.disconnect();
-  }
-}
+/** Items in the Redis sink: total entries and distinct URLs. */
+const items = () => sinkItems(name, "demo_shop");
 
 describe("examples/redis-chain.ts", () => {
   it("is the README's example, verbatim", async () => {

@@ -5,6 +5,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { Redis } from "ioredis";
 import { type Config, defaultConfig } from "../../src/config/index.ts";
+import { itemStreamKey } from "../../src/storage/redis-sink.ts";
 
 export const DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379";
 
@@ -134,4 +135,15 @@ export function rawClient(port = REDIS_PORT): Redis {
   const r = new Redis({ host: REDIS_HOST, port, maxRetriesPerRequest: 1 });
   r.on("error", () => {});
   return r;
+}
+
+/** The items the Redis sink holds for `module` under `name`: how many entries, and their distinct `url`s. */
+export async function sinkItems(name: string, module: string): Promise<{ total: number; urls: Set<string> }> {
+  const r = rawClient();
+  try {
+    const entries = await r.xrange(itemStreamKey(name, module), "-", "+");
+    return { total: entries.length, urls: new Set(entries.map(([, f]) => String(JSON.parse(f[f.indexOf("item") + 1]).url))) };
+  } finally {
+    r.disconnect();
+  }
 }

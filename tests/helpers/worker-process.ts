@@ -41,24 +41,32 @@ export interface WorkerProcess {
   exited: Promise<number | null>;
 }
 
-/** Starts `start-worker` and resolves once it has joined the crawl. */
-export async function startWorker(configFile: string, options: { runtime?: "node" | "deno"; roles?: string } = {}): Promise<WorkerProcess> {
-  const args = ["src/cli.ts", "start-worker", "--config", configFile, ...(options.roles ? ["--roles", options.roles] : [])];
+/**
+ * Starts `script args…` from the project root on Node (tsx) or Deno and resolves once its output
+ * contains `ready` (60 s: tsx or deno start-up on a loaded 2-core machine).
+ */
+export async function startProcess(script: string, args: string[], options: { runtime?: "node" | "deno"; ready: string }): Promise<WorkerProcess> {
   const child =
     options.runtime === "deno"
-      ? spawn(DENO, ["run", "-A", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] })
-      : spawn(TSX, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+      ? spawn(DENO, ["run", "-A", script, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] })
+      : spawn(TSX, [script, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  const deadline = Date.now() + 60_000; // tsx or deno start-up on a loaded 2-core machine
-  while (!out.includes("joined")) {
-    if (child.exitCode !== null) throw new Error(`worker exited early (${child.exitCode}):\n${out}`);
-    if (Date.now() > deadline) throw new Error(`worker did not join within 60 s:\n${out}`);
+  const deadline = Date.now() + 60_000;
+  while (!out.includes(options.ready)) {
+    if (child.exitCode !== null) throw new Error(`${script} exited early (${child.exitCode}):\n${out}`);
+    if (Date.now() > deadline) throw new Error(`${script} did not print "${options.ready}" within 60 s:\n${out}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   return { child, output: () => out, exited };
+}
+
+/** Starts `start-worker` and resolves once it has joined the crawl. */
+export function startWorker(configFile: string, options: { runtime?: "node" | "deno"; roles?: string } = {}): Promise<WorkerProcess> {
+  const args = ["start-worker", "--config", configFile, ...(options.roles ? ["--roles", options.roles] : [])];
+  return startProcess("src/cli.ts", args, { runtime: options.runtime, ready: "joined" });
 }
 
 /** Runs a CLI command to completion; resolves with its exit code and output. */
