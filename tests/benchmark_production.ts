@@ -324,6 +324,14 @@ console.log(`bare loop (undici Pool + parseHtml, same C, cpu ${pin.crawler ?? "a
 const one = runs[0];
 const target = `Redis queue, one worker: ${fmt(one.pagesPerSec)} pages/s = ${((one.pagesPerSec / barePps) * 100).toFixed(0)}% of bare (target >= 40%): ${one.pagesPerSec >= 0.4 * barePps ? "MET" : "MISSED"}`;
 console.log(target);
+// commands inside Lua scripts are in INFO commandstats too, so this is the load one page puts on Redis
+const REDIS_CMDS_PER_SEC = 100_000;
+const cmdsPerPage = one.redisCmdsPerPage;
+const fleetPagesPerSec = REDIS_CMDS_PER_SEC / cmdsPerPage;
+const redisCmdsTarget =
+  `Redis commands per page (inside Lua included), one worker: ${cmdsPerPage.toFixed(1)} (target <= 8): ${cmdsPerPage <= 8 ? "MET" : "MISSED"}; ` +
+  `at ~${fmt(REDIS_CMDS_PER_SEC)} commands/s one Redis feeds ~${fmt(fleetPagesPerSec)} pages/s = ~${fmt(fleetPagesPerSec / one.pagesPerSec)} workers at this worker's ${fmt(one.pagesPerSec)} pages/s`;
+console.log(redisCmdsTarget);
 const file = writeResults("production", {
   environment: environment(),
   items: N,
@@ -336,6 +344,9 @@ const file = writeResults("production", {
   inproc: { ...inproc, pagesPerSec: pps },
   bare: { ...bare, pagesPerSec: barePps },
   target,
+  redisTarget: redisCmdsTarget,
+  redisCommandsPerPage: cmdsPerPage,
+  fleetCeilingPagesPerSec: fleetPagesPerSec,
   medianPagesPerSec: median(runs.map((r) => r.pagesPerSec)),
 });
 console.log(`\nwrote ${file}; total ${((performance.now() - started) / 1000).toFixed(1)} s`);
