@@ -55,6 +55,15 @@ const downloader =
 const events = new EventBus();
 const credit = new CreditMeter();
 const metrics = hasFlag("metrics") ? new EngineMetrics(events, { nodeId: "bench", credit }) : undefined;
+/** a time-boxed crawl of the same shop first, untimed (own name, queue and output): the timed crawl starts with warm JIT code */
+const warmupSecs = numArg("warmup-secs", 0);
+if (warmupSecs > 0) {
+  const warm = { ...config, name: `${config.name}_warmup`, output: { ...config.output, path: join(out, "warmup") } };
+  const stop = new AbortController();
+  const timer = setTimeout(() => stop.abort(), warmupSecs * 1000);
+  await runStandalone({ config: warm, registry, modules: ["demo_shop"], progress: false, signal: stop.signal, downloader, events: new EventBus(), credit: new CreditMeter() });
+  clearTimeout(timer);
+}
 const rss = rssSampler(rssEvery);
 const cpu0 = process.cpuUsage();
 const busy0 = machineBusyMs();
