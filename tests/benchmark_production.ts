@@ -116,6 +116,10 @@ async function workerRun(workers: number): Promise<WorkerRun> {
       `task_concurrency = ${C}`,
       `shutdown_timeout_secs = 10`,
       `progress_interval_secs = 3600`,
+      // like the bare loop it is compared with: C requests in flight to the one shop host (the
+      // default domain_concurrency = 8 would cap the fleet at 8 and add a lease per request)
+      `[download_config]`,
+      `domain_concurrency = 0`,
       `[channel_config.redis]`,
       `redis_host = "127.0.0.1"`,
       `redis_port = ${redis.port}`,

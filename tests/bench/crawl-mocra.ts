@@ -38,6 +38,9 @@ const out = mkdtempSync(join(tmpdir(), "mocra-bench-"));
 const config = defaultConfig();
 config.name = `bench_${process.pid}`;
 config.crawler.taskConcurrency = concurrency;
+// the comparison runs every crawler at C requests in flight to one host: no per-domain cap below
+// that (the default domain_concurrency = 8, Scrapy's, held mocra-ts at 8 in flight)
+config.downloadConfig.domainConcurrency = 0;
 config.crawler.shutdownTimeoutSecs = 5;
 config.output.sink = "jsonl";
 config.output.path = out;
