@@ -50,6 +50,14 @@ describe("seed fingerprints", () => {
       expect(fp).toBe(fingerprintFields(req));
       expect(fingerprint(req)).toBe(fp);
     }
+    // the same link under another account, platform or module: its own fingerprint, memo or not
+    for (const other of [{ ...origin, task: { ...origin.task, account: "acc2" } }, { ...origin, task: { ...origin.task, platform: "p2" } }, { ...origin, module: defineModule({ name: "fp2", start: () => [], parse() {} }) }]) {
+      for (let round = 0; round < 2; round++) {
+        const a = resolveSeed("/item/1", other);
+        if (typeof a === "string") throw new Error(a);
+        expect(seedFingerprint(a, other)).toBe(fingerprintFields(buildRequest(a, other)));
+      }
+    }
     const noDedup = resolveSeed({ url: "/n", dedup: false }, origin);
     if (typeof noDedup === "string") throw new Error(noDedup);
     expect(seedFingerprint(noDedup, origin)).toBeUndefined();

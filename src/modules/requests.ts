@@ -93,7 +93,15 @@ export function resolveSeed(seed: Seed, origin: RequestOrigin, defaults?: Omit<R
 export function seedFingerprint(seed: ResolvedSeed, origin: RequestOrigin): string | undefined {
   if (seed.spec.dedup === false) return undefined;
   const { spec } = seed;
-  return fingerprintFields({
+  const plain = seed.method === "GET" && spec.json === undefined && spec.form === undefined && seed.body === null;
+  // pages link to the same URLs over and over (an item page to its neighbours): a plain GET's md5
+  // input is these four fields joined as here plus a constant tail, so recent ones are kept instead of hashed again
+  const key = plain ? `${origin.task.account},${origin.task.platform},${origin.module.name},${seed.url}` : undefined;
+  if (key !== undefined) {
+    const known = recentGetFingerprints.get(key);
+    if (known !== undefined) return known;
+  }
+  const fp = fingerprintFields({
     hashStr: null,
     account: origin.task.account,
     platform: origin.task.platform,
@@ -105,7 +113,16 @@ export function seedFingerprint(seed: ResolvedSeed, origin: RequestOrigin): stri
     body: seed.body,
     form: spec.form,
   });
+  if (key !== undefined) {
+    if (recentGetFingerprints.size >= RECENT_GET_FINGERPRINTS) recentGetFingerprints.clear();
+    recentGetFingerprints.set(key, fp);
+  }
+  return fp;
 }
+
+/** Bound of the plain-GET fingerprint memo (~200 B an entry); cleared whole when full. */
+const RECENT_GET_FINGERPRINTS = 8192;
+const recentGetFingerprints = new Map<string, string>();
 
 /** The mocra Request of a resolved seed (`fp`: its seedFingerprint, when already computed). */
 export function buildRequest(seed: ResolvedSeed, origin: RequestOrigin, fp?: string): Request {
