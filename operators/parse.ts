@@ -28,6 +28,8 @@ export interface ParseOptions {
   urlRules?: UrlRules;
   /** default of the `dedupItemsByCanonical` module setting */
   dedupItemsByCanonical?: boolean;
+  /** the queue's seen check (Queue.seenBefore): follow-ups it has seen get no Request */
+  seenBefore?: (dedupKey: string) => boolean;
 }
 
 /** One `links_dropped` event per domain and reason of a page. */
@@ -68,7 +70,7 @@ export function parse(registry: ModuleRegistry, options: ParseOptions = {}): Ope
         return { ...fetched, module: response.module, output: { items: [], requests: [], tasks: [], dropped: [] } };
       }
       const started = performance.now();
-      const output = await runParse(module, response, settings, timeoutSecs, { urlRules: options.urlRules, locks: registry.locks });
+      const output = await runParse(module, response, settings, timeoutSecs, { urlRules: options.urlRules, locks: registry.locks, seenBefore: options.seenBefore });
       if (options.events?.observed) options.events.emit({ type: "page_parsed", module: response.module, ms: performance.now() - started });
       reportDropped(output.dropped, response.module, options.events);
       let fp = fetched.fingerprint;

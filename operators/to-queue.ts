@@ -18,9 +18,13 @@ export function toQueue(queue: Queue, options: { events?: EventBus; bounds?: Cra
       const requests = options.bounds
         ? await options.bounds.followUps(parsed.response, parsed.output.requests, parsed.output.items.length)
         : parsed.output.requests;
+      // follow-ups parse() left out as seen before are duplicates the queue did not have to drop
+      const seenBefore = parsed.output.seenBefore ?? 0;
       if (requests.length > 0) {
         const r = await enqueueRequests(queue, requests);
-        options.events?.emit({ type: "requests_enqueued", topic: "request", accepted: r.accepted, duplicates: r.duplicates });
+        options.events?.emit({ type: "requests_enqueued", topic: "request", accepted: r.accepted, duplicates: r.duplicates + seenBefore });
+      } else if (seenBefore > 0) {
+        options.events?.emit({ type: "requests_enqueued", topic: "request", accepted: 0, duplicates: seenBefore });
       }
       if (tasks.length > 0) {
         const r = await queue.publish("parser_task", tasks.map((t) => ({ message: t, dedupKey: `parser_task:${t.id}` })));

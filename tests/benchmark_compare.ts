@@ -48,6 +48,8 @@ const CONCURRENCIES = envInts("BENCH_CONCURRENCIES", [16, 64, 200]);
 const LATENCY_MS = envInt("BENCH_LATENCY_MS", 50);
 const LATENCY_C = envInt("BENCH_LATENCY_CONCURRENCY", 200);
 const MAX_SECS = envInt("BENCH_MAX_SECS", 12);
+/** untimed warm-up crawl in each crawler process before the timed one (bare and mocra-ts; Crawlee runs cold) */
+const WARMUP_SECS = envInt("BENCH_WARMUP_SECS", 2);
 const CRAWLERS = (process.env.BENCH_CRAWLERS ?? "mocra,mocra-metrics,crawlee,bare").split(",").filter(Boolean) as Crawler[];
 /** --memory-only: just the memory-flatness run */
 const MEMORY_ONLY = hasFlag("memory-only");
@@ -102,6 +104,7 @@ async function crawl(shop: ShopProcess, crawler: Crawler, items: number, concurr
   const script = crawler === "mocra-ky" || crawler === "mocra-metrics" ? "mocra" : crawler;
   if (crawler === "mocra-ky") args.push("--downloader", "ky");
   if (crawler === "mocra-metrics") args.push("--metrics");
+  if (script !== "crawlee" && WARMUP_SECS > 0) args.push("--warmup-secs", String(WARMUP_SECS));
   const r = await runChild<CrawlResult>(`tests/bench/crawl-${script}.ts`, args, { cpu: pin.crawler });
   // the shop is idle outside the child's crawl window, so its CPU over the child's life is the window's
   const shopCpu = shop.cpuMs() - shop0;

@@ -116,6 +116,10 @@ async function workerRun(workers: number): Promise<WorkerRun> {
       `task_concurrency = ${C}`,
       `shutdown_timeout_secs = 10`,
       `progress_interval_secs = 3600`,
+      // like the bare loop it is compared with: C requests in flight to the one shop host (the
+      // default domain_concurrency = 8 would cap the fleet at 8 and add a lease per request)
+      `[download_config]`,
+      `domain_concurrency = 0`,
       `[channel_config.redis]`,
       `redis_host = "127.0.0.1"`,
       `redis_port = ${redis.port}`,
@@ -324,6 +328,14 @@ console.log(`bare loop (undici Pool + parseHtml, same C, cpu ${pin.crawler ?? "a
 const one = runs[0];
 const target = `Redis queue, one worker: ${fmt(one.pagesPerSec)} pages/s = ${((one.pagesPerSec / barePps) * 100).toFixed(0)}% of bare (target >= 40%): ${one.pagesPerSec >= 0.4 * barePps ? "MET" : "MISSED"}`;
 console.log(target);
+// commands inside Lua scripts are in INFO commandstats too, so this is the load one page puts on Redis
+const REDIS_CMDS_PER_SEC = 100_000;
+const cmdsPerPage = one.redisCmdsPerPage;
+const fleetPagesPerSec = REDIS_CMDS_PER_SEC / cmdsPerPage;
+const redisCmdsTarget =
+  `Redis commands per page (inside Lua included), one worker: ${cmdsPerPage.toFixed(1)} (target <= 8): ${cmdsPerPage <= 8 ? "MET" : "MISSED"}; ` +
+  `at ~${fmt(REDIS_CMDS_PER_SEC)} commands/s one Redis feeds ~${fmt(fleetPagesPerSec)} pages/s = ~${fmt(fleetPagesPerSec / one.pagesPerSec)} workers at this worker's ${fmt(one.pagesPerSec)} pages/s`;
+console.log(redisCmdsTarget);
 const file = writeResults("production", {
   environment: environment(),
   items: N,
@@ -336,6 +348,9 @@ const file = writeResults("production", {
   inproc: { ...inproc, pagesPerSec: pps },
   bare: { ...bare, pagesPerSec: barePps },
   target,
+  redisTarget: redisCmdsTarget,
+  redisCommandsPerPage: cmdsPerPage,
+  fleetCeilingPagesPerSec: fleetPagesPerSec,
   medianPagesPerSec: median(runs.map((r) => r.pagesPerSec)),
 });
 console.log(`\nwrote ${file}; total ${((performance.now() - started) / 1000).toFixed(1)} s`);

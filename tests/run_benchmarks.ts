@@ -51,6 +51,7 @@ if (only.includes("compare")) {
 if (only.includes("production")) {
   const p = read("production");
   if (p?.target) rows.push(["production", String(p.target), ""]);
+  if (p?.redisTarget) rows.push(["production", String(p.redisTarget), ""]);
 }
 console.log("\n==================== summary ====================");
 console.log(table(["benchmark", "seconds", "exit"], times.map(([n, s, c]) => [n, s.toFixed(0), String(c)])));

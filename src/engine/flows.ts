@@ -136,6 +136,7 @@ function parseStage(deps: FlowDeps) {
     events: deps.events,
     urlRules: urlRulesOf(deps.config),
     dedupItemsByCanonical: deps.config.crawler.dedupItemsByCanonical,
+    seenBefore: deps.queue.seenBefore?.bind(deps.queue),
   });
 }
 

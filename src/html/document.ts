@@ -168,10 +168,16 @@ const BREAKS = new Set([
   "h6", "header", "hgroup", "hr", "legend", "li", "main", "nav", "ol", "option", "p", "pre",
   "section", "summary", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
 ]);
-const WS = /\s+/g;
+/**
+ * Whitespace runs that are not already a single " ": a lone non-space whitespace or a run of two
+ * or more. Typical text has few of them, so `replace` leaves most of the string untouched (with
+ * `/\s+/g` every single space between words was a match and a replacement: ~5x slower per page).
+ */
+const WS_TO_COLLAPSE = /\s{2,}|[^\S ]/g;
 
-function collapse(s: string): string {
-  return s.replace(WS, " ").trim();
+/** Every whitespace run (JavaScript's `\s`, incl. NBSP) as one space, trimmed: `s.replace(/\s+/g, " ").trim()`. */
+export function collapse(s: string): string {
+  return s.replace(WS_TO_COLLAPSE, " ").trim();
 }
 
 /** Whitespace-collapsed text of `el`; iterative, so arbitrarily deep documents cannot overflow the stack. */

@@ -48,8 +48,9 @@ export interface Request {
  * JSON `null` payload (Some(Value::Null)) stays distinguishable.
  */
 export function request(init: Partial<Request> & Pick<Request, "url">): Request {
+  // defaults that cost something (a uuid, nested objects) only when init does not bring its own
   return {
-    id: uuidv7(),
+    id: init.id ?? uuidv7(),
     platform: "",
     account: "",
     module: "",
@@ -60,7 +61,7 @@ export function request(init: Partial<Request> & Pick<Request, "url">): Request 
     taskRetryTimes: 0,
     useNewClient: false,
     timeout: 30,
-    meta: metaData(),
+    meta: init.meta ?? metaData(),
     params: null,
     json: undefined,
     body: null,
@@ -72,7 +73,7 @@ export function request(init: Partial<Request> & Pick<Request, "url">): Request 
     dataMiddleware: [],
     taskFinished: false,
     timeSleepSecs: null,
-    context: executionMark(),
+    context: init.context ?? executionMark(),
     runId: NIL_UUID,
     prefixRequest: NIL_UUID,
     hashStr: null,

@@ -3,10 +3,12 @@ import { canonicalizeUrl, crawlableUrl, DEFAULT_URL_RULES, impossibleHost, type 
 import {
   cookie,
   executionMark,
+  fingerprintFields,
   headersFromRecord,
   metaData,
   NIL_UUID,
   type Request,
+  rememberFingerprint,
   request,
   type TaskModel,
   uuidv7,
@@ -64,25 +66,76 @@ export function requestUrl(raw: string, baseUrl: string | undefined, rules: UrlR
   return bad ? { error: bad } : canonicalizeUrl(fast, rules);
 }
 
-/** Turns a module's seed into a mocra Request, or returns an error text for a bad URL. */
-export function seedToRequest(seed: Seed, origin: RequestOrigin, defaults?: Omit<RequestSpec, "url">): Request | string {
+/** A seed with its URL made canonical: what a Request and its fingerprint are built from. */
+export interface ResolvedSeed {
+  spec: RequestSpec;
+  url: string;
+  method: string;
+  body: Uint8Array | null;
+}
+
+/** Resolves a module's seed (canonical URL, method, body), or returns an error text for a bad URL. */
+export function resolveSeed(seed: Seed, origin: RequestOrigin, defaults?: Omit<RequestSpec, "url">): ResolvedSeed | string {
   const spec: RequestSpec = typeof seed === "string" ? { ...defaults, url: seed } : { ...defaults, ...seed };
   const url = requestUrl(spec.url, origin.baseUrl, origin.urlRules ?? urlRulesFor(origin.settings));
   if (typeof url !== "string") return url.error;
-
-  const headers = { ...origin.settings.headers, ...spec.headers };
   let body: Uint8Array | null = null;
   if (typeof spec.body === "string") body = encoder.encode(spec.body);
   else if (spec.body) body = spec.body;
+  const method = (spec.method ?? (spec.json !== undefined || spec.form || body ? "POST" : "GET")).toUpperCase();
+  return { spec, url, method, body };
+}
 
-  return request({
-    id: uuidv7(),
-    url,
-    method: (spec.method ?? (spec.json !== undefined || spec.form || body ? "POST" : "GET")).toUpperCase(),
+/**
+ * The fingerprint the Request of `seed` will have, computed without building it (so a link that
+ * is already seen costs no Request); undefined for a seed with `dedup: false` (it has none yet).
+ */
+export function seedFingerprint(seed: ResolvedSeed, origin: RequestOrigin): string | undefined {
+  if (seed.spec.dedup === false) return undefined;
+  const { spec } = seed;
+  const plain = seed.method === "GET" && spec.json === undefined && spec.form === undefined && seed.body === null;
+  // pages link to the same URLs over and over (an item page to its neighbours): a plain GET's md5
+  // input is these four fields joined as here plus a constant tail, so recent ones are kept instead of hashed again
+  const key = plain ? `${origin.task.account},${origin.task.platform},${origin.module.name},${seed.url}` : undefined;
+  if (key !== undefined) {
+    const known = recentGetFingerprints.get(key);
+    if (known !== undefined) return known;
+  }
+  const fp = fingerprintFields({
+    hashStr: null,
     account: origin.task.account,
     platform: origin.task.platform,
     module: origin.module.name,
-    headers: headersFromRecord(headers),
+    url: seed.url,
+    method: seed.method,
+    params: null,
+    json: spec.json,
+    body: seed.body,
+    form: spec.form,
+  });
+  if (key !== undefined) {
+    if (recentGetFingerprints.size >= RECENT_GET_FINGERPRINTS) recentGetFingerprints.clear();
+    recentGetFingerprints.set(key, fp);
+  }
+  return fp;
+}
+
+/** Bound of the plain-GET fingerprint memo (~200 B an entry); cleared whole when full. */
+const RECENT_GET_FINGERPRINTS = 8192;
+const recentGetFingerprints = new Map<string, string>();
+
+/** The mocra Request of a resolved seed (`fp`: its seedFingerprint, when already computed). */
+export function buildRequest(seed: ResolvedSeed, origin: RequestOrigin, fp?: string): Request {
+  const { spec, url, method, body } = seed;
+  const headers = origin.settings.headers === undefined && spec.headers === undefined ? [] : headersFromRecord({ ...origin.settings.headers, ...spec.headers });
+  const req = request({
+    id: uuidv7(),
+    url,
+    method,
+    account: origin.task.account,
+    platform: origin.task.platform,
+    module: origin.module.name,
+    headers,
     cookies: spec.cookies ? Object.entries(spec.cookies).map(([name, value]) => cookie({ name, value })) : [],
     timeout: spec.timeoutSecs ?? origin.timeoutSecs,
     meta: metaData({ traitMeta: spec.data ?? null }),
@@ -98,6 +151,14 @@ export function seedToRequest(seed: Seed, origin: RequestOrigin, defaults?: Omit
     hashStr: spec.dedup === false ? uuidv7() : null,
     priority: spec.priority ?? origin.task.priority,
   });
+  if (fp !== undefined) rememberFingerprint(req, fp);
+  return req;
+}
+
+/** Turns a module's seed into a mocra Request, or returns an error text for a bad URL. */
+export function seedToRequest(seed: Seed, origin: RequestOrigin, defaults?: Omit<RequestSpec, "url">): Request | string {
+  const resolved = resolveSeed(seed, origin, defaults);
+  return typeof resolved === "string" ? resolved : buildRequest(resolved, origin);
 }
 
 /** Is `url`'s host one of `domains` or a subdomain of one? (No list: everything is allowed.) */

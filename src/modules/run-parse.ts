@@ -4,7 +4,7 @@ import type { UrlRules } from "../url/canonical.ts";
 import { type DropReason, linkFilter } from "../url/link-rules.ts";
 import type { CrawlModule, EnqueueLinksOptions, ModuleSettings, ParseContext, RequestSpec, Seed } from "./define.ts";
 import { Page, URL_HEADER } from "./page.ts";
-import { isAllowedDomain, seedToRequest, urlRulesFor } from "./requests.ts";
+import { buildRequest, isAllowedDomain, resolveSeed, seedFingerprint, urlRulesFor } from "./requests.ts";
 
 /** A link a module asked for that is not crawled, and why. */
 export interface DroppedLink {
@@ -21,6 +21,8 @@ export interface ParseOutput<Item = unknown> {
   tasks: ParserTaskModel[];
   /** links not crawled (bad URL, outside allowed domains, link rules): counted, not warned one by one */
   dropped: DroppedLink[];
+  /** follow-ups left out because the queue had seen their fingerprint (`seenBefore`): duplicates */
+  seenBefore?: number;
 }
 
 /** Options of one parse() run that come from the engine's configuration. */
@@ -29,6 +31,11 @@ export interface RunParseOptions {
   urlRules?: UrlRules;
   /** the locks behind `ctx.lock` */
   locks?: LockService;
+  /**
+   * true for a dedup key certainly enqueued before (Queue.seenBefore): such a follow-up would be a
+   * duplicate at enqueue, so no Request is built for it
+   */
+  seenBefore?: (dedupKey: string) => boolean;
 }
 
 export function pageOf(response: Response): Page {
@@ -55,21 +62,28 @@ export async function runParse<Item>(
   const task = { account: response.account, platform: response.platform, priority: response.priority, runId: response.runId };
   const origin = { task, module: module as CrawlModule<unknown>, settings, stepIdx, baseUrl: page.url || undefined, parentId: response.id, timeoutSecs, urlRules: urlRulesFor(settings, options.urlRules) };
 
+  const { seenBefore } = options;
   const follow = (targets: Seed | Iterable<Seed>, defaults: Omit<RequestSpec, "url"> | undefined, filter?: (url: string) => DropReason | undefined): number => {
     const list: Iterable<Seed> = typeof targets === "string" || !isIterable(targets) ? [targets as Seed] : targets;
     let n = 0;
     for (const seed of list) {
-      const req = seedToRequest(seed, origin, defaults);
-      if (typeof req === "string") {
-        out.dropped.push({ url: typeof seed === "string" ? seed : seed.url, reason: "not crawlable", detail: req });
+      const resolved = resolveSeed(seed, origin, defaults);
+      if (typeof resolved === "string") {
+        out.dropped.push({ url: typeof seed === "string" ? seed : seed.url, reason: "not crawlable", detail: resolved });
         continue;
       }
-      const why = !isAllowedDomain(req.url, settings.allowedDomains) ? "outside allowed domains" : filter?.(req.url);
-      if (why) out.dropped.push({ url: req.url, reason: why });
-      else {
-        out.requests.push(req);
-        n++;
+      const why = !isAllowedDomain(resolved.url, settings.allowedDomains) ? "outside allowed domains" : filter?.(resolved.url);
+      if (why) {
+        out.dropped.push({ url: resolved.url, reason: why });
+        continue;
       }
+      const fp = seenBefore ? seedFingerprint(resolved, origin) : undefined;
+      if (fp !== undefined && seenBefore?.(fp)) {
+        out.seenBefore = (out.seenBefore ?? 0) + 1;
+      } else {
+        out.requests.push(buildRequest(resolved, origin, fp));
+      }
+      n++;
     }
     return n;
   };

@@ -40,6 +40,10 @@ export class BlobOffloadQueue implements Queue {
     return this.inner.backend;
   }
 
+  seenBefore(dedupKey: string): boolean {
+    return this.inner.seenBefore?.(dedupKey) ?? false;
+  }
+
   async publish<K extends Topic>(topic: K, items: readonly Outgoing<K>[]): Promise<PublishResult> {
     if (topic !== "response") return this.inner.publish(topic, items);
     const out = await Promise.all(items.map((item) => this.offload(item as Outgoing<"response">)));

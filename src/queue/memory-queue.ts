@@ -79,6 +79,10 @@ export class MemoryQueue implements Queue {
     return this.topics.get(topic)!;
   }
 
+  seenBefore(dedupKey: string): boolean {
+    return this.seen.has(dedupKey);
+  }
+
   publish<K extends Topic>(topic: K, items: readonly Outgoing<K>[]): Promise<PublishResult> {
     let accepted = 0;
     let duplicates = 0;

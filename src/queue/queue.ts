@@ -65,6 +65,12 @@ export interface Queue {
   /** Resolves once every item is durably accepted (or found to be a duplicate). */
   publish<K extends Topic>(topic: K, items: readonly Outgoing<K>[]): Promise<PublishResult>;
   /**
+   * Optional, local and synchronous (no I/O): true only when `dedupKey` was certainly enqueued
+   * before, so publishing it would count a duplicate. Lets a parse skip building what would be
+   * dropped; false means "publish and see" (publish stays the atomic check).
+   */
+  seenBefore?(dedupKey: string): boolean;
+  /**
    * Up to `max` deliveries, high before normal before low (a lower priority only fills credit
    * left over). Waits without polling up to `blockMs` when nothing is ready; resolves [] on
    * timeout or after close(). Undecodable entries never come out: they go to dead letters.

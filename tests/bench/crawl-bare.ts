@@ -19,99 +19,110 @@ const items = numArg("items", 20_000);
 const concurrency = numArg("concurrency", 64);
 const rssEvery = numArg("rss-every", 1000);
 const maxSecs = numArg("max-secs", 0);
-let deadline = Infinity;
-let partial = false;
+/** a time-boxed crawl of the same shop first, untimed: the timed crawl starts with warm JIT code, as a long crawl runs */
+const warmupSecs = numArg("warmup-secs", 0);
 
 const dir = mkdtempSync(join(tmpdir(), "bare-bench-"));
-const sink = createWriteStream(join(dir, "items.jsonl"));
+let sink = createWriteStream(join(dir, "warmup.jsonl"));
 const origin = new URL(base).origin;
 const pool = new Pool(origin, { connections: concurrency, pipelining: 1 });
 
-const seen = new Set<string>();
-const queue: string[] = [];
-let head = 0;
-let active = 0;
-let pages = 0;
-let itemCount = 0;
-let errors = 0;
-let waiters: Array<() => void> = [];
+/** One crawl from /list/0 with fresh state; stops taking new pages at `deadline` (performance.now() ms). */
+async function crawlShop(deadline: number): Promise<{ pages: number; items: number; errors: number; partial: boolean }> {
+  const seen = new Set<string>();
+  const queue: string[] = [];
+  let head = 0;
+  let active = 0;
+  let pages = 0;
+  let itemCount = 0;
+  let errors = 0;
+  let waiters: Array<() => void> = [];
+  let partial = false;
 
-function push(url: string): void {
-  if (seen.has(url) || !url.startsWith(origin)) return;
-  seen.add(url);
-  queue.push(url);
-  if (waiters.length > 0) {
-    const w = waiters;
-    waiters = [];
-    for (const wake of w) wake();
-  }
-}
-
-async function crawl(url: string): Promise<void> {
-  const res = await pool.request({ path: url.slice(origin.length), method: "GET" });
-  const html = await res.body.text();
-  pages++;
-  if (res.statusCode !== 200) {
-    errors++;
-    return;
-  }
-  const doc = parseHtml(html, url);
-  if (url.includes("/item/")) {
-    sink.write(
-      JSON.stringify({
-        url,
-        title: doc.text("h1.title"),
-        price: doc.text("span.price"),
-        description: doc.text("div.desc").slice(0, 200),
-      }) + "\n",
-    );
-    itemCount++;
-  }
-  for (const link of doc.links("a[href*='/item/']")) push(link);
-  for (const link of doc.links("a[href*='/list/']")) push(link);
-}
-
-async function loop(): Promise<void> {
-  for (;;) {
-    if (performance.now() > deadline) {
-      partial = head < queue.length;
-      return;
-    }
-    if (head < queue.length) {
-      const url = queue[head++];
-      if (head > 4096 && head * 2 > queue.length) {
-        queue.splice(0, head);
-        head = 0;
-      }
-      active++;
-      try {
-        await crawl(url);
-      } catch {
-        errors++;
-      } finally {
-        active--;
-      }
-      continue;
-    }
-    if (active === 0) {
-      // nothing queued and nobody working: done; wake the others so they see it too
+  function push(url: string): void {
+    if (seen.has(url) || !url.startsWith(origin)) return;
+    seen.add(url);
+    queue.push(url);
+    if (waiters.length > 0) {
       const w = waiters;
       waiters = [];
       for (const wake of w) wake();
+    }
+  }
+
+  async function crawl(url: string): Promise<void> {
+    const res = await pool.request({ path: url.slice(origin.length), method: "GET" });
+    const html = await res.body.text();
+    pages++;
+    if (res.statusCode !== 200) {
+      errors++;
       return;
     }
-    await new Promise<void>((r) => waiters.push(r));
+    const doc = parseHtml(html, url);
+    if (url.includes("/item/")) {
+      sink.write(
+        JSON.stringify({
+          url,
+          title: doc.text("h1.title"),
+          price: doc.text("span.price"),
+          description: doc.text("div.desc").slice(0, 200),
+        }) + "\n",
+      );
+      itemCount++;
+    }
+    for (const link of doc.links("a[href*='/item/']")) push(link);
+    for (const link of doc.links("a[href*='/list/']")) push(link);
   }
+
+  async function loop(): Promise<void> {
+    for (;;) {
+      if (performance.now() > deadline) {
+        partial = partial || head < queue.length;
+        return;
+      }
+      if (head < queue.length) {
+        const url = queue[head++];
+        if (head > 4096 && head * 2 > queue.length) {
+          queue.splice(0, head);
+          head = 0;
+        }
+        active++;
+        try {
+          await crawl(url);
+        } catch {
+          errors++;
+        } finally {
+          active--;
+        }
+        continue;
+      }
+      if (active === 0) {
+        // nothing queued and nobody working: done; wake the others so they see it too
+        const w = waiters;
+        waiters = [];
+        for (const wake of w) wake();
+        return;
+      }
+      await new Promise<void>((r) => waiters.push(r));
+    }
+  }
+
+  push(`${origin}/list/0`);
+  await Promise.all(Array.from({ length: concurrency }, () => loop()));
+  return { pages, items: itemCount, errors, partial };
 }
 
+if (warmupSecs > 0) {
+  await crawlShop(performance.now() + warmupSecs * 1000);
+  await new Promise<void>((r) => sink.end(r));
+  sink = createWriteStream(join(dir, "items.jsonl"));
+}
 const rss = rssSampler(rssEvery);
 const cpu0 = process.cpuUsage();
 const busy0 = machineBusyMs();
 const crawlStartUs = Number(process.hrtime.bigint() / 1000n);
 const t0 = performance.now();
-if (maxSecs > 0) deadline = t0 + maxSecs * 1000;
-push(`${origin}/list/0`);
-await Promise.all(Array.from({ length: concurrency }, () => loop()));
+const { pages, items: itemCount, errors, partial } = await crawlShop(maxSecs > 0 ? t0 + maxSecs * 1000 : Infinity);
 await new Promise<void>((r) => sink.end(r));
 const ms = performance.now() - t0;
 const crawlEndUs = Number(process.hrtime.bigint() / 1000n);

@@ -36,6 +36,7 @@ const maxSecs = numArg("max-secs", 0);
 const config = defaultConfig();
 config.name = `bench_inproc_${Math.random().toString(36).slice(2, 8)}`;
 config.crawler.taskConcurrency = concurrency;
+config.downloadConfig.domainConcurrency = 0; // as benchmark_production's workers: no per-domain cap below C
 config.crawler.shutdownTimeoutSecs = 5;
 config.channelConfig.redis.redisPort = redisPort;
 config.output.sink = "redis";
