@@ -210,6 +210,64 @@ describe("RedisQueue", () => {
     expect(await readAll(a, 10, 3)).toHaveLength(3);
   });
 
+  it("dedup: a key this queue knows to be set is a duplicate without a script call, and seenBefore says so", async () => {
+    const config = redisTestConfig();
+    const a = await open(config);
+    const b = await open({ ...config });
+    const scripts: string[] = [];
+    const proto = Redis.prototype as unknown as { sendCommand(cmd: { name: string }, ...rest: unknown[]): unknown };
+    const original = proto.sendCommand;
+    proto.sendCommand = function (this: Redis, cmd: { name: string }, ...rest: unknown[]) {
+      if (String(this.options.connectionName ?? "") === `${config.name}:${a.consumer}` && ["evalsha", "eval"].includes(cmd.name.toLowerCase())) scripts.push(cmd.name);
+      return original.call(this, cmd, ...rest);
+    };
+    try {
+      expect(a.seenBefore("fp1")).toBe(false);
+      expect(await a.publish("request", [{ message: req(1), dedupKey: "fp1" }])).toEqual({ accepted: 1, duplicates: 0 });
+      expect(a.seenBefore("fp1")).toBe(true);
+      const calls = scripts.length;
+      expect(await a.publish("request", [{ message: req(1), dedupKey: "fp1" }, { message: req(1), dedupKey: "fp1" }])).toEqual({ accepted: 0, duplicates: 2 });
+      expect(scripts.length).toBe(calls); // nothing sent
+      // a key another instance set: found by the script once, then known here too
+      expect(await b.publish("request", [{ message: req(2), dedupKey: "fp2" }])).toEqual({ accepted: 1, duplicates: 0 });
+      expect(a.seenBefore("fp2")).toBe(false);
+      expect(await a.publish("request", [{ message: req(2), dedupKey: "fp2" }, { message: req(3), dedupKey: "fp3" }])).toEqual({ accepted: 1, duplicates: 1 });
+      expect(a.seenBefore("fp2")).toBe(true);
+      expect(a.seenBefore("fp3")).toBe(true);
+    } finally {
+      proto.sendCommand = original;
+    }
+    expect(await readAll(a, 10, 3)).toHaveLength(3);
+  });
+
+  it("dedup: a key is remembered locally only until shortly before it expires in Redis", async () => {
+    const config = redisTestConfig((c) => (c.crawler.dedupTtlSecs = 2));
+    const a = await open(config);
+    const b = await open({ ...config });
+    expect(await a.publish("request", [{ message: req(1), dedupKey: "fp1" }])).toEqual({ accepted: 1, duplicates: 0 });
+    expect(a.seenBefore("fp1")).toBe(true);
+    await sleep(1_300); // remembered for at most TTL - 1 s
+    expect(a.seenBefore("fp1")).toBe(false);
+    // found by the script with its remaining TTL (< 1 s left): not remembered at all
+    expect(await b.publish("request", [{ message: req(1), dedupKey: "fp1" }])).toEqual({ accepted: 0, duplicates: 1 });
+    expect(b.seenBefore("fp1")).toBe(false);
+    await sleep(900);
+    expect(await a.publish("request", [{ message: req(1), dedupKey: "fp1" }])).toEqual({ accepted: 1, duplicates: 0 });
+  });
+
+  it("publish re-creates a deleted stream with its group: nothing appended is skipped", async () => {
+    const config = redisTestConfig();
+    const q = await open(config);
+    const raw = rawClient();
+    cleanups.push(async () => raw.disconnect());
+    await q.publish("request", [{ message: req(1) }]);
+    const stream = new QueueKeys(config.name, config.channelConfig.redis.shards).streamFor("request", "normal", req(1));
+    expect(await raw.del(stream)).toBe(1);
+    await q.publish("request", [{ message: req(2) }, { message: req(3) }]);
+    const got = await readAll(q, 10, 2);
+    expect(got.map((d) => d.message.url).sort()).toEqual([req(2).url, req(3).url]);
+  });
+
   it("dedup_ttl_secs = 0 turns Redis dedup off, as in mocra (the README says so): no dedup key, every copy enqueued", async () => {
     const config = redisTestConfig((c) => (c.crawler.dedupTtlSecs = 0));
     const q = await open(config);
@@ -540,6 +598,9 @@ describe("RedisQueue connection handling", () => {
     const after = await readAll(q, 10, 1, 300, 40);
     expect(after.map((d) => d.message.url)).toEqual([req(500).url]);
     await q.ack(after[0]);
+    // its dedup keys went with it: the queue forgot the ones it knew, so a link is new again
+    expect(q.seenBefore(sent[0].id)).toBe(false);
+    expect(await q.publish("request", [{ message: sent[0], dedupKey: sent[0].id }])).toEqual({ accepted: 1, duplicates: 0 });
   });
 
   it("Redis gone past reconnect_budget_secs is fatal, with a clear message", async () => {

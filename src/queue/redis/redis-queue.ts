@@ -43,7 +43,8 @@ import { DelayedMover, unref } from "./delayed.ts";
 import { asBuffer, byPriority, compareIds, decodePayload, entryFields, RedisDelivery } from "./entries.ts";
 import { type ClaimedEntry, Janitor } from "./janitor.ts";
 import { QueueKeys, type StreamRef } from "./keys.ts";
-import { defineScripts, pipeScript, runScript, runScriptBuffer, type ScriptArg } from "./scripts.ts";
+import { defineScripts, pipeScript, runScript, runScriptBuffer } from "./scripts.ts";
+import { SeenKeys } from "./seen-keys.ts";
 
 export interface RedisQueueOptions {
   /** called once when Redis stayed unreachable past reconnect_budget_secs (also: `fatal$`) */
@@ -78,6 +79,8 @@ export interface RedisQueueOptions {
   trimIntervalMs?: number;
   /** approximate cap of each dead-letter stream (MAXLEN ~, default 100 000) */
   deadLetterMaxLen?: number;
+  /** dedup keys remembered as set in Redis (SeenKeys; default 65 536, ~10 MB at most) */
+  seenKeysMax?: number;
 }
 
 /** Redis stayed unreachable past the reconnect budget: the worker must stop. */
@@ -110,6 +113,7 @@ export class RedisQueue implements Queue {
   private readonly mover: DelayedMover;
   private readonly janitor: Janitor;
   private readonly onError: (err: unknown) => void;
+  private readonly seen: SeenKeys;
 
   /** blocking connections, one per topic read */
   private readonly blockers = new Map<Topic, Redis>();
@@ -145,6 +149,7 @@ export class RedisQueue implements Queue {
     this.threshold = ch.compressionThreshold;
     this.dedupTtlSecs = config.crawler.dedupTtlSecs;
     this.deadLetterMaxLen = options.deadLetterMaxLen ?? 100_000;
+    this.seen = new SeenKeys(options.seenKeysMax ?? 65_536);
     this.endpoint = describeEndpoint(ch.redis);
     this.onError = options.onError ?? ((err) => console.warn(`redis queue: ${err instanceof Error ? err.message : String(err)}`));
     for (const t of TOPICS) {
@@ -236,8 +241,9 @@ export class RedisQueue implements Queue {
     this.janitor.start();
   }
 
-  /** Groups may be gone (Redis restarted without persistence): create them again. */
+  /** Groups and dedup keys may be gone (Redis restarted without persistence): create the groups again, forget the keys. */
   private afterReconnect(): void {
+    this.seen.clear();
     this.ensureGroups().catch(this.onError);
     this.mover.wake(0);
   }
@@ -257,19 +263,25 @@ export class RedisQueue implements Queue {
    * Appends the batch (one publish.lua call per 1000 items, one pipeline). An item with a
    * dedupKey is appended only if `<name>:cache:dedup:<key>` was not set (SET NX EX
    * dedup_ttl_secs, in the same script); dedup_ttl_secs = 0 turns dedup off, as in mocra.
+   * A key this queue knows to be set (SeenKeys), or met earlier in the same batch, is a
+   * duplicate without going to Redis: the script would find it set.
    */
   async publish<K extends Topic>(topic: K, items: readonly Outgoing<K>[]): Promise<PublishResult> {
     this.assertOpen();
     if (items.length === 0) return { accepted: 0, duplicates: 0 };
     const dedup = this.dedupTtlSecs > 0;
-    const prepared = items.map((item) => {
+    const inBatch = new Set<string>();
+    const prepared: Array<{ stream: string; payload: Buffer; dedupKey: string | undefined }> = [];
+    for (const item of items) {
+      const dedupKey = dedup ? item.dedupKey : undefined;
+      if (dedupKey !== undefined) {
+        if (inBatch.has(dedupKey) || this.seen.has(dedupKey)) continue;
+        inBatch.add(dedupKey);
+      }
       const priority = item.priority ?? defaultPriority(item.message);
-      return {
-        stream: this.keys.streamFor(topic, priority, item.message),
-        payload: this.encode(topic, item.message),
-        dedupKey: dedup && item.dedupKey !== undefined ? this.keys.dedup(item.dedupKey) : undefined,
-      };
-    });
+      prepared.push({ stream: this.keys.streamFor(topic, priority, item.message), payload: this.encode(topic, item.message), dedupKey });
+    }
+    if (prepared.length === 0) return { accepted: 0, duplicates: items.length };
     // one publish.lua call per chunk of the batch: each item's dedup check and append are atomic
     const pipe = this.cmd.pipeline();
     for (let i = 0; i < prepared.length; i += PUBLISH_CHUNK) {
@@ -282,18 +294,31 @@ export class RedisQueue implements Queue {
       for (const p of chunk) {
         let d = 0;
         if (p.dedupKey !== undefined) {
-          keys.push(p.dedupKey);
+          keys.push(this.keys.dedup(p.dedupKey));
           d = keys.length;
         }
         layout += `${streamIndex.get(p.stream)},${d};`;
         payloads.push(p.payload);
       }
-      const args: ScriptArg[] = [this.keys.group, this.dedupTtlSecs, streamIndex.size, layout, ...payloads];
-      pipeScript(pipe, "publish", keys, args);
+      pipeScript(pipe, "publish", keys, [this.keys.group, this.dedupTtlSecs, layout, ...payloads]);
     }
+    const sentAt = performance.now();
     let accepted = 0;
-    for (const flags of await this.exec(pipe)) for (const f of flags as number[]) accepted += f;
-    return { accepted, duplicates: prepared.length - accepted };
+    let at = 0;
+    for (const flags of await this.exec(pipe)) {
+      // -1 = appended (its key now lives the full TTL); >= 0 = duplicate, its key's PTTL
+      for (const f of flags as number[]) {
+        const { dedupKey } = prepared[at++];
+        if (f < 0) accepted++;
+        if (dedupKey !== undefined) this.seen.remember(dedupKey, f < 0 ? this.dedupTtlSecs * 1000 : f, sentAt);
+      }
+    }
+    return { accepted, duplicates: items.length - accepted };
+  }
+
+  /** Queue.seenBefore: the key is certainly set in Redis (see SeenKeys). Local, no I/O. */
+  seenBefore(dedupKey: string): boolean {
+    return this.dedupTtlSecs > 0 && this.seen.has(dedupKey);
   }
 
   private encode<K extends Topic>(topic: K, message: TopicMessages[K]): Buffer {

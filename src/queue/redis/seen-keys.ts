@@ -1,0 +1,55 @@
+// src/queue/redis/seen-keys.ts: the dedup keys one RedisQueue knows to be set in Redis, so that a
+// follow-up seen before is dropped (and counted as a duplicate) without a script call: most
+// followed links are duplicates (a page links to the same list and item pages again and again),
+// and each one cost a SET NX inside publish.lua.
+//
+// Why a remembered key can never drop a link that Redis would accept:
+// - Expiry. A key is remembered only until shortly before it can expire in Redis: from the time
+//   the publish was sent (the script ran later, so Redis's clock for the key started later), for
+//   at most the key's TTL as the script reported it (the full dedup TTL for a key it set, its PTTL
+//   for a key it found), less a margin, and never longer than LOCAL_MAX_MS.
+// - Deletion. Nothing in mocra-ts deletes dedup keys (purge.lua deletes dead letters, replay.lua
+//   re-appends entries without a dedup check; neither reads these keys). A Redis that restarted
+//   without persistence lost them: the queue clears this cache when its connection comes back.
+//   What is left is an operator deleting keys by hand while workers run; then a link is still
+//   dropped, as it was before the deletion, for at most LOCAL_MAX_MS.
+// - Bounded memory: an LRU of `max` keys; a key it forgot costs a SET NX again, nothing else.
+// The script stays the atomic check: this cache only answers "certainly seen", never "new".
+
+import { LRUCache } from "lru-cache";
+
+/** The longest a key is remembered locally, whatever its TTL in Redis (see above). */
+export const LOCAL_MAX_MS = 300_000;
+/** Kept off a key's remaining TTL: Redis expires keys by its own clock. */
+const MARGIN_MS = 1_000;
+
+export class SeenKeys {
+  /** key → local deadline (performance.now() ms) */
+  private readonly keys: LRUCache<string, number>;
+
+  constructor(max: number) {
+    this.keys = new LRUCache({ max });
+  }
+
+  /** true if `key` is certainly set in Redis now */
+  has(key: string): boolean {
+    const deadline = this.keys.get(key);
+    if (deadline === undefined) return false;
+    if (deadline > performance.now()) return true;
+    this.keys.delete(key);
+    return false;
+  }
+
+  /**
+   * Remembers `key`, which Redis said lives `ttlMs` more from some moment after `sentAt` (the
+   * performance.now() at which the publish was sent).
+   */
+  remember(key: string, ttlMs: number, sentAt: number): void {
+    const deadline = sentAt + Math.min(LOCAL_MAX_MS, ttlMs - MARGIN_MS);
+    if (deadline > performance.now()) this.keys.set(key, deadline);
+  }
+
+  clear(): void {
+    this.keys.clear();
+  }
+}
