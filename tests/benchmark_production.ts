@@ -302,8 +302,12 @@ for (const r of complete) {
 }
 const foreign = redis.private ? 0 : Math.max(...runs.map((r) => r.foreignRedisClients));
 if (foreign > 0) console.log(`note: ${foreign} other client(s) were connected to Redis: its command/CPU deltas may include their traffic (BENCH_PRIVATE_REDIS=1 avoids that)`);
-const top = Object.entries(runs[0].redisCommands).sort((a, b) => b[1] - a[1]).slice(0, 8);
-console.log(`Redis commands per page, 1 worker: ${top.map(([c, n]) => `${c} ${(n / runs[0].pages).toFixed(2)}`).join(", ")}`);
+// where the commands go (INFO commandstats counts the commands Lua runs, under their own names;
+// evalsha is the script calls themselves)
+for (const r of runs) {
+  const top = Object.entries(r.redisCommands).sort((a, b) => b[1] - a[1]).slice(0, 10);
+  console.log(`Redis commands per page, ${r.workers} worker(s): ${top.map(([c, n]) => `${c} ${(n / r.pages).toFixed(2)}`).join(", ")}`);
+}
 
 const pps = (inproc.pages / inproc.ms) * 1000;
 console.log(`\nIn-process worker on the Redis queue (pinned like one start-worker; latencies in ms)`);
