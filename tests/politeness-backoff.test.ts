@@ -4,6 +4,7 @@ import type { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import type { CrawlEvent } from "../src/events/events.ts";
 import { defineModule } from "../src/modules/define.ts";
+import { MemoryPolitenessStore, Politeness } from "../src/ratelimit/politeness.ts";
 import { politeConfig, politeCrawl } from "./helpers/polite-crawl.ts";
 import { gaps, type HostsServer, startHostsServer } from "./helpers/polite-servers.ts";
 import { deleteNamespace, freePort, rawClient, requireRedis, uniqueName } from "./helpers/redis.ts";
@@ -129,5 +130,23 @@ describe("circuit breaker", () => {
     expect(types).toContain("circuit_opened");
     expect(types).toContain("circuit_closed");
     expect(types.lastIndexOf("circuit_closed")).toBeGreaterThan(types.indexOf("circuit_opened"));
+  });
+});
+
+describe("state lookups", () => {
+  it("requests that miss the local cache together share one store lookup", async () => {
+    const store = new MemoryPolitenessStore();
+    let lookups = 0;
+    const state = store.state.bind(store);
+    store.state = (key: string) => {
+      lookups++;
+      return state(key);
+    };
+    const p = new Politeness(store);
+    const states = await Promise.all(Array.from({ length: 64 }, () => p.state("a.test")));
+    expect(lookups).toBe(1);
+    expect(states.every((s) => s.factor === 1 && s.suspendedMs === 0)).toBe(true);
+    await p.state("b.test");
+    expect(lookups).toBe(2);
   });
 });
