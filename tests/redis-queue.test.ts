@@ -260,10 +260,13 @@ describe("RedisQueue", () => {
     const q = await open(config);
     const raw = rawClient();
     cleanups.push(async () => raw.disconnect());
-    await q.publish("request", [{ message: req(1) }]);
-    const stream = new QueueKeys(config.name, config.channelConfig.redis.shards).streamFor("request", "normal", req(1));
+    const first = req(1);
+    await q.publish("request", [{ message: first }]);
+    const stream = new QueueKeys(config.name, config.channelConfig.redis.shards).streamFor("request", "normal", first);
     expect(await raw.del(stream)).toBe(1);
-    await q.publish("request", [{ message: req(2) }, { message: req(3) }]);
+    // the same id, so the same shard: the deleted stream
+    const again = [{ ...first, url: req(2).url }, { ...first, url: req(3).url }];
+    await q.publish("request", again.map((message) => ({ message })));
     const got = await readAll(q, 10, 2);
     expect(got.map((d) => d.message.url).sort()).toEqual([req(2).url, req(3).url]);
   });
