@@ -1,5 +1,7 @@
 // src/queue/redis/redis-queue.ts: the Queue on Redis Streams, wire-compatible with mocra
-// (keys, group, `payload` field, codec, zstd framing: wire FORMAT §2-§3).
+// (keys, group, `payload` field, codec, zstd framing: wire FORMAT §2-§3). This class reads,
+// settles and owns the connections' life (outage, fatal error, close); publishing is
+// QueueWriter's (writer.ts), depth, stats and dead-letter administration QueueAdmin's (admin.ts).
 //
 // Connections per worker: one command connection (every command; batches are pipelined) plus
 // one blocking connection per topic being read (XREADGROUP BLOCK only, opened on the first
@@ -25,26 +27,19 @@ import type { Redis } from "ioredis";
 import { Observable, Subject } from "rxjs";
 import { type Codec, codecByName } from "../../codec/index.ts";
 import { type Config, queueCodecFormat } from "../../config/schema.ts";
-import { type Priority, type Topic, TOPICS, type TopicMessages, uuidv4 } from "../../model/index.ts";
+import { type Topic, TOPICS, type TopicMessages, uuidv4 } from "../../model/index.ts";
 import { compressPayload, initCompression } from "../compression.ts";
-import {
-  type DeadLetter,
-  type Delivery,
-  defaultPriority,
-  type Outgoing,
-  type PublishResult,
-  type Queue,
-  type QueueStats,
-  type TopicStats,
-} from "../queue.ts";
+import type { DeadLetter, Delivery, Outgoing, PublishResult, Queue, QueueStats } from "../queue.ts";
 import { Acker } from "./acker.ts";
-import { describeEndpoint, isConnectionError, isReplyError, lastError, openConnection, waitReady } from "./connection.ts";
+import { QueueAdmin } from "./admin.ts";
+import { describeEndpoint, isConnectionError, isReplyError, lastError, openConnection } from "./connection.ts";
+import type { QueueCore } from "./core.ts";
 import { DelayedMover, unref } from "./delayed.ts";
-import { asBuffer, byPriority, compareIds, decodePayload, entryFields, RedisDelivery } from "./entries.ts";
+import { asBuffer, byPriority, decodePayload, entryFields, RedisDelivery } from "./entries.ts";
 import { type ClaimedEntry, Janitor } from "./janitor.ts";
 import { QueueKeys, type StreamRef } from "./keys.ts";
-import { defineScripts, pipeScript, runScript, runScriptBuffer } from "./scripts.ts";
-import { SeenKeys } from "./seen-keys.ts";
+import { defineScripts, pipeScript, runScript } from "./scripts.ts";
+import { QueueWriter } from "./writer.ts";
 
 export interface RedisQueueOptions {
   /** called once when Redis stayed unreachable past reconnect_budget_secs (also: `fatal$`) */
@@ -93,8 +88,6 @@ export class QueueClosedError extends Error {
   override readonly name = "QueueClosedError";
 }
 
-const PUBLISH_CHUNK = 1000;
-
 export class RedisQueue implements Queue {
   readonly backend = "redis";
   /** Emits once, then completes, if Redis stays unreachable past reconnect_budget_secs. */
@@ -104,7 +97,6 @@ export class RedisQueue implements Queue {
   private readonly keys: QueueKeys;
   private readonly codec: Codec;
   private readonly threshold: number;
-  private readonly dedupTtlSecs: number;
   private readonly deadLetterMaxLen: number;
   private readonly endpoint: string;
   private readonly streamsOf = new Map<Topic, StreamRef[]>();
@@ -113,7 +105,8 @@ export class RedisQueue implements Queue {
   private readonly mover: DelayedMover;
   private readonly janitor: Janitor;
   private readonly onError: (err: unknown) => void;
-  private readonly seen: SeenKeys;
+  private readonly writer: QueueWriter;
+  private readonly admin: QueueAdmin;
 
   /** blocking connections, one per topic read */
   private readonly blockers = new Map<Topic, Redis>();
@@ -147,9 +140,7 @@ export class RedisQueue implements Queue {
     this.keys = new QueueKeys(config.name, ch.redis.shards);
     this.codec = options.codec ?? codecByName(queueCodecFormat(config));
     this.threshold = ch.compressionThreshold;
-    this.dedupTtlSecs = config.crawler.dedupTtlSecs;
     this.deadLetterMaxLen = options.deadLetterMaxLen ?? 100_000;
-    this.seen = new SeenKeys(options.seenKeysMax ?? 65_536);
     this.endpoint = describeEndpoint(ch.redis);
     this.onError = options.onError ?? ((err) => console.warn(`redis queue: ${err instanceof Error ? err.message : String(err)}`));
     for (const t of TOPICS) {
@@ -190,6 +181,19 @@ export class RedisQueue implements Queue {
         error: this.onError,
       },
     );
+    const core: QueueCore = {
+      cmd,
+      keys: this.keys,
+      codec: this.codec,
+      deadLetterMaxLen: this.deadLetterMaxLen,
+      streams: (topic) => this.streamsOf.get(topic)!,
+      encode: (topic, message) => this.encode(topic, message),
+      guard: (op) => this.guard(op),
+      exec: (pipe) => this.exec(pipe),
+      assertOpen: () => this.assertOpen(),
+    };
+    this.writer = new QueueWriter(core, config.crawler.dedupTtlSecs, options.seenKeysMax ?? 65_536);
+    this.admin = new QueueAdmin(core);
   }
 
   /**
@@ -243,7 +247,7 @@ export class RedisQueue implements Queue {
 
   /** Groups and dedup keys may be gone (Redis restarted without persistence): create the groups again, forget the keys. */
   private afterReconnect(): void {
-    this.seen.clear();
+    this.writer.forgetSeen();
     this.ensureGroups().catch(this.onError);
     this.mover.wake(0);
   }
@@ -259,66 +263,14 @@ export class RedisQueue implements Queue {
 
   // ---------------------------------------------------------------------------------- publish
 
-  /**
-   * Appends the batch (one publish.lua call per 1000 items, one pipeline). An item with a
-   * dedupKey is appended only if `<name>:cache:dedup:<key>` was not set (SET NX EX
-   * dedup_ttl_secs, in the same script); dedup_ttl_secs = 0 turns dedup off, as in mocra.
-   * A key this queue knows to be set (SeenKeys), or met earlier in the same batch, is a
-   * duplicate without going to Redis: the script would find it set.
-   */
-  async publish<K extends Topic>(topic: K, items: readonly Outgoing<K>[]): Promise<PublishResult> {
-    this.assertOpen();
-    if (items.length === 0) return { accepted: 0, duplicates: 0 };
-    const dedup = this.dedupTtlSecs > 0;
-    const inBatch = new Set<string>();
-    const prepared: Array<{ stream: string; payload: Buffer; dedupKey: string | undefined }> = [];
-    for (const item of items) {
-      const dedupKey = dedup ? item.dedupKey : undefined;
-      if (dedupKey !== undefined) {
-        if (inBatch.has(dedupKey) || this.seen.has(dedupKey)) continue;
-        inBatch.add(dedupKey);
-      }
-      const priority = item.priority ?? defaultPriority(item.message);
-      prepared.push({ stream: this.keys.streamFor(topic, priority, item.message), payload: this.encode(topic, item.message), dedupKey });
-    }
-    if (prepared.length === 0) return { accepted: 0, duplicates: items.length };
-    // one publish.lua call per chunk of the batch: each item's dedup check and append are atomic
-    const pipe = this.cmd.pipeline();
-    for (let i = 0; i < prepared.length; i += PUBLISH_CHUNK) {
-      const chunk = prepared.slice(i, i + PUBLISH_CHUNK);
-      const streamIndex = new Map<string, number>();
-      for (const p of chunk) if (!streamIndex.has(p.stream)) streamIndex.set(p.stream, streamIndex.size + 1);
-      const keys = [...streamIndex.keys()];
-      let layout = "";
-      const payloads: Buffer[] = [];
-      for (const p of chunk) {
-        let d = 0;
-        if (p.dedupKey !== undefined) {
-          keys.push(this.keys.dedup(p.dedupKey));
-          d = keys.length;
-        }
-        layout += `${streamIndex.get(p.stream)},${d};`;
-        payloads.push(p.payload);
-      }
-      pipeScript(pipe, "publish", keys, [this.keys.group, this.dedupTtlSecs, layout, ...payloads]);
-    }
-    const sentAt = performance.now();
-    let accepted = 0;
-    let at = 0;
-    for (const flags of await this.exec(pipe)) {
-      // -1 = appended (its key now lives the full TTL); >= 0 = duplicate, its key's PTTL
-      for (const f of flags as number[]) {
-        const { dedupKey } = prepared[at++];
-        if (f < 0) accepted++;
-        if (dedupKey !== undefined) this.seen.remember(dedupKey, f < 0 ? this.dedupTtlSecs * 1000 : f, sentAt);
-      }
-    }
-    return { accepted, duplicates: items.length - accepted };
+  /** QueueWriter.publish: dedup and append in one script call per chunk; known keys skip Redis. */
+  publish<K extends Topic>(topic: K, items: readonly Outgoing<K>[]): Promise<PublishResult> {
+    return this.writer.publish(topic, items);
   }
 
-  /** Queue.seenBefore: the key is certainly set in Redis (see SeenKeys). Local, no I/O. */
+  /** Queue.seenBefore: the key is certainly set in Redis (SeenKeys). Local, no I/O. */
   seenBefore(dedupKey: string): boolean {
-    return this.dedupTtlSecs > 0 && this.seen.has(dedupKey);
+    return this.writer.seenBefore(dedupKey);
   }
 
   private encode<K extends Topic>(topic: K, message: TopicMessages[K]): Buffer {
@@ -621,12 +573,8 @@ export class RedisQueue implements Queue {
     await this.guard(runScript(this.cmd, "deadLetter", [d.stream, this.keys.dlq(d.stream)], [this.keys.group, delivery.entryId, d.payload, reason, this.deadLetterMaxLen]));
   }
 
-  async deadLetterMessage<K extends Topic>(topic: K, message: TopicMessages[K], reason: string, originalId: string): Promise<void> {
-    this.assertOpen();
-    const stream = this.keys.streamFor(topic, defaultPriority(message), message);
-    await this.guard(
-      this.cmd.xadd(this.keys.dlq(stream), "MAXLEN", "~", this.deadLetterMaxLen, "*", "payload", this.encode(topic, message), "reason", reason, "original_id", originalId),
-    );
+  deadLetterMessage<K extends Topic>(topic: K, message: TopicMessages[K], reason: string, originalId: string): Promise<void> {
+    return this.writer.deadLetterMessage(topic, message, reason, originalId);
   }
 
   async touch(deliveries: readonly Delivery<Topic>[]): Promise<void> {
@@ -650,95 +598,26 @@ export class RedisQueue implements Queue {
     return { stream: this.keys.streamFor(d.topic, d.priority, d.message), payload: this.encode(d.topic, d.message) };
   }
 
-  // ------------------------------------------------------------------------------ inspection
+  // ------------------------------------------------------------------------------ inspection (QueueAdmin)
 
-  async depth(topic: Topic): Promise<number> {
-    const pipe = this.cmd.pipeline();
-    pipeScript(pipe, "stats", this.streamsOf.get(topic)!.map((s) => s.key), [this.keys.group]);
-    pipe.zcard(this.keys.delayed(topic));
-    const [lagPending, delayed] = await this.exec(pipe);
-    let ready = 0;
-    const lp = lagPending as number[];
-    for (let i = 0; i < lp.length; i += 2) ready += lp[i];
-    return ready + (delayed as number);
+  depth(topic: Topic): Promise<number> {
+    return this.admin.depth(topic);
   }
 
-  async stats(): Promise<QueueStats> {
-    const pipe = this.cmd.pipeline();
-    for (const t of TOPICS) {
-      const streams = this.streamsOf.get(t)!;
-      pipeScript(pipe, "stats", streams.map((s) => s.key), [this.keys.group]);
-      pipe.zcard(this.keys.delayed(t));
-      for (const s of streams) pipe.xlen(this.keys.dlq(s.key));
-    }
-    const replies = await this.exec(pipe);
-    const out = {} as QueueStats;
-    let at = 0;
-    for (const t of TOPICS) {
-      const streams = this.streamsOf.get(t)!;
-      const lp = replies[at++] as number[];
-      const s: TopicStats = { ready: { high: 0, normal: 0, low: 0 }, inFlight: 0, delayed: replies[at++] as number, dead: 0 };
-      streams.forEach((stream, i) => {
-        s.ready[stream.priority] += lp[2 * i];
-        s.inFlight += lp[2 * i + 1];
-      });
-      for (let i = 0; i < streams.length; i++) s.dead += replies[at++] as number;
-      out[t] = s;
-    }
-    return out;
+  stats(): Promise<QueueStats> {
+    return this.admin.stats();
   }
 
-  async listDeadLetters(topic: Topic, count: number): Promise<DeadLetter[]> {
-    const n = Math.floor(count);
-    if (!(n >= 1)) return [];
-    const streams = this.streamsOf.get(topic)!;
-    const pipe = this.cmd.pipeline();
-    for (const s of streams) pipe.xrangeBuffer(this.keys.dlq(s.key), "-", "+", "COUNT", n);
-    const replies = await this.exec(pipe);
-    const letters: DeadLetter[] = [];
-    streams.forEach((s, i) => {
-      for (const [id, fields] of replies[i] as Array<[Buffer, Buffer[]]>) {
-        letters.push(this.letter(topic, s.priority, id.toString(), fields));
-      }
-    });
-    return letters.sort((a, b) => compareIds(a.id, b.id)).slice(0, n);
+  listDeadLetters(topic: Topic, count: number): Promise<DeadLetter[]> {
+    return this.admin.listDeadLetters(topic, count);
   }
 
-  private letter(topic: Topic, priority: Priority, id: string, fields: Buffer[]): DeadLetter {
-    let reason = "";
-    let originalId = "";
-    let payload: Buffer | undefined;
-    for (let i = 0; i + 1 < fields.length; i += 2) {
-      const name = fields[i].toString();
-      if (name === "payload") payload = fields[i + 1];
-      else if (name === "reason") reason = fields[i + 1].toString();
-      else if (name === "original_id") originalId = fields[i + 1].toString();
-    }
-    let message: TopicMessages[Topic] | undefined;
-    try {
-      message = payload === undefined ? undefined : decodePayload(this.codec, topic, payload);
-    } catch {
-      message = undefined;
-    }
-    return { topic, priority, id, reason, originalId, message };
+  replayDeadLetters(topic: Topic, count: number): Promise<number> {
+    return this.admin.replayDeadLetters(topic, count);
   }
 
-  async replayDeadLetters(topic: Topic, count: number): Promise<number> {
-    this.assertOpen();
-    let left = Math.floor(count);
-    let moved = 0;
-    for (const s of this.streamsOf.get(topic)!) {
-      if (!(left >= 1)) break;
-      const n = (await this.guard(runScript(this.cmd, "replay", [this.keys.dlq(s.key), s.key], [this.keys.group, left]))) as number;
-      moved += n;
-      left -= n;
-    }
-    return moved;
-  }
-
-  async purgeDeadLetters(topic: Topic): Promise<number> {
-    this.assertOpen();
-    return (await this.guard(runScript(this.cmd, "purge", this.streamsOf.get(topic)!.map((s) => this.keys.dlq(s.key)), []))) as number;
+  purgeDeadLetters(topic: Topic): Promise<number> {
+    return this.admin.purgeDeadLetters(topic);
   }
 
   /** Runs the janitor once now (reclaim, then trim), besides its timers. */

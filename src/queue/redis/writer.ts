@@ -1,0 +1,100 @@
+// src/queue/redis/writer.ts: the writing side of the Redis queue: publish (dedup and append in
+// one publish.lua call per chunk), the local knowledge of dedup keys already set (SeenKeys, for
+// Queue.seenBefore), and dead letters made from a message rather than a delivery.
+
+import type { Buffer } from "node:buffer";
+import type { Topic, TopicMessages } from "../../model/index.ts";
+import { defaultPriority, type Outgoing, type PublishResult } from "../queue.ts";
+import type { QueueCore } from "./core.ts";
+import { pipeScript } from "./scripts.ts";
+import { SeenKeys } from "./seen-keys.ts";
+
+const PUBLISH_CHUNK = 1000;
+
+export class QueueWriter {
+  private readonly seen: SeenKeys;
+
+  constructor(
+    private readonly core: QueueCore,
+    /** crawler.dedup_ttl_secs; 0 = no dedup (as in mocra) */
+    private readonly dedupTtlSecs: number,
+    seenKeysMax: number,
+  ) {
+    this.seen = new SeenKeys(seenKeysMax);
+  }
+
+  /**
+   * Appends the batch (one publish.lua call per 1000 items, one pipeline). An item with a
+   * dedupKey is appended only if `<name>:cache:dedup:<key>` was not set (SET NX EX
+   * dedup_ttl_secs, in the same script); dedup_ttl_secs = 0 turns dedup off, as in mocra.
+   * A key this queue knows to be set (SeenKeys), or met earlier in the same batch, is a
+   * duplicate without going to Redis: the script would find it set.
+   */
+  async publish<K extends Topic>(topic: K, items: readonly Outgoing<K>[]): Promise<PublishResult> {
+    this.core.assertOpen();
+    if (items.length === 0) return { accepted: 0, duplicates: 0 };
+    const dedup = this.dedupTtlSecs > 0;
+    const inBatch = new Set<string>();
+    const prepared: Array<{ stream: string; payload: Buffer; dedupKey: string | undefined }> = [];
+    for (const item of items) {
+      const dedupKey = dedup ? item.dedupKey : undefined;
+      if (dedupKey !== undefined) {
+        if (inBatch.has(dedupKey) || this.seen.has(dedupKey)) continue;
+        inBatch.add(dedupKey);
+      }
+      const priority = item.priority ?? defaultPriority(item.message);
+      prepared.push({ stream: this.core.keys.streamFor(topic, priority, item.message), payload: this.core.encode(topic, item.message), dedupKey });
+    }
+    if (prepared.length === 0) return { accepted: 0, duplicates: items.length };
+    // one publish.lua call per chunk of the batch: each item's dedup check and append are atomic
+    const pipe = this.core.cmd.pipeline();
+    for (let i = 0; i < prepared.length; i += PUBLISH_CHUNK) {
+      const chunk = prepared.slice(i, i + PUBLISH_CHUNK);
+      const streamIndex = new Map<string, number>();
+      for (const p of chunk) if (!streamIndex.has(p.stream)) streamIndex.set(p.stream, streamIndex.size + 1);
+      const keys = [...streamIndex.keys()];
+      let layout = "";
+      const payloads: Buffer[] = [];
+      for (const p of chunk) {
+        let d = 0;
+        if (p.dedupKey !== undefined) {
+          keys.push(this.core.keys.dedup(p.dedupKey));
+          d = keys.length;
+        }
+        layout += `${streamIndex.get(p.stream)},${d};`;
+        payloads.push(p.payload);
+      }
+      pipeScript(pipe, "publish", keys, [this.core.keys.group, this.dedupTtlSecs, layout, ...payloads]);
+    }
+    const sentAt = performance.now();
+    let accepted = 0;
+    let at = 0;
+    for (const flags of await this.core.exec(pipe)) {
+      // -1 = appended (its key now lives the full TTL); >= 0 = duplicate, its key's PTTL
+      for (const f of flags as number[]) {
+        const { dedupKey } = prepared[at++];
+        if (f < 0) accepted++;
+        if (dedupKey !== undefined) this.seen.remember(dedupKey, f < 0 ? this.dedupTtlSecs * 1000 : f, sentAt);
+      }
+    }
+    return { accepted, duplicates: items.length - accepted };
+  }
+
+  /** Queue.seenBefore: the key is certainly set in Redis (see SeenKeys). Local, no I/O. */
+  seenBefore(dedupKey: string): boolean {
+    return this.dedupTtlSecs > 0 && this.seen.has(dedupKey);
+  }
+
+  async deadLetterMessage<K extends Topic>(topic: K, message: TopicMessages[K], reason: string, originalId: string): Promise<void> {
+    this.core.assertOpen();
+    const stream = this.core.keys.streamFor(topic, defaultPriority(message), message);
+    await this.core.guard(
+      this.core.cmd.xadd(this.core.keys.dlq(stream), "MAXLEN", "~", this.core.deadLetterMaxLen, "*", "payload", this.core.encode(topic, message), "reason", reason, "original_id", originalId),
+    );
+  }
+
+  /** The dedup keys may be gone (Redis restarted without persistence): forget the ones known. */
+  forgetSeen(): void {
+    this.seen.clear();
+  }
+}
