@@ -1,5 +1,5 @@
-// src/queue/redis/core.ts: what the parts of the Redis queue (RedisQueue reading and settling,
-// QueueWriter, QueueAdmin) share: the command connection, the keys and codec, and the guards
+// src/queue/redis/core.ts: what the parts of the Redis queue (RedisQueue settling and owning the
+// connections, QueueReader, QueueWriter, QueueAdmin) share: the command connection, the keys and codec, and the guards
 // that make every operation fail with the queue's fatal error once Redis is given up on.
 
 import type { Buffer } from "node:buffer";
@@ -22,6 +22,12 @@ export interface QueueCore {
   guard<T>(op: Promise<T>): Promise<T>;
   /** runs a pipeline (guarded); rejects with the first command error */
   exec(pipe: ReturnType<Redis["pipeline"]>): Promise<unknown[]>;
+  /** XGROUP CREATE ... MKSTREAM on every stream of the topics (a stream deleted meanwhile) */
+  ensureGroups(topics: readonly Topic[]): Promise<void>;
   /** throws once the queue is closed or fatally failed */
   assertOpen(): void;
+  /** close() was called (or Redis was given up on) */
+  closed(): boolean;
+  /** the error Redis was given up on with, once it was */
+  fatalError(): Error | undefined;
 }

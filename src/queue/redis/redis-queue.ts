@@ -1,7 +1,8 @@
 // src/queue/redis/redis-queue.ts: the Queue on Redis Streams, wire-compatible with mocra
-// (keys, group, `payload` field, codec, zstd framing: wire FORMAT §2-§3). This class reads,
-// settles and owns the connections' life (outage, fatal error, close); publishing is
-// QueueWriter's (writer.ts), depth, stats and dead-letter administration QueueAdmin's (admin.ts).
+// (keys, group, `payload` field, codec, zstd framing: wire FORMAT §2-§3). This class settles
+// deliveries and owns the connections' life (outage, fatal error, close); reading is
+// QueueReader's (reader.ts), publishing QueueWriter's (writer.ts), depth, stats and dead-letter
+// administration QueueAdmin's (admin.ts); they share a QueueCore (core.ts).
 //
 // Connections per worker: one command connection (every command; batches are pipelined) plus
 // one blocking connection per topic being read (XREADGROUP BLOCK only, opened on the first
@@ -32,12 +33,13 @@ import { compressPayload, initCompression } from "../compression.ts";
 import type { DeadLetter, Delivery, Outgoing, PublishResult, Queue, QueueStats } from "../queue.ts";
 import { Acker } from "./acker.ts";
 import { QueueAdmin } from "./admin.ts";
-import { describeEndpoint, isConnectionError, isReplyError, lastError, openConnection } from "./connection.ts";
+import { describeEndpoint, isReplyError, lastError, openConnection } from "./connection.ts";
 import type { QueueCore } from "./core.ts";
 import { DelayedMover, unref } from "./delayed.ts";
-import { asBuffer, byPriority, decodePayload, entryFields, RedisDelivery } from "./entries.ts";
-import { type ClaimedEntry, Janitor } from "./janitor.ts";
+import { asBuffer, RedisDelivery } from "./entries.ts";
+import { Janitor } from "./janitor.ts";
 import { QueueKeys, type StreamRef } from "./keys.ts";
+import { QueueReader } from "./reader.ts";
 import { defineScripts, pipeScript, runScript } from "./scripts.ts";
 import { QueueWriter } from "./writer.ts";
 
@@ -100,23 +102,13 @@ export class RedisQueue implements Queue {
   private readonly deadLetterMaxLen: number;
   private readonly endpoint: string;
   private readonly streamsOf = new Map<Topic, StreamRef[]>();
-  private readonly streamByKey = new Map<string, StreamRef>();
   private readonly acker: Acker;
   private readonly mover: DelayedMover;
   private readonly janitor: Janitor;
   private readonly onError: (err: unknown) => void;
+  private readonly reader: QueueReader;
   private readonly writer: QueueWriter;
   private readonly admin: QueueAdmin;
-
-  /** blocking connections, one per topic read */
-  private readonly blockers = new Map<Topic, Redis>();
-  /** deliveries already taken from Redis, not yet handed out (reclaimed ones, wake-up overflow) */
-  private readonly buffered = new Map<Topic, RedisDelivery[]>();
-  /** the largest credit a reader asked for, per topic: bounds the reclaim buffer */
-  private readonly credit = new Map<Topic, number>();
-  private readonly readChains = new Map<Topic, Promise<unknown>>();
-  private readonly shardStart = new Map<Topic, number>();
-  private readonly sleepers = new Set<() => void>();
 
   private closed = false;
   private fatal: RedisQueueFatalError | undefined;
@@ -143,16 +135,29 @@ export class RedisQueue implements Queue {
     this.deadLetterMaxLen = options.deadLetterMaxLen ?? 100_000;
     this.endpoint = describeEndpoint(ch.redis);
     this.onError = options.onError ?? ((err) => console.warn(`redis queue: ${err instanceof Error ? err.message : String(err)}`));
-    for (const t of TOPICS) {
-      const streams = this.keys.streams(t);
-      this.streamsOf.set(t, streams);
-      for (const s of streams) this.streamByKey.set(s.key, s);
-    }
+    for (const t of TOPICS) this.streamsOf.set(t, this.keys.streams(t));
     this.onConnection = options.onConnection;
     this.fatal$ = this.fatalSubject.asObservable();
     if (options.onFatal) this.fatal$.subscribe(options.onFatal);
 
     defineScripts(cmd);
+    const core: QueueCore = {
+      cmd,
+      keys: this.keys,
+      codec: this.codec,
+      deadLetterMaxLen: this.deadLetterMaxLen,
+      streams: (topic) => this.streamsOf.get(topic)!,
+      encode: (topic, message) => this.encode(topic, message),
+      guard: (op) => this.guard(op),
+      exec: (pipe) => this.exec(pipe),
+      ensureGroups: (topics) => this.ensureGroups(topics),
+      assertOpen: () => this.assertOpen(),
+      closed: () => this.closed,
+      fatalError: () => this.fatal,
+    };
+    this.reader = new QueueReader(core, { consumer, name: config.name, redis: ch.redis, onError: this.onError }, TOPICS);
+    this.writer = new QueueWriter(core, config.crawler.dedupTtlSecs, options.seenKeysMax ?? 65_536);
+    this.admin = new QueueAdmin(core);
     this.acker = new Acker(cmd, this.keys.group, {
       batchSize: options.ackBatchSize ?? 50,
       flushMs: options.ackFlushMs ?? 20,
@@ -174,26 +179,13 @@ export class RedisQueue implements Queue {
         maxCallsPerStream: 10,
       },
       {
-        topics: () => this.credit.keys(),
-        room: (t) => (this.credit.get(t) ?? 0) - (this.buffered.get(t)?.length ?? 0),
-        claimed: (t, entries) => void this.takeClaimed(t, entries),
+        topics: () => this.reader.topics(),
+        room: (t) => this.reader.room(t),
+        claimed: (t, entries) => void this.reader.takeClaimed(t, entries),
         deadLettered: () => {},
         error: this.onError,
       },
     );
-    const core: QueueCore = {
-      cmd,
-      keys: this.keys,
-      codec: this.codec,
-      deadLetterMaxLen: this.deadLetterMaxLen,
-      streams: (topic) => this.streamsOf.get(topic)!,
-      encode: (topic, message) => this.encode(topic, message),
-      guard: (op) => this.guard(op),
-      exec: (pipe) => this.exec(pipe),
-      assertOpen: () => this.assertOpen(),
-    };
-    this.writer = new QueueWriter(core, config.crawler.dedupTtlSecs, options.seenKeysMax ?? 65_536);
-    this.admin = new QueueAdmin(core);
   }
 
   /**
@@ -279,261 +271,9 @@ export class RedisQueue implements Queue {
 
   // ------------------------------------------------------------------------------------- read
 
+  /** QueueReader.read: strict priority within the credit, blocking without polling when empty. */
   read<K extends Topic>(topic: K, max: number, blockMs: number): Promise<Delivery<K>[]> {
-    if (this.fatal) return Promise.reject(this.fatal);
-    const want = Math.floor(max);
-    if (this.closed || !(want >= 1)) return Promise.resolve([]);
-    if (want > (this.credit.get(topic) ?? 0)) this.credit.set(topic, want);
-    // reads of one topic take turns (they share its blocking connection)
-    const prev = this.readChains.get(topic) ?? Promise.resolve();
-    const run = this.guard(prev.then(() => this.readTurn(topic, want, Math.max(0, blockMs))));
-    this.readChains.set(
-      topic,
-      run.catch(() => {}),
-    );
-    return run as unknown as Promise<Delivery<K>[]>;
-  }
-
-  private async readTurn(topic: Topic, max: number, blockMs: number): Promise<RedisDelivery[]> {
-    const deadline = Date.now() + blockMs;
-    if (this.fatal) throw this.fatal;
-    if (this.closed) return [];
-    const out = this.takeBuffered(topic, max);
-    if (out.length < max) {
-      try {
-        if (this.cmd.status !== "ready") {
-          if (out.length === 0) await this.sleepUntil(deadline, this.cmd);
-          return this.handOut(topic, out, max);
-        }
-        out.push(...(await this.readFreshBounded(topic, max - out.length, deadline)));
-        if (out.length === 0 && blockMs > 0 && !this.closed) {
-          const woke = await this.readBlocking(topic, deadline);
-          if (woke.length > 0 && woke.length < max) woke.push(...(await this.readFreshBounded(topic, max - woke.length, deadline)));
-          out.push(...woke);
-        }
-      } catch (err) {
-        if (this.fatal) throw this.fatal;
-        if (this.closed) return [];
-        if (!isConnectionError(err)) throw err;
-        if (out.length === 0) await this.sleepUntil(deadline);
-      }
-    }
-    return this.handOut(topic, out, max);
-  }
-
-  /** Priority order; anything beyond `max` (a wake-up can overshoot) waits for the next read. */
-  private handOut(topic: Topic, out: RedisDelivery[], max: number): RedisDelivery[] {
-    if (this.closed) return []; // left pending: reclaimed by another worker
-    byPriority(out);
-    if (out.length > max) this.bufferOf(topic).unshift(...out.splice(max));
-    return out;
-  }
-
-  private bufferOf(topic: Topic): RedisDelivery[] {
-    let b = this.buffered.get(topic);
-    if (!b) this.buffered.set(topic, (b = []));
-    return b;
-  }
-
-  private takeBuffered(topic: Topic, max: number): RedisDelivery[] {
-    const b = this.buffered.get(topic);
-    if (!b || b.length === 0) return [];
-    byPriority(b);
-    return b.splice(0, max);
-  }
-
-  /**
-   * readFresh, but if the command connection drops meanwhile, gives up at the deadline: ioredis
-   * re-sends the read after the reconnect, and what it brings then waits in the buffer for the
-   * next read (nothing is lost, nothing is read twice).
-   */
-  private async readFreshBounded(topic: Topic, max: number, deadline: number): Promise<RedisDelivery[]> {
-    const fresh = this.readFresh(topic, max);
-    let lost: () => void = () => {};
-    const late = Symbol("late");
-    const gaveUp = new Promise<typeof late>((resolve) => {
-      lost = () => void this.sleepUntil(deadline).then(() => resolve(late));
-      this.cmd.once("close", lost);
-    });
-    try {
-      const r = await Promise.race([fresh, gaveUp]);
-      if (r !== late) return r;
-      fresh.then(
-        (ds) => {
-          if (!this.closed) this.bufferOf(topic).push(...ds);
-        },
-        () => {}, // not delivered, or pending under this consumer: reclaimed later
-      );
-      return [];
-    } finally {
-      this.cmd.off("close", lost);
-    }
-  }
-
-  /**
-   * Up to `max` fresh entries in strict priority: read-plan.lua shares the credit out over the
-   * streams by their lag, then one pipeline reads exactly that much from each (two round trips).
-   */
-  private async readFresh(topic: Topic, max: number): Promise<RedisDelivery[]> {
-    const streams = this.streamsOf.get(topic)!;
-    const shards = this.keys.shards;
-    const start = this.shardStart.get(topic) ?? 0;
-    this.shardStart.set(topic, (start + 1) % shards);
-    const plan = (await this.guard(
-      runScript(
-        this.cmd,
-        "readPlan",
-        streams.map((s) => s.key),
-        [this.keys.group, max, shards, start],
-      ),
-    )) as number[];
-    if (plan.length === 0) return [];
-    const pipe = this.cmd.pipeline();
-    const planned: StreamRef[] = [];
-    for (let i = 0; i + 1 < plan.length; i += 2) {
-      const stream = streams[plan[i] - 1];
-      planned.push(stream);
-      pipe.xreadgroupBuffer("GROUP", this.keys.group, this.consumer, "COUNT", plan[i + 1], "STREAMS", stream.key, ">");
-    }
-    let replies: unknown[];
-    try {
-      replies = await this.exec(pipe);
-    } catch (err) {
-      if (!isReplyError(err, "NOGROUP")) throw err;
-      await this.ensureGroups([topic]); // deleted meanwhile: what was read is pending and gets reclaimed
-      return [];
-    }
-    const raw: RawEntry[] = [];
-    replies.forEach((reply, i) => {
-      for (const [, entries] of (reply as Array<[Buffer, Array<[Buffer, Buffer[] | null]>]> | null) ?? []) {
-        for (const [id, fields] of entries) raw.push({ stream: planned[i], id: id.toString(), fields: fields ?? [], deliveries: 1 });
-      }
-    });
-    return this.deliveries(topic, raw);
-  }
-
-  /** Blocks on every stream of the topic at once until one has an entry (COUNT 1) or the deadline. */
-  private async readBlocking(topic: Topic, deadline: number): Promise<RedisDelivery[]> {
-    const conn = await this.blocker(topic, deadline);
-    if (!conn) return [];
-    const ms = Math.floor(deadline - Date.now());
-    if (ms < 1 || this.closed) return [];
-    const streams = this.streamsOf.get(topic)!;
-    let reply: Array<[Buffer, Array<[Buffer, Buffer[] | null]>]> | null;
-    try {
-      reply = (await conn.callBuffer(
-        "XREADGROUP",
-        "GROUP",
-        this.keys.group,
-        this.consumer,
-        "COUNT",
-        1,
-        "BLOCK",
-        ms,
-        "STREAMS",
-        ...streams.map((s) => s.key),
-        ...streams.map(() => ">"),
-      )) as typeof reply;
-    } catch (err) {
-      if (isReplyError(err, "NOGROUP")) {
-        await this.ensureGroups([topic]);
-        return [];
-      }
-      throw err;
-    }
-    const raw: RawEntry[] = [];
-    for (const [key, entries] of reply ?? []) {
-      const stream = this.streamByKey.get(key.toString());
-      if (!stream) continue;
-      for (const [id, fields] of entries) raw.push({ stream, id: id.toString(), fields: fields ?? [], deliveries: 1 });
-    }
-    return this.deliveries(topic, raw);
-  }
-
-  /** The topic's blocking connection, opened on first use; undefined when Redis is not reachable by the deadline. */
-  private async blocker(topic: Topic, deadline: number): Promise<Redis | undefined> {
-    let conn = this.blockers.get(topic);
-    if (!conn) {
-      const r = this.config.channelConfig.redis;
-      try {
-        conn = await openConnection(r, "blocking", Math.max(1, Math.min(r.connectTimeoutMs, deadline - Date.now())), `${this.config.name}:${this.consumer}:${topic}`);
-      } catch {
-        await this.sleepUntil(deadline);
-        return undefined;
-      }
-      if (this.closed) {
-        conn.disconnect();
-        return undefined;
-      }
-      this.blockers.set(topic, conn);
-    }
-    if (conn.status !== "ready") {
-      await this.sleepUntil(deadline, conn);
-      return isReady(conn) ? conn : undefined;
-    }
-    return conn;
-  }
-
-  /**
-   * Decodes entries into deliveries. Undecodable ones (and ones without a payload) are moved
-   * to the dead letters and acked, atomically, and left out.
-   */
-  private async deliveries(topic: Topic, raw: RawEntry[]): Promise<RedisDelivery[]> {
-    const out: RedisDelivery[] = [];
-    const poison: Array<{ entry: RawEntry; payload: Buffer; reason: string }> = [];
-    for (const entry of raw) {
-      const { payload, attempt } = entryFields(entry.fields);
-      if (payload === undefined) {
-        poison.push({ entry, payload: EMPTY, reason: "Deserialization failed: the entry has no payload field" });
-        continue;
-      }
-      try {
-        const message = decodePayload(this.codec, topic, payload);
-        out.push(new RedisDelivery(topic, entry.stream.priority, entry.id, message, attempt + entry.deliveries, entry.stream.key, payload));
-      } catch (err) {
-        poison.push({ entry, payload, reason: `Deserialization failed: ${err instanceof Error ? err.message : String(err)}` });
-      }
-    }
-    if (poison.length > 0) {
-      const pipe = this.cmd.pipeline();
-      for (const p of poison) {
-        pipeScript(pipe, "deadLetter", [p.entry.stream.key, this.keys.dlq(p.entry.stream.key)], [this.keys.group, p.entry.id, p.payload, p.reason, this.deadLetterMaxLen]);
-      }
-      await this.exec(pipe);
-    }
-    return out;
-  }
-
-  /** Janitor hook: reclaimed entries wait in the buffer for the next read. */
-  private async takeClaimed(topic: Topic, entries: ClaimedEntry[]): Promise<void> {
-    try {
-      const ds = await this.deliveries(topic, entries);
-      if (this.closed) return;
-      // an entry still waiting here from an earlier sweep may have aged past claim_min_idle
-      // and been claimed again: keep one copy
-      const buffer = this.bufferOf(topic);
-      const waiting = new Set(buffer.map((d) => `${d.stream} ${d.entryId}`));
-      for (const d of ds) if (!waiting.has(`${d.stream} ${d.entryId}`)) buffer.push(d);
-    } catch (err) {
-      this.onError(err);
-    }
-  }
-
-  /** Waits until the deadline, or until `conn` is ready, or until close(). Never polls. */
-  private sleepUntil(deadline: number, conn?: Redis): Promise<void> {
-    const ms = deadline - Date.now();
-    if (ms <= 0 || this.closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        conn?.off("ready", done);
-        this.sleepers.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      conn?.once("ready", done);
-      this.sleepers.add(done);
-    });
+    return this.reader.read(topic, max, blockMs);
   }
 
   // ----------------------------------------------------------------------------------- settle
@@ -636,9 +376,7 @@ export class RedisQueue implements Queue {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const wake of [...this.sleepers]) wake();
-    for (const b of this.blockers.values()) b.disconnect();
-    this.blockers.clear();
+    this.reader.stop();
     this.janitor.stop();
     this.mover.stop();
     clearInterval(this.watchdog);
@@ -667,9 +405,7 @@ export class RedisQueue implements Queue {
     this.janitor.stop();
     this.mover.stop();
     this.acker.fail(err);
-    for (const wake of [...this.sleepers]) wake();
-    for (const b of this.blockers.values()) b.disconnect();
-    this.blockers.clear();
+    this.reader.stop();
     this.cmd.disconnect();
     this.fatalSubject.next(err);
     this.fatalSubject.complete();
@@ -718,18 +454,3 @@ export class RedisQueue implements Queue {
     if (this.closed) throw new QueueClosedError("the Redis queue is closed");
   }
 }
-
-interface RawEntry {
-  stream: StreamRef;
-  id: string;
-  fields: Buffer[];
-  /** PEL delivery count: 1 for a fresh read */
-  deliveries: number;
-}
-
-/** (a function, so that TypeScript does not keep a status narrowed across an await) */
-function isReady(conn: Redis): boolean {
-  return conn.status === "ready";
-}
-
-const EMPTY = asBuffer(new Uint8Array(0));
