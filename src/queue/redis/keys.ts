@@ -11,6 +11,8 @@
 //   <name>:cache:dedup:<key>                 dedup marker, SET NX EX dedup_ttl_secs (mocra's key).
 //       Bound: one key per distinct dedup key published within dedup_ttl_secs, about 100 bytes
 //       each with a 32-hex fingerprint (1 000 000 requests a day at the default 86 400 s ≈ 100 MB).
+//       Each queue also remembers, for a while, keys it knows to be set (seen-keys.ts), and
+//       counts those as duplicates without asking Redis.
 //   <name>:delayed:<topic>                   sorted set of retries waiting for their due time
 //       (ours; score = due ms). Bound: one member per message waiting to be retried.
 //
