@@ -297,6 +297,9 @@ describe("links", () => {
       "https://user:pw@cred.example/dir/",
       "https://[::1]:9000/x",
       "http://shop.example.com",
+      // canonical page URLs (no <base>): the resolver parses them only for slow-path hrefs
+      "https://shop.example.com/",
+      "http://a.b:8080/x/y?q=1",
     ];
     for (const base of bases) {
       const html = hrefs.map((h) => `<a href="${h.replace(/&/g, "&amp;").replace(/"/g, "&quot;")}">x</a>`).join("");
