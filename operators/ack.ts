@@ -13,11 +13,9 @@ export function ack<T>(options: { events?: EventBus } = {}): OperatorFunction<Jo
 }
 
 /** Acks `message` (Message.ack retries briefly); a final failure becomes an `error` event. */
-export async function ackOrReport(message: Message, events?: EventBus): Promise<void> {
-  try {
-    await message.ack();
-  } catch (err) {
+export function ackOrReport(message: Message, events?: EventBus): Promise<void> {
+  return message.ack().catch((err: unknown) => {
     const why = err instanceof Error ? err.message : String(err);
     events?.emit({ type: "error", stage: "ack", message: `could not ack a ${message.delivery.topic} message (it stays pending and will be re-delivered): ${why}` });
-  }
+  });
 }

@@ -66,15 +66,16 @@ export class Message<K extends Topic = Topic> {
 }
 
 /** `action`, tried again after each of `pausesMs` while it rejects; the last rejection wins. */
-async function withRetries(action: () => Promise<void>, pausesMs: readonly number[]): Promise<void> {
-  for (const pause of pausesMs) {
-    try {
-      return await action();
-    } catch {
-      await new Promise((r) => setTimeout(r, pause));
-    }
+function withRetries(action: () => Promise<void>, pausesMs: readonly number[], attempt = 0): Promise<void> {
+  // the first try's Promise as it is (no async frame): acks succeed, the retries are the rare path
+  let tried: Promise<void>;
+  try {
+    tried = action();
+  } catch (err) {
+    tried = Promise.reject(err); // as from an async function: settle() must not throw
   }
-  return action();
+  if (attempt >= pausesMs.length) return tried;
+  return tried.catch(() => new Promise((r) => setTimeout(r, pausesMs[attempt])).then(() => withRetries(action, pausesMs, attempt + 1)));
 }
 
 /** Why a message failed in some stage, and what should happen to it. */
