@@ -541,7 +541,7 @@ export function canonicalHttpUrl(raw: string): string | null {
   if (last >= 48 && last <= 57) {
     // a host whose last label starts with a digit is an IPv4 address to the URL parser:
     // verbatim only in canonical dotted-quad form
-    if (!digitsAndDotsOnly || !isCanonicalIpv4(raw.slice(hostStart, i))) return null;
+    if (!digitsAndDotsOnly || !isCanonicalIpv4(raw, hostStart, i)) return null;
   }
   if (raw.includes("xn--", hostStart) && raw.indexOf("xn--", hostStart) < i) return null; // punycode
   if (i < n && raw.charCodeAt(i) === COLON) {
@@ -558,11 +558,26 @@ export function canonicalHttpUrl(raw: string): string | null {
 
 const COLON = 58; // ":"
 
-function isCanonicalIpv4(host: string): boolean {
-  const parts = host.split(".");
-  if (parts.length !== 4) return false;
-  for (const p of parts) {
-    if (p.length === 0 || p.length > 3 || (p.length > 1 && p[0] === "0") || Number(p) > 255) return false;
+/**
+ * Is `s[from..to)`, made of digits and dots only, a dotted quad in canonical form (four parts of
+ * 1-3 digits, 0-255, no leading zeros)? Checked in place: this runs for every link to an IP host.
+ */
+function isCanonicalIpv4(s: string, from: number, to: number): boolean {
+  let parts = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = from; i <= to; i++) {
+    const c = i < to ? s.charCodeAt(i) : DOT;
+    if (c === DOT) {
+      if (digits === 0 || value > 255) return false;
+      parts++;
+      value = 0;
+      digits = 0;
+    } else {
+      if (digits > 0 && value === 0) return false; // a leading zero
+      if (++digits > 3) return false;
+      value = value * 10 + (c - 48);
+    }
   }
-  return true;
+  return parts === 4;
 }
