@@ -136,15 +136,23 @@ export function linkScope(origin: RequestOrigin): string {
 /**
  * Pages link to the same URLs over and over (an item page to its neighbours, every page to the
  * lists): links already resolved are looked up by the string the page gave, before any parsing,
- * canonicalisation or md5. Bounded (~300 B an entry); cleared whole when full.
+ * canonicalisation or md5. Two generations of up to KNOWN_LINKS each (~250 B an entry): when the
+ * current one is full it becomes the previous one, so links still in use survive the turnover
+ * (a hit in the previous generation moves the entry to the current one).
  */
 const KNOWN_LINKS = 8192;
-const knownLinks = new Map<string, KnownLink>();
+let knownLinks = new Map<string, KnownLink>();
+let previousLinks = new Map<string, KnownLink>();
 
 /** The known resolution of `raw` as a plain GET in this scope, if any (see `rememberLink`). */
 export function knownLink(raw: string, rules: UrlRules, scope: string): KnownLink | undefined {
-  const k = knownLinks.get(raw);
-  return k !== undefined && k.rules === rules && k.scope === scope ? k : undefined;
+  let k = knownLinks.get(raw);
+  if (k === undefined) {
+    k = previousLinks.get(raw);
+    if (k === undefined) return undefined;
+    keepLink(raw, k);
+  }
+  return k.rules === rules && k.scope === scope ? k : undefined;
 }
 
 /**
@@ -153,8 +161,16 @@ export function knownLink(raw: string, rules: UrlRules, scope: string): KnownLin
  */
 export function rememberLink(raw: string, rules: UrlRules, scope: string, url: string, fp: string): void {
   if (!raw.startsWith("http://") && !raw.startsWith("https://")) return;
-  if (knownLinks.size >= KNOWN_LINKS) knownLinks.clear();
-  knownLinks.set(raw, { rules, scope, url, fp });
+  // a link from page.links() is usually canonical already: keep one string for both
+  keepLink(raw, { rules, scope, url: url === raw ? raw : url, fp });
+}
+
+function keepLink(raw: string, link: KnownLink): void {
+  if (knownLinks.size >= KNOWN_LINKS) {
+    previousLinks = knownLinks;
+    knownLinks = new Map();
+  }
+  knownLinks.set(raw, link);
 }
 
 /** The mocra Request of a resolved seed (`fp`: its seedFingerprint, when already computed). */
