@@ -1,6 +1,6 @@
-import { mergeMap, type OperatorFunction } from "rxjs";
+import type { OperatorFunction } from "rxjs";
 import type { EventBus } from "../src/events/bus.ts";
-import type { Job, Message } from "./job.ts";
+import { type Job, type Message, mergeJobs } from "./job.ts";
 
 /**
  * Acks every successful job's message (its outputs are durable by now); failures pass on. A
@@ -9,18 +9,13 @@ import type { Job, Message } from "./job.ts";
  * which dedup and the idempotent sinks make harmless.
  */
 export function ack<T>(options: { events?: EventBus } = {}): OperatorFunction<Job<T>, Job<T>> {
-  return mergeMap(async (job: Job<T>) => {
-    if (job.ok) await ackOrReport(job.message, options.events);
-    return job;
-  });
+  return mergeJobs((job: Job<T>): Job<T> | Promise<Job<T>> => (job.ok ? ackOrReport(job.message, options.events).then(() => job) : job));
 }
 
 /** Acks `message` (Message.ack retries briefly); a final failure becomes an `error` event. */
-export async function ackOrReport(message: Message, events?: EventBus): Promise<void> {
-  try {
-    await message.ack();
-  } catch (err) {
+export function ackOrReport(message: Message, events?: EventBus): Promise<void> {
+  return message.ack().catch((err: unknown) => {
     const why = err instanceof Error ? err.message : String(err);
     events?.emit({ type: "error", stage: "ack", message: `could not ack a ${message.delivery.topic} message (it stays pending and will be re-delivered): ${why}` });
-  }
+  });
 }

@@ -1,4 +1,4 @@
-import { mergeMap, type OperatorFunction } from "rxjs";
+import { Observable, type OperatorFunction } from "rxjs";
 import type { Topic, TopicMessages } from "../src/model/index.ts";
 import type { Delivery, Queue } from "../src/queue/queue.ts";
 
@@ -66,15 +66,16 @@ export class Message<K extends Topic = Topic> {
 }
 
 /** `action`, tried again after each of `pausesMs` while it rejects; the last rejection wins. */
-async function withRetries(action: () => Promise<void>, pausesMs: readonly number[]): Promise<void> {
-  for (const pause of pausesMs) {
-    try {
-      return await action();
-    } catch {
-      await new Promise((r) => setTimeout(r, pause));
-    }
+function withRetries(action: () => Promise<void>, pausesMs: readonly number[], attempt = 0): Promise<void> {
+  // the first try's Promise as it is (no async frame): acks succeed, the retries are the rare path
+  let tried: Promise<void>;
+  try {
+    tried = action();
+  } catch (err) {
+    tried = Promise.reject(err); // as from an async function: settle() must not throw
   }
-  return action();
+  if (attempt >= pausesMs.length) return tried;
+  return tried.catch(() => new Promise((r) => setTimeout(r, pausesMs[attempt])).then(() => withRetries(action, pausesMs, attempt + 1)));
 }
 
 /** Why a message failed in some stage, and what should happen to it. */
@@ -121,20 +122,82 @@ export function failed<T>(message: Message, failure: Failure): Job<T> {
  * The building block of every stage: apply `fn` to successful jobs, at most `concurrency` at
  * a time, and pass failed jobs through. An exception from `fn` fails that job only (a
  * StageError keeps its Failure; anything else becomes a non-retryable failure of `stage`).
+ * A plain value from `fn` (and a failed job) goes on at once; a Promise when it settles.
  */
 export function mapJob<A, B>(
   stage: string,
   fn: (value: A, message: Message) => Promise<B> | B,
   concurrency = Infinity,
 ): OperatorFunction<Job<A>, Job<B>> {
-  return mergeMap(async (job: Job<A>): Promise<Job<B>> => {
+  return mergeJobs((job: Job<A>): Job<B> | Promise<Job<B>> => {
     if (!job.ok) return job;
+    let r: Promise<B> | B;
     try {
-      return ok(job.message, await fn(job.value, job.message));
+      r = fn(job.value, job.message);
     } catch (err) {
       return failed(job.message, toFailure(stage, err));
     }
+    if (!isPromise(r)) return ok(job.message, r);
+    return r.then(
+      (value) => ok(job.message, value),
+      (err: unknown) => failed(job.message, toFailure(stage, err)),
+    );
   }, concurrency);
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === "function";
+}
+
+/**
+ * `mergeMap` for functions that return a value or a Promise of one, as the stages do: a value
+ * goes on synchronously, a Promise's when it settles (then the next waiting input starts), at
+ * most `concurrency` Promises pending. Unlike mergeMap it makes no inner Observable and
+ * Subscription per input (what it does with a Promise): each stage costs a page one `then`, or
+ * nothing when its result is ready. A throw or rejection from `fn` errors the stream, as there.
+ */
+export function mergeJobs<A, B>(fn: (value: A) => B | Promise<B>, concurrency = Infinity): OperatorFunction<A, B> {
+  return (source) =>
+    new Observable<B>((subscriber) => {
+      let active = 0;
+      let sourceDone = false;
+      const waiting: A[] = [];
+      const fail = (err: unknown) => subscriber.error(err);
+      const completeIfDone = () => {
+        if (sourceDone && active === 0 && waiting.length === 0) subscriber.complete();
+      };
+      const settled = (value: B) => {
+        active--;
+        if (!subscriber.closed) subscriber.next(value);
+        while (waiting.length > 0 && active < concurrency && !subscriber.closed) run(waiting.shift()!);
+        completeIfDone();
+      };
+      const run = (value: A) => {
+        let r: B | Promise<B>;
+        try {
+          r = fn(value);
+        } catch (err) {
+          fail(err);
+          return;
+        }
+        if (isPromise(r)) {
+          active++;
+          r.then(settled, fail);
+        } else subscriber.next(r);
+      };
+      const subscription = source.subscribe({
+        next: (value) => {
+          if (active < concurrency) run(value);
+          else waiting.push(value);
+        },
+        error: fail,
+        complete: () => {
+          sourceDone = true;
+          completeIfDone();
+        },
+      });
+      return () => subscription.unsubscribe();
+    });
 }
 
 export function toFailure(stage: string, err: unknown): Failure {

@@ -1,7 +1,7 @@
-import { mergeMap, type OperatorFunction } from "rxjs";
+import type { OperatorFunction } from "rxjs";
 import type { EventBus } from "../src/events/bus.ts";
 import { type RetryPolicy, retryDelay } from "../src/queue/retry-policy.ts";
-import type { Failure, Job, Message } from "./job.ts";
+import { type Failure, type Job, type Message, mergeJobs } from "./job.ts";
 
 export interface RetryOptions {
   policy: RetryPolicy;
@@ -17,24 +17,22 @@ export interface RetryOptions {
  * dead-lettered with its reason. Successful jobs pass through.
  */
 export function retry<T>(options: RetryOptions): OperatorFunction<Job<T>, Job<T>> {
-  return mergeMap(async (job: Job<T>) => {
-    if (!job.ok) await settleFailure(job.message, job.failure, options);
-    return job;
-  });
+  return mergeJobs((job: Job<T>): Job<T> | Promise<Job<T>> => (job.ok ? job : settleFailure(job.message, job.failure, options).then(() => job)));
 }
 
 /** Dead-letters every failed job at once, no retries. */
 export function deadLetter<T>(options: { events?: EventBus } = {}): OperatorFunction<Job<T>, Job<T>> {
-  return mergeMap(async (job: Job<T>) => {
-    if (!job.ok) {
-      try {
-        await sendToDeadLetters(job.message, job.failure, options.events);
-      } catch (err) {
-        reportUnsettled(job.message, err, options.events);
-      }
-    }
-    return job;
-  });
+  return mergeJobs((job: Job<T>): Job<T> | Promise<Job<T>> =>
+    job.ok
+      ? job
+      : sendToDeadLetters(job.message, job.failure, options.events).then(
+          () => job,
+          (err: unknown) => {
+            reportUnsettled(job.message, err, options.events);
+            return job;
+          },
+        ),
+  );
 }
 
 async function settleFailure(message: Message, failure: Failure, o: RetryOptions): Promise<void> {

@@ -97,6 +97,68 @@ describe("follow-ups the queue has seen", () => {
   });
 });
 
+describe("the known-link memo", () => {
+  it("gives what a fresh resolution gives: per scope, URL rules, allowed domains, link rules and request defaults", async () => {
+    const links = ["http://h.test/a?utm_source=x&b=1", "http://other.test/o", "https://h.test/s", "http://h.test/a?b=1", "/rel"];
+    const followed = defineModule({
+      name: "memo",
+      start: () => [],
+      steps: {
+        list(_page, ctx) {
+          ctx.follow(links, { step: "item" });
+          ctx.follow(links, { step: "item", method: "POST" });
+          ctx.follow(links, { step: "item", dedup: false });
+          ctx.enqueueLinks({ strategy: "same-host", exclude: ["**/s"] });
+        },
+        item() {},
+      },
+    });
+    const html = links.map((l) => `<a href="${l}">x</a>`).join("");
+    const pageOn = (account: string) =>
+      response({ module: "memo", content: new TextEncoder().encode(html), headers: [[URL_HEADER, "http://h.test/list/0"], ["content-type", "text/html"]], account, platform: "plat", runId: "r" });
+    const variants: Array<{ account: string; settings: Record<string, unknown> }> = [
+      { account: "acc", settings: {} },
+      { account: "acc", settings: { allowedDomains: ["other.test"] } },
+      { account: "acc", settings: { stripParams: [] } },
+      { account: "acc2", settings: {} },
+    ];
+    const summary = (o: Awaited<ReturnType<typeof runParse>>) => ({
+      requests: o.requests.map((r) => `${r.method} ${r.url} ${r.hashStr === null ? fingerprint(r) : "unique"}`),
+      dropped: o.dropped,
+      seenBefore: o.seenBefore ?? 0,
+    });
+    // the reference: no seenBefore (so no memo), every follow-up built and deduplicated by the queue
+    const reference = new Map<string, { first: ReturnType<typeof summary>; second: ReturnType<typeof summary>; duplicates: number }>();
+    for (const v of variants) {
+      const queue = new MemoryQueue();
+      const first = await runParse(followed, pageOn(v.account), v.settings, 30);
+      await enqueueRequests(queue, first.requests);
+      const second = await runParse(followed, pageOn(v.account), v.settings, 30);
+      const { duplicates } = await enqueueRequests(queue, second.requests);
+      reference.set(JSON.stringify(v), { first: summary(first), second: summary(second), duplicates });
+      await queue.close();
+    }
+    // with the memo: cold for the variant, then warm; then again after the other variants warmed it
+    for (let round = 0; round < 2; round++) {
+      for (const v of variants) {
+        const ref = reference.get(JSON.stringify(v))!;
+        const queue = new MemoryQueue();
+        const seen = (k: string) => queue.seenBefore(k);
+        const first = await runParse(followed, pageOn(v.account), v.settings, 30, { seenBefore: seen });
+        expect(summary(first)).toEqual(ref.first);
+        await enqueueRequests(queue, first.requests);
+        const second = await runParse(followed, pageOn(v.account), v.settings, 30, { seenBefore: seen });
+        const { duplicates } = await enqueueRequests(queue, second.requests);
+        expect(second.dropped).toEqual(ref.second.dropped);
+        expect((second.seenBefore ?? 0) + duplicates).toBe(ref.duplicates);
+        expect(summary(second).requests).toEqual(ref.second.requests.filter((r) => r.endsWith("unique")));
+        await queue.close();
+      }
+    }
+    expect(reference.get(JSON.stringify(variants[3]))!.first.requests).not.toEqual(reference.get(JSON.stringify(variants[0]))!.first.requests);
+  });
+});
+
 describe("collapse", () => {
   it("equals replace(/\\s+/g, ' ').trim() on random whitespace mixes and on every UTF-16 code unit", () => {
     const pieces = ["a", "bc", " ", "  ", "\n", "\t", "\r\n", "\v", "\f", "\u00a0", "\u2003", "\u2028", "\ufeff", "\u3000", "\u200b", "\u0085", "\u180e", "é"];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseHtml, type HtmlDocument } from "../src/html/document.ts";
+import { canonicalHttpUrl, parseHtml, type HtmlDocument } from "../src/html/document.ts";
 
 const PAGE = "https://shop.example.com/list/3?page=2#results";
 
@@ -297,6 +297,9 @@ describe("links", () => {
       "https://user:pw@cred.example/dir/",
       "https://[::1]:9000/x",
       "http://shop.example.com",
+      // canonical page URLs (no <base>): the resolver parses them only for slow-path hrefs
+      "https://shop.example.com/",
+      "http://a.b:8080/x/y?q=1",
     ];
     for (const base of bases) {
       const html = hrefs.map((h) => `<a href="${h.replace(/&/g, "&amp;").replace(/"/g, "&quot;")}">x</a>`).join("");
@@ -309,6 +312,26 @@ describe("links", () => {
         if (u !== null && !want.includes(u)) want.push(u);
       }
       expect(got, base).toEqual(want);
+    }
+  });
+
+  it("takes an IPv4 host verbatim exactly when new URL() keeps it as it is", () => {
+    const parts = ["0", "1", "9", "00", "01", "10", "99", "100", "255", "256", "999", "1000", ""];
+    let seed = 3;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+    for (let t = 0; t < 5000; t++) {
+      const host = Array.from({ length: 1 + rnd(5) }, () => parts[rnd(parts.length)]).join(".");
+      const url = `http://${host}:8080/x`;
+      let href: string | null;
+      try {
+        href = new URL(url).href;
+      } catch {
+        href = null;
+      }
+      const fast = canonicalHttpUrl(url);
+      if (fast !== null) expect(href, url).toBe(url);
+      // (hosts with an empty label always take the new URL path)
+      if (!host.split(".").includes("")) expect(fast, url).toBe(href === url ? url : null);
     }
   });
 

@@ -378,10 +378,13 @@ class Doc implements HtmlDocument {
   }
 
   #makeResolver(doc: Document): UrlResolver {
-    const page = parseUrl(this.#url);
     // The document base URL: the first <base> with an href, resolved against the page URL; the
     // page URL when there is none or it does not parse (HTML's "frozen base URL").
     const baseHref = selectOne(query("base[href]"), doc)?.attribs.href;
+    // the common case, no <base> and a canonical http(s) page URL: the fast paths need only its
+    // origin, so the URL is parsed only if some href takes the slow path
+    if (baseHref === undefined && canonicalHttpUrl(this.#url) !== null) return new UrlResolver(this.#url);
+    const page = parseUrl(this.#url);
     const base = (baseHref !== undefined ? parseUrl(baseHref, page) : null) ?? page;
     return new UrlResolver(base);
   }
@@ -446,12 +449,23 @@ function verbatimPathEnd(s: string, from: number): number {
 
 /** Resolves hrefs against one base URL; fast paths for the common shapes, `new URL` otherwise. */
 class UrlResolver {
-  readonly #base: URL | null;
+  /** the base URL; undefined until needed when given as a canonical http(s) URL string */
+  #base: URL | null | undefined;
+  readonly #baseText: string;
   /** "scheme://host[:port]" of an http(s) base without credentials, else undefined (no fast path). */
   readonly #origin: string | undefined;
 
-  constructor(base: URL | null) {
+  /** `base`: parsed, or an http(s) URL that canonicalHttpUrl() accepts (parsed when first needed) */
+  constructor(base: URL | null | string) {
+    if (typeof base === "string") {
+      // canonical: lower-case scheme and host, no credentials, no default port, a "/" after the host
+      this.#base = undefined;
+      this.#baseText = base;
+      this.#origin = base.slice(0, base.indexOf("/", base.indexOf("//") + 2));
+      return;
+    }
     this.#base = base;
+    this.#baseText = "";
     const special = base !== null && (base.protocol === "http:" || base.protocol === "https:");
     this.#origin =
       special && base.username === "" && base.password === "" ? `${base.protocol}//${base.host}` : undefined;
@@ -484,6 +498,7 @@ class UrlResolver {
     let i = 0;
     while (i < raw.length && raw.charCodeAt(i) <= 0x20) i++;
     if (i === raw.length || raw.charCodeAt(i) === HASH) return null;
+    if (this.#base === undefined) this.#base = parseUrl(this.#baseText);
     const u = parseUrl(raw, this.#base);
     if (u === null || (u.protocol !== "http:" && u.protocol !== "https:")) return null;
     const href = u.href;
@@ -526,7 +541,7 @@ export function canonicalHttpUrl(raw: string): string | null {
   if (last >= 48 && last <= 57) {
     // a host whose last label starts with a digit is an IPv4 address to the URL parser:
     // verbatim only in canonical dotted-quad form
-    if (!digitsAndDotsOnly || !isCanonicalIpv4(raw.slice(hostStart, i))) return null;
+    if (!digitsAndDotsOnly || !isCanonicalIpv4(raw, hostStart, i)) return null;
   }
   if (raw.includes("xn--", hostStart) && raw.indexOf("xn--", hostStart) < i) return null; // punycode
   if (i < n && raw.charCodeAt(i) === COLON) {
@@ -543,11 +558,26 @@ export function canonicalHttpUrl(raw: string): string | null {
 
 const COLON = 58; // ":"
 
-function isCanonicalIpv4(host: string): boolean {
-  const parts = host.split(".");
-  if (parts.length !== 4) return false;
-  for (const p of parts) {
-    if (p.length === 0 || p.length > 3 || (p.length > 1 && p[0] === "0") || Number(p) > 255) return false;
+/**
+ * Is `s[from..to)`, made of digits and dots only, a dotted quad in canonical form (four parts of
+ * 1-3 digits, 0-255, no leading zeros)? Checked in place: this runs for every link to an IP host.
+ */
+function isCanonicalIpv4(s: string, from: number, to: number): boolean {
+  let parts = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = from; i <= to; i++) {
+    const c = i < to ? s.charCodeAt(i) : DOT;
+    if (c === DOT) {
+      if (digits === 0 || value > 255) return false;
+      parts++;
+      value = 0;
+      digits = 0;
+    } else {
+      if (digits > 0 && value === 0) return false; // a leading zero
+      if (++digits > 3) return false;
+      value = value * 10 + (c - 48);
+    }
   }
-  return true;
+  return parts === 4;
 }

@@ -93,15 +93,7 @@ export function resolveSeed(seed: Seed, origin: RequestOrigin, defaults?: Omit<R
 export function seedFingerprint(seed: ResolvedSeed, origin: RequestOrigin): string | undefined {
   if (seed.spec.dedup === false) return undefined;
   const { spec } = seed;
-  const plain = seed.method === "GET" && spec.json === undefined && spec.form === undefined && seed.body === null;
-  // pages link to the same URLs over and over (an item page to its neighbours): a plain GET's md5
-  // input is these four fields joined as here plus a constant tail, so recent ones are kept instead of hashed again
-  const key = plain ? `${origin.task.account},${origin.task.platform},${origin.module.name},${seed.url}` : undefined;
-  if (key !== undefined) {
-    const known = recentGetFingerprints.get(key);
-    if (known !== undefined) return known;
-  }
-  const fp = fingerprintFields({
+  return fingerprintFields({
     hashStr: null,
     account: origin.task.account,
     platform: origin.task.platform,
@@ -113,16 +105,73 @@ export function seedFingerprint(seed: ResolvedSeed, origin: RequestOrigin): stri
     body: seed.body,
     form: spec.form,
   });
-  if (key !== undefined) {
-    if (recentGetFingerprints.size >= RECENT_GET_FINGERPRINTS) recentGetFingerprints.clear();
-    recentGetFingerprints.set(key, fp);
-  }
-  return fp;
 }
 
-/** Bound of the plain-GET fingerprint memo (~200 B an entry); cleared whole when full. */
-const RECENT_GET_FINGERPRINTS = 8192;
-const recentGetFingerprints = new Map<string, string>();
+/**
+ * Do string seeds followed with these defaults become plain GETs with a fingerprint (no method
+ * other than GET, no body, json or form, dedup on)? Then a seed's canonical URL and fingerprint
+ * depend only on the link, the URL rules and the task's account, platform and module.
+ */
+export function plainGetDefaults(defaults: Omit<RequestSpec, "url"> | undefined): boolean {
+  if (defaults === undefined) return true;
+  // as resolveSeed: any body (even "") or json/form makes a POST
+  return defaults.dedup !== false && defaults.json === undefined && defaults.form === undefined && (defaults.body === undefined || defaults.body === null) &&
+    (defaults.method === undefined || defaults.method.toUpperCase() === "GET");
+}
+
+/** A link string resolved before as a plain GET: its canonical URL and fingerprint, in one scope. */
+export interface KnownLink {
+  readonly rules: UrlRules;
+  /** `linkScope()` of the origin it was resolved for */
+  readonly scope: string;
+  readonly url: string;
+  readonly fp: string;
+}
+
+/** What besides the link and the URL rules a plain GET's fingerprint depends on. */
+export function linkScope(origin: RequestOrigin): string {
+  return `${origin.task.account},${origin.task.platform},${origin.module.name}`;
+}
+
+/**
+ * Pages link to the same URLs over and over (an item page to its neighbours, every page to the
+ * lists): links already resolved are looked up by the string the page gave, before any parsing,
+ * canonicalisation or md5. Two generations of up to KNOWN_LINKS each (~250 B an entry): when the
+ * current one is full it becomes the previous one, so links still in use survive the turnover
+ * (a hit in the previous generation moves the entry to the current one).
+ */
+const KNOWN_LINKS = 8192;
+let knownLinks = new Map<string, KnownLink>();
+let previousLinks = new Map<string, KnownLink>();
+
+/** The known resolution of `raw` as a plain GET in this scope, if any (see `rememberLink`). */
+export function knownLink(raw: string, rules: UrlRules, scope: string): KnownLink | undefined {
+  let k = knownLinks.get(raw);
+  if (k === undefined) {
+    k = previousLinks.get(raw);
+    if (k === undefined) return undefined;
+    keepLink(raw, k);
+  }
+  return k.rules === rules && k.scope === scope ? k : undefined;
+}
+
+/**
+ * Remembers how the plain-GET string seed `raw` resolved. Only absolute http(s) links are kept:
+ * theirs does not depend on the page they are on (a relative one, or "http:x", does).
+ */
+export function rememberLink(raw: string, rules: UrlRules, scope: string, url: string, fp: string): void {
+  if (!raw.startsWith("http://") && !raw.startsWith("https://")) return;
+  // a link from page.links() is usually canonical already: keep one string for both
+  keepLink(raw, { rules, scope, url: url === raw ? raw : url, fp });
+}
+
+function keepLink(raw: string, link: KnownLink): void {
+  if (knownLinks.size >= KNOWN_LINKS) {
+    previousLinks = knownLinks;
+    knownLinks = new Map();
+  }
+  knownLinks.set(raw, link);
+}
 
 /** The mocra Request of a resolved seed (`fp`: its seedFingerprint, when already computed). */
 export function buildRequest(seed: ResolvedSeed, origin: RequestOrigin, fp?: string): Request {

@@ -4,7 +4,7 @@ import type { UrlRules } from "../url/canonical.ts";
 import { type DropReason, linkFilter } from "../url/link-rules.ts";
 import type { CrawlModule, EnqueueLinksOptions, ModuleSettings, ParseContext, RequestSpec, Seed } from "./define.ts";
 import { Page, URL_HEADER } from "./page.ts";
-import { buildRequest, isAllowedDomain, resolveSeed, seedFingerprint, urlRulesFor } from "./requests.ts";
+import { buildRequest, isAllowedDomain, knownLink, linkScope, plainGetDefaults, rememberLink, resolveSeed, seedFingerprint, urlRulesFor } from "./requests.ts";
 
 /** A link a module asked for that is not crawled, and why. */
 export interface DroppedLink {
@@ -63,10 +63,31 @@ export async function runParse<Item>(
   const origin = { task, module: module as CrawlModule<unknown>, settings, stepIdx, baseUrl: page.url || undefined, parentId: response.id, timeoutSecs, urlRules: urlRulesFor(settings, options.urlRules) };
 
   const { seenBefore } = options;
+  const rules = origin.urlRules;
+  const scope = linkScope(origin);
   const follow = (targets: Seed | Iterable<Seed>, defaults: Omit<RequestSpec, "url"> | undefined, filter?: (url: string) => DropReason | undefined): number => {
     const list: Iterable<Seed> = typeof targets === "string" || !isIterable(targets) ? [targets as Seed] : targets;
+    // a link already resolved as a plain GET in this scope skips resolution and the md5; the
+    // domain and link-rule checks still run on its URL (they depend on this page and call)
+    const memo = seenBefore !== undefined && plainGetDefaults(defaults);
     let n = 0;
     for (const seed of list) {
+      if (memo && typeof seed === "string") {
+        const known = knownLink(seed, rules, scope);
+        if (known !== undefined) {
+          const why = !isAllowedDomain(known.url, settings.allowedDomains) ? "outside allowed domains" : filter?.(known.url);
+          if (why) {
+            out.dropped.push({ url: known.url, reason: why });
+            continue;
+          }
+          if (seenBefore(known.fp)) {
+            out.seenBefore = (out.seenBefore ?? 0) + 1;
+            n++;
+            continue;
+          }
+          // not enqueued (e.g. beyond max_depth before): the Request is built the usual way
+        }
+      }
       const resolved = resolveSeed(seed, origin, defaults);
       if (typeof resolved === "string") {
         out.dropped.push({ url: typeof seed === "string" ? seed : seed.url, reason: "not crawlable", detail: resolved });
@@ -78,6 +99,7 @@ export async function runParse<Item>(
         continue;
       }
       const fp = seenBefore ? seedFingerprint(resolved, origin) : undefined;
+      if (memo && typeof seed === "string" && fp !== undefined) rememberLink(seed, rules, scope, resolved.url, fp);
       if (fp !== undefined && seenBefore?.(fp)) {
         out.seenBefore = (out.seenBefore ?? 0) + 1;
       } else {

@@ -55,6 +55,29 @@ export interface MetricsOptions {
 
 const MAX_DOMAINS = 2000;
 
+/**
+ * Increments of one label set of a Counter, kept as a plain number between scrapes and added to
+ * the Counter when it is read: the events of every page then cost an addition each, not a label
+ * hash and the garbage of prom-client's `inc` (measured in a crawl: ~7 % of the CPU per page).
+ */
+interface PendingCount {
+  readonly labels: Partial<Record<string, string>>;
+  n: number;
+}
+
+function pendingCount(labels: Partial<Record<string, string>>): PendingCount {
+  return { labels, n: 0 };
+}
+
+/** Adds the pending counts to `counter` (its `collect`, run when it is read). */
+function flushCounts(counter: Counter<string>, counts: Iterable<PendingCount>): void {
+  for (const c of counts) {
+    if (c.n === 0) continue;
+    counter.inc(c.labels, c.n);
+    c.n = 0;
+  }
+}
+
 export class EngineMetrics {
   readonly registry = new Registry();
   /** totals for the dashboard */
@@ -62,9 +85,22 @@ export class EngineMetrics {
   private readonly errorCounts = new Map<string, { stage: string; kind: string; code: string; count: number }>();
   private readonly domains = new Map<string, DomainState>();
   private readonly sub: Subscription;
+  /** the per-page label sets of mocra_throughput_total, counted between scrapes */
+  private readonly pageCounts = {
+    downloadOk: pendingCount({ stage: "download", result: "ok" }),
+    downloadHttpError: pendingCount({ stage: "download", result: "http_error" }),
+    parseOk: pendingCount({ stage: "parse", result: "ok" }),
+    sinkOk: pendingCount({ stage: "sink", result: "ok" }),
+    taskOk: pendingCount({ stage: "task", result: "ok" }),
+    enqueueOk: pendingCount({ stage: "enqueue", result: "ok" }),
+    enqueueDuplicate: pendingCount({ stage: "enqueue", result: "duplicate" }),
+  };
+  /** mocra_items_stored_total by module, counted between scrapes */
+  private readonly itemCounts = new Map<string, PendingCount>();
 
   private readonly throughput: Counter<"stage" | "result">;
   private readonly latency: Histogram<"stage">;
+  private readonly latencyOf: Record<"download" | "parse" | "sink", { observe(seconds: number): void }>;
   private readonly errorsTotal: Counter<"stage" | "kind" | "code">;
   private readonly itemsStored: Counter<"module">;
   private readonly retries: Counter<"topic">;
@@ -76,7 +112,17 @@ export class EngineMetrics {
     private readonly options: MetricsOptions,
   ) {
     const registers = [this.registry];
-    this.throughput = new Counter({ name: "mocra_throughput_total", help: "Messages through a stage, by result.", labelNames: ["stage", "result"], registers });
+    const pageCounts = Object.values(this.pageCounts);
+    const itemCounts = this.itemCounts;
+    this.throughput = new Counter({
+      name: "mocra_throughput_total",
+      help: "Messages through a stage, by result.",
+      labelNames: ["stage", "result"],
+      registers,
+      collect() {
+        flushCounts(this, pageCounts);
+      },
+    });
     this.latency = new Histogram({
       name: "mocra_latency_seconds",
       help: "Time spent in a stage (download: request to response; parse: the module's parse; sink: items made durable).",
@@ -85,11 +131,21 @@ export class EngineMetrics {
       registers,
     });
     this.errorsTotal = new Counter({ name: "mocra_errors_total", help: "Failed attempts, by stage, kind and HTTP status code.", labelNames: ["stage", "kind", "code"], registers });
-    this.itemsStored = new Counter({ name: "mocra_items_stored_total", help: "Items made durable by the sink.", labelNames: ["module"], registers });
+    this.itemsStored = new Counter({
+      name: "mocra_items_stored_total",
+      help: "Items made durable by the sink.",
+      labelNames: ["module"],
+      registers,
+      collect() {
+        flushCounts(this, itemCounts.values());
+      },
+    });
     this.retries = new Counter({ name: "mocra_retries_total", help: "Failed messages re-queued with back-off.", labelNames: ["topic"], registers });
     this.deferrals = new Counter({ name: "mocra_deferrals_total", help: "Messages re-queued by a politeness or pause wait (not failed attempts).", labelNames: ["topic"], registers });
     this.deadLetters = new Counter({ name: "mocra_dead_letters_total", help: "Messages moved to the dead letters.", labelNames: ["topic"], registers });
     for (const stage of ["download", "parse", "sink"]) this.latency.zero({ stage });
+    // bound once: an observe then builds no label object and closure per page
+    this.latencyOf = { download: this.latency.labels("download"), parse: this.latency.labels("parse"), sink: this.latency.labels("sink") };
 
     new Gauge({
       name: "mocra_node_up",
@@ -199,25 +255,25 @@ export class EngineMetrics {
     switch (e.type) {
       case "response_received":
         this.totals.pages++;
-        this.throughput.inc({ stage: "download", result: e.status < 400 ? "ok" : "http_error" });
-        this.latency.observe({ stage: "download" }, e.ms / 1000);
+        (e.status < 400 ? this.pageCounts.downloadOk : this.pageCounts.downloadHttpError).n++;
+        this.latencyOf.download.observe(e.ms / 1000);
         break;
       case "page_parsed":
-        this.throughput.inc({ stage: "parse", result: "ok" });
-        this.latency.observe({ stage: "parse" }, e.ms / 1000);
+        this.pageCounts.parseOk.n++;
+        this.latencyOf.parse.observe(e.ms / 1000);
         break;
       case "items_stored":
         this.totals.items += e.count;
-        this.itemsStored.inc({ module: e.module }, e.count);
-        this.throughput.inc({ stage: "sink", result: "ok" });
-        if (e.ms !== undefined) this.latency.observe({ stage: "sink" }, e.ms / 1000);
+        this.itemCount(e.module).n += e.count;
+        this.pageCounts.sinkOk.n++;
+        if (e.ms !== undefined) this.latencyOf.sink.observe(e.ms / 1000);
         break;
       case "task_received":
-        this.throughput.inc({ stage: "task", result: "ok" });
+        this.pageCounts.taskOk.n++;
         break;
       case "requests_enqueued":
-        if (e.accepted > 0) this.throughput.inc({ stage: "enqueue", result: "ok" }, e.accepted);
-        if (e.duplicates > 0) this.throughput.inc({ stage: "enqueue", result: "duplicate" }, e.duplicates);
+        this.pageCounts.enqueueOk.n += e.accepted;
+        this.pageCounts.enqueueDuplicate.n += e.duplicates;
         break;
       case "http_error":
         this.countError("download", "http", String(e.status));
@@ -259,6 +315,12 @@ export class EngineMetrics {
         this.domain(e.key).circuitOpen = false;
         break;
     }
+  }
+
+  private itemCount(module: string): PendingCount {
+    let c = this.itemCounts.get(module);
+    if (c === undefined) this.itemCounts.set(module, (c = pendingCount({ module })));
+    return c;
   }
 
   private failure(stage: string, reason: string): void {
