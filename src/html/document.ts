@@ -207,7 +207,8 @@ function textOf(el: Element): string {
     }
     // comments, directives, CDATA: no text.
   }
-  return detach(parts.length === 1 ? collapse(parts[0]) : collapse(parts.join("")));
+  // one text node: its data is a slice of the page source; a join is a fresh string already
+  return parts.length === 1 ? detach(collapse(parts[0])) : collapse(parts.join(""));
 }
 
 /**
