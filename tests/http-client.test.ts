@@ -21,6 +21,12 @@ async function site(): Promise<TestServer> {
       res.writeHead(200, { "content-type": "text/html", "content-length": body.length, ...(encoding ? { "content-encoding": encoding } : {}) });
       res.end(body);
     };
+    if (path === "/stall-head") return; // never answers
+    if (path === "/stall-body") {
+      res.writeHead(200, { "content-type": "text/html", "content-length": 100_000 });
+      res.write(page); // then nothing more
+      return;
+    }
     if (path === "/gzip") return send(gzipSync(page), "gzip");
     if (path === "/br") return send(brotliCompressSync(page), "br");
     if (path === "/deflate") return send(deflateSync(page), "deflate");
@@ -79,6 +85,18 @@ describe.each(Object.entries(transports))("HttpClient over the %s transport", (_
     const err = await client().fetch(request({ url: `${server.url}/r5` })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DownloadError);
     expect((err as DownloadError).message).toMatch(/too many redirects/);
+  });
+
+  it("fails at the deadline (retryable) whether the server stalls before the headers or in the body", async () => {
+    server = await site();
+    for (const path of ["/stall-head", "/stall-body"]) {
+      const t0 = performance.now();
+      const err = await client().fetch(request({ url: `${server.url}${path}`, timeout: 0.3 })).catch((e: unknown) => e);
+      expect(err, path).toBeInstanceOf(DownloadError);
+      expect((err as DownloadError).message, path).toBe("timeout after 0.3s");
+      expect((err as DownloadError).retryable, path).toBe(true);
+      expect(performance.now() - t0, path).toBeLessThan(2000);
+    }
   });
 
   it("reports a refused connection as a retryable network error", async () => {

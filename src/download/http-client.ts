@@ -1,6 +1,7 @@
 import { cookieHeader, type CookieItem, cookie, type Request, type Response, responseFor } from "../model/index.ts";
 import { URL_HEADER } from "../modules/page.ts";
 import { defaultTransport } from "../runtime/http-transport.ts";
+import { Deadline } from "./deadline.ts";
 import { DownloadError } from "./download-error.ts";
 import { kyTransport } from "./ky-transport.ts";
 import { headerValue, type HopResponse, type Transport } from "./transport.ts";
@@ -47,19 +48,17 @@ export class HttpClient {
   }
 
   async fetch(req: Request): Promise<Response> {
-    const controller = new AbortController();
-    const timeoutMs = req.timeout * 1000;
-    const timer = setTimeout(() => controller.abort(new DownloadError(`timeout after ${req.timeout}s`, true)), timeoutMs);
+    const deadline = new Deadline(req.timeout * 1000, () => new DownloadError(`timeout after ${req.timeout}s`, true));
     try {
-      return await this.fetchFollowing(req, controller.signal);
+      return await this.fetchFollowing(req, deadline);
     } catch (err) {
-      throw toDownloadError(err, controller.signal);
+      throw toDownloadError(err, deadline);
     } finally {
-      clearTimeout(timer);
+      deadline.clear();
     }
   }
 
-  private async fetchFollowing(req: Request, signal: AbortSignal): Promise<Response> {
+  private async fetchFollowing(req: Request, deadline: Deadline): Promise<Response> {
     let url = req.url;
     let method = req.method;
     let body = requestBody(req);
@@ -72,7 +71,7 @@ export class HttpClient {
     if (req.cookies.length > 0) headers.cookie = cookieHeader(req.cookies);
 
     for (let hop = 0; ; hop++) {
-      const res = await this.transport.send(url, { method, headers, body: body?.data, signal });
+      const res = await this.transport.send(url, { method, headers, body: body?.data, deadline });
       const location = headerValue(res.headers, "location");
       if (res.status >= 300 && res.status < 400 && location && this.options.followRedirects !== false) {
         await res.cancel();
@@ -168,9 +167,9 @@ function parseSetCookies(list: readonly string[], url: string): CookieItem[] {
   return out;
 }
 
-function toDownloadError(err: unknown, signal: AbortSignal): DownloadError {
+function toDownloadError(err: unknown, deadline: Deadline): DownloadError {
   if (err instanceof DownloadError) return err;
-  if (signal.aborted && signal.reason instanceof DownloadError) return signal.reason;
+  if (deadline.aborted && deadline.reason instanceof DownloadError) return deadline.reason;
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
   const detail = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
   return new DownloadError(`network error: ${detail}`, true);

@@ -12,7 +12,7 @@ export function kyTransport(fetch?: typeof globalThis.fetch): Transport {
         method: init.method,
         headers: init.headers,
         body: init.body as BodyInit | undefined,
-        signal: init.signal,
+        signal: init.deadline.signal,
         timeout: false,
         retry: 0,
         throwHttpErrors: false,

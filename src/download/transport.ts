@@ -1,10 +1,13 @@
+import type { Deadline } from "./deadline.ts";
+
 /** One HTTP exchange without redirects: what HttpClient needs from the wire. */
 export interface HopRequest {
   method: string;
   /** lower-case names */
   headers: Record<string, string>;
   body?: Uint8Array | string;
-  signal: AbortSignal;
+  /** the request's deadline over headers and body (`deadline.signal` for an AbortSignal) */
+  deadline: Deadline;
 }
 
 export interface HopResponse {

@@ -207,7 +207,20 @@ function textOf(el: Element): string {
     }
     // comments, directives, CDATA: no text.
   }
-  return parts.length === 1 ? collapse(parts[0]) : collapse(parts.join(""));
+  // one text node: its data is a slice of the page source; a join is a fresh string already
+  return parts.length === 1 ? detach(collapse(parts[0])) : collapse(parts.join(""));
+}
+
+/**
+ * `s` as a string of its own. htmlparser2's text and attribute values are slices of the whole
+ * page source (V8 SlicedStrings, from 13 characters on), so a field a module keeps (an item's
+ * title) would keep the entire page text alive until the item is written and acked: ~6 KB per
+ * item page promoted to the old generation with 200 pages in flight. The concatenation is
+ * flattened into a fresh string when sliced, so what the result keeps is that copy (one copy
+ * of the field; fields are short).
+ */
+function detach(s: string): string {
+  return s.length < 13 ? s : (" " + s).slice(1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -262,7 +275,8 @@ class NodeSelection implements Selection {
   }
 
   attr(name: string): string | undefined {
-    return this.#head()?.attribs[name.toLowerCase()];
+    const v = this.#head()?.attribs[name.toLowerCase()];
+    return v === undefined ? undefined : detach(v);
   }
 
   attrs(name: string): string[] {
@@ -270,7 +284,7 @@ class NodeSelection implements Selection {
     const out: string[] = [];
     for (const el of this.#all()) {
       const v = el.attribs[key];
-      if (v !== undefined) out.push(v);
+      if (v !== undefined) out.push(detach(v));
     }
     return out;
   }
@@ -339,7 +353,8 @@ class Doc implements HtmlDocument {
   }
 
   attr(selector: string, name: string): string | undefined {
-    return selectOne(query(selector), this.#doc)?.attribs[name.toLowerCase()];
+    const v = selectOne(query(selector), this.#doc)?.attribs[name.toLowerCase()];
+    return v === undefined ? undefined : detach(v);
   }
 
   get title(): string {

@@ -27,7 +27,8 @@ function nodeTransport(poolSize: number): Transport {
         method: init.method as Dispatcher.HttpMethod,
         headers: init.headers,
         body: init.body,
-        signal: init.signal,
+        // undici takes the Deadline itself (EventEmitter-like): no AbortSignal per request
+        signal: init.deadline as unknown as Dispatcher.RequestOptions["signal"],
         // HttpClient's deadline covers headers and body; undici's own timers stay out of the way
         headersTimeout: 0,
         bodyTimeout: 0,

@@ -59,3 +59,19 @@ export function preferSteadyMemory(): void {
     // a runtime without V8 flags at run time: keep its defaults
   }
 }
+
+/**
+ * Puts `String.prototype` back into V8's fast-properties mode. A `class ... extends String`
+ * anywhere in the process (ioredis 6 defines one at load, for RESP3 verbatim strings) leaves
+ * String.prototype a dictionary-mode "prototype in setup", and calls on string primitives never
+ * make it fast again: every optimised `s.charCodeAt(i)` is then a generic call, and htmlparser2's
+ * tokenizer, the URL fast paths and every other string scan ran ~1.8x slower in any process that
+ * had loaded ioredis (the same 6 KB page: 105 µs to parse instead of 57). A property store on a
+ * String wrapper object makes V8 re-optimise the prototypes on its chain (MakePrototypesFast).
+ * Call it after importing such a module; it costs one store, and elsewhere changes nothing.
+ * tests/string-prototype.test.ts checks the effect with %HasFastProperties.
+ */
+export function restoreFastStringPrototype(): void {
+  const wrapper: { fastPrototypeProbe?: true } = Object("");
+  wrapper.fastPrototypeProbe = true;
+}

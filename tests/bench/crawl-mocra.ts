@@ -2,7 +2,10 @@
 // in-memory queues, modules/demo_shop.ts, JSONL sink in a temp dir), as benchmark_compare runs it.
 //
 //   node --import tsx tests/bench/crawl-mocra.ts --url URL --items N --concurrency C [--rss-every MS] [--max-secs S]
-//        [--downloader default|ky] [--metrics]
+//        [--downloader default|ky] [--metrics] [--v8-defaults]
+//
+// V8 runs with the flags the `run-standalone` CLI sets (preferSteadyMemory: --heap-growing-percent=20),
+// so CPU and RSS are what a user's crawl costs; --v8-defaults leaves V8's defaults instead.
 //
 // --metrics: with the Prometheus metrics subscriber on the EventBus (what [api] adds), to
 // measure its cost against the same crawl without it.
@@ -22,8 +25,10 @@ import { CreditMeter } from "../../src/observe/credit.ts";
 import { EngineMetrics } from "../../src/observe/metrics.ts";
 import { HttpClient } from "../../src/download/http-client.ts";
 import { kyTransport } from "../../src/download/ky-transport.ts";
+import { preferSteadyMemory } from "../../src/runtime/index.ts";
 import { argValue, hasFlag, machineBusyMs, numArg, printResult, rssSampler } from "./common.ts";
 
+if (!hasFlag("v8-defaults")) preferSteadyMemory(); // as src/cli.ts does before any command
 const url = argValue("url");
 if (!url) throw new Error("--url is required");
 const items = numArg("items", 20_000);
