@@ -376,6 +376,7 @@ export class RedisQueue implements Queue {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.writer.sendNow(); // publishes waiting for this turn's send go out before QUIT
     this.reader.stop();
     this.janitor.stop();
     this.mover.stop();
