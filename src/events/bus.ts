@@ -1,4 +1,4 @@
-import { filter, Observable } from "rxjs";
+import { Observable } from "rxjs";
 import type { CrawlEvent, CrawlEventType, EventOf } from "./events.ts";
 
 interface Listener {
@@ -22,20 +22,23 @@ export class EventBus {
   private allTypes = 0;
   private completed = false;
 
-  readonly events$: Observable<CrawlEvent> = new Observable<CrawlEvent>((subscriber) => {
-    if (this.completed) {
-      subscriber.complete();
-      return;
-    }
-    // subscriber.next catches and reports a throwing handler, as a Subject's subscribers do
-    return this.add({ next: (e) => subscriber.next(e), complete: () => subscriber.complete() });
-  });
+  readonly events$: Observable<CrawlEvent> = this.stream<CrawlEvent>();
 
   emit(event: CrawlEvent): void {
     const ls = this.listeners;
     for (let i = 0; i < ls.length; i++) {
       const l = ls[i]!;
-      if (l.types === undefined || l.types.has(event.type)) l.next(event);
+      if (l.types === undefined || l.types.has(event.type)) {
+        try {
+          l.next(event);
+        } catch (err) {
+          // a listener's bug must not fail the stage that emitted: reported as RxJS reports a
+          // throwing subscriber (thrown on a timer, an uncaught exception)
+          setTimeout(() => {
+            throw err;
+          });
+        }
+      }
     }
   }
 
@@ -51,15 +54,15 @@ export class EventBus {
 
   /**
    * Calls `fn` with each event of `types`, synchronously in emit(): for counters that must stay
-   * cheap (CrawlStats). `fn` must not throw (it would fail the emitting stage). Returns the
-   * unsubscribe.
+   * cheap (CrawlStats). Returns the unsubscribe.
    */
-  listen(types: readonly CrawlEventType[], fn: (event: CrawlEvent) => void): () => void {
-    return this.add({ next: fn, types: new Set(types) });
+  listen<T extends CrawlEventType>(types: readonly T[], fn: (event: EventOf<T>) => void): () => void {
+    return this.add({ next: fn as (event: CrawlEvent) => void, types: new Set(types) });
   }
 
+  /** The events of one type, as an Observable (a listener of that type only). */
   on<T extends CrawlEventType>(type: T): Observable<EventOf<T>> {
-    return this.events$.pipe(filter((e): e is EventOf<T> => e.type === type));
+    return this.stream<EventOf<T>>(new Set([type]));
   }
 
   complete(): void {
@@ -70,6 +73,18 @@ export class EventBus {
     this.byType.clear();
     this.allTypes = 0;
     for (const l of ls) l.complete?.();
+  }
+
+  /** An Observable of the events of `types` (undefined: every type); it completes with the bus. */
+  private stream<E extends CrawlEvent>(types?: ReadonlySet<CrawlEventType>): Observable<E> {
+    return new Observable<E>((subscriber) => {
+      if (this.completed) {
+        subscriber.complete();
+        return;
+      }
+      // subscriber.next catches and reports a throwing handler, as a Subject's subscribers do
+      return this.add({ next: (e) => subscriber.next(e as E), complete: () => subscriber.complete(), types });
+    });
   }
 
   private add(l: Listener): () => void {
