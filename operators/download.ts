@@ -53,7 +53,7 @@ export function download(client: Downloader, options: DownloadOptions): Operator
   return mapJob(
     "download",
     async (req: Request, message): Promise<Fetched> => {
-      events?.emit({ type: "request_sent", url: req.url, module: req.module, attempt: message.delivery.attempt });
+      if (events?.wants("request_sent")) events.emit({ type: "request_sent", url: req.url, module: req.module, attempt: message.delivery.attempt });
       const started = performance.now();
       let response: Response;
       try {
@@ -73,7 +73,7 @@ export function download(client: Downloader, options: DownloadOptions): Operator
       const status = response.statusCode;
       const fp = fingerprint(req);
       response.requestHash = fp;
-      if (events?.observed) {
+      if (events?.wants("response_received")) {
         events.emit({
           type: "response_received",
           url: req.url,

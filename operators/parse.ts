@@ -34,7 +34,7 @@ export interface ParseOptions {
 
 /** One `links_dropped` event per domain and reason of a page. */
 function reportDropped(dropped: readonly DroppedLink[], module: string, events: EventBus | undefined): void {
-  if (dropped.length === 0 || !events?.observed) return;
+  if (dropped.length === 0 || !events?.wants("links_dropped")) return;
   const groups = new Map<string, { domain: string; reason: string; count: number; example: string }>();
   for (const d of dropped) {
     const domain = hostOf(d.url) || "(no host)";
@@ -71,7 +71,7 @@ export function parse(registry: ModuleRegistry, options: ParseOptions = {}): Ope
       }
       const started = performance.now();
       const output = await runParse(module, response, settings, timeoutSecs, { urlRules: options.urlRules, locks: registry.locks, seenBefore: options.seenBefore });
-      if (options.events?.observed) options.events.emit({ type: "page_parsed", module: response.module, ms: performance.now() - started });
+      if (options.events?.wants("page_parsed")) options.events.emit({ type: "page_parsed", module: response.module, ms: performance.now() - started });
       reportDropped(output.dropped, response.module, options.events);
       let fp = fetched.fingerprint;
       const byCanonical = typeof settings.dedupItemsByCanonical === "boolean" ? settings.dedupItemsByCanonical : options.dedupItemsByCanonical;

@@ -1,5 +1,4 @@
 import { stderr } from "node:process";
-import type { Subscription } from "rxjs";
 import type { EventBus } from "../events/bus.ts";
 import type { CountWithUrls, CrawlStats } from "../events/stats.ts";
 import type { LogLevel } from "../config/schema.ts";
@@ -56,7 +55,7 @@ export function showProgress(bus: EventBus, stats: CrawlStats, options: Progress
   };
   // a host refusing or timing out is said once per host, not once per request
   const backingOff = new Set<string>();
-  const sub: Subscription = bus.events$.subscribe((e) => {
+  const unlisten = bus.listen(["warning", "error", "circuit_opened", "budget_spent"], (e) => {
     if (e.type === "warning" || e.type === "error") {
       say(e.type === "error" ? "error" : "warn", `${"stage" in e ? `[${e.stage}] ` : ""}${printable(e.message)}`);
     } else if (e.type === "circuit_opened" && !backingOff.has(e.key)) {
@@ -78,7 +77,7 @@ export function showProgress(bus: EventBus, stats: CrawlStats, options: Progress
   return () => {
     stopped = true;
     clearInterval(timer);
-    sub.unsubscribe();
+    unlisten();
     clear();
   };
 }

@@ -1,6 +1,6 @@
-import type { Subscription } from "rxjs";
 import { printable } from "../text/printable.ts";
 import type { EventBus } from "./bus.ts";
+import type { CrawlEvent, CrawlEventType } from "./events.ts";
 
 /** How many of something, and the first few URLs it happened to. */
 export interface CountWithUrls {
@@ -22,7 +22,25 @@ function tally(map: Map<string, CountWithUrls>, key: string, url: string | undef
   if (url && c.urls.length < FIRST_URLS) c.urls.push(url);
 }
 
-/** Running totals of a crawl, kept by subscribing to the EventBus. */
+/** The event types CrawlStats counts (its switch). */
+const COUNTED: readonly CrawlEventType[] = [
+  "response_received",
+  "items_stored",
+  "http_error",
+  "error",
+  "retry_scheduled",
+  "deferred",
+  "dead_lettered",
+  "bounded",
+  "budget_spent",
+  "item_dropped",
+  "middleware_error",
+  "links_dropped",
+  "requests_enqueued",
+  "requests_generated",
+];
+
+/** Running totals of a crawl, kept by listening to the EventBus. */
 export class CrawlStats {
   pages = 0;
   items = 0;
@@ -52,68 +70,72 @@ export class CrawlStats {
   /** budgets spent, as announced */
   readonly budgetsSpent: Array<{ module: string; runId: string; budget: string; limit: number }> = [];
   readonly startedAt = Date.now();
-  private readonly sub: Subscription;
+  private readonly unlisten: () => void;
 
   constructor(bus: EventBus) {
-    this.sub = bus.events$.subscribe((e) => {
-      switch (e.type) {
-        case "response_received":
-          this.pages++;
-          this.bytes += e.bytes;
-          this.statuses.set(e.status, (this.statuses.get(e.status) ?? 0) + 1);
-          break;
-        case "items_stored":
-          this.items += e.count;
-          break;
-        case "http_error":
-          this.httpErrors++;
-          tally(this.httpErrorsByStatus, String(e.status), e.url);
-          break;
-        case "error":
-          this.errors++;
-          break;
-        case "retry_scheduled":
-          this.retries++;
-          break;
-        case "deferred":
-          this.deferred++;
-          break;
-        case "dead_lettered":
-          this.deadLetters++;
-          tally(this.deadLettersByReason, e.reason, e.url);
-          break;
-        case "bounded":
-          if (e.bound === "max_depth") this.bounded.maxDepth += e.count;
-          else this.bounded.budget += e.count;
-          break;
-        case "budget_spent":
-          if (!this.budgetsSpent.some((b) => b.runId === e.runId && b.module === e.module)) {
-            this.budgetsSpent.push({ module: e.module, runId: e.runId, budget: e.budget, limit: e.limit });
-          }
-          break;
-        case "item_dropped": {
-          this.dropped++;
-          // bounded: a reason built from item data must not grow this without limit
-          let key = `${e.middleware}: ${e.reason}`;
-          if (!this.droppedReasons.has(key) && this.droppedReasons.size >= 100) key = `${e.middleware}: (other reasons)`;
-          this.droppedReasons.set(key, (this.droppedReasons.get(key) ?? 0) + 1);
-          break;
+    // only the types counted here: a per-page event it does not read (request_sent,
+    // page_parsed) is not even built when nothing else listens
+    this.unlisten = bus.listen(COUNTED, (e) => this.count(e));
+  }
+
+  private count(e: CrawlEvent): void {
+    switch (e.type) {
+      case "response_received":
+        this.pages++;
+        this.bytes += e.bytes;
+        this.statuses.set(e.status, (this.statuses.get(e.status) ?? 0) + 1);
+        break;
+      case "items_stored":
+        this.items += e.count;
+        break;
+      case "http_error":
+        this.httpErrors++;
+        tally(this.httpErrorsByStatus, String(e.status), e.url);
+        break;
+      case "error":
+        this.errors++;
+        break;
+      case "retry_scheduled":
+        this.retries++;
+        break;
+      case "deferred":
+        this.deferred++;
+        break;
+      case "dead_lettered":
+        this.deadLetters++;
+        tally(this.deadLettersByReason, e.reason, e.url);
+        break;
+      case "bounded":
+        if (e.bound === "max_depth") this.bounded.maxDepth += e.count;
+        else this.bounded.budget += e.count;
+        break;
+      case "budget_spent":
+        if (!this.budgetsSpent.some((b) => b.runId === e.runId && b.module === e.module)) {
+          this.budgetsSpent.push({ module: e.module, runId: e.runId, budget: e.budget, limit: e.limit });
         }
-        case "middleware_error":
-          this.middlewareErrors++;
-          break;
-        case "links_dropped": {
-          let d = this.droppedLinks.get(e.domain);
-          if (!d) this.droppedLinks.set(e.domain, (d = { reasons: new Map(), example: e.example }));
-          d.reasons.set(e.reason, (d.reasons.get(e.reason) ?? 0) + e.count);
-          break;
-        }
-        case "requests_enqueued":
-        case "requests_generated":
-          this.duplicates += e.duplicates;
-          break;
+        break;
+      case "item_dropped": {
+        this.dropped++;
+        // bounded: a reason built from item data must not grow this without limit
+        let key = `${e.middleware}: ${e.reason}`;
+        if (!this.droppedReasons.has(key) && this.droppedReasons.size >= 100) key = `${e.middleware}: (other reasons)`;
+        this.droppedReasons.set(key, (this.droppedReasons.get(key) ?? 0) + 1);
+        break;
       }
-    });
+      case "middleware_error":
+        this.middlewareErrors++;
+        break;
+      case "links_dropped": {
+        let d = this.droppedLinks.get(e.domain);
+        if (!d) this.droppedLinks.set(e.domain, (d = { reasons: new Map(), example: e.example }));
+        d.reasons.set(e.reason, (d.reasons.get(e.reason) ?? 0) + e.count);
+        break;
+      }
+      case "requests_enqueued":
+      case "requests_generated":
+        this.duplicates += e.duplicates;
+        break;
+    }
   }
 
   get elapsedSecs(): number {
@@ -138,6 +160,6 @@ export class CrawlStats {
   }
 
   stop(): void {
-    this.sub.unsubscribe();
+    this.unlisten();
   }
 }

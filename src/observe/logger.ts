@@ -2,10 +2,9 @@
 // subscriber that turns crawl events into them. Text from the network is escaped.
 
 import { stderr } from "node:process";
-import type { Subscription } from "rxjs";
 import type { LogLevel, LoggerConfig } from "../config/schema.ts";
 import type { EventBus } from "../events/bus.ts";
-import type { CrawlEvent } from "../events/events.ts";
+import type { CrawlEvent, CrawlEventType } from "../events/events.ts";
 import { printable } from "../text/printable.ts";
 
 export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
@@ -69,6 +68,37 @@ export class Logger {
     this.log("error", msg, fields);
   }
 }
+
+/** The event types lineOf() has a line for. */
+const LOGGED: readonly CrawlEventType[] = [
+  "worker_started",
+  "worker_stopping",
+  "worker_stopped",
+  "request_sent",
+  "response_received",
+  "http_error",
+  "retry_scheduled",
+  "deferred",
+  "budget_spent",
+  "dead_lettered",
+  "rate_backoff",
+  "rate_recovered",
+  "key_suspended",
+  "circuit_opened",
+  "circuit_closed",
+  "robots_unavailable",
+  "proxy_evicted",
+  "proxy_restored",
+  "redis_unreachable",
+  "redis_reconnected",
+  "paused",
+  "resumed",
+  "warning",
+  "error",
+];
+
+/** Per-page events logged at debug only: not even built for the logger below that level. */
+const DEBUG_ONLY = new Set<CrawlEventType>(["request_sent", "response_received", "message_acked"]);
 
 /** One line for an event worth a line, with its level; undefined for the rest. */
 function lineOf(e: CrawlEvent): [LogLevel, string, LogFields?] | undefined {
@@ -136,11 +166,9 @@ const PROGRESS_LINES = new Set<string>(["warning", "error", "circuit_opened", "b
  */
 export function logEvents(bus: EventBus, logger: Logger, options: { progress?: boolean } = {}): () => void {
   const debug = logger.enabled("debug");
-  const sub: Subscription = bus.events$.subscribe((e) => {
-    if (!debug && (e.type === "request_sent" || e.type === "response_received" || e.type === "message_acked")) return;
-    if (options.progress && PROGRESS_LINES.has(e.type)) return;
+  const types = LOGGED.filter((t) => (debug || !DEBUG_ONLY.has(t)) && !(options.progress && PROGRESS_LINES.has(t)));
+  return bus.listen(types, (e) => {
     const l = lineOf(e);
     if (l) logger.log(l[0], l[1], l[2]);
   });
-  return () => sub.unsubscribe();
 }

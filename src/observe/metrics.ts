@@ -3,11 +3,10 @@
 // (backlog, credit, pause, domains) are read when scraped. Label values are bounded: stages,
 // topics, priorities, HTTP statuses, module names, and the top-N politeness keys.
 
-import type { Subscription } from "rxjs";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { PauseState } from "../control/pause.ts";
 import type { EventBus } from "../events/bus.ts";
-import type { CrawlEvent } from "../events/events.ts";
+import type { CrawlEvent, CrawlEventType } from "../events/events.ts";
 import { PRIORITIES, TOPICS } from "../model/index.ts";
 import type { QueueStats } from "../queue/queue.ts";
 import type { CreditMeter } from "./credit.ts";
@@ -69,6 +68,25 @@ function pendingCount(labels: Partial<Record<string, string>>): PendingCount {
   return { labels, n: 0 };
 }
 
+/** The event types EngineMetrics records (its switch in record()). */
+const RECORDED: readonly CrawlEventType[] = [
+  "response_received",
+  "page_parsed",
+  "items_stored",
+  "task_received",
+  "requests_enqueued",
+  "http_error",
+  "retry_scheduled",
+  "deferred",
+  "dead_lettered",
+  "rate_limited",
+  "rate_backoff",
+  "rate_recovered",
+  "key_suspended",
+  "circuit_opened",
+  "circuit_closed",
+];
+
 /** Adds the pending counts to `counter` (its `collect`, run when it is read). */
 function flushCounts(counter: Counter<string>, counts: Iterable<PendingCount>): void {
   for (const c of counts) {
@@ -84,7 +102,7 @@ export class EngineMetrics {
   readonly totals = { pages: 0, items: 0, errors: 0, retries: 0, deferrals: 0, deadLetters: 0 };
   private readonly errorCounts = new Map<string, { stage: string; kind: string; code: string; count: number }>();
   private readonly domains = new Map<string, DomainState>();
-  private readonly sub: Subscription;
+  private readonly unlisten: () => void;
   /** the per-page label sets of mocra_throughput_total, counted between scrapes */
   private readonly pageCounts = {
     downloadOk: pendingCount({ stage: "download", result: "ok" }),
@@ -248,7 +266,7 @@ export class EngineMetrics {
     domainGauge("mocra_domain_suspended", "1 while a politeness key is held back (Retry-After, open circuit; top keys).", (d) => (d.suspendedUntil > Date.now() ? 1 : 0));
     domainGauge("mocra_domain_circuit_open", "1 while a politeness key's circuit is open (top keys).", (d) => (d.circuitOpen ? 1 : 0));
 
-    this.sub = bus.events$.subscribe((e) => this.record(e));
+    this.unlisten = bus.listen(RECORDED, (e) => this.record(e));
   }
 
   private record(e: CrawlEvent): void {
@@ -384,6 +402,6 @@ export class EngineMetrics {
   }
 
   stop(): void {
-    this.sub.unsubscribe();
+    this.unlisten();
   }
 }

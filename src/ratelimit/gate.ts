@@ -63,6 +63,11 @@ export type Admission = { ok: true } | { ok: false; failure: Failure };
 
 const jitter = (ms: number) => Math.floor(Math.random() * ms);
 
+/** A refusal of the politeness stage for `req`. */
+function refused(req: Request, f: Omit<Failure, "stage" | "url">): Admission {
+  return { ok: false, failure: { stage: "politeness", url: req.url, ...f } };
+}
+
 export class RequestGate {
   private readonly permits = new WeakMap<Request, Permit>();
   emit: (event: CrawlEvent) => void = () => {};
@@ -75,7 +80,6 @@ export class RequestGate {
   /** Whether the request may go now (after the waits it took); on ok it holds a Permit. */
   async admit(req: Request): Promise<Admission> {
     const { parts, settings } = this;
-    const fail = (f: Omit<Failure, "stage" | "url">): Admission => ({ ok: false, failure: { stage: "politeness", url: req.url, ...f } });
     let lease: Lease | undefined;
     try {
       if (parts.cacheLookup && (await parts.cacheLookup(req))) return { ok: true };
@@ -86,9 +90,9 @@ export class RequestGate {
         if (!v.allowed) {
           if (!v.unavailable) {
             this.emit({ type: "robots_disallowed", url: req.url, module: req.module });
-            return fail({ reason: "disallowed by robots.txt", retryable: false, drop: true });
+            return refused(req, { reason: "disallowed by robots.txt", retryable: false, drop: true });
           }
-          return fail({ reason: v.reason, retryable: true, requeue: true, retryAfterMs: v.retryAfterMs + jitter(250) });
+          return refused(req, { reason: v.reason, retryable: true, requeue: true, retryAfterMs: v.retryAfterMs + jitter(250) });
         }
         crawlDelaySecs = v.crawlDelaySecs;
       }
@@ -97,7 +101,7 @@ export class RequestGate {
       const key = rateLimitKey(req, settings.keyMode, proxy?.hostPort);
       const state = await parts.politeness.state(key);
       if (state.suspendedMs > 0) {
-        return fail({ reason: `${key} is held back for ${Math.ceil(state.suspendedMs)} ms`, retryable: true, requeue: true, retryAfterMs: Math.ceil(state.suspendedMs) + jitter(50) });
+        return refused(req, { reason: `${key} is held back for ${Math.ceil(state.suspendedMs)} ms`, retryable: true, requeue: true, retryAfterMs: Math.ceil(state.suspendedMs) + jitter(50) });
       }
 
       const configured = settings.rateOf(req, key);
@@ -105,41 +109,22 @@ export class RequestGate {
       if (crawlDelaySecs !== undefined && crawlDelaySecs > 0) rate = Math.min(rate, 1 / crawlDelaySecs);
       const proxyRate = proxy ? (proxy.rateLimit > 0 ? proxy.rateLimit : settings.proxyRate) : 0;
       const proxyKey = proxy ? `proxy:${proxy.hostPort}` : "";
-      /** Reserves the key's (and the proxy's) next slot and sleeps until it; a failure when over max_wait. */
-      const slot = async (): Promise<Admission | undefined> => {
-        let waitMs = 0;
-        if (rate !== Infinity) {
-          const r = await parts.limiter.reserve(key, rate, settings.maxWaitMs);
-          if (!r.ok) return fail({ reason: `rate limit wait for ${key} over max_wait`, retryable: true, requeue: true, retryAfterMs: r.retryAfterMs });
-          waitMs = r.waitMs;
-        }
-        if (proxyRate > 0 && proxyKey !== key) {
-          const r = await parts.limiter.reserve(proxyKey, proxyRate, settings.maxWaitMs);
-          if (!r.ok) return fail({ reason: `rate limit wait for ${proxyKey} over max_wait`, retryable: true, requeue: true, retryAfterMs: r.retryAfterMs });
-          waitMs = Math.max(waitMs, r.waitMs);
-        }
-        if (waitMs > 0) {
-          this.emit({ type: "rate_limited", key, waitMs });
-          await new Promise((resolve) => setTimeout(resolve, waitMs));
-        }
-        return undefined;
-      };
 
       // The rate slot comes first and the concurrency lease after it, so a request sleeping for
       // its slot (say, on one proxy's rate) holds no lease that other keys' requests wait for. A
       // request that then had to wait for a lease takes a fresh slot, so it cannot go out right
       // behind another: the spacing holds either way.
       const started = Date.now();
-      const first = await slot();
+      const first = await this.slot(req, key, rate, proxyKey, proxyRate);
       if (first) return first;
       if (settings.domainConcurrency > 0) {
         const got = await parts.concurrency.acquire(siteKey(req.url), settings.domainConcurrency, { leaseMs: settings.leaseMs(req), maxWaitMs: settings.maxWaitMs });
         if (!got) {
-          return fail({ reason: `no concurrency slot for ${siteKey(req.url)} within ${settings.maxWaitMs} ms`, retryable: true, requeue: true, retryAfterMs: 500 + jitter(500) });
+          return refused(req, { reason: `no concurrency slot for ${siteKey(req.url)} within ${settings.maxWaitMs} ms`, retryable: true, requeue: true, retryAfterMs: 500 + jitter(500) });
         }
         lease = got;
         if (got.waited && (rate !== Infinity || proxyRate > 0)) {
-          const again = await slot();
+          const again = await this.slot(req, key, rate, proxyKey, proxyRate);
           if (again) {
             await lease.release();
             lease = undefined;
@@ -154,15 +139,39 @@ export class RequestGate {
         if (after.suspendedMs > 0) {
           await lease?.release();
           lease = undefined;
-          return fail({ reason: `${key} is held back for ${Math.ceil(after.suspendedMs)} ms`, retryable: true, requeue: true, retryAfterMs: Math.ceil(after.suspendedMs) + jitter(50) });
+          return refused(req, { reason: `${key} is held back for ${Math.ceil(after.suspendedMs)} ms`, retryable: true, requeue: true, retryAfterMs: Math.ceil(after.suspendedMs) + jitter(50) });
         }
       }
       this.permits.set(req, { key, rate: configured, lease });
       return { ok: true };
     } catch (err) {
       await lease?.release().catch(() => {});
-      return fail({ reason: `politeness check failed: ${err instanceof Error ? err.message : String(err)}`, retryable: true, retryAfterMs: 1000 });
+      return refused(req, { reason: `politeness check failed: ${err instanceof Error ? err.message : String(err)}`, retryable: true, retryAfterMs: 1000 });
     }
+  }
+
+  /**
+   * Reserves the key's (and the proxy's) next slot and sleeps until it; a failure when over
+   * max_wait. A method, not a closure in admit(): nothing is allocated per request for it.
+   */
+  private async slot(req: Request, key: string, rate: number, proxyKey: string, proxyRate: number): Promise<Admission | undefined> {
+    const { parts, settings } = this;
+    let waitMs = 0;
+    if (rate !== Infinity) {
+      const r = await parts.limiter.reserve(key, rate, settings.maxWaitMs);
+      if (!r.ok) return refused(req, { reason: `rate limit wait for ${key} over max_wait`, retryable: true, requeue: true, retryAfterMs: r.retryAfterMs });
+      waitMs = r.waitMs;
+    }
+    if (proxyRate > 0 && proxyKey !== key) {
+      const r = await parts.limiter.reserve(proxyKey, proxyRate, settings.maxWaitMs);
+      if (!r.ok) return refused(req, { reason: `rate limit wait for ${proxyKey} over max_wait`, retryable: true, requeue: true, retryAfterMs: r.retryAfterMs });
+      waitMs = Math.max(waitMs, r.waitMs);
+    }
+    if (waitMs > 0) {
+      this.emit({ type: "rate_limited", key, waitMs });
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
+    return undefined;
   }
 
   permitOf(req: Request): Permit | undefined {
