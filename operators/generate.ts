@@ -4,7 +4,7 @@ import type { EventBus } from "../src/events/bus.ts";
 import { type JsonValue, type ParserTaskModel, type Request, type TaskModel } from "../src/model/index.ts";
 import type { Seed } from "../src/modules/define.ts";
 import type { ModuleRegistry } from "../src/modules/registry.ts";
-import { DEFAULT_REQUEST_TIMEOUT_SECS, seedToRequest, urlRulesFor } from "../src/modules/requests.ts";
+import { buildRequest, DEFAULT_REQUEST_TIMEOUT_SECS, resolveSeed, seedFingerprint, urlRulesFor } from "../src/modules/requests.ts";
 import { moduleLock } from "../src/modules/run-parse.ts";
 import type { UrlRules } from "../src/url/canonical.ts";
 import { enqueueRequests } from "../src/queue/enqueue-requests.ts";
@@ -98,15 +98,28 @@ async function generateTask(input: TaskModel | ParserTaskModel, message: Message
       }
     };
 
+    const seenBefore = o.queue.seenBefore?.bind(o.queue);
     const seeds = await module.start({ task, settings, metadata, lock: (n, fn, opts) => moduleLock(o.registry.locks, n, fn, opts) });
     for await (const seed of seeds as AsyncIterable<Seed> | Iterable<Seed>) {
       if (o.signal?.aborted) throw stopped();
-      const req = seedToRequest(seed, origin);
-      if (typeof req === "string") {
-        o.events?.emit({ type: "warning", message: `module ${name} start(): ${req}` });
+      const resolved = resolveSeed(seed, origin);
+      if (typeof resolved === "string") {
+        o.events?.emit({ type: "warning", message: `module ${name} start(): ${resolved}` });
         continue;
       }
-      batch.push(req);
+      // a seed the queue has certainly seen is a duplicate: no Request is built for it (as for
+      // follow-ups), so a start() that repeats itself costs a lookup per seed, not an object
+      const fp = seenBefore ? seedFingerprint(resolved, origin) : undefined;
+      if (fp !== undefined && seenBefore!(fp)) {
+        moduleDuplicates++;
+        // such a run never fills a batch: give the event loop its turn here too
+        if (performance.now() - lastYield > YIELD_EVERY_MS) {
+          await sleep(0);
+          lastYield = performance.now();
+        }
+        continue;
+      }
+      batch.push(buildRequest(resolved, origin, fp));
       if (batch.length >= batchSize) {
         await flush();
         if (o.bounds?.isSpent(task.runId, name)) break;
