@@ -88,21 +88,7 @@ export function fromQueue<K extends Topic>(
           });
           continue;
         }
-        const askedAt = performance.now();
         const deliveries = await queue.read(topic, free, blockMs);
-        if (deliveries.length === 0 && blockMs > 0 && performance.now() - askedAt < blockMs / 2) {
-          // empty without waiting (a closed queue): wait as a blocking read would (a settle or
-          // stop still wakes it), or this loop would spin on resolved Promises and starve the
-          // event loop
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, blockMs);
-            wakeReader = () => {
-              clearTimeout(timer);
-              resolve();
-            };
-          });
-          continue;
-        }
         for (const delivery of deliveries) {
           // stopped meanwhile: leave it un-acked; the queue re-delivers it (Redis: reclaim)
           if (stopped || subscriber.closed) continue;
