@@ -65,6 +65,15 @@ async function generateTask(input: TaskModel | ParserTaskModel, message: Message
   const batchSize = o.batchSize ?? 100;
   let lastTouch = Date.now();
   let lastYield = performance.now();
+  // a start() whose seeds are mostly duplicates never fills the backlog (nor, once the queue
+  // has seen them, a batch), and the in-memory queue settles without I/O: give the event loop a
+  // turn now and then, or downloads starve
+  const yieldNowAndThen = async () => {
+    if (performance.now() - lastYield > YIELD_EVERY_MS) {
+      await sleep(0);
+      lastYield = performance.now();
+    }
+  };
 
   for (const name of names) {
     if (!o.registry.has(name)) throw new StageError({ stage: "generate", reason: `unknown module ${JSON.stringify(name)}`, retryable: false });
@@ -90,12 +99,7 @@ async function generateTask(input: TaskModel | ParserTaskModel, message: Message
       moduleAccepted += r.accepted;
       moduleDuplicates += r.duplicates;
       batch = [];
-      // a start() whose seeds are mostly duplicates never fills the backlog, and the in-memory
-      // queue settles without I/O: give the event loop a turn now and then, or downloads starve
-      if (performance.now() - lastYield > YIELD_EVERY_MS) {
-        await sleep(0);
-        lastYield = performance.now();
-      }
+      await yieldNowAndThen();
     };
 
     const seenBefore = o.queue.seenBefore?.bind(o.queue);
@@ -112,11 +116,7 @@ async function generateTask(input: TaskModel | ParserTaskModel, message: Message
       const fp = seenBefore ? seedFingerprint(resolved, origin) : undefined;
       if (fp !== undefined && seenBefore!(fp)) {
         moduleDuplicates++;
-        // such a run never fills a batch: give the event loop its turn here too
-        if (performance.now() - lastYield > YIELD_EVERY_MS) {
-          await sleep(0);
-          lastYield = performance.now();
-        }
+        await yieldNowAndThen();
         continue;
       }
       batch.push(buildRequest(resolved, origin, fp));
