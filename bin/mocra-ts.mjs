@@ -6,11 +6,15 @@
 // ships no sources, the compiled dist/src/cli.js. tsx is registered either way: it is what
 // loads the user's own modules written in TypeScript (modules/*.ts), and ./ts-as-esm.mjs
 // makes every .ts/.mts among them an ES module whatever the package.json "type" says.
+// Deno (`deno run -A npm:mocra-ts …`) loads TypeScript itself and has no module hooks.
 import { existsSync } from "node:fs";
-import { register as registerHooks } from "node:module";
-import { register } from "tsx/esm/api";
+import process from "node:process";
 
-register();
-registerHooks("./ts-as-esm.mjs", import.meta.url);
+if (!process.versions.deno) {
+  const { register } = await import("tsx/esm/api");
+  const { register: registerHooks } = await import("node:module");
+  register();
+  registerHooks("./ts-as-esm.mjs", import.meta.url);
+}
 const source = new URL("../src/cli.ts", import.meta.url);
 await import(existsSync(source) ? source.href : new URL("../dist/src/cli.js", import.meta.url).href);
