@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
-import { join, relative, resolve, sep } from "node:path";
+import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { UsageError } from "./common.ts";
@@ -43,13 +43,17 @@ export default defineModule({
 }
 
 /**
- * How a module in `dir` imports mocra-ts: by package name in a project of the user's own, by a
- * relative path to src/index.ts inside this repository (which does not install itself).
+ * How a module in `dir` imports mocra-ts: by package name where the package is installed (a
+ * project of the user's own, or the CLI running from an installed package); from a clone of
+ * this repository, which does not install itself, by a relative path to src/index.ts.
  */
 function importPathFrom(dir: string): string {
   const entry = fileURLToPath(new URL("../index.ts", import.meta.url));
-  const root = fileURLToPath(new URL("../../", import.meta.url));
-  if (!existsSync(entry) || relative(root, dir).startsWith("..")) return "mocra-ts";
+  if (!existsSync(entry)) return "mocra-ts";
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(join(d, "node_modules", "mocra-ts", "package.json"))) return "mocra-ts";
+    if (dirname(d) === d) break;
+  }
   const rel = relative(dir, entry).split(sep).join("/");
   return rel.startsWith(".") ? rel : `./${rel}`;
 }
