@@ -21,7 +21,7 @@
 import { readFileSync } from "node:fs";
 import type { ChainableCommander, Redis } from "ioredis";
 import type { Config } from "../config/schema.ts";
-import { describeEndpoint, openConnection } from "../queue/redis/connection.ts";
+import { describeEndpoint, openConnection } from "../redis/connection.ts";
 import { type ExportFormat, type ExportTarget, type ItemSource, writeExport } from "./export.ts";
 import type { ItemBatch, ItemSink } from "./sink.ts";
 

@@ -8,7 +8,7 @@ import type { Redis } from "ioredis";
 import type { ChannelRedisConfig } from "../../config/schema.ts";
 import type { Topic } from "../../model/index.ts";
 import type { Delivery } from "../queue.ts";
-import { isConnectionError, isReplyError, openConnection } from "./connection.ts";
+import { isConnectionError, isReplyError, openConnection } from "../../redis/connection.ts";
 import type { QueueCore } from "./core.ts";
 import { asBuffer, byPriority, decodePayload, entryFields, RedisDelivery } from "./entries.ts";
 import type { ClaimedEntry } from "./janitor.ts";

@@ -33,7 +33,7 @@ import { compressPayload, initCompression } from "../compression.ts";
 import type { DeadLetter, Delivery, Outgoing, PublishResult, Queue, QueueStats } from "../queue.ts";
 import { Acker } from "./acker.ts";
 import { QueueAdmin } from "./admin.ts";
-import { describeEndpoint, isReplyError, lastError, openConnection } from "./connection.ts";
+import { describeEndpoint, isReplyError, lastError, openConnection } from "../../redis/connection.ts";
 import type { QueueCore } from "./core.ts";
 import { DelayedMover, unref } from "./delayed.ts";
 import { asBuffer, RedisDelivery } from "./entries.ts";
