@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { basename, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { OWN_PACKAGE } from "../engine/node-registry.ts";
+import { OWN_PACKAGE } from "../observe/node-registry.ts";
 import { UsageError } from "./common.ts";
 
 export const usage = `usage: init DIR [--mocra-ts SPEC]

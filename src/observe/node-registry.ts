@@ -17,7 +17,7 @@ import process from "node:process";
 import type { Redis } from "ioredis";
 import { cacheRedisConnection, type Config } from "../config/schema.ts";
 import { uuidv4 } from "../model/index.ts";
-import { openConnection } from "../queue/redis/connection.ts";
+import { openConnection } from "../redis/connection.ts";
 
 export const HEARTBEAT_INTERVAL_MS = 10_000;
 export const NODE_TTL_SECS = 30;
@@ -237,8 +237,8 @@ function localHostname(): string {
 }
 
 /**
- * mocra-ts's own package.json (name, version, dependencies): two levels up from src/engine/ in
- * the repository, three from dist/src/engine/ in the installed package.
+ * mocra-ts's own package.json (name, version, dependencies): two levels up from src/observe/ in
+ * the repository, three from dist/src/observe/ in the installed package.
  */
 export const OWN_PACKAGE: { name: string; version: string; dependencies: Record<string, string> } = (() => {
   for (const path of ["../../package.json", "../../../package.json"]) {
