@@ -148,9 +148,11 @@ describe("the npm package in a project of the user's own", () => {
     expect(Object.keys(manifest.dependencies)).not.toContain("vitest");
   });
 
-  it("a module in ./modules importing mocra-ts, without package.json type, crawls a local site with run-standalone; a broken file is one line", async () => {
+  it("a module in ./modules importing mocra-ts, without package.json type, crawls a local site with run-standalone; a .js module loads too; a broken file is one line", async () => {
     await writeFile(join(ws, "modules/catalog.ts"), CATALOG_MODULE);
     await writeFile(join(ws, "modules/_text.ts"), `export const cleanTitle = (t: string): string => t.trim();\n`);
+    // plain JavaScript with import/export, no "type" either: an ES module too
+    await writeFile(join(ws, "modules/plain.js"), `import { defineModule } from "mocra-ts";\nexport default defineModule({ name: "plain", start: () => [], parse() {} });\n`);
     await writeFile(join(ws, "modules/broken.ts"), `import { defineModule } from "mocra-ts";\nexport default defineModule({ name: "broken", parse( });\n`);
     // config and output paths are the current directory's
     await writeFile(join(ws, "config.toml"), `name = "ws"\n[output]\npath = "items"\n[modules.catalog]\nstart_url = "${shop.url}/list/0"\n`);
@@ -159,7 +161,7 @@ describe("the npm package in a project of the user's own", () => {
     const items = await lines(join(ws, "items/catalog.jsonl"));
     expect(items).toHaveLength(ITEMS);
     expect(new Set(items.map((i) => i.url)).size).toBe(ITEMS);
-    const skipped = r.out.split("\n").filter((l) => l.includes("broken.ts"));
+    const skipped = r.out.split("\n").filter((l) => l.startsWith("warning: skipped"));
     expect(skipped, r.out).toHaveLength(1);
     expect(skipped[0]).toMatch(/^warning: skipped .*modules\/broken\.ts: could not be imported: /);
     expect(existsSync(join(ws, "state/ws")), "state folder in the current directory").toBe(true);
