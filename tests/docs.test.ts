@@ -67,7 +67,7 @@ describe("docs", () => {
   it("every ```toml block, and every config a ```sh recipe writes, is a valid config", () => {
     const configs = [
       ...BLOCKS.filter((b) => b.lang === "toml").map((b) => ({ page: b.page, text: b.code })),
-      ...BLOCKS.filter((b) => b.lang === "sh").flatMap((b) => [...b.code.matchAll(/<<'TOML'\n([\s\S]*?)^TOML$/gm)].map((m) => ({ page: b.page, text: m[1]! }))),
+      ...BLOCKS.filter((b) => b.lang === "sh").flatMap((b) => [...b.code.matchAll(/<<'TOML'[^\n]*\n([\s\S]*?)^TOML$/gm)].map((m) => ({ page: b.page, text: m[1]! }))),
     ];
     expect(configs.length).toBeGreaterThan(0);
     for (const c of configs) expect(() => parseConfig(c.text, `${c.page} snippet`), c.text).not.toThrow();
