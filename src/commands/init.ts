@@ -1,6 +1,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { basename, join, relative, resolve } from "node:path";
+import process from "node:process";
 import { parseArgs } from "node:util";
 import { OWN_PACKAGE } from "../observe/node-registry.ts";
 import { UsageError } from "./common.ts";
