@@ -7,7 +7,7 @@ import { listNodes, NodeRegistry } from "../observe/node-registry.ts";
 import { createLogger, observeCrawl } from "../engine/observability.ts";
 import { createPoliteness } from "../engine/politeness.ts";
 import { showProgress } from "../engine/progress.ts";
-import { createHttpClient, createLocalSink } from "../engine/standalone.ts";
+import { createHttpClient, openItemSink } from "../engine/standalone.ts";
 import { Worker } from "../engine/worker.ts";
 import { EventBus } from "../events/bus.ts";
 import { CrawlStats } from "../events/stats.ts";
@@ -24,7 +24,6 @@ import { schedulesOf } from "../modules/schedules.ts";
 import { checkScheduleConfig, CronScheduler, RedisTickProgress } from "../sync/cron.ts";
 import { LeaderElector } from "../sync/leader.ts";
 import { FileBlobStorage } from "../storage/blob-storage.ts";
-import { PostgresItemSink } from "../storage/postgres-sink.ts";
 import { RedisItemSink } from "../storage/redis-sink.ts";
 import type { ItemSink } from "../storage/sink.ts";
 import { loadConfigFrom, loadRegistry, parseLogLevel, UsageError } from "./common.ts";
@@ -67,8 +66,7 @@ export async function connectQueue(config: Config, onFatal: (err: Error) => void
 export async function createWorkerSink(config: Config): Promise<ItemSink> {
   const o = config.output;
   if (o.sink === "redis") return RedisItemSink.connect(config, { maxLen: o.redisMaxLen, seenTtlSecs: o.redisSeenTtlSecs });
-  if (o.sink === "postgres") return PostgresItemSink.connect(config);
-  return createLocalSink(config);
+  return openItemSink(config);
 }
 
 /**
