@@ -19,8 +19,9 @@ const probe = join(tmpdir(), `mocra-modes-probe-${process.pid}.mjs`);
 writeFileSync(
   probe,
   `const fast = new Function("o", "return %HasFastProperties(o)");
+const protos = { String: String.prototype, Object: Object.prototype, Array: Array.prototype, Function: Function.prototype, RegExp: RegExp.prototype, Map: Map.prototype, Set: Set.prototype, Promise: Promise.prototype, Uint8Array: Uint8Array.prototype };
 const t0 = Date.now(); const modes = []; let last;
-const sample = () => { const f = fast(String.prototype); if (f !== last) { modes.push((Date.now() - t0) + "ms:" + (f ? "fast" : "slow")); last = f; } };
+const sample = () => { const slow = Object.keys(protos).filter((k) => !fast(protos[k])).join(","); if (slow !== last) { modes.push((Date.now() - t0) + "ms:" + (slow ? "slow " + slow : "all fast")); last = slow; } };
 sample(); setInterval(sample, 50).unref();
 process.on("exit", () => { sample(); process.stderr.write("MODES " + JSON.stringify(modes) + "\\n"); });
 `,
@@ -36,7 +37,7 @@ try {
     const r = JSON.parse(line.slice(7)) as { pages: number; cpuMs: number; ms: number; peakRssMb: number };
     const modes = JSON.parse(/^MODES (.*)$/m.exec(child.stderr)?.[1] ?? "[]") as string[];
     rows.push({ cpuUs: (r.cpuMs * 1000) / r.pages, modes });
-    console.log(`run ${i + 1}: ${fmt((r.cpuMs * 1000) / r.pages)} CPU µs/page, ${fmt((r.pages / r.ms) * 1000)} pages/s, ${fmt(r.peakRssMb)} MB, String.prototype ${modes.join(" ")}`);
+    console.log(`run ${i + 1}: ${fmt((r.cpuMs * 1000) / r.pages)} CPU µs/page, ${fmt((r.pages / r.ms) * 1000)} pages/s, ${fmt(r.peakRssMb)} MB, prototypes ${modes.join(" ")}`);
   }
 } finally {
   await shop.stop();
