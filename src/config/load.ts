@@ -409,11 +409,11 @@ class Validator {
     for (const sub of spec.sections) {
       const rawSub = raw?.[sub.key];
       const subRaw = isTable(rawSub) ? rawSub : undefined;
-      if (sub.inheritsFrom !== undefined) {
+      if (sub.inheritsFrom !== undefined || sub.optional) {
         out[sub.prop] =
           subRaw === undefined
             ? null
-            : this.section(sub, subRaw, [...parts, sub.key], this.built.get(sub.inheritsFrom));
+            : this.section(sub, subRaw, [...parts, sub.key], sub.inheritsFrom === undefined ? undefined : this.built.get(sub.inheritsFrom));
       } else {
         out[sub.prop] = this.section(sub, subRaw, [...parts, sub.key], undefined);
       }
