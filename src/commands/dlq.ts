@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { TOPICS, type Topic } from "../model/index.ts";
-import { RedisQueue } from "../queue/redis/index.ts";
+import { openQueue } from "../queue/open-queue.ts";
 import { loadConfigFrom, UsageError } from "./common.ts";
 import { printable } from "../text/printable.ts";
 
@@ -35,7 +35,7 @@ export async function dlqCommand(argv: string[]): Promise<number> {
   const count = values.count === undefined ? undefined : Number(values.count);
   if (count !== undefined && !(Number.isInteger(count) && count > 0)) throw new UsageError("--count must be a whole number > 0");
   const config = await loadConfigFrom(values.config);
-  const queue = await RedisQueue.connect(config);
+  const queue = await openQueue(config);
   try {
     if (action === "list") {
       const letters = await queue.listDeadLetters(topic, count ?? 20);

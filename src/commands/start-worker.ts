@@ -15,7 +15,7 @@ import { CreditMeter } from "../observe/credit.ts";
 import { BlobOffloadQueue } from "../queue/blob-offload-queue.ts";
 import type { Queue } from "../queue/queue.ts";
 import { openConnection } from "../queue/redis/connection.ts";
-import { RedisQueue } from "../queue/redis/index.ts";
+import { openQueue, queueEngineName } from "../queue/open-queue.ts";
 import { loadMiddlewareChains } from "../middleware/from-config.ts";
 import { withStoreMiddleware } from "../middleware/store-sink.ts";
 import { MemoryRateLimiter } from "../ratelimit/memory-limiter.ts";
@@ -52,9 +52,9 @@ export function parseRoles(text: string | undefined): Role[] {
   return roles as Role[];
 }
 
-/** The queue a worker uses: Redis, with large Response bodies offloaded when blob storage is set. */
+/** The queue a worker uses: JetStream ([channel_config.nats]) or Redis, with large Response bodies offloaded when blob storage is set. */
 export async function connectQueue(config: Config, onFatal: (err: Error) => void, events?: EventBus): Promise<Queue> {
-  const redis = await RedisQueue.connect(config, {
+  const redis = await openQueue(config, {
     onFatal,
     onConnection: (c) =>
       events?.emit(c.state === "down" ? { type: "redis_unreachable", endpoint: c.endpoint, reason: c.reason } : { type: "redis_reconnected", endpoint: c.endpoint, downMs: c.downMs }),
@@ -154,7 +154,7 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
     queued: () => queue.depth("request"),
     logger,
   });
-  console.error(`worker ${worker.id} (${roles.join(", ")}) joined ${config.name} on Redis; modules: ${registry.names().join(", ") || "none"}`);
+  console.error(`worker ${worker.id} (${roles.join(", ")}) joined ${config.name} on ${queueEngineName(config)}; modules: ${registry.names().join(", ") || "none"}`);
 
   const stopped = new Promise<string>((resolve) => {
     requestStop = resolve;

@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { isPriority, type JsonValue, parserTaskModel, type Priority, taskModel } from "../model/index.ts";
-import { RedisQueue } from "../queue/redis/index.ts";
+import { openQueue } from "../queue/open-queue.ts";
 import { loadConfigFrom, loadRegistry, UsageError } from "./common.ts";
 
 export const usage = `usage: submit <module>... [--config PATH] [--account A] [--platform P]
@@ -46,7 +46,7 @@ export async function submitCommand(argv: string[]): Promise<number> {
   for (const m of positionals) registry.get(m); // a typo fails here, not in a worker
 
   const task = taskModel({ account: values.account, platform: values.platform, module: positionals, priority });
-  const queue = await RedisQueue.connect(config);
+  const queue = await openQueue(config);
   try {
     if (Object.keys(params).length > 0) {
       await queue.publish("parser_task", [{ message: parserTaskModel({ accountTask: task, metadata: { params } }) }]);

@@ -56,6 +56,8 @@ export interface NatsQueueOptions {
    * publish with dedup keys relies on JetStream's duplicate window alone (2 minutes).
    */
   dedupRedis?: Redis;
+  /** close() disconnects dedupRedis */
+  closeDedupRedis?: boolean;
   /** re-deliveries (the server's count) after which a message is dead-lettered; default max(request_max_retries, 1) + 2 */
   maxDeliveries?: number;
   /** background failures that do not stop the queue; default: console.warn */
@@ -718,6 +720,7 @@ export class NatsQueue implements Queue {
     } catch {
       await this.nc.close().catch(() => {});
     }
+    if (this.options.closeDedupRedis) this.options.dedupRedis?.disconnect();
   }
 }
 
