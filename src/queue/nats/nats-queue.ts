@@ -121,6 +121,8 @@ interface PullChannel {
   requests: Map<string, PullRequest>;
   /** a waiting (expires) pull is open on the server */
   waiting: boolean;
+  /** the no_wait pull being answered: the server sends no status when it fills the batch */
+  answering: { id: string; remaining: number } | undefined;
 }
 
 const NO_WAIT_TIMEOUT_MS = 2_000;
@@ -358,7 +360,7 @@ export class NatsQueue implements Queue {
     const durable = this.names.durable(topic, priority);
     await this.ensureConsumer(topic, priority);
     const inbox = `_INBOX.${randomUUID().replaceAll("-", "")}`;
-    const ch: PullChannel = { topic, priority, durable, inbox, arrived: [], requests: new Map(), waiting: false, sub: undefined as unknown as Subscription };
+    const ch: PullChannel = { topic, priority, durable, inbox, arrived: [], requests: new Map(), waiting: false, answering: undefined, sub: undefined as unknown as Subscription };
     ch.sub = this.nc.subscribe(`${inbox}.*`, { callback: (_err, m) => this.onPulled(ch, m) });
     return ch;
   }
@@ -388,12 +390,7 @@ export class NatsQueue implements Queue {
     if (code >= 100 || (m.reply === undefined && m.data.length === 0)) {
       // the status ending a pull request (404 no messages, 408 expired, 409 ...)
       const id = m.subject.slice(m.subject.lastIndexOf(".") + 1);
-      const req = ch.requests.get(id);
-      if (req) {
-        ch.requests.delete(id);
-        req.done = true;
-        req.wake();
-      }
+      this.finish(ch, id);
       return;
     }
     if (this.closed) {
@@ -401,7 +398,18 @@ export class NatsQueue implements Queue {
       return;
     }
     ch.arrived.push(m);
+    const a = ch.answering;
+    if (a && --a.remaining <= 0) this.finish(ch, a.id);
     this.wake(ch.topic);
+  }
+
+  private finish(ch: PullChannel, id: string): void {
+    if (ch.answering?.id === id) ch.answering = undefined;
+    const req = ch.requests.get(id);
+    if (!req) return;
+    ch.requests.delete(id);
+    req.done = true;
+    req.wake();
   }
 
   /** Sends a pull request for `batch` messages; resolves when the server has answered it (or after `timeoutMs`). */
@@ -409,16 +417,14 @@ export class NatsQueue implements Queue {
     const id = String(++this.requestSeq);
     return new Promise<void>((resolve) => {
       const req: PullRequest = { done: false, wake: () => {} };
-      const timer = setTimeout(() => {
-        ch.requests.delete(id);
-        req.wake();
-      }, timeoutMs);
+      const timer = setTimeout(() => this.finish(ch, id), timeoutMs);
       req.wake = () => {
         clearTimeout(timer);
         onDone?.();
         resolve();
       };
       ch.requests.set(id, req);
+      if (expiresMs === undefined) ch.answering = { id, remaining: batch };
       const body = expiresMs === undefined ? { batch, no_wait: true } : { batch, expires: Math.round(expiresMs * 1e6) };
       this.nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${this.names.stream}.${ch.durable}`, JSON.stringify(body), { reply: `${ch.inbox}.${id}` });
     });
