@@ -62,12 +62,12 @@ async function idle(configFile: string): Promise<boolean> {
 }
 
 describe("distributed crawl on NATS JetStream", () => {
-  it("two workers crawl the shop completely, every item once; status reads JetStream; a poison message is in `dlq list` with its reason", async () => {
+  it("two workers (a Deno one and a Node one) crawl the shop completely, every item once; status reads JetStream; a poison message is in `dlq list` with its reason", async () => {
     name = uniqueName();
     shop = await startShop({ items: 400, latencyMs: 20 });
-    const cfg = await writeConfig(workerToml(shop.url, 2));
-    workers = [await startWorker(cfg), await startWorker(cfg)];
-    expect(workers[0].output()).toContain(`on NATS JetStream (${nats.url})`);
+    const cfg = await writeConfig(workerToml(shop.url, 4));
+    workers = [await startWorker(cfg, { runtime: "deno" }), await startWorker(cfg)];
+    for (const w of workers) expect(w.output()).toContain(`on NATS JetStream (${nats.url})`);
     const nc = await connect({ servers: nats.url });
     try {
       await jetstream(nc).publish(`${name}.request-normal`, new Uint8Array([1, 2, 3]));
@@ -98,55 +98,39 @@ describe("distributed crawl on NATS JetStream", () => {
 
   it("kill -9 of one worker mid-crawl: its un-acked messages are re-delivered, nothing lost, no duplicate item", async () => {
     name = uniqueName();
-    shop = await startShop({ items: 500, latencyMs: 20 });
+    shop = await startShop({ items: 300, latencyMs: 20 });
     const cfg = await writeConfig(workerToml(shop.url));
     workers = [await startWorker(cfg), await startWorker(cfg)];
     expect((await runCli(["submit", "demo_shop", "--config", cfg])).code).toBe(0);
-    await waitFor("a quarter of the items", async () => (await items()).total > 125, 60_000, 50);
+    await waitFor("a quarter of the items", async () => (await items()).total > 75, 60_000, 50);
     workers[0].child.kill("SIGKILL");
-    await waitFor("500 items", async () => (await items()).total >= 500, 90_000);
+    await waitFor("300 items", async () => (await items()).total >= 300, 90_000);
     await waitFor("an idle queue", () => idle(cfg), 30_000);
     const got = await items();
-    expect(got.total).toBe(500);
-    expect(got.urls.size).toBe(500);
+    expect(got.total).toBe(300);
+    expect(got.urls.size).toBe(300);
     workers[1].child.kill("SIGTERM");
     expect(await workers[1].exited).toBe(0);
   }, 150_000);
 
   it("NATS restarted mid-crawl (file store): the worker rides it out, every item exactly once", async () => {
     name = uniqueName();
-    shop = await startShop({ items: 300, latencyMs: 10 });
+    shop = await startShop({ items: 200, latencyMs: 10 });
     const cfg = await writeConfig(workerToml(shop.url));
     workers = [await startWorker(cfg)];
     expect((await runCli(["submit", "demo_shop", "--config", cfg])).code).toBe(0);
-    await waitFor("some items", async () => (await items()).total > 60, 30_000, 50);
+    await waitFor("some items", async () => (await items()).total > 40, 30_000, 50);
     await nats.stop();
     await new Promise((r) => setTimeout(r, 2000));
     await nats.start();
-    await waitFor("300 items", async () => (await items()).total >= 300, 90_000);
+    await waitFor("200 items", async () => (await items()).total >= 200, 90_000);
     await waitFor("an idle queue", () => idle(cfg), 30_000);
     const got = await items();
-    expect(got.total).toBe(300);
-    expect(got.urls.size).toBe(300);
+    expect(got.total).toBe(200);
+    expect(got.urls.size).toBe(200);
     expect(workers[0].child.exitCode).toBe(null);
     expect(workers[0].output()).toMatch(/nats|NATS/);
     workers[0].child.kill("SIGTERM");
     expect(await workers[0].exited).toBe(0);
-  }, 150_000);
-
-  it("a Deno worker and a Node worker share the stream", async () => {
-    name = uniqueName();
-    shop = await startShop({ items: 300, latencyMs: 10 });
-    const cfg = await writeConfig(workerToml(shop.url));
-    workers = [await startWorker(cfg, { runtime: "deno" }), await startWorker(cfg)];
-    expect((await runCli(["submit", "demo_shop", "--config", cfg])).code).toBe(0);
-    await waitFor("300 items", async () => (await items()).total >= 300, 90_000);
-    await waitFor("an idle queue", () => idle(cfg), 30_000);
-    const got = await items();
-    expect(got.total).toBe(300);
-    expect(got.urls.size).toBe(300);
-    for (const w of workers) w.child.kill("SIGTERM");
-    expect(await Promise.all(workers.map((w) => w.exited))).toEqual([0, 0]);
-    for (const w of workers) expect(w.output()).toMatch(/stopped: [1-9]\d* pages/);
   }, 150_000);
 });
