@@ -1123,7 +1123,7 @@ export const CONFIG_SCHEMA: SectionSpec = {
         "channel_config",
         "redis",
         "redis",
-        "Redis used for the queues (distributed mode).",
+        "Redis used for the queues (distributed mode; with [channel_config.nats] for dedup and coordination only).",
         channelRedisFields,
       ),
       section(
