@@ -64,7 +64,7 @@ async function idle(configFile: string): Promise<boolean> {
 describe("distributed crawl on NATS JetStream", () => {
   it("two workers (a Deno one and a Node one) crawl the shop completely, every item once; status reads JetStream; a poison message is in `dlq list` with its reason", async () => {
     name = uniqueName();
-    shop = await startShop({ items: 400, latencyMs: 20 });
+    shop = await startShop({ items: 250, latencyMs: 20 });
     const cfg = await writeConfig(workerToml(shop.url, 4));
     workers = [await startWorker(cfg, { runtime: "deno" }), await startWorker(cfg)];
     for (const w of workers) expect(w.output()).toContain(`on NATS JetStream (${nats.url})`);
@@ -75,16 +75,16 @@ describe("distributed crawl on NATS JetStream", () => {
       await nc.close();
     }
     expect((await runCli(["submit", "demo_shop", "--config", cfg])).code).toBe(0);
-    await waitFor("some items", async () => (await items()).total > 50, 30_000);
+    await waitFor("some items", async () => (await items()).total > 30, 30_000);
     const during = await readStatus(await loadConfig(cfg));
     const busy = Object.values(during.topics.request.priorities).reduce((n, p) => n + p.waiting + p.pending, 0);
     expect(busy).toBeGreaterThan(0);
     expect(during.workers.length).toBe(2);
-    await waitFor("400 items", async () => (await items()).total >= 400, 90_000);
+    await waitFor("250 items", async () => (await items()).total >= 250, 90_000);
     await waitFor("an idle queue", () => idle(cfg), 30_000);
     const got = await items();
-    expect(got.total).toBe(400);
-    expect(got.urls.size).toBe(400);
+    expect(got.total).toBe(250);
+    expect(got.urls.size).toBe(250);
     const after = await readStatus(await loadConfig(cfg));
     expect(after.finished).toBe(true);
     expect(after.topics.request.priorities.normal.dead).toBe(1);
