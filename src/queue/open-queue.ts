@@ -4,7 +4,7 @@
 
 import type { Config } from "../config/schema.ts";
 import { NatsQueue, type NatsQueueFatalError } from "./nats/nats-queue.ts";
-import { openConnection } from "./redis/connection.ts";
+import { openConnection } from "../redis/connection.ts";
 import { RedisQueue, type RedisQueueFatalError } from "./redis/index.ts";
 
 export interface OpenQueueOptions {
