@@ -65,7 +65,7 @@ describe("distributed crawl on NATS JetStream", () => {
   it("two workers (a Deno one and a Node one) crawl the shop completely, every item once; status reads JetStream; a poison message is in `dlq list` with its reason", async () => {
     name = uniqueName();
     shop = await startShop({ items: 250, latencyMs: 20 });
-    const cfg = await writeConfig(workerToml(shop.url, 4));
+    const cfg = await writeConfig(workerToml(shop.url));
     workers = [await startWorker(cfg, { runtime: "deno" }), await startWorker(cfg)];
     for (const w of workers) expect(w.output()).toContain(`on NATS JetStream (${nats.url})`);
     const nc = await connect({ servers: nats.url });

@@ -39,7 +39,7 @@ import { PRIORITIES, type Priority, type Topic, TOPICS, type TopicMessages } fro
 import { compressPayload, initCompression } from "../compression.ts";
 import { type DeadLetter, defaultPriority, type Delivery, type Outgoing, type PublishResult, type Queue, type QueueStats, type TopicStats } from "../queue.ts";
 import { decodePayload } from "../redis/entries.ts";
-import { SeenKeys } from "../redis/seen-keys.ts";
+import { mayBeNew, SeenKeys } from "../redis/seen-keys.ts";
 import { HEADER_ATTEMPT, HEADER_CREATED_AT, HEADER_DUE_AT, HEADER_NACK_REASON, HEADER_ORIGINAL_ID, JetStreamNames } from "./names.ts";
 
 export interface NatsQueueOptions {
@@ -287,18 +287,11 @@ export class NatsQueue implements Queue {
   async publish<K extends Topic>(topic: K, items: readonly Outgoing<K>[]): Promise<PublishResult> {
     this.assertOpen();
     if (items.length === 0) return { accepted: 0, duplicates: 0 };
-    const dedup = this.dedupTtlSecs > 0;
-    const inBatch = new Set<string>();
-    const todo: { subject: string; payload: Uint8Array; dedupKey: string | undefined }[] = [];
-    for (const item of items) {
-      const dedupKey = dedup ? item.dedupKey : undefined;
-      if (dedupKey !== undefined) {
-        if (inBatch.has(dedupKey) || this.seen.has(dedupKey)) continue;
-        inBatch.add(dedupKey);
-      }
-      const priority = item.priority ?? defaultPriority(item.message);
-      todo.push({ subject: this.names.subject(topic, priority), payload: this.encode(topic, item.message), dedupKey });
-    }
+    const todo = mayBeNew(items, this.dedupTtlSecs > 0, this.seen).map(({ item, dedupKey }) => ({
+      subject: this.names.subject(topic, item.priority ?? defaultPriority(item.message)),
+      payload: this.encode(topic, item.message),
+      dedupKey,
+    }));
     // keys already set in Redis: duplicates without a publish
     const redis = this.options.dedupRedis;
     const keyed = todo.filter((t) => t.dedupKey !== undefined);
