@@ -117,7 +117,8 @@ interface PullChannel {
   durable: string;
   inbox: string;
   sub: Subscription;
-  arrived: Msg[];
+  /** with when it arrived (performance.now()) */
+  arrived: { m: Msg; at: number }[];
   requests: Map<string, PullRequest>;
   /** a waiting (expires) pull is open on the server */
   waiting: boolean;
@@ -390,7 +391,7 @@ export class NatsQueue implements Queue {
       if (m.reply) this.nc.publish(m.reply, "-NAK");
       return;
     }
-    ch.arrived.push(m);
+    ch.arrived.push({ m, at: performance.now() });
     const a = ch.answering;
     if (a && --a.remaining <= 0) this.finish(ch, a.id);
     this.wake(ch.topic);
@@ -477,7 +478,13 @@ export class NatsQueue implements Queue {
 
   private takeArrived<K extends Topic>(ch: PullChannel, out: Delivery<K>[], max: number): void {
     while (out.length < max && ch.arrived.length > 0) {
-      const m = ch.arrived.shift() as Msg;
+      const { m, at } = ch.arrived.shift() as { m: Msg; at: number };
+      // held here past half the ack wait (the credit was full): the server may hand it to another
+      // worker any moment, so give it back at once rather than work on it twice
+      if (performance.now() - at > this.ackWaitMs / 2) {
+        if (m.reply) this.nc.publish(m.reply, "-NAK");
+        continue;
+      }
       const d = this.accept(ch, m);
       if (d) out.push(d as unknown as Delivery<K>);
     }
@@ -590,7 +597,7 @@ export class NatsQueue implements Queue {
   // ---- depths, dead letters ----
 
   /** Per topic and priority: waiting, pending (consumer num_pending, num_ack_pending), dead letters and length. */
-  async depths(): Promise<Record<Topic, Record<Priority, ConsumerDepth>>> {
+  async depths(topics: readonly Topic[] = TOPICS): Promise<Record<Topic, Record<Priority, ConsumerDepth>>> {
     let info: StreamInfo | undefined;
     try {
       info = await this.jsm.streams.info(this.names.stream, { subjects_filter: this.names.streamSubjects() });
@@ -600,7 +607,7 @@ export class NatsQueue implements Queue {
     const subjects = (info?.state.subjects ?? {}) as Record<string, number>;
     const out = {} as Record<Topic, Record<Priority, ConsumerDepth>>;
     await Promise.all(
-      TOPICS.map(async (topic) => {
+      topics.map(async (topic) => {
         const row = {} as Record<Priority, ConsumerDepth>;
         out[topic] = row;
         await Promise.all(
@@ -627,7 +634,7 @@ export class NatsQueue implements Queue {
   }
 
   async depth(topic: Topic): Promise<number> {
-    const d = (await this.depths())[topic];
+    const d = (await this.depths([topic]))[topic];
     return PRIORITIES.reduce((n, p) => n + d[p].waiting + d[p].pending, 0);
   }
 
@@ -712,7 +719,7 @@ export class NatsQueue implements Queue {
     for (const chP of this.channels.values()) {
       const ch = await chP.catch(() => undefined);
       if (!ch) continue;
-      for (const m of ch.arrived.splice(0)) if (m.reply) this.nc.publish(m.reply, "-NAK");
+      for (const { m } of ch.arrived.splice(0)) if (m.reply) this.nc.publish(m.reply, "-NAK");
     }
     try {
       await this.nc.drain();
