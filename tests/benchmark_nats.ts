@@ -7,6 +7,7 @@
 //   npx tsx tests/benchmark_nats.ts
 //   BENCH_ITEMS (3000)  BENCH_NATS_CONCURRENCY (32, task_concurrency per worker)
 //   BENCH_NATS_MAX_SECS (30: time box per run)  BENCH_NATS_WORKERS (1,2)  BENCH_NATS_ROUNDS (1)
+//   BENCH_NATS_ENGINES (redis,nats)  BENCH_NATS_PROFILE (a directory: the workers' CPU profiles)
 //
 // Timing: from `submit` returning until the Redis item stream holds N items; each run first
 // crawls the whole shop once untimed as another account (warm JIT, consumers created).
@@ -25,6 +26,7 @@ const C = envInt("BENCH_NATS_CONCURRENCY", 32);
 const MAX_SECS = envInt("BENCH_NATS_MAX_SECS", 30);
 const ROUNDS = envInt("BENCH_NATS_ROUNDS", 1);
 const WORKERS = (process.env.BENCH_NATS_WORKERS ?? "1,2").split(",").map(Number);
+const ENGINES = (process.env.BENCH_NATS_ENGINES ?? "redis,nats").split(",") as Engine[];
 const PAGES = expectedPages(N);
 const REDIS_PORT = 6379;
 
@@ -52,7 +54,12 @@ interface Run {
 }
 
 function spawnProc(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(TSX_BIN, ["src/cli.ts", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  // BENCH_NATS_PROFILE=<dir>: workers write a V8 CPU profile there (node --cpu-prof)
+  const profile = process.env.BENCH_NATS_PROFILE;
+  const child =
+    profile && args[0] === "start-worker"
+      ? spawn(process.execPath, ["--import", "tsx", "--cpu-prof", `--cpu-prof-dir=${profile}`, "src/cli.ts", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] })
+      : spawn(TSX_BIN, ["src/cli.ts", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
@@ -150,7 +157,7 @@ const runs: Run[] = [];
 try {
   for (let round = 0; round < ROUNDS; round++) {
     for (const workers of WORKERS) {
-      for (const engine of ["redis", "nats"] as const) {
+      for (const engine of ENGINES) {
         const r = await run(engine, workers);
         runs.push(r);
         console.log(
@@ -167,11 +174,11 @@ try {
 
 const rows: (string | number)[][] = [];
 for (const workers of WORKERS) {
-  for (const engine of ["redis", "nats"] as const) {
+  for (const engine of ENGINES) {
     const rs = runs.filter((r) => r.engine === engine && r.workers === workers);
     rows.push([engine, workers, fmt(median(rs.map((r) => r.pagesPerSec))), fmt(median(rs.map((r) => r.cpuUsPerPage))), fmt(median(rs.map((r) => r.serverCpuUsPerPage))), median(rs.map((r) => r.otherCpuCores)).toFixed(2)]);
   }
   const ratio = (e: Engine) => median(runs.filter((r) => r.engine === e && r.workers === workers).map((r) => r.pagesPerSec));
-  console.log(`${workers} worker(s): JetStream / Redis pages/s = ${(ratio("nats") / ratio("redis")).toFixed(2)}`);
+  if (ENGINES.length === 2) console.log(`${workers} worker(s): JetStream / Redis pages/s = ${(ratio("nats") / ratio("redis")).toFixed(2)}`);
 }
 console.log(table(["engine", "workers", "pages/s", "worker CPU us/page", "queue server CPU us/page", "other load (cores)"], rows));
