@@ -6,7 +6,8 @@ import { printable } from "../text/printable.ts";
 
 export const usage = `usage: dlq list|replay|purge [--topic T] [--count N] [--config PATH]
 
-The dead letters of a topic (default: request) in Redis.
+The dead letters of a topic (default: request) in Redis, or on JetStream ({ns}._dlq.{topic}-{priority})
+with [channel_config.nats].
 
   list     show up to --count dead letters (default 20): id, reason, original entry, message
   replay   move up to --count dead letters back to their queue (default: all)

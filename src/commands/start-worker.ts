@@ -31,7 +31,8 @@ import { loadConfigFrom, loadRegistry, parseLogLevel, UsageError } from "./commo
 
 export const usage = `usage: start-worker [--config PATH] [--roles task,download,parse] [--log-level L]
 
-Joins the crawl in Redis (channel_config.redis) and works until SIGINT/SIGTERM; then stops
+Joins the crawl in Redis (channel_config.redis), or on NATS JetStream when [channel_config.nats]
+is set, and works until SIGINT/SIGTERM; then stops
 taking work, finishes and acks what is in flight, flushes the sink, and exits 0.
 
   --config PATH   config file (default: ./config.toml if present, else built-in defaults)
@@ -192,7 +193,9 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   if (outcome === "timeout") {
     console.error(
       `shutdown: in-flight work outlasted shutdown_timeout_secs (${config.crawler.shutdownTimeoutSecs} s); ` +
-        "what it still held stays pending in Redis and is re-delivered (claimed after claim_min_idle)",
+        (config.channelConfig.nats
+          ? "what it still held stays un-acked in JetStream and is re-delivered (after the consumer's ack_wait)"
+          : "what it still held stays pending in Redis and is re-delivered (claimed after claim_min_idle)"),
     );
     return 1;
   }

@@ -15,7 +15,7 @@ import { loadConfigFrom } from "./common.ts";
 
 export const usage = `usage: status [--config PATH] [--all] [--json]
 
-What the crawl in Redis looks like now: whether it is finished (or paused); per topic and
+What the crawl in Redis (queues on JetStream with [channel_config.nats]) looks like now: whether it is finished (or paused); per topic and
 priority the messages waiting (not yet delivered to any worker), pending (delivered, not
 acked), how long the oldest pending one has been idle, delayed retries and dead letters; the
 items stored per module (Redis sink); the live workers; and the runs with a budget

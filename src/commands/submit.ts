@@ -6,7 +6,8 @@ import { loadConfigFrom, loadRegistry, UsageError } from "./common.ts";
 export const usage = `usage: submit <module>... [--config PATH] [--account A] [--platform P]
               [--priority high|normal|low] [--param KEY=VALUE]...
 
-Puts a task for the modules into Redis; running workers pick it up. Prints the run id.
+Puts a task for the modules on the queue (Redis, or JetStream with [channel_config.nats]);
+running workers pick it up. Prints the run id.
 
   --account A, --platform P   the task's account and platform (mocra's TaskModel fields)
   --priority P                high, normal (default) or low
