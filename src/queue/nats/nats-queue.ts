@@ -122,6 +122,8 @@ interface PullChannel {
   requests: Map<string, PullRequest>;
   /** a waiting (expires) pull is open on the server */
   waiting: boolean;
+  /** its id: a message it brings completes it (batch 1, no status follows) */
+  waitingId: string | undefined;
   /** the no_wait pull being answered: the server sends no status when it fills the batch */
   answering: { id: string; remaining: number } | undefined;
 }
@@ -406,7 +408,7 @@ export class NatsQueue implements Queue {
     const durable = this.names.durable(topic, priority);
     await this.ensureConsumer(topic, priority);
     const inbox = `_INBOX.${randomUUID().replaceAll("-", "")}`;
-    const ch: PullChannel = { topic, priority, durable, inbox, arrived: [], requests: new Map(), waiting: false, answering: undefined, sub: undefined as unknown as Subscription };
+    const ch: PullChannel = { topic, priority, durable, inbox, arrived: [], requests: new Map(), waiting: false, waitingId: undefined, answering: undefined, sub: undefined as unknown as Subscription };
     ch.sub = this.nc.subscribe(`${inbox}.*`, { callback: (_err, m) => this.onPulled(ch, m) });
     return ch;
   }
@@ -445,12 +447,17 @@ export class NatsQueue implements Queue {
     }
     ch.arrived.push({ m, at: performance.now() });
     const a = ch.answering;
-    if (a && --a.remaining <= 0) this.finish(ch, a.id);
+    if (a) {
+      if (--a.remaining <= 0) this.finish(ch, a.id);
+    } else if (ch.waitingId !== undefined) {
+      this.finish(ch, ch.waitingId);
+    }
     this.wake(ch.topic);
   }
 
   private finish(ch: PullChannel, id: string): void {
     if (ch.answering?.id === id) ch.answering = undefined;
+    if (ch.waitingId === id) ch.waitingId = undefined;
     const req = ch.requests.get(id);
     if (!req) return;
     ch.requests.delete(id);
@@ -461,6 +468,7 @@ export class NatsQueue implements Queue {
   /** Sends a pull request for `batch` messages; resolves when the server has answered it (or after `timeoutMs`). */
   private pull(ch: PullChannel, batch: number, expiresMs: number | undefined, timeoutMs: number, onDone?: () => void): Promise<void> {
     const id = String(++this.requestSeq);
+    if (expiresMs !== undefined) ch.waitingId = id;
     return new Promise<void>((resolve) => {
       const req: PullRequest = { done: false, wake: () => {} };
       const timer = setTimeout(() => this.finish(ch, id), timeoutMs);
