@@ -8,7 +8,7 @@ import { connect } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { readStatus } from "../src/commands/status.ts";
 import { loadConfig } from "../src/config/index.ts";
-import { type ShopServer, startShop } from "../src/demo/shop.ts";
+import { type ShopServer, startShop } from "../examples/demo-shop/shop.ts";
 import { TOPICS } from "../src/model/index.ts";
 import { type NatsServer, startNatsServer } from "./helpers/nats-server.ts";
 import { deleteNamespace, requireRedis, sinkItems, uniqueName } from "./helpers/redis.ts";
