@@ -36,6 +36,7 @@ export { decideRedirect, type RedirectDecision } from "./download/redirects.ts";
 export { robotsSitemaps, sitemap, type SitemapEntry, type SitemapOptions, sitemapsInRobots } from "./sitemap/sitemap.ts";
 export { canonicalizeUrl, type UrlRules } from "./url/canonical.ts";
 export type { LinkPattern, LinkRules, LinkStrategy } from "./url/link-rules.ts";
-export { PostgresItemSink, exportPostgresItems } from "./storage/postgres-sink.ts";
+export { PostgresItemSink } from "./storage/postgres-sink.ts";
+export { exportPostgresItems } from "./storage/export-postgres.ts";
 export { type ExportFormat, type ItemSource, writeExport } from "./storage/export.ts";
 export { bincodeCodec, type Codec, codecByName, jsonCodec, msgpackCodec } from "./codec/index.ts";

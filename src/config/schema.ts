@@ -129,6 +129,8 @@ export interface OutputConfig {
   redisSeenTtlSecs: number;
   postgresBatchRows: number;
   postgresOutageSecs: number;
+  /** the most JSON one item may take; a page with a bigger item is dead-lettered */
+  maxItemBytes: number;
   /** run-standalone: a fresh run replaces each module's JSONL file, or appends to it */
   mode: "replace" | "append";
 }
@@ -795,6 +797,13 @@ const outputFields: FieldTable<OutputConfig> = {
     default: 600,
     min: 1,
     description: "PostgreSQL sink: seconds writes wait for a database that went away (nothing is acked meanwhile) before they fail.",
+  },
+  maxItemBytes: {
+    key: "max_item_bytes",
+    type: "integer",
+    default: 8 * 1024 * 1024,
+    min: 1,
+    description: "Most bytes of JSON one item may take in any sink; a page with a bigger item (or one JSON cannot hold: a BigInt, a cycle) is dead-lettered with the reason.",
   },
   mode: {
     key: "mode",
