@@ -1,6 +1,6 @@
 // Responses an HTTP parser refuses, and the dead letters they leave, as a user meets them:
 // a real run-standalone process against a raw TCP server on 127.0.0.1 that answers one page with
-// 10 000 headers and one with a malformed header line; and `dlq list` for every topic.
+// 10 000 headers and one with a malformed status line; and `dlq list` for every topic.
 import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
@@ -26,7 +26,7 @@ afterEach(async () => {
 
 const PAGE = (body: string, extra = "") => `HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`;
 
-/** `/` links to /p/0../p/9; /p/3 answers with 10 000 headers, /p/4 with a header line without a colon. */
+/** `/` links to /p/0../p/9; /p/3 answers with 10 000 headers, /p/4 with a malformed status line. */
 async function hostileServer(hits: Map<string, number>): Promise<string> {
   const sockets = new Set<Socket>();
   server = createServer((socket) => {
@@ -41,7 +41,7 @@ async function hostileServer(hits: Map<string, number>): Promise<string> {
       let reply: string;
       if (path === "/") reply = PAGE(Array.from({ length: 10 }, (_, i) => `<a href="/p/${i}">${i}</a>`).join(""));
       else if (path === "/p/3") reply = PAGE("<h1>many</h1>", Array.from({ length: 10_000 }, (_, i) => `x-h${i}: ${i}\r\n`).join(""));
-      else if (path === "/p/4") reply = PAGE("<h1>bad</h1>", "this is not a header\r\n");
+      else if (path === "/p/4") reply = PAGE("<h1>bad</h1>").replace("200 OK", "2x0 OK");
       else if (path.startsWith("/p/")) reply = PAGE("<h1>ok</h1>");
       else reply = "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
       socket.end(reply, "latin1");

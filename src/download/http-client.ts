@@ -174,7 +174,11 @@ function toDownloadError(err: unknown, deadline: Deadline): DownloadError {
   const detail = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
   // the server answered, but with what no HTTP parser accepts (10 000 headers, a malformed
   // status line or header): the page's fault, not the host's health, and the same next time
-  if (isRejectedResponse(cause?.code)) return new DownloadError(`response rejected by the HTTP parser: ${[cause?.code, cause?.message].filter(Boolean).join(" ")}`, false);
+  // (undici's dispatcher throws its error as it is; fetch wraps it as the cause)
+  const own = err as { code?: string; message?: string; name?: string };
+  for (const e of [own, cause as typeof own | undefined]) {
+    if (e?.name === "HTTPParserError" || isRejectedResponse(e?.code)) return new DownloadError(`response rejected by the HTTP parser: ${[e?.code, e?.message].filter(Boolean).join(" ")}`, false);
+  }
   return new DownloadError(`network error: ${detail}`, true);
 }
 
