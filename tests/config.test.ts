@@ -52,6 +52,7 @@ const EXPECTED_DEFAULTS: Config = {
     maxDepth: 0,
     maxRequests: 0,
     maxItems: 0,
+    maxBarrenHops: 20,
   },
   downloadConfig: {
     timeout: 30,
@@ -261,6 +262,7 @@ const FULL_CONFIG: Config = {
     maxDepth: 3,
     maxRequests: 100,
     maxItems: 50,
+    maxBarrenHops: 20,
   },
   downloadConfig: {
     timeout: 12.5,

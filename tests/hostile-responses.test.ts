@@ -114,10 +114,11 @@ describe("dlq list", () => {
     dir = await mkdtemp(join(tmpdir(), "mocra-dlq-"));
     const file = join(dir, "config.toml");
     await writeFile(file, `name = "${config.name}"\n[channel_config.redis]\nredis_host = "${REDIS_HOST}"\nredis_port = ${REDIS_PORT}\n`);
-    for (const topic of TOPICS) {
-      const { code, out } = await runCli(["dlq", "list", "--topic", topic, "--config", file]);
+    const runs = await Promise.all(TOPICS.map((topic) => runCli(["dlq", "list", "--topic", topic, "--config", file])));
+    for (const [i, topic] of TOPICS.entries()) {
+      const { code, out } = runs[i];
       expect(code, `${topic}: ${out}`).toBe(0);
       expect(out).toMatch(topic === "task" ? /task failed: start\(\) threw .*module shop_a,shop_b/ : new RegExp(`${topic} failed `));
     }
-  }, 90_000);
+  }, 180_000);
 });

@@ -52,6 +52,8 @@ export interface CrawlerConfig {
   maxDepth: number;
   maxRequests: number;
   maxItems: number;
+  /** crawl traps: follow-ups of one URL shape after this many pages of it in a row found nothing new (0 = off) */
+  maxBarrenHops: number;
 }
 
 /** `[download_config]` */
@@ -471,6 +473,13 @@ const crawlerFields: FieldTable<CrawlerConfig> = {
     default: 0,
     min: 0,
     description: "Items stored per run and module after which the run stops enqueueing and downloading; 0 = unlimited. A module's maxItems wins.",
+  },
+  maxBarrenHops: {
+    key: "max_barren_hops",
+    type: "integer",
+    default: 20,
+    min: 0,
+    description: "Crawl traps: a chain of pages of one URL shape (digits aside) that stays this many pages in a row without new items or new links of another shape is not followed further; 0 = off. A module's maxBarrenHops wins.",
   },
 };
 

@@ -1,0 +1,79 @@
+// Crawl traps end by themselves with default settings, as a user meets them: a real
+// run-standalone process (and two start-worker processes sharing Redis) with a module that
+// follows every link, against a local site with an endless calendar (/cal?day=N links day N+1)
+// and a deep pagination (/list?page=1..1000 in a chain, each listing one new item).
+import { spawn } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { html, startServer, type TestServer } from "./helpers/http-server.ts";
+import { ROOT } from "./helpers/worker-process.ts";
+
+const PAGES = 1000;
+/** the calendar is endless to a crawler; the server stops at this day only so old code ends too */
+const CALENDAR_END = 400;
+
+let server: TestServer | undefined;
+let dir: string | undefined;
+
+afterEach(async () => {
+  await server?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+  server = dir = undefined;
+});
+
+async function trapSite(): Promise<TestServer> {
+  const nav = `<a href="/">home</a> <a href="/about">about</a>`;
+  return startServer((req, res) => {
+    const u = new URL(req.url ?? "/", "http://x");
+    if (u.pathname === "/") return html(res, `${nav} <a href="/cal?day=1">calendar</a> <a href="/list?page=1">list</a>`);
+    if (u.pathname === "/about") return html(res, `${nav} about`);
+    if (u.pathname === "/cal") {
+      const day = Number(u.searchParams.get("day"));
+      return html(res, `${nav} <h1>day ${day}</h1>${day < CALENDAR_END ? `<a href="/cal?day=${day + 1}">next day</a>` : ""}`);
+    }
+    if (u.pathname === "/list") {
+      const page = Number(u.searchParams.get("page"));
+      return html(res, `${nav} <a href="/item/${page}">item ${page}</a>${page < PAGES ? `<a href="/list?page=${page + 1}">next</a>` : ""}`);
+    }
+    if (u.pathname.startsWith("/item/")) return html(res, `${nav} <h1>item ${u.pathname.slice(6)}</h1>`);
+    html(res, "not found", 404);
+  });
+}
+
+function maxDay(s: TestServer): number {
+  let max = 0;
+  for (const path of s.hits.keys()) {
+    const m = /^\/cal\?day=(\d+)$/.exec(path);
+    if (m) max = Math.max(max, Number(m[1]));
+  }
+  return max;
+}
+
+describe("crawl traps end with default settings", () => {
+  it("standalone: the endless calendar stops within 50 hops, the 1 000-page pagination is crawled completely", async () => {
+    server = await trapSite();
+    dir = await mkdtemp(join(tmpdir(), "mocra-traps-"));
+    const config = join(dir, "config.toml");
+    await writeFile(
+      config,
+      `name = "traps_${process.pid}"\n[crawler]\nmodule_paths = ["tests/fixtures/traps"]\ntask_concurrency = 16\n` +
+        `[output]\npath = ${JSON.stringify(join(dir, "out"))}\n[state]\ndir = ${JSON.stringify(join(dir, "state"))}\n` +
+        `[modules.follow_all]\nurl = ${JSON.stringify(server.url)}\n`,
+    );
+    const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "run-standalone", "--config", config, "--module", "follow_all"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    const code = await new Promise((r) => child.on("exit", r));
+    expect(code, out).toBe(0);
+    const day = maxDay(server);
+    expect(day, "the calendar chain stopped").toBeLessThanOrEqual(50);
+    expect(day).toBeGreaterThan(5);
+    for (let p = 1; p <= PAGES; p++) expect(server.hits.get(`/list?page=${p}`), `list page ${p}`).toBe(1);
+    const items = (await readFile(join(dir, "out", "follow_all.jsonl"), "utf8")).split("\n").filter(Boolean);
+    expect(items).toHaveLength(PAGES);
+    expect(out).toMatch(/crawl trap/);
+  }, 240_000);
+});
