@@ -2,6 +2,7 @@ import { type FileHandle, mkdir, open, stat, truncate } from "node:fs/promises";
 import { join } from "node:path";
 import { SeenSet } from "../queue/seen-set.ts";
 import { type FileWriteFault, writeFault } from "../state/errors.ts";
+import type { StoredMarks } from "../state/output-marks.ts";
 import { itemTexts } from "./item-text.ts";
 import type { ItemBatch, ItemSink } from "./sink.ts";
 import { byModule, type PendingWrite, WriteBatcher } from "./write-batcher.ts";
@@ -13,17 +14,6 @@ interface LinesToWrite {
   text: string;
   count: number;
   fingerprint: string;
-}
-
-/**
- * Durable "stored" marks for a JsonlSink whose run can be resumed (src/state/output-marks.ts).
- * `stored` is called after the lines are written and before write() resolves.
- */
-export interface StoredMarks {
-  /** from the run being resumed: the fingerprints it stored, and each file's length at its last mark */
-  readonly restored: { fingerprints: Iterable<string>; committed: ReadonlyMap<string, number> } | undefined;
-  opened(module: string, length: number): void;
-  stored(module: string, length: number, fingerprints: readonly string[]): void;
 }
 
 export interface JsonlSinkOptions {

@@ -15,7 +15,7 @@
 
 import postgres from "postgres";
 import type { Config } from "../config/schema.ts";
-import { ServiceError } from "../service-error.ts";
+import { ServiceError } from "../runtime/service-error.ts";
 import { itemTexts, UnstorableItemError } from "./item-text.ts";
 import type { ItemBatch, ItemSink } from "./sink.ts";
 import { byModule, type PendingWrite, WriteBatcher } from "./write-batcher.ts";
