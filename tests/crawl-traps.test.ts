@@ -2,13 +2,12 @@
 // run-standalone process (and two start-worker processes sharing Redis) with a module that
 // follows every link, against a local site with an endless calendar (/cal?day=N links day N+1)
 // and a deep pagination (/list?page=1..1000 in a chain, each listing one new item).
-import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { html, startServer, type TestServer } from "./helpers/http-server.ts";
-import { ROOT } from "./helpers/worker-process.ts";
+import { runCliProcess } from "./helpers/standalone-process.ts";
 
 const PAGES = 1000;
 /** the calendar is endless to a crawler; the server stops at this day only so old code ends too */
@@ -62,11 +61,9 @@ describe("crawl traps end with default settings", () => {
         `[output]\npath = ${JSON.stringify(join(dir, "out"))}\n[state]\ndir = ${JSON.stringify(join(dir, "state"))}\n` +
         `[modules.follow_all]\nurl = ${JSON.stringify(server.url)}\n`,
     );
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "run-standalone", "--config", config, "--module", "follow_all"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-    const code = await new Promise((r) => child.on("exit", r));
+    const run = runCliProcess(["run-standalone", "--config", config, "--module", "follow_all"]);
+    const code = await run.exited;
+    const out = run.output();
     expect(code, out).toBe(0);
     const day = maxDay(server);
     expect(day, "the calendar chain stopped").toBeLessThanOrEqual(50);

@@ -1,17 +1,16 @@
 // Responses an HTTP parser refuses, and the dead letters they leave, as a user meets them:
 // a real run-standalone process against a raw TCP server on 127.0.0.1 that answers one page with
 // 10 000 headers and one with a malformed status line; and `dlq list` for every topic.
-import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { errorTaskModel, parserTaskModel, request, response, taskModel, TOPICS, type Topic } from "../src/model/index.ts";
+import { errorTaskModel, parserTaskModel, request, response, taskModel, TOPICS, type Topic, URL_HEADER } from "../src/model/index.ts";
 import { RedisQueue } from "../src/queue/redis/index.ts";
-import { URL_HEADER } from "../src/modules/page.ts";
 import { deleteNamespace, REDIS_HOST, REDIS_PORT, redisTestConfig, requireRedis } from "./helpers/redis.ts";
-import { ROOT, runCli } from "./helpers/worker-process.ts";
+import { runCliProcess } from "./helpers/standalone-process.ts";
+import { runCli } from "./helpers/worker-process.ts";
 
 let dir: string | undefined;
 let server: Server | undefined;
@@ -70,11 +69,9 @@ describe("a response the HTTP parser rejects", () => {
         `[output]\npath = ${JSON.stringify(join(dir, "out"))}\n[state]\ndir = ${JSON.stringify(join(dir, "state"))}\n` +
         `[modules.faulty_items]\nurl = ${JSON.stringify(url)}\n`,
     );
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "run-standalone", "--config", config, "--module", "faulty_items"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-    const code = await new Promise((r) => child.on("exit", r));
+    const run = runCliProcess(["run-standalone", "--config", config, "--module", "faulty_items"]);
+    const code = await run.exited;
+    const out = run.output();
     expect(code, out).toBe(0);
     expect(hits.get("/p/3"), "10 000 headers: fetched once").toBe(1);
     expect(hits.get("/p/4"), "malformed: fetched once").toBe(1);

@@ -4,7 +4,7 @@
 // once with one line naming the file, and --resume after freeing space ends with every item
 // exactly once and no torn line. Store middleware, Redis and PostgreSQL sinks are checked with
 // the sink stage itself against the real services.
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -24,7 +24,7 @@ import { PostgresItemSink, postgresEndpoint } from "../src/storage/postgres-sink
 import type { ItemBatch, ItemSink } from "../src/storage/sink.ts";
 
 import { html, startServer, type TestServer } from "./helpers/http-server.ts";
-import { ROOT } from "./helpers/worker-process.ts";
+import { type CliRun, runCliProcess } from "./helpers/standalone-process.ts";
 import { PG_URL, pgClient } from "./helpers/postgres.ts";
 import { rawClient, uniqueName, deleteNamespace } from "./helpers/redis.ts";
 
@@ -47,23 +47,8 @@ async function site(pages: number): Promise<TestServer> {
   });
 }
 
-interface Run {
-  child: ChildProcess;
-  out: () => string;
-  stdout: () => string;
-  exited: Promise<number | null>;
-}
-
-function runCli(config: string, extra: string[] = []): Run {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "run-standalone", "--config", config, "--module", "faulty_items", ...extra], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  let stdout = "";
-  child.stdout!.on("data", (d: Buffer) => {
-    out += d.toString();
-    stdout += d.toString();
-  });
-  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  return { child, out: () => out, stdout: () => stdout, exited: new Promise((r) => child.on("exit", (code) => r(code))) };
+function runCli(config: string, extra: string[] = []): CliRun {
+  return runCliProcess(["run-standalone", "--config", config, "--module", "faulty_items", ...extra]);
 }
 
 async function writeConfig(output: string, state: string, settings: string, extra = ""): Promise<string> {
@@ -86,13 +71,13 @@ describe("an item that cannot be stored is a dead letter, never a silent loss", 
     const out = join(dir, "out");
     const run = runCli(await writeConfig(out, join(dir, "state"), "bad = true"));
     const code = await run.exited;
-    expect(code, run.out()).toBe(0);
+    expect(code, run.output()).toBe(0);
     const lines = (await readFile(join(out, "faulty_items.jsonl"), "utf8")).split("\n").filter(Boolean);
     expect(lines.map((l) => (JSON.parse(l) as { page: number }).page).sort()).toEqual([0, 4, 5, 6, 7, 8, 9]);
     const dead = (await readFile(join(out, "dead_letters.jsonl"), "utf8")).split("\n").filter(Boolean).map((l) => JSON.parse(l) as { reason: string; url: string });
     expect(dead.map((d) => new URL(d.url).pathname).sort()).toEqual(["/p/1", "/p/2", "/p/3"]);
     for (const re of UNSTORABLE) expect(dead.some((d) => re.test(d.reason)), `${re} in ${JSON.stringify(dead)}`).toBe(true);
-    expect(run.out()).toMatch(/dead letters: response 3/);
+    expect(run.output()).toMatch(/dead letters: response 3/);
     // not retried: each bad page was fetched once
     for (const p of [1, 2, 3]) expect(server.hits.get(`/p/${p}`)).toBe(1);
   }, 90_000);
@@ -102,7 +87,7 @@ describe("an item that cannot be stored is a dead letter, never a silent loss", 
     dir = await mkdtemp(join(tmpdir(), "mocra-faults-"));
     const out = join(dir, "out");
     const run = runCli(await writeConfig(out, join(dir, "state"), "bad = true", 'sink = "stdout"'));
-    expect(await run.exited, run.out()).toBe(0);
+    expect(await run.exited, run.output()).toBe(0);
     const items = run.stdout().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { item: { page: number } });
     expect(items.map((i) => i.item.page).sort()).toEqual([0, 4, 5, 6, 7, 8, 9]);
     const dead = (await readFile(join(out, "dead_letters.jsonl"), "utf8")).split("\n").filter(Boolean);
@@ -195,8 +180,8 @@ describe("a full disk stops the crawl cleanly", () => {
       const config = await writeConfig(out, state, "per_page = 10\nitem_bytes = 1000");
       const run = runCli(config);
       const code = await run.exited;
-      expect(code, run.out()).toBe(1);
-      const text = run.out();
+      expect(code, run.output()).toBe(1);
+      const text = run.output();
       const faultLines = text.split("\n").filter((l) => /ENOSPC|no space left/i.test(l));
       expect(faultLines, text).toHaveLength(1);
       expect(faultLines[0]).toMatch(new RegExp(`^fatal: cannot write ${small.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/\\S+: ENOSPC`));
@@ -205,7 +190,7 @@ describe("a full disk stops the crawl cleanly", () => {
       // free space and resume
       execFileSync("mount", ["-o", "remount,size=64m", small]);
       const resumed = runCli(config, ["--resume"]);
-      expect(await resumed.exited, resumed.out()).toBe(0);
+      expect(await resumed.exited, resumed.output()).toBe(0);
       const lines = (await readFile(join(out, "faulty_items.jsonl"), "utf8")).split("\n");
       expect(lines.pop()).toBe("");
       const keys = lines.map((l) => {

@@ -1,8 +1,7 @@
 import { parseArgs } from "node:util";
-import { TOPICS, type Topic } from "../model/index.ts";
+import { TOPICS, type Topic, URL_HEADER } from "../model/index.ts";
 import { RedisQueue } from "../queue/redis/index.ts";
 import { loadConfigFrom, UsageError } from "./common.ts";
-import { URL_HEADER } from "../modules/page.ts";
 import { printable } from "../text/printable.ts";
 
 export const usage = `usage: dlq list|replay|purge [--topic T] [--count N] [--config PATH]
