@@ -6,8 +6,14 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { readStatus } from "../src/commands/status.ts";
+import { loadConfig } from "../src/config/index.ts";
+import { TOPICS } from "../src/model/index.ts";
+import { itemStreamKey } from "../src/storage/redis-sink.ts";
 import { html, startServer, type TestServer } from "./helpers/http-server.ts";
+import { deleteNamespace, rawClient, requireRedis, uniqueName } from "./helpers/redis.ts";
 import { runCliProcess } from "./helpers/standalone-process.ts";
+import { ROOT, runCli, startWorker, waitFor, type WorkerProcess, writeConfig } from "./helpers/worker-process.ts";
 
 const PAGES = 1000;
 /** the calendar is endless to a crawler; the server stops at this day only so old code ends too */
@@ -15,14 +21,19 @@ const CALENDAR_END = 400;
 
 let server: TestServer | undefined;
 let dir: string | undefined;
+let workers: WorkerProcess[] = [];
+let namespace: string | undefined;
 
 afterEach(async () => {
+  for (const w of workers) if (w.child.exitCode === null) w.child.kill("SIGKILL");
+  workers = [];
   await server?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
-  server = dir = undefined;
+  if (namespace) await deleteNamespace(namespace);
+  server = dir = namespace = undefined;
 });
 
-async function trapSite(): Promise<TestServer> {
+async function trapSite(pages = PAGES): Promise<TestServer> {
   const nav = `<a href="/">home</a> <a href="/about">about</a>`;
   return startServer((req, res) => {
     const u = new URL(req.url ?? "/", "http://x");
@@ -34,7 +45,7 @@ async function trapSite(): Promise<TestServer> {
     }
     if (u.pathname === "/list") {
       const page = Number(u.searchParams.get("page"));
-      return html(res, `${nav} <a href="/item/${page}">item ${page}</a>${page < PAGES ? `<a href="/list?page=${page + 1}">next</a>` : ""}`);
+      return html(res, `${nav} <a href="/item/${page}">item ${page}</a>${page < pages ? `<a href="/list?page=${page + 1}">next</a>` : ""}`);
     }
     if (u.pathname.startsWith("/item/")) return html(res, `${nav} <h1>item ${u.pathname.slice(6)}</h1>`);
     html(res, "not found", 404);
@@ -72,5 +83,35 @@ describe("crawl traps end with default settings", () => {
     const items = (await readFile(join(dir, "out", "follow_all.jsonl"), "utf8")).split("\n").filter(Boolean);
     expect(items).toHaveLength(PAGES);
     expect(out).toMatch(/crawl trap/);
+  }, 240_000);
+
+  it("two start-worker processes: the trail travels with each request, so the calendar stops whichever worker fetches a day", async () => {
+    if (!(await requireRedis("crawl traps, distributed"))) return;
+    const pages = 200;
+    server = await trapSite(pages);
+    namespace = uniqueName();
+    const cfg = await writeConfig(
+      `name = "${namespace}"\n[crawler]\ntask_concurrency = 4\nmodule_paths = ["${ROOT}tests/fixtures/traps"]\n` +
+        `[output]\nsink = "redis"\n[modules.follow_all]\nurl = ${JSON.stringify(server.url)}\n`,
+    );
+    workers = [await startWorker(cfg), await startWorker(cfg)];
+    expect((await runCli(["submit", "follow_all", "--config", cfg])).code).toBe(0);
+    const r = rawClient();
+    const idle = async () => {
+      const st = await readStatus(await loadConfig(cfg));
+      return TOPICS.every((t) => st.topics[t].delayed === 0 && Object.values(st.topics[t].priorities).every((p) => p.waiting === 0 && p.pending === 0));
+    };
+    try {
+      await waitFor(`${pages} items`, async () => (await r.xlen(itemStreamKey(namespace!, "follow_all"))) >= pages, 150_000);
+      await waitFor("an idle queue", idle, 60_000);
+      expect(await r.xlen(itemStreamKey(namespace, "follow_all"))).toBe(pages);
+    } finally {
+      r.disconnect();
+    }
+    const day = maxDay(server);
+    expect(day, "the calendar chain stopped").toBeLessThanOrEqual(50);
+    for (const w of workers) w.child.kill("SIGTERM");
+    const outs = await Promise.all(workers.map(async (w) => (await w.exited, w.output())));
+    expect(outs.join("\n")).toMatch(/crawl trap/);
   }, 240_000);
 });
