@@ -87,7 +87,7 @@ describe("crawl traps end with default settings", () => {
 
   it("two start-worker processes: the trail travels with each request, so the calendar stops whichever worker fetches a day", async () => {
     if (!(await requireRedis("crawl traps, distributed"))) return;
-    const pages = 200;
+    const pages = 100;
     server = await trapSite(pages);
     namespace = uniqueName();
     const cfg = await writeConfig(
