@@ -213,7 +213,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
       options.signal?.removeEventListener("abort", onAbort);
       resolve();
     };
-    if (options.signal?.aborted) onAbort();
+    if (options.signal?.aborted || fault) onAbort(); // a fault while the first task was published
     else options.signal?.addEventListener("abort", onAbort, { once: true });
     running.catch(done);
   });
