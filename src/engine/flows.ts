@@ -159,10 +159,11 @@ function settleFailures<T>(deps: FlowDeps): OperatorFunction<Job<T>, Job<T>> {
 
 /**
  * How often a flow touches its long-running deliveries: half the idle time after which another
- * worker may claim them, so a page slower than claim_min_idle is not processed twice at once.
+ * worker may claim them (Redis claim_min_idle, JetStream ack_wait), so a page slower than claim_min_idle is not processed twice at once.
  */
 function touchEveryMs(config: Config): number {
-  return Math.max(1, Math.floor(config.channelConfig.redis.claimMinIdle / 2));
+  const idle = config.channelConfig.nats ? config.channelConfig.nats.ackWaitMs : config.channelConfig.redis.claimMinIdle;
+  return Math.max(1, Math.floor(idle / 2));
 }
 
 /** task / parser_task → generate → request queue. */
@@ -227,7 +228,7 @@ export function requestFlow(deps: FlowDeps, signal: AbortSignal): Observable<unk
   return source(deps, "request", effectivePrefetch(deps.config), signal, true).pipe(
     fetchStages(deps),
     parseStage(deps),
-    route({ sink: deps.sink, queue: deps.queue, events: deps.events, bounds: boundsOf(deps), middleware: middlewareOf(deps) }),
+    route({ sink: deps.sink, queue: deps.queue, events: deps.events, bounds: boundsOf(deps), middleware: middlewareOf(deps), maxItemBytes: deps.config.output.maxItemBytes }),
     settleFailures(deps),
   );
 }
@@ -259,7 +260,7 @@ export function responseFlow(deps: FlowDeps, signal: AbortSignal): Observable<un
       return { response, fingerprint: response.requestHash ?? response.id, url };
     }),
     parseStage(deps),
-    route({ sink: deps.sink, queue: deps.queue, events: deps.events, bounds: boundsOf(deps), middleware: middlewareOf(deps) }),
+    route({ sink: deps.sink, queue: deps.queue, events: deps.events, bounds: boundsOf(deps), middleware: middlewareOf(deps), maxItemBytes: deps.config.output.maxItemBytes }),
     settleFailures(deps),
   );
 }
