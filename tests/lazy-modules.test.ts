@@ -1,5 +1,5 @@
 // A standalone crawl loads only what its config uses: no Redis client, PostgreSQL driver, API
-// server or browser (ioredis alone is ~17 MB of RSS, and it used to slow every string scan).
+// server, NATS client or browser (ioredis alone is ~17 MB of RSS, and it used to slow every string scan).
 import { spawn } from "node:child_process";
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -32,7 +32,7 @@ async function cliModules(args: string[], out: string): Promise<{ code: number |
 }
 
 const packageOf = (url: string) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.[1];
-const SERVICE_PACKAGES = ["ioredis", "postgres", "hono", "@hono/node-server", "hono-rate-limiter", "playwright", "playwright-core"];
+const SERVICE_PACKAGES = ["ioredis", "@nats-io/transport-node", "@nats-io/jetstream", "postgres", "hono", "@hono/node-server", "hono-rate-limiter", "playwright", "playwright-core"];
 
 describe("module loading", () => {
   it("a standalone crawl with a JSONL sink and no [api] loads no Redis, PostgreSQL, API or browser package", async () => {
