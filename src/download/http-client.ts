@@ -1,4 +1,4 @@
-import { cookieHeader, type CookieItem, cookie, type Request, type Response, responseFor } from "../model/index.ts";
+import { cookieHeader, isCredentialHeader, parseSetCookies, type Request, sameOrigin, type Response, responseFor } from "../model/index.ts";
 import { URL_HEADER } from "../modules/page.ts";
 import { defaultTransport } from "../runtime/http-transport.ts";
 import { Deadline } from "./deadline.ts";
@@ -24,6 +24,8 @@ export interface HttpClientOptions {
   transport?: Transport;
   /** connections per origin of the default transport (download_config.pool_size) */
   poolSize?: number;
+  /** header names dropped, besides Authorization, Proxy-Authorization and Cookie, when a followed redirect leaves the origin */
+  sensitiveHeaders?: readonly string[];
 }
 
 
@@ -78,7 +80,10 @@ export class HttpClient {
         if (hop >= this.options.maxRedirects) {
           throw new DownloadError(`too many redirects (more than ${this.options.maxRedirects}) at ${url}`, false, undefined, res.status);
         }
-        url = new URL(location, url).href;
+        const next = new URL(location, url).href;
+        // credentials stay with their origin (Fetch standard; this client has no jar to re-match cookies)
+        if (!sameOrigin(url, next)) for (const name of Object.keys(headers)) if (isCredentialHeader(name, this.options.sensitiveHeaders)) delete headers[name];
+        url = next;
         if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === "POST")) {
           method = "GET";
           body = undefined;
@@ -136,33 +141,6 @@ async function readBody(res: HopResponse, max: number, url: string, truncate: bo
   for (const c of chunks) {
     out.set(c, off);
     off += c.byteLength;
-  }
-  return out;
-}
-
-function parseSetCookies(list: readonly string[], url: string): CookieItem[] {
-  if (list.length === 0) return [];
-  const host = new URL(url).hostname;
-  const out: CookieItem[] = [];
-  for (const line of list) {
-    const [pair, ...attrs] = line.split(";");
-    const eq = pair.indexOf("=");
-    if (eq <= 0) continue;
-    const c = cookie({ name: pair.slice(0, eq).trim(), value: pair.slice(eq + 1).trim(), domain: host });
-    for (const a of attrs) {
-      const [k, v = ""] = a.split("=").map((s) => s.trim());
-      const key = k.toLowerCase();
-      if (key === "domain") c.domain = v.replace(/^\./, "");
-      else if (key === "path") c.path = v || "/";
-      else if (key === "secure") c.secure = true;
-      else if (key === "httponly") c.httpOnly = true;
-      else if (key === "max-age" && /^\d+$/.test(v)) c.maxAge = Number(v);
-      else if (key === "expires") {
-        const t = Date.parse(v);
-        if (!Number.isNaN(t)) c.expires = Math.floor(t / 1000);
-      }
-    }
-    out.push(c);
   }
   return out;
 }

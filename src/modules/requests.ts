@@ -5,6 +5,8 @@ import {
   executionMark,
   fingerprintFields,
   headersFromRecord,
+  isCredentialHeader,
+  sameOrigin,
   metaData,
   NIL_UUID,
   type Request,
@@ -173,10 +175,23 @@ function keepLink(raw: string, link: KnownLink): void {
   knownLinks.set(raw, link);
 }
 
+/**
+ * The module's `headers` setting for a request to `url`: without its credential headers when
+ * `url` is a follow-up that leaves the origin of the page it was found on (headers the module
+ * passes to that follow() call itself are its own choice and stay).
+ */
+function moduleHeadersFor(url: string, origin: RequestOrigin): Record<string, string> | undefined {
+  const own = origin.settings.headers;
+  if (own === undefined || origin.parentId === undefined || origin.baseUrl === undefined) return own;
+  const sensitive = origin.settings.sensitiveHeaders;
+  if (!Object.keys(own).some((k) => isCredentialHeader(k, sensitive)) || sameOrigin(origin.baseUrl, url)) return own;
+  return Object.fromEntries(Object.entries(own).filter(([k]) => !isCredentialHeader(k, sensitive)));
+}
+
 /** The mocra Request of a resolved seed (`fp`: its seedFingerprint, when already computed). */
 export function buildRequest(seed: ResolvedSeed, origin: RequestOrigin, fp?: string): Request {
   const { spec, url, method, body } = seed;
-  const headers = origin.settings.headers === undefined && spec.headers === undefined ? [] : headersFromRecord({ ...origin.settings.headers, ...spec.headers });
+  const headers = origin.settings.headers === undefined && spec.headers === undefined ? [] : headersFromRecord({ ...moduleHeadersFor(url, origin), ...spec.headers });
   const req = request({
     id: uuidv7(),
     url,
