@@ -70,6 +70,8 @@ const EXPECTED_DEFAULTS: Config = {
     proxyRateLimit: 0,
     proxyMaxFailures: 3,
     proxyCooldownSecs: 60,
+    allowPrivateHosts: [],
+    allowPrivateNetworks: false,
   },
   channelConfig: {
     queueCodec: "bincode",
@@ -279,6 +281,8 @@ const FULL_CONFIG: Config = {
     proxyRateLimit: 4,
     proxyMaxFailures: 1,
     proxyCooldownSecs: 0.5,
+    allowPrivateHosts: [],
+    allowPrivateNetworks: false,
   },
   channelConfig: {
     queueCodec: "msgpack",

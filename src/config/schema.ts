@@ -72,6 +72,10 @@ export interface DownloadConfig {
   proxyRateLimit: number;
   proxyMaxFailures: number;
   proxyCooldownSecs: number;
+  /** hosts (names or IP addresses) that may resolve to a private network address (docs/security.md) */
+  allowPrivateHosts: string[];
+  /** crawl private, loopback and link-local addresses too (off: only hosts the crawl names) */
+  allowPrivateNetworks: boolean;
 }
 
 /** Connection fields shared by `[channel_config.redis]` and `[cache.redis]`. */
@@ -533,6 +537,19 @@ const downloadFields: FieldTable<DownloadConfig> = {
     default: 200,
     min: 1,
     description: "HTTP connections per origin (Node; Deno's fetch keeps its own pool).",
+  },
+  allowPrivateHosts: {
+    key: "allow_private_hosts",
+    type: "string[]",
+    default: [],
+    description:
+      "Hosts that may be crawled although they resolve to a loopback, private, link-local or other non-public address (start-URL hosts and modules' allowed_domains are allowed already). See docs/security.md.",
+  },
+  allowPrivateNetworks: {
+    key: "allow_private_networks",
+    type: "boolean",
+    default: false,
+    description: "Crawl any loopback, private, link-local, CGNAT, unique-local address (off: refused unless the crawl names the host).",
   },
   maxWaitMs: {
     key: "max_wait_ms",

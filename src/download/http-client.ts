@@ -3,6 +3,7 @@ import { URL_HEADER } from "../modules/page.ts";
 import { defaultTransport } from "../runtime/http-transport.ts";
 import { Deadline } from "./deadline.ts";
 import { DownloadError } from "./download-error.ts";
+import { checkResolvedHost, mustCheckAddresses, type PrivateNetworkPolicy } from "./private-network.ts";
 import { kyTransport } from "./ky-transport.ts";
 import { headerValue, type HopResponse, type Transport } from "./transport.ts";
 
@@ -24,6 +25,12 @@ export interface HttpClientOptions {
   transport?: Transport;
   /** connections per origin of the default transport (download_config.pool_size) */
   poolSize?: number;
+  /**
+   * refuse loopback/private/link-local/... addresses the policy does not allow (checked on the
+   * address connected to; through a proxy, on what the target's name resolves to here). Absent:
+   * no check (the engine always passes one: src/engine/standalone.ts createHttpClient).
+   */
+  privateNetworks?: PrivateNetworkPolicy;
   /** header names dropped, besides Authorization, Proxy-Authorization and Cookie, when a followed redirect leaves the origin */
   sensitiveHeaders?: readonly string[];
 }
@@ -73,7 +80,11 @@ export class HttpClient {
     if (req.cookies.length > 0) headers.cookie = cookieHeader(req.cookies);
 
     for (let hop = 0; ; hop++) {
-      const res = await this.transport.send(url, { method, headers, body: body?.data, deadline });
+      // every hop is checked (robots.txt too: its client is an HttpClient with the same policy)
+      const checkAddresses = mustCheckAddresses(this.options.privateNetworks, url, req.module);
+      // a proxy connects for us: the best this side can do is to check what the name resolves to
+      if (checkAddresses && this.options.fetch) await checkResolvedHost(url);
+      const res = await this.transport.send(url, { method, headers, body: body?.data, deadline, checkAddresses });
       const location = headerValue(res.headers, "location");
       if (res.status >= 300 && res.status < 400 && location && this.options.followRedirects !== false) {
         await res.cancel();
@@ -147,6 +158,8 @@ async function readBody(res: HopResponse, max: number, url: string, truncate: bo
 
 function toDownloadError(err: unknown, deadline: Deadline): DownloadError {
   if (err instanceof DownloadError) return err;
+  // a refusal from the transport's connect (private-network check) comes wrapped or as it was
+  if ((err as { cause?: unknown }).cause instanceof DownloadError) return (err as { cause: DownloadError }).cause;
   if (deadline.aborted && deadline.reason instanceof DownloadError) return deadline.reason;
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
   const detail = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));

@@ -220,7 +220,8 @@ export const ALLOW_ALL: RobotsRules = { crawlDelaySecs: undefined, sitemaps: [],
 export type RobotsFetchResult = { status: number; body: string } | { error: string } | { unusable: string };
 
 /** Fetches `<origin>/robots.txt` (through the crawler's own downloader, so proxies apply). */
-export type RobotsFetcher = (url: string) => Promise<RobotsFetchResult>;
+/** `module`: the module whose request needs the file (private hosts are allowed per module: docs/security.md) */
+export type RobotsFetcher = (url: string, module?: string) => Promise<RobotsFetchResult>;
 
 export type RobotsVerdict =
   | { allowed: true; crawlDelaySecs?: number }
@@ -277,7 +278,7 @@ export class RobotsTxt {
     this.unavailableMs = options.unavailableMs ?? 60_000;
   }
 
-  async check(url: string): Promise<RobotsVerdict> {
+  async check(url: string, module?: string): Promise<RobotsVerdict> {
     let origin: string;
     try {
       origin = new URL(url).origin;
@@ -285,7 +286,7 @@ export class RobotsTxt {
       return { allowed: true };
     }
     if (robotsPath(url) === "/robots.txt") return { allowed: true };
-    const { entry, rules } = await this.rulesFor(origin);
+    const { entry, rules } = await this.rulesFor(origin, module);
     if (entry.kind === "unavailable") {
       return { allowed: false, unavailable: true, retryAfterMs: Math.max(1, entry.until - Date.now()), reason: entry.reason ?? "robots.txt unavailable" };
     }
@@ -294,12 +295,12 @@ export class RobotsTxt {
   }
 
   /** The parsed rules of an origin (fetching robots.txt if needed). */
-  async rulesFor(origin: string): Promise<{ entry: Entry; rules: RobotsRules }> {
+  async rulesFor(origin: string, module?: string): Promise<{ entry: Entry; rules: RobotsRules }> {
     const hit = this.local.get(origin);
     if (hit && hit.entry.until > Date.now()) return hit;
     let p = this.inflight.get(origin);
     if (!p) {
-      p = this.load(origin).finally(() => this.inflight.delete(origin));
+      p = this.load(origin, module).finally(() => this.inflight.delete(origin));
       this.inflight.set(origin, p);
     }
     return p;
@@ -319,7 +320,7 @@ export class RobotsTxt {
     return undefined;
   }
 
-  private async load(origin: string): Promise<{ entry: Entry; rules: RobotsRules }> {
+  private async load(origin: string, module?: string): Promise<{ entry: Entry; rules: RobotsRules }> {
     let entry = await this.fromCache(origin);
     const cache = this.options.cache;
     let held: Awaited<ReturnType<LockService["tryAcquire"]>>;
@@ -343,7 +344,7 @@ export class RobotsTxt {
     }
     if (!entry) {
       try {
-        entry = await this.fetchEntry(origin);
+        entry = await this.fetchEntry(origin, module);
         if (this.options.cache) {
           const ttl = entry.until - Date.now();
           if (ttl > 0) await this.options.cache.setText("robots", origin, JSON.stringify(entry), ttl, held).catch(() => {});
@@ -359,11 +360,11 @@ export class RobotsTxt {
     return value;
   }
 
-  private async fetchEntry(origin: string): Promise<Entry> {
+  private async fetchEntry(origin: string, module?: string): Promise<Entry> {
     const now = Date.now();
     let r: RobotsFetchResult;
     try {
-      r = await this.options.fetch(`${origin}/robots.txt`);
+      r = await this.options.fetch(`${origin}/robots.txt`, module);
     } catch (err) {
       r = { error: err instanceof Error ? err.message : String(err) };
     }

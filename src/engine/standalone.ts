@@ -2,6 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Config } from "../config/index.ts";
 import type { PauseGate } from "../control/pause.ts";
+import { privateNetworkPolicy } from "../download/private-network.ts";
 import { HttpClient } from "../download/http-client.ts";
 import { EventBus } from "../events/bus.ts";
 import { CrawlStats } from "../events/stats.ts";
@@ -105,6 +106,7 @@ export function createHttpClient(config: Config): HttpClient {
     maxRedirects: config.downloadConfig.maxRedirects,
     followRedirects: false, // redirects go through the engine (src/download/redirects.ts)
     poolSize: config.downloadConfig.poolSize,
+    privateNetworks: privateNetworkPolicy(config.downloadConfig),
   });
 }
 

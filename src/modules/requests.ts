@@ -15,6 +15,7 @@ import {
   type TaskModel,
   uuidv7,
 } from "../model/index.ts";
+import { crawlNamedHosts } from "../download/private-network.ts";
 import type { CrawlModule, ModuleSettings, RequestSpec, Seed } from "./define.ts";
 
 const encoder = new TextEncoder();
@@ -175,6 +176,29 @@ function keepLink(raw: string, link: KnownLink): void {
   knownLinks.set(raw, link);
 }
 
+/** settings object → the modules whose allowedDomains from it are named already */
+const namedSettings = new WeakMap<object, Set<string>>();
+
+/**
+ * Private networks are opt-in (src/download/private-network.ts): the hosts of start() seeds and
+ * the module's allowedDomains are named by the crawl, so they may resolve to private addresses.
+ */
+function nameCrawlHosts(url: string, origin: RequestOrigin): void {
+  if (origin.parentId === undefined) {
+    try {
+      crawlNamedHosts.nameHost(origin.module.name, new URL(url).hostname);
+    } catch {
+      // not a URL: refused later
+    }
+  }
+  let named = namedSettings.get(origin.settings);
+  if (!named) namedSettings.set(origin.settings, (named = new Set()));
+  if (!named.has(origin.module.name)) {
+    named.add(origin.module.name);
+    for (const d of origin.settings.allowedDomains ?? []) crawlNamedHosts.nameDomain(origin.module.name, d);
+  }
+}
+
 /**
  * The module's `headers` setting for a request to `url`: without its credential headers when
  * `url` is a follow-up that leaves the origin of the page it was found on (headers the module
@@ -191,6 +215,7 @@ function moduleHeadersFor(url: string, origin: RequestOrigin): Record<string, st
 /** The mocra Request of a resolved seed (`fp`: its seedFingerprint, when already computed). */
 export function buildRequest(seed: ResolvedSeed, origin: RequestOrigin, fp?: string): Request {
   const { spec, url, method, body } = seed;
+  nameCrawlHosts(url, origin);
   const headers = origin.settings.headers === undefined && spec.headers === undefined ? [] : headersFromRecord({ ...moduleHeadersFor(url, origin), ...spec.headers });
   const req = request({
     id: uuidv7(),

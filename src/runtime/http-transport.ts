@@ -3,24 +3,71 @@
 //   keep-alive; compressed bodies are decoded here with node:zlib. Measured on the benchmark
 //   workload it costs ~100 µs of CPU per request against ~440 µs for Node 20's global fetch and
 //   ~690 µs for ky over it (tests/benchmark_compare.ts), the largest single cost of a page.
-// - Deno: ky over Deno's native fetch.
+// - Deno: ky over Deno's native fetch, unless addresses are checked (private networks are
+//   opt-in, docs/security.md): then undici as on Node, because its connector takes a DNS
+//   lookup function and Deno's fetch has no hook on the address it connects to.
+import dns from "node:dns";
 import { kyTransport } from "../download/ky-transport.ts";
+import { privateAddressRefusal } from "../download/private-network.ts";
 import type { HopRequest, HopResponse, Transport } from "../download/transport.ts";
+import { isIpLiteral } from "../url/ip-ranges.ts";
 import type { Agent, Dispatcher } from "undici";
 import { runtime } from "./index.ts";
 
+/**
+ * The runtime's transport. A hop with `checkAddresses` goes through an undici Agent whose
+ * connector resolves the host itself and refuses non-public addresses (on Deno too: its fetch
+ * has no hook on the address it connects to); other hops use the plain pool.
+ */
 export function defaultTransport(poolSize: number): Transport {
-  return runtime === "deno" ? kyTransport() : nodeTransport(poolSize);
+  const plain = runtime === "deno" ? kyTransport() : nodeTransport(poolSize, false);
+  let checked: Transport | undefined;
+  return {
+    send(url, init) {
+      return init.checkAddresses ? (checked ??= nodeTransport(poolSize, true)).send(url, init) : plain.send(url, init);
+    },
+    async close() {
+      await Promise.all([plain.close?.(), checked?.close?.()]);
+    },
+  };
+}
+
+type LookupCallback = (err: Error | null, address: string | dns.LookupAddress[], family?: number) => void;
+
+/**
+ * A `lookup` for net.connect that resolves as dns.lookup does and fails the connection when any
+ * address is not public: the address checked is the address connected to (no rebinding between).
+ */
+function checkedLookup(hostname: string, options: dns.LookupOptions, callback: LookupCallback): void {
+  dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+    if (err) return callback(err, []);
+    for (const a of addresses) {
+      const refused = privateAddressRefusal(hostname, a.address);
+      if (refused) return callback(refused, []);
+    }
+    if (options.all) return callback(null, addresses);
+    if (addresses.length === 0) return callback(Object.assign(new Error(`no address for ${hostname}`), { code: "ENOTFOUND" }), []);
+    callback(null, addresses[0].address, addresses[0].family);
+  });
 }
 
 type UndiciBody = AsyncIterable<Uint8Array> & { destroy(err?: Error): void; on(event: "error", f: () => void): void };
 
-function nodeTransport(poolSize: number): Transport {
+function nodeTransport(poolSize: number, checkAddresses: boolean): Transport {
   let agent: Promise<Agent> | undefined;
-  const getAgent = () => (agent ??= import("undici").then((undici) => new undici.Agent({ connections: poolSize, keepAliveTimeout: 30_000 })));
+  const getAgent = () =>
+    (agent ??= import("undici").then(
+      (undici) => new undici.Agent({ connections: poolSize, keepAliveTimeout: 30_000, connect: checkAddresses ? { lookup: checkedLookup } : undefined }),
+    ));
   return {
     async send(url: string, init: HopRequest): Promise<HopResponse> {
       const u = new URL(url);
+      // an IP literal is connected to without a lookup: checked here (the URL parser has already
+      // turned 0x7f.1, 2130706433 and 127.1 into 127.0.0.1)
+      if (checkAddresses && isIpLiteral(u.hostname)) {
+        const refused = privateAddressRefusal(u.hostname, u.hostname.replace(/^\[|\]$/g, ""));
+        if (refused) throw refused;
+      }
       const res = await (await getAgent()).request({
         origin: u.origin,
         path: u.pathname + u.search,

@@ -1,0 +1,119 @@
+// src/download/private-network.ts: private networks are opt-in. A request whose host resolves to
+// a loopback, private, link-local, CGNAT, unique-local, multicast or unspecified address is
+// refused unless the crawl names that host: a start URL's host, a module's allowedDomains,
+// `[download_config] allow_private_hosts`, or `allow_private_networks = true`. The check is on
+// the addresses the transport is about to connect to (src/runtime/http-transport.ts validates
+// every resolved address inside the connection's DNS lookup, so a name cannot resolve to a
+// public address for a check and to a private one for the connect).
+import { lookup } from "node:dns/promises";
+import { isIpLiteral, nonPublicAddress } from "../url/ip-ranges.ts";
+import { DownloadError } from "./download-error.ts";
+
+/** Which hosts may resolve to non-public addresses. */
+export interface PrivateNetworkPolicy {
+  /** allow_private_networks = true: no check at all */
+  readonly allowAll: boolean;
+  /** whether the crawl names `host` for `module` (any module when undefined) */
+  named(host: string, module?: string): boolean;
+}
+
+function normalHost(host: string): string {
+  return host.toLowerCase().replace(/^\[(.*)\]$/, "$1").replace(/\.$/, "");
+}
+
+const MAX_NAMED = 100_000;
+
+/**
+ * Hosts the crawls of this process named, per module: start-URL hosts and the module's
+ * allowedDomains (with their subdomains), recorded as its requests are built
+ * (src/modules/requests.ts). A worker that only downloads does not see seeds: name private
+ * hosts there with allow_private_hosts or allowedDomains.
+ */
+class NamedHosts {
+  private readonly hosts = new Map<string, Set<string>>();
+  private readonly domains = new Map<string, Set<string>>();
+  private size = 0;
+
+  private add(map: Map<string, Set<string>>, module: string, host: string): void {
+    let set = map.get(module);
+    if (!set) map.set(module, (set = new Set()));
+    if (this.size < MAX_NAMED && !set.has(host)) {
+      set.add(host);
+      this.size++;
+    }
+  }
+
+  nameHost(module: string, host: string): void {
+    this.add(this.hosts, module, normalHost(host));
+  }
+
+  nameDomain(module: string, domain: string): void {
+    this.add(this.domains, module, normalHost(domain));
+  }
+
+  has(host: string, module?: string): boolean {
+    const h = normalHost(host);
+    const hostSets = module === undefined ? [...this.hosts.values()] : [this.hosts.get(module)];
+    const domainSets = module === undefined ? [...this.domains.values()] : [this.domains.get(module)];
+    if (hostSets.some((s) => s?.has(h))) return true;
+    for (const set of domainSets) {
+      if (!set || set.size === 0) continue;
+      if (set.has(h)) return true;
+      for (let i = h.indexOf("."); i >= 0; i = h.indexOf(".", i + 1)) if (set.has(h.slice(i + 1))) return true;
+    }
+    return false;
+  }
+}
+
+/** The hosts named by the crawls running in this process. */
+export const crawlNamedHosts = new NamedHosts();
+
+/** The policy of `[download_config]` (allow_private_hosts, allow_private_networks) plus the crawl's named hosts. */
+export function privateNetworkPolicy(o: { allowPrivateHosts: readonly string[]; allowPrivateNetworks: boolean }): PrivateNetworkPolicy {
+  const listed = new Set(o.allowPrivateHosts.map(normalHost));
+  return {
+    allowAll: o.allowPrivateNetworks,
+    named: (host, module) => listed.has(normalHost(host)) || crawlNamedHosts.has(host, module),
+  };
+}
+
+/**
+ * Whether a request to `url` for `module` must have its addresses checked: the policy does not
+ * allow everything and the crawl does not name the host.
+ */
+export function mustCheckAddresses(policy: PrivateNetworkPolicy | undefined, url: string, module?: string): boolean {
+  if (!policy || policy.allowAll) return false;
+  try {
+    return !policy.named(new URL(url).hostname, module || undefined);
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * The error for connecting to `address` (what `host` resolved to, or the host itself when it is
+ * an IP literal) of a host the crawl does not name, or undefined for a public address.
+ */
+export function privateAddressRefusal(host: string, address: string): DownloadError | undefined {
+  const kind = nonPublicAddress(address);
+  if (kind === undefined) return undefined;
+  const h = normalHost(host);
+  const what = h === normalHost(address) ? `${address} is` : `${h} resolves to ${address},`;
+  return new DownloadError(
+    `refused: ${what} a ${kind} address; private networks are crawled only when the crawl names the host (a start URL, a module's allowedDomains, download_config.allow_private_hosts) or with download_config.allow_private_networks = true`,
+    false,
+  );
+}
+
+/**
+ * Throws the refusal when `url`'s host is, or resolves to, a non-public address. For transports
+ * that do not connect themselves (a proxy, which may resolve again: best effort).
+ */
+export async function checkResolvedHost(url: string): Promise<void> {
+  const host = normalHost(new URL(url).hostname);
+  const addresses = isIpLiteral(host) ? [host] : await lookup(host, { all: true }).then((list) => list.map((a) => a.address), () => []);
+  for (const a of addresses) {
+    const refused = privateAddressRefusal(host, a);
+    if (refused) throw refused;
+  }
+}

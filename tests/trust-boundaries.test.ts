@@ -1,0 +1,170 @@
+// Issue 23, the crawler side: each row of the issue's table as a crawl against real servers on
+// 127.0.0.1 (two ports stand for two origins; `localhost` and `127.0.0.1` for two sites), plus
+// the cookie rows that need real domain names (evil.example, bank.example) through the same
+// parsing and jar a crawl uses.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { TwoLevelCache } from "../src/cache/cache.ts";
+import { SessionStore } from "../src/cache/session-store.ts";
+import type { Config } from "../src/config/index.ts";
+import { defineModule } from "../src/modules/define.ts";
+import { parseSetCookies } from "../src/model/cookies.ts";
+import { cleanup, crawl, testConfig } from "./helpers/crawl.ts";
+import { html, startServer, type TestServer } from "./helpers/http-server.ts";
+
+const servers: Array<{ close(): Promise<void> }> = [];
+let config: Config | undefined;
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.close();
+  if (config) await cleanup(config);
+  config = undefined;
+});
+
+async function server(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<TestServer> {
+  const s = await startServer(handler);
+  servers.push(s);
+  return s;
+}
+
+const port = (s: TestServer) => new URL(s.url).port;
+
+/** Every link on every page is followed (no allowedDomains): the crawl goes wherever pages lead. */
+function followAll(name: string, start: string, settings: Record<string, unknown> = {}) {
+  return defineModule({
+    name,
+    settings,
+    start: () => [start],
+    parse(page, ctx) {
+      ctx.emit({ url: page.url, body: page.text("body") });
+      ctx.follow(page.links());
+    },
+  });
+}
+
+describe("cookies by RFC 6265", () => {
+  async function jarAfter(setCookies: string[], from: string, to: string): Promise<string[]> {
+    const store = new SessionStore(new TwoLevelCache({ name: "t", l1MaxEntries: 10, compressionThreshold: 1 << 20 }), 60_000);
+    await store.addCookies("m", parseSetCookies(setCookies, from));
+    return (await store.cookiesFor("m", to)).map((c) => `${c.name}=${c.value}`);
+  }
+
+  it("a cookie for another site, or for a public suffix, is not stored; one without Domain is host-only", async () => {
+    expect(await jarAfter(["s=1; Domain=bank.example"], "http://www.evil.example/", "http://bank.example/")).toEqual([]);
+    expect(await jarAfter(["s=1; Domain=com"], "http://www.evil.com/", "http://other.com/")).toEqual([]);
+    expect(await jarAfter(["s=1"], "http://shop.example/", "http://www.shop.example/")).toEqual([]);
+    expect(await jarAfter(["s=1"], "http://shop.example/", "http://shop.example/x")).toEqual(["s=1"]);
+    expect(await jarAfter(["s=1; Domain=shop.example"], "http://www.shop.example/", "http://img.shop.example/")).toEqual(["s=1"]);
+  });
+
+  it("over HTTP: Domain=localhost and an empty Domain from 127.0.0.1 stay with 127.0.0.1; no Path means the directory; Max-Age=-1 deletes", async () => {
+    const cookieHeaders = new Map<string, string>();
+    const site = await server((req, res) => {
+      const host = req.headers.host!.split(":")[0];
+      cookieHeaders.set(`${host}${req.url}`, req.headers.cookie ?? "");
+      if (req.url === "/dir/set") {
+        res.setHeader("set-cookie", ["dl=1; Domain=localhost", "de=1; Domain=", "ho=1; Path=/", "dp=1", "gone=1; Path=/"]);
+        return html(res, `<a href="/dir/del">next</a>`);
+      }
+      if (req.url === "/dir/del") {
+        res.setHeader("set-cookie", ["gone=x; Path=/; Max-Age=-1"]);
+        return html(res, `<a href="/dir/next">n</a> <a href="/other">o</a> <a href="http://localhost:${port(site)}/check">l</a>`);
+      }
+      html(res, "end");
+    });
+    config = await testConfig((c) => {
+      c.crawler.obeyRobotsTxt = false;
+      c.downloadConfig.allowPrivateHosts = ["localhost"];
+    });
+    await crawl(config, [followAll("cookies", `${site.url}/dir/set`)]);
+    expect(cookieHeaders.get(`localhost/check`)).toBe("");
+    expect(cookieHeaders.get(`127.0.0.1/other`)).toBe("ho=1");
+    // `de` (empty Domain: host-only) and `dp` took the default path /dir; longer paths go first
+    expect(cookieHeaders.get(`127.0.0.1/dir/next`)).toBe("de=1; dp=1; ho=1");
+  });
+});
+
+describe("credentials stay with their origin", () => {
+  it("Authorization and a module-sensitive header do not follow a redirect or a link to another origin", async () => {
+    const seen = new Map<string, IncomingMessage["headers"]>();
+    const other = await server((req, res) => {
+      seen.set(`B${req.url}`, req.headers);
+      html(res, "other origin");
+    });
+    const first = await server((req, res) => {
+      seen.set(`A${req.url}`, req.headers);
+      if (req.url === "/go") {
+        res.writeHead(302, { location: `${other.url}/landing` });
+        return res.end();
+      }
+      html(res, `<a href="/go">go</a> <a href="${other.url}/linked">linked</a>`);
+    });
+    config = await testConfig((c) => {
+      c.crawler.obeyRobotsTxt = false;
+    });
+    const mod = followAll("creds", `${first.url}/`, { headers: { authorization: "Bearer s3cret", "x-api-key": "k3y" }, sensitiveHeaders: ["X-Api-Key"] });
+    await crawl(config, [mod]);
+    expect(seen.get("A/")?.authorization).toBe("Bearer s3cret");
+    expect(seen.get("A/go")?.["x-api-key"]).toBe("k3y");
+    for (const path of ["B/landing", "B/linked"]) {
+      expect(seen.has(path), path).toBe(true);
+      expect(seen.get(path)?.authorization, path).toBeUndefined();
+      expect(seen.get(path)?.["x-api-key"], path).toBeUndefined();
+    }
+  });
+});
+
+/** A server listening on 127.0.0.1 and ::1 with the same port (so a refused address is not just unreachable). */
+async function dualStackServer(hits: string[]): Promise<{ port: number; close(): Promise<void> }> {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    hits.push(`${req.headers.host}${req.url}`);
+    html(res, "private");
+  };
+  for (let attempt = 0; ; attempt++) {
+    const v4 = createServer(handler);
+    await new Promise<void>((r) => v4.listen(0, "127.0.0.1", r));
+    const p = (v4.address() as AddressInfo).port;
+    const v6: Server = createServer(handler);
+    const ok = await new Promise<boolean>((r) => {
+      v6.once("error", () => r(false));
+      v6.listen(p, "::1", () => r(true));
+    });
+    const close = () => Promise.all([v4, ...(ok ? [v6] : [])].map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => {});
+    if (ok || attempt >= 5) return { port: p, close };
+    await close();
+  }
+}
+
+describe("private networks are opt-in", () => {
+  it("a crawl started at http://localhost:A/ makes no request to 127.0.0.1:B, 0x7f.1:B, 2130706433:B or [::1]:B", async () => {
+    const hits: string[] = [];
+    const b = await dualStackServer(hits);
+    servers.push(b);
+    const a = await server((req, res) => {
+      if (req.url === "/") {
+        return html(res, ["127.0.0.1", "0x7f.1", "2130706433", "[::1]", "127.1"].map((h, i) => `<a href="http://${h}:${b.port}/p${i}">${h}</a>`).join(" "));
+      }
+      html(res, "none");
+    });
+    config = await testConfig();
+    const run = await crawl(config, [followAll("ssrf", `http://localhost:${port(a)}/`)]);
+    expect(hits).toEqual([]);
+    expect(a.hits.get("/")).toBe(1);
+    const reasons = run.events.flatMap((e) => (e.type === "dead_lettered" ? [e.reason] : []));
+    expect(reasons.length).toBeGreaterThan(0);
+    for (const r of reasons) expect(r).toMatch(/refused: .*loopback/);
+  });
+
+  it("the same crawl reaches port B when the config names 127.0.0.1 (allow_private_hosts), or allows private networks", async () => {
+    for (const patch of [(c: Config) => (c.downloadConfig.allowPrivateHosts = ["127.0.0.1"]), (c: Config) => (c.downloadConfig.allowPrivateNetworks = true)]) {
+      const hits: string[] = [];
+      const b = await dualStackServer(hits);
+      servers.push(b);
+      const a = await server((req, res) => html(res, req.url === "/" ? `<a href="http://127.0.0.1:${b.port}/p">b</a>` : "none"));
+      config = await testConfig(patch);
+      await crawl(config, [followAll("ssrf_allowed", `http://localhost:${port(a)}/`)]);
+      expect(hits).toContain(`127.0.0.1:${b.port}/p`);
+      await cleanup(config);
+    }
+  });
+});
