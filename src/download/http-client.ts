@@ -3,7 +3,7 @@ import { URL_HEADER } from "../modules/page.ts";
 import { defaultTransport } from "../runtime/http-transport.ts";
 import { Deadline } from "./deadline.ts";
 import { DownloadError } from "./download-error.ts";
-import { checkResolvedHost, mustCheckAddresses, type PrivateNetworkPolicy } from "./private-network.ts";
+import { checkResolvedHost, mustCheckAddresses, namedHostsOf, type PrivateNetworkPolicy } from "./private-network.ts";
 import { kyTransport } from "./ky-transport.ts";
 import { headerValue, type HopResponse, type Transport } from "./transport.ts";
 
@@ -81,7 +81,7 @@ export class HttpClient {
 
     for (let hop = 0; ; hop++) {
       // every hop is checked (robots.txt too: its client is an HttpClient with the same policy)
-      const checkAddresses = mustCheckAddresses(this.options.privateNetworks, url, req.module);
+      const checkAddresses = mustCheckAddresses(this.options.privateNetworks, url, req.module, namedHostsOf(req.meta.task));
       // a proxy connects for us: the best this side can do is to check what the name resolves to
       if (checkAddresses && this.options.fetch) await checkResolvedHost(url);
       const res = await this.transport.send(url, { method, headers, body: body?.data, deadline, checkAddresses });

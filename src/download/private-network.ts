@@ -7,14 +7,32 @@
 // public address for a check and to a private one for the connect).
 import { lookup } from "node:dns/promises";
 import { isIpLiteral, nonPublicAddress } from "../url/ip-ranges.ts";
+import type { JsonValue } from "../model/index.ts";
 import { DownloadError } from "./download-error.ts";
+
+/**
+ * The start-URL host travels with each request of its chain in `meta.task.private_hosts` (as
+ * the depth does: src/bounds/bounds.ts), so a worker that never saw the seed still knows the
+ * crawl named the host. Only the engine writes it (from start(), not from pages).
+ */
+export const NAMED_HOSTS_KEY = "private_hosts";
+
+/** The hosts named for the request chain `task` (a request's `meta.task`) belongs to. */
+export function namedHostsOf(task: JsonValue): readonly string[] {
+  if (task === null || typeof task !== "object" || Array.isArray(task)) return [];
+  const list = task[NAMED_HOSTS_KEY];
+  return Array.isArray(list) ? list.filter((h): h is string => typeof h === "string") : [];
+}
 
 /** Which hosts may resolve to non-public addresses. */
 export interface PrivateNetworkPolicy {
   /** allow_private_networks = true: no check at all */
   readonly allowAll: boolean;
-  /** whether the crawl names `host` for `module` (any module when undefined) */
-  named(host: string, module?: string): boolean;
+  /**
+   * whether the crawl names `host` for `module` (any module when undefined), `carried` being the
+   * hosts the request's chain was named for (namedHostsOf)
+   */
+  named(host: string, module?: string, carried?: readonly string[]): boolean;
 }
 
 function normalHost(host: string): string {
@@ -68,12 +86,32 @@ class NamedHosts {
 /** The hosts named by the crawls running in this process. */
 export const crawlNamedHosts = new NamedHosts();
 
-/** The policy of `[download_config]` (allow_private_hosts, allow_private_networks) plus the crawl's named hosts. */
-export function privateNetworkPolicy(o: { allowPrivateHosts: readonly string[]; allowPrivateNetworks: boolean }): PrivateNetworkPolicy {
+function inDomains(host: string, domains: readonly string[] | undefined): boolean {
+  if (!domains || domains.length === 0) return false;
+  return domains.some((d) => {
+    const n = normalHost(d);
+    return host === n || host.endsWith(`.${n}`);
+  });
+}
+
+/**
+ * The policy of `[download_config]` (allow_private_hosts, allow_private_networks) plus the hosts
+ * the crawl names: `allowedDomainsOf(module)` (the module's allowedDomains setting), the start-URL
+ * hosts a request carries, and those seen by this process (crawlNamedHosts).
+ */
+export function privateNetworkPolicy(
+  o: { allowPrivateHosts: readonly string[]; allowPrivateNetworks: boolean },
+  allowedDomainsOf?: (module: string) => readonly string[] | undefined,
+): PrivateNetworkPolicy {
   const listed = new Set(o.allowPrivateHosts.map(normalHost));
   return {
     allowAll: o.allowPrivateNetworks,
-    named: (host, module) => listed.has(normalHost(host)) || crawlNamedHosts.has(host, module),
+    named(host, module, carried) {
+      const h = normalHost(host);
+      if (listed.has(h) || (carried !== undefined && carried.some((c) => normalHost(c) === h))) return true;
+      if (module !== undefined && allowedDomainsOf && inDomains(h, allowedDomainsOf(module))) return true;
+      return crawlNamedHosts.has(h, module);
+    },
   };
 }
 
@@ -81,10 +119,10 @@ export function privateNetworkPolicy(o: { allowPrivateHosts: readonly string[]; 
  * Whether a request to `url` for `module` must have its addresses checked: the policy does not
  * allow everything and the crawl does not name the host.
  */
-export function mustCheckAddresses(policy: PrivateNetworkPolicy | undefined, url: string, module?: string): boolean {
+export function mustCheckAddresses(policy: PrivateNetworkPolicy | undefined, url: string, module?: string, carried?: readonly string[]): boolean {
   if (!policy || policy.allowAll) return false;
   try {
-    return !policy.named(new URL(url).hostname, module || undefined);
+    return !policy.named(new URL(url).hostname, module || undefined, carried);
   } catch {
     return true;
   }

@@ -14,7 +14,7 @@ import { ROBOTS_MAX_BYTES, RobotsTxt } from "../download/robots.ts";
 import { type LockService, MemoryLockService, RedisLockService } from "../sync/lock.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { CrawlEvent } from "../events/events.ts";
-import { request, type Request } from "../model/index.ts";
+import { metaData, request, type Request } from "../model/index.ts";
 import type { ModuleSettings } from "../modules/define.ts";
 import { type ConcurrencyLimiter, MemoryConcurrencyLimiter, RedisConcurrencyLimiter } from "../ratelimit/concurrency.ts";
 import { FeedbackDownloader, type GateSettings, RequestGate } from "../ratelimit/gate.ts";
@@ -119,9 +119,10 @@ export function createPoliteness(config: Config, redis?: Redis, options: CreateP
     locks,
     ttlMs: options.robotsTtlMs,
     unavailableMs: options.robotsUnavailableMs,
-    fetch: async (url, module) => {
+    fetch: async (url, from) => {
       try {
-        const res = await robotsClient.fetch(request({ url, module: module ?? "", timeout: Math.min(d.timeout, ROBOTS_TIMEOUT_SECS) }));
+        // with the module and the crawl's named hosts of the request that needs it (private networks)
+        const res = await robotsClient.fetch(request({ url, module: from?.module ?? "", meta: metaData({ task: from?.meta.task ?? null }), timeout: Math.min(d.timeout, ROBOTS_TIMEOUT_SECS) }));
         return { status: res.statusCode, body: new TextDecoder().decode(res.content) };
       } catch (err) {
         // more than 5 redirects: RFC 9309 §2.3.1.2 lets us take the file as unavailable (= no restrictions)

@@ -99,14 +99,15 @@ export function createLocalSink(config: Config, jsonl?: JsonlSinkOptions): ItemS
   }
 }
 
-export function createHttpClient(config: Config): HttpClient {
+/** `modules`: whose allowedDomains may resolve to private addresses (docs/security.md) */
+export function createHttpClient(config: Config, modules?: { has(name: string): boolean; settings(name: string): { allowedDomains?: string[] } }): HttpClient {
   return new HttpClient({
     userAgent: config.crawler.userAgent,
     maxBodyBytes: config.downloadConfig.maxResponseSize,
     maxRedirects: config.downloadConfig.maxRedirects,
     followRedirects: false, // redirects go through the engine (src/download/redirects.ts)
     poolSize: config.downloadConfig.poolSize,
-    privateNetworks: privateNetworkPolicy(config.downloadConfig),
+    privateNetworks: privateNetworkPolicy(config.downloadConfig, (m) => (modules?.has(m) ? modules.settings(m).allowedDomains : undefined)),
   });
 }
 
@@ -147,7 +148,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
       registry,
       sink,
       events,
-      downloader: options.downloader ?? createHttpClient(config),
+      downloader: options.downloader ?? createHttpClient(config, registry),
       limiter: new MemoryRateLimiter(),
       middleware,
       pause: options.pause,

@@ -6,6 +6,7 @@ import {
   fingerprintFields,
   headersFromRecord,
   isCredentialHeader,
+  type JsonValue,
   sameOrigin,
   metaData,
   NIL_UUID,
@@ -15,7 +16,7 @@ import {
   type TaskModel,
   uuidv7,
 } from "../model/index.ts";
-import { crawlNamedHosts } from "../download/private-network.ts";
+import { crawlNamedHosts, NAMED_HOSTS_KEY } from "../download/private-network.ts";
 import type { CrawlModule, ModuleSettings, RequestSpec, Seed } from "./define.ts";
 
 const encoder = new TextEncoder();
@@ -34,6 +35,8 @@ export interface RequestOrigin {
   baseUrl?: string;
   /** id of the Response this request was found in */
   parentId?: string;
+  /** the start-URL hosts of the parent request's chain (its `meta.task.private_hosts`) */
+  namedHosts?: readonly string[];
   timeoutSecs: number;
   /** how URLs are canonicalised (config defaults; the module's settings win) */
   urlRules?: UrlRules;
@@ -177,6 +180,19 @@ function keepLink(raw: string, link: KnownLink): void {
 }
 
 /** settings object → the modules whose allowedDomains from it are named already */
+/**
+ * `meta.task` of a new request: the start-URL host (a seed) or the parent's (a follow-up), so a
+ * worker that never saw the seed knows the crawl named the host (src/download/private-network.ts).
+ */
+function namedHostsTask(url: string, origin: RequestOrigin): JsonValue {
+  if (origin.parentId !== undefined) return origin.namedHosts && origin.namedHosts.length > 0 ? { [NAMED_HOSTS_KEY]: [...origin.namedHosts] } : null;
+  try {
+    return { [NAMED_HOSTS_KEY]: [new URL(url).hostname] };
+  } catch {
+    return null;
+  }
+}
+
 const namedSettings = new WeakMap<object, Set<string>>();
 
 /**
@@ -227,7 +243,7 @@ export function buildRequest(seed: ResolvedSeed, origin: RequestOrigin, fp?: str
     headers,
     cookies: spec.cookies ? Object.entries(spec.cookies).map(([name, value]) => cookie({ name, value })) : [],
     timeout: spec.timeoutSecs ?? origin.timeoutSecs,
-    meta: metaData({ traitMeta: spec.data ?? null }),
+    meta: metaData({ traitMeta: spec.data ?? null, task: namedHostsTask(url, origin) }),
     json: spec.json,
     form: spec.form,
     body,
