@@ -102,7 +102,7 @@ const EXPECTED_DEFAULTS: Config = {
   scheduler: { misfireToleranceSecs: 300, concurrency: 100, leaderLeaseSecs: 10 },
   db: { url: "", databaseSchema: "public", poolSize: 4, tls: false },
   state: { dir: "state", fsync: false, segmentMb: 16 },
-  api: { port: 0, host: "127.0.0.1", apiKey: "", rateLimit: 0 },
+  api: { port: 0, host: "127.0.0.1", apiKey: "", rateLimit: 0, allowedHosts: [], maxBodyBytes: 65536 },
   logger: { enabled: true, level: "info", format: "text" },
   modules: {},
   rateLimits: {},
@@ -325,7 +325,7 @@ const FULL_CONFIG: Config = {
   scheduler: { misfireToleranceSecs: 30, concurrency: 4, leaderLeaseSecs: 2 },
   db: { url: "", databaseSchema: "crawl", poolSize: 2, tls: true },
   state: { dir: "var/state", fsync: true, segmentMb: 4 },
-  api: { port: 8080, host: "0.0.0.0", apiKey: "s3cret", rateLimit: 2.5 },
+  api: { port: 8080, host: "0.0.0.0", apiKey: "s3cret", rateLimit: 2.5, allowedHosts: [], maxBodyBytes: 65536 },
   logger: { enabled: false, level: "debug", format: "json" },
   modules: {
     books: {

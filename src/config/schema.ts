@@ -176,6 +176,10 @@ export interface ApiConfig {
   host: string;
   apiKey: string;
   rateLimit: number;
+  /** host names (besides the listening address, IP literals and localhost) a request's Host may carry */
+  allowedHosts: string[];
+  /** largest request body accepted, bytes (413 above) */
+  maxBodyBytes: number;
 }
 
 /** `logger.level` */
@@ -1001,6 +1005,20 @@ const apiFields: FieldTable<ApiConfig> = {
     default: 0,
     min: 0,
     description: "Requests per second per caller (its key, or anonymous) on every route but / and /health; 0 = unlimited.",
+  },
+  allowedHosts: {
+    key: "allowed_hosts",
+    type: "string[]",
+    default: [],
+    description:
+      "Host names a request's Host header may carry besides the listening address, IP addresses and localhost (e.g. the name of a reverse proxy); any other Host is refused (403), against DNS rebinding.",
+  },
+  maxBodyBytes: {
+    key: "max_body_bytes",
+    type: "integer",
+    default: 65536,
+    min: 1,
+    description: "Largest request body the API reads, bytes; a larger one is refused with 413 without being read.",
   },
 };
 
