@@ -4,7 +4,13 @@
 // parsing and jar a crawl uses.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { runStandalone } from "../src/engine/standalone.ts";
+import { EventBus } from "../src/events/bus.ts";
+import type { CrawlEvent } from "../src/events/events.ts";
+import { ModuleRegistry } from "../src/modules/registry.ts";
 import { TwoLevelCache } from "../src/cache/cache.ts";
 import { SessionStore } from "../src/cache/session-store.ts";
 import type { Config } from "../src/config/index.ts";
@@ -111,6 +117,44 @@ describe("credentials stay with their origin", () => {
       expect(seen.get(path)?.authorization, path).toBeUndefined();
       expect(seen.get(path)?.["x-api-key"], path).toBeUndefined();
     }
+  });
+});
+
+describe("userinfo in URLs", () => {
+  it("user:pass@ in a followed URL reaches no item, event, dead letter or frontier log, and is not sent", async () => {
+    const seen = new Map<string, string | undefined>();
+    const site = await server((req, res) => {
+      seen.set(req.url!, req.headers.authorization);
+      if (req.url === "/") return html(res, `<a href="http://crawler:pa55word@127.0.0.1:${port(site)}/secret">s</a> <a href="http://u:hunter2@127.0.0.1:${port(site)}/gone">g</a>`);
+      if (req.url === "/gone") return html(res, "gone", 404);
+      html(res, "secret page");
+    });
+    config = await testConfig((c) => {
+      c.crawler.obeyRobotsTxt = false;
+      c.state.dir = join(c.output.path, "state");
+    });
+    const registry = new ModuleRegistry(config.modules);
+    registry.register(followAll("userinfo", `${site.url}/`) as never);
+    const bus = new EventBus();
+    const events: CrawlEvent[] = [];
+    bus.events$.subscribe((e) => events.push(e));
+    await runStandalone({ config, registry, events: bus, state: { resume: false } });
+    expect(seen.has("/secret")).toBe(true);
+    expect(seen.get("/secret")).toBeUndefined();
+    const written: string[] = [JSON.stringify(events)];
+    const walk = async (dir: string): Promise<void> => {
+      for (const e of await readdir(dir, { withFileTypes: true })) {
+        const p = join(dir, e.name);
+        if (e.isDirectory()) await walk(p);
+        else written.push((await readFile(p)).toString("latin1"));
+      }
+    };
+    await walk(config.output.path); // items (JSONL) and the state folder (frontier log)
+    const all = written.join("\n");
+    expect(all).toContain("/secret");
+    expect(all).not.toContain("pa55word");
+    expect(all).not.toContain("hunter2");
+    expect(all).not.toContain("crawler:");
   });
 });
 
