@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { TwoLevelCache } from "../src/cache/cache.ts";
-import { SessionStore } from "../src/cache/session-store.ts";
+import { SessionStore } from "../src/download/session-store.ts";
 import { parseSetCookies } from "../src/model/cookies.ts";
 
 interface Case {

@@ -12,7 +12,7 @@ import { EventBus } from "../src/events/bus.ts";
 import type { CrawlEvent } from "../src/events/events.ts";
 import { ModuleRegistry } from "../src/modules/registry.ts";
 import { TwoLevelCache } from "../src/cache/cache.ts";
-import { SessionStore } from "../src/cache/session-store.ts";
+import { SessionStore } from "../src/download/session-store.ts";
 import type { Config } from "../src/config/index.ts";
 import { defineModule } from "../src/modules/define.ts";
 import { parseSetCookies } from "../src/model/cookies.ts";

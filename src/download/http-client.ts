@@ -1,11 +1,10 @@
-import { cookieHeader, isCredentialHeader, parseSetCookies, type Request, sameOrigin, type Response, responseFor } from "../model/index.ts";
-import { URL_HEADER } from "../modules/page.ts";
-import { defaultTransport } from "../runtime/http-transport.ts";
-import { Deadline } from "./deadline.ts";
+import { cookieHeader, isCredentialHeader, parseSetCookies, type Request, sameOrigin, type Response, responseFor, URL_HEADER } from "../model/index.ts";
+import { AddressRefused, defaultTransport } from "../runtime/http-transport.ts";
+import { Deadline } from "../runtime/deadline.ts";
 import { DownloadError } from "./download-error.ts";
 import { checkResolvedHost, mustCheckAddresses, namedHostsOf, type PrivateNetworkPolicy } from "./private-network.ts";
-import { kyTransport } from "./ky-transport.ts";
-import { headerValue, type HopResponse, type Transport } from "./transport.ts";
+import { kyTransport } from "../runtime/ky-transport.ts";
+import { headerValue, type HopResponse, type Transport } from "../runtime/transport.ts";
 
 export interface HttpClientOptions {
   userAgent: string;
@@ -159,7 +158,8 @@ async function readBody(res: HopResponse, max: number, url: string, truncate: bo
 function toDownloadError(err: unknown, deadline: Deadline): DownloadError {
   if (err instanceof DownloadError) return err;
   // a refusal from the transport's connect (private-network check) comes wrapped or as it was
-  if ((err as { cause?: unknown }).cause instanceof DownloadError) return (err as { cause: DownloadError }).cause;
+  const refused = err instanceof AddressRefused ? err : (err as { cause?: unknown }).cause instanceof AddressRefused ? (err as { cause: AddressRefused }).cause : undefined;
+  if (refused) return new DownloadError(refused.message, false);
   if (deadline.aborted && deadline.reason instanceof DownloadError) return deadline.reason;
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
   const detail = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));

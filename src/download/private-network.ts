@@ -6,7 +6,8 @@
 // every resolved address inside the connection's DNS lookup, so a name cannot resolve to a
 // public address for a check and to a private one for the connect).
 import { lookup } from "node:dns/promises";
-import { isIpLiteral, nonPublicAddress } from "../url/ip-ranges.ts";
+import { addressRefusal } from "../runtime/http-transport.ts";
+import { isIpLiteral } from "../url/ip-ranges.ts";
 import type { JsonValue } from "../model/index.ts";
 import { DownloadError } from "./download-error.ts";
 
@@ -128,19 +129,10 @@ export function mustCheckAddresses(policy: PrivateNetworkPolicy | undefined, url
   }
 }
 
-/**
- * The error for connecting to `address` (what `host` resolved to, or the host itself when it is
- * an IP literal) of a host the crawl does not name, or undefined for a public address.
- */
+/** The refusal (a DownloadError, not retryable) for connecting `host` to `address`, or undefined for a public address. */
 export function privateAddressRefusal(host: string, address: string): DownloadError | undefined {
-  const kind = nonPublicAddress(address);
-  if (kind === undefined) return undefined;
-  const h = normalHost(host);
-  const what = h === normalHost(address) ? `${address} is` : `${h} resolves to ${address},`;
-  return new DownloadError(
-    `refused: ${what} a ${kind} address; private networks are crawled only when the crawl names the host (a start URL, a module's allowedDomains, download_config.allow_private_hosts) or with download_config.allow_private_networks = true`,
-    false,
-  );
+  const refused = addressRefusal(host, address);
+  return refused ? new DownloadError(refused.message, false) : undefined;
 }
 
 /**

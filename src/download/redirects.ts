@@ -8,8 +8,8 @@
  * a loop or a chain over `max_redirects` is caught on whichever worker sees it.
  */
 import { cookieMatches, type CookieItem, isCredentialHeader, type JsonValue, type Request, type Response, sameOrigin, uuidv7 } from "../model/index.ts";
-import { isAllowedDomain } from "../modules/requests.ts";
 import { canonicalizeUrl, impossibleHost, type UrlRules } from "../url/canonical.ts";
+import { isAllowedDomain } from "../url/link-rules.ts";
 
 /** What the engine does with a 3xx. */
 export type RedirectDecision =

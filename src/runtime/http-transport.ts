@@ -7,10 +7,9 @@
 //   opt-in, docs/security.md): then undici as on Node, because its connector takes a DNS
 //   lookup function and Deno's fetch has no hook on the address it connects to.
 import dns from "node:dns";
-import { kyTransport } from "../download/ky-transport.ts";
-import { privateAddressRefusal } from "../download/private-network.ts";
-import type { HopRequest, HopResponse, Transport } from "../download/transport.ts";
-import { isIpLiteral } from "../url/ip-ranges.ts";
+import { isIpLiteral, nonPublicAddress } from "../url/ip-ranges.ts";
+import { kyTransport } from "./ky-transport.ts";
+import type { HopRequest, HopResponse, Transport } from "./transport.ts";
 import type { Agent, Dispatcher } from "undici";
 import { runtime } from "./index.ts";
 
@@ -32,6 +31,26 @@ export function defaultTransport(poolSize: number): Transport {
   };
 }
 
+/** A connection refused because the address is not public (HttpClient makes it a DownloadError). */
+export class AddressRefused extends Error {
+  override name = "AddressRefused";
+}
+
+/**
+ * The refusal for connecting to `address` (what `host` resolved to, or the host itself when it is
+ * an IP literal) of a host the crawl does not name, or undefined for a public address.
+ */
+export function addressRefusal(host: string, address: string): AddressRefused | undefined {
+  const kind = nonPublicAddress(address);
+  if (kind === undefined) return undefined;
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, "$1").replace(/\.$/, "");
+  const a = address.toLowerCase().replace(/^\[(.*)\]$/, "$1");
+  const what = h === a ? `${address} is` : `${h} resolves to ${address},`;
+  return new AddressRefused(
+    `refused: ${what} a ${kind} address; private networks are crawled only when the crawl names the host (a start URL, a module's allowedDomains, download_config.allow_private_hosts) or with download_config.allow_private_networks = true`,
+  );
+}
+
 type LookupCallback = (err: Error | null, address: string | dns.LookupAddress[], family?: number) => void;
 
 /**
@@ -42,7 +61,7 @@ function checkedLookup(hostname: string, options: dns.LookupOptions, callback: L
   dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
     if (err) return callback(err, []);
     for (const a of addresses) {
-      const refused = privateAddressRefusal(hostname, a.address);
+      const refused = addressRefusal(hostname, a.address);
       if (refused) return callback(refused, []);
     }
     if (options.all) return callback(null, addresses);
@@ -65,7 +84,7 @@ function nodeTransport(poolSize: number, checkAddresses: boolean): Transport {
       // an IP literal is connected to without a lookup: checked here (the URL parser has already
       // turned 0x7f.1, 2130706433 and 127.1 into 127.0.0.1)
       if (checkAddresses && isIpLiteral(u.hostname)) {
-        const refused = privateAddressRefusal(u.hostname, u.hostname.replace(/^\[|\]$/g, ""));
+        const refused = addressRefusal(u.hostname, u.hostname.replace(/^\[|\]$/g, ""));
         if (refused) throw refused;
       }
       const res = await (await getAgent()).request({

@@ -1,8 +1,8 @@
-// src/cache/session-store.ts: per-module cookies and headers, kept in the shared cache under
+// src/download/session-store.ts: per-module cookies and headers, kept in the shared cache under
 // mocra's keys `<name>:cache:cookies:<module>` and `<name>:cache:headers:<module>`.
 import { cookieDomain, type CookieItem, cookiesForUrl, type HeaderItem, type Request, type Response } from "../model/index.ts";
-import type { Downloader } from "../../operators/download.ts";
-import type { Cache } from "./cache.ts";
+import type { Downloader } from "./downloader.ts";
+import type { Cache } from "../cache/cache.ts";
 
 /** Cookies kept per module at most (the oldest go first). */
 export const MAX_COOKIES_PER_MODULE = 300;
