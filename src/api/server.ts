@@ -17,7 +17,7 @@ import type { DeadLetter, QueueStats } from "../queue/queue.ts";
 import { runtime } from "../runtime/index.ts";
 import { type HttpServer, serveHttp } from "../runtime/serve.ts";
 import { printable } from "../text/printable.ts";
-import { isIpLiteral } from "../url/ip-ranges.ts";
+import { isIpLiteral } from "../runtime/ip-ranges.ts";
 
 /** A task to submit (POST /start_work), as mocra's TaskModel fields. */
 export interface SubmitRequest {

@@ -7,7 +7,7 @@
 // public address for a check and to a private one for the connect).
 import { lookup } from "node:dns/promises";
 import { addressRefusal } from "../runtime/http-transport.ts";
-import { isIpLiteral } from "../url/ip-ranges.ts";
+import { isIpLiteral } from "../runtime/ip-ranges.ts";
 import type { JsonValue } from "../model/index.ts";
 import { DownloadError } from "./download-error.ts";
 

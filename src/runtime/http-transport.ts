@@ -7,7 +7,7 @@
 //   opt-in, docs/security.md): then undici as on Node, because its connector takes a DNS
 //   lookup function and Deno's fetch has no hook on the address it connects to.
 import dns from "node:dns";
-import { isIpLiteral, nonPublicAddress } from "../url/ip-ranges.ts";
+import { isIpLiteral, nonPublicAddress } from "./ip-ranges.ts";
 import { kyTransport } from "./ky-transport.ts";
 import type { HopRequest, HopResponse, Transport } from "./transport.ts";
 import type { Agent, Dispatcher } from "undici";

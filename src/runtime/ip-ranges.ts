@@ -1,4 +1,4 @@
-// src/url/ip-ranges.ts: which IP addresses are not on the public internet. The download path
+// src/runtime/ip-ranges.ts: which IP addresses are not on the public internet. The download path
 // refuses them unless the crawl names the host (src/download/private-network.ts).
 
 /** An IPv4 address in dotted form as a 32-bit number, or undefined. */
