@@ -16,6 +16,7 @@ import { SessionStore } from "../src/download/session-store.ts";
 import type { Config } from "../src/config/index.ts";
 import { defineModule } from "../src/modules/define.ts";
 import { parseSetCookies } from "../src/model/cookies.ts";
+import { nonPublicAddress } from "../src/runtime/ip-ranges.ts";
 import { cleanup, crawl, testConfig } from "./helpers/crawl.ts";
 import { html, startServer, type TestServer } from "./helpers/http-server.ts";
 
@@ -180,6 +181,13 @@ async function dualStackServer(hits: string[]): Promise<{ port: number; close():
 }
 
 describe("private networks are opt-in", () => {
+  it("classifies the non-public ranges, IPv6 forms embedding IPv4 included; public addresses pass", () => {
+    const refused = ["127.0.0.1", "127.255.1.2", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254", "100.64.0.1", "100.127.255.254", "0.0.0.0", "224.0.0.1", "255.255.255.255", "::", "::1", "fc00::1", "fd12:3456::1", "fe80::1", "ff02::1", "::ffff:127.0.0.1", "::ffff:7f00:1", "::127.0.0.1", "64:ff9b::a9fe:a9fe", "2002:c0a8:0101::1", "[::1]", "fe80::1%eth0"];
+    for (const a of refused) expect(nonPublicAddress(a), a).toBeDefined();
+    const open = ["8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "192.169.0.1", "11.0.0.1", "2606:4700:4700::1111", "::ffff:8.8.8.8", "2002:0808:0808::1", "not-an-ip", "example.com"];
+    for (const a of open) expect(nonPublicAddress(a), a).toBeUndefined();
+  });
+
   it("a crawl started at http://localhost:A/ makes no request to 127.0.0.1:B, 0x7f.1:B, 2130706433:B or [::1]:B", async () => {
     const hits: string[] = [];
     const b = await dualStackServer(hits);
