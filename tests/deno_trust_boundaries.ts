@@ -13,6 +13,7 @@ import { runStandalone } from "../src/engine/standalone.ts";
 import { defineModule } from "../src/modules/define.ts";
 import { ModuleRegistry } from "../src/modules/registry.ts";
 import { parseSetCookies } from "../src/model/cookies.ts";
+import { loopbackLinks, startCookieSite, startDualStackServer } from "./fixtures/trust-sites.ts";
 
 const runtime = "Deno" in globalThis ? "deno" : "node";
 function check(cond: boolean, what: string): void {
@@ -56,22 +57,13 @@ async function crawlOnce(name: string, start: string, patch: (c: Config) => void
 
 // private networks: started at localhost:A, the links to port B (v4 and v6 loopback) are refused
 {
-  const hits: string[] = [];
-  const onB = (req: IncomingMessage, res: ServerResponse) => {
-    hits.push(`${req.headers.host}${req.url}`);
-    html(res, "private");
-  };
-  const b4 = (await listen(onB))!;
-  const b6 = await listen(onB, "::1", portOf(b4));
-  const pb = portOf(b4);
-  const a = (await listen((req, res) =>
-    html(res, req.url === "/" ? ["127.0.0.1", "0x7f.1", "2130706433", "[::1]", "127.1"].map((h, i) => `<a href="http://${h}:${pb}/p${i}">x</a>`).join(" ") : "none")
-  ))!;
+  const b = await startDualStackServer();
+  const a = (await listen((req, res) => html(res, req.url === "/" ? loopbackLinks(b.port) : "none")))!;
   await crawlOnce("ssrf", `http://localhost:${portOf(a)}/`, () => {});
-  check(hits.length === 0, `requests reached port B: ${hits.join(", ")}`);
+  check(b.hits.length === 0, `requests reached port B: ${b.hits.join(", ")}`);
   await crawlOnce("ssrf_allowed", `http://localhost:${portOf(a)}/`, (c) => (c.downloadConfig.allowPrivateHosts = ["127.0.0.1"]));
-  check(hits.includes(`127.0.0.1:${pb}/p0`), `with allow_private_hosts = ["127.0.0.1"] port B was not reached: ${hits.join(", ")}`);
-  await Promise.all([close(a), close(b4), close(b6)]);
+  check(b.hits.includes(`127.0.0.1:${b.port}/p0`), `with allow_private_hosts = ["127.0.0.1"] port B was not reached: ${b.hits.join(", ")}`);
+  await Promise.all([close(a), b.close()]);
 }
 
 // cookies: parsed and matched by RFC 6265
@@ -80,25 +72,13 @@ async function crawlOnce(name: string, start: string, patch: (c: Config) => void
   check(parseSetCookies(["s=1; Domain=com"], "http://www.evil.com/").length === 0, "Domain=com stored");
   const gone = parseSetCookies(["s=1; Max-Age=-1"], "http://shop.example/");
   check(gone.length === 1 && gone[0].expires === 0, "Max-Age=-1 is not an expired cookie");
-  const seen = new Map<string, string>();
-  let a: Server;
-  a = (await listen((req, res) => {
-    seen.set(`${req.headers.host!.split(":")[0]}${req.url}`, req.headers.cookie ?? "");
-    if (req.url === "/dir/set") {
-      res.setHeader("set-cookie", ["dl=1; Domain=localhost", "de=1; Domain=", "ho=1; Path=/", "dp=1", "gone=1; Path=/"]);
-      return html(res, `<a href="/dir/del">n</a>`);
-    }
-    if (req.url === "/dir/del") {
-      res.setHeader("set-cookie", ["gone=x; Path=/; Max-Age=-1"]);
-      return html(res, `<a href="/dir/next">n</a> <a href="/other">o</a> <a href="http://localhost:${portOf(a)}/check">l</a>`);
-    }
-    html(res, "end");
-  }))!;
-  await crawlOnce("cookies", `http://127.0.0.1:${portOf(a)}/dir/set`, (c) => (c.downloadConfig.allowPrivateHosts = ["localhost"]));
+  const site = await startCookieSite();
+  await crawlOnce("cookies", `${site.url}/dir/set`, (c) => (c.downloadConfig.allowPrivateHosts = ["localhost"]));
+  const seen = site.seen;
   check(seen.get("localhost/check") === "", `cookies of 127.0.0.1 sent to localhost: ${seen.get("localhost/check")}`);
   check(seen.get("127.0.0.1/other") === "ho=1", `/other got ${seen.get("127.0.0.1/other")}`);
   check(seen.get("127.0.0.1/dir/next") === "de=1; dp=1; ho=1", `/dir/next got ${seen.get("127.0.0.1/dir/next")}`);
-  await close(a);
+  await site.close();
 }
 
 console.log(`trust boundaries (${runtime}): private networks refused by address, cookies by RFC 6265: ok`);

@@ -2,8 +2,7 @@
 // 127.0.0.1 (two ports stand for two origins; `localhost` and `127.0.0.1` for two sites), plus
 // the cookie rows that need real domain names (evil.example, bank.example) through the same
 // parsing and jar a crawl uses.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -17,6 +16,7 @@ import type { Config } from "../src/config/index.ts";
 import { defineModule } from "../src/modules/define.ts";
 import { parseSetCookies } from "../src/model/cookies.ts";
 import { nonPublicAddress } from "../src/runtime/ip-ranges.ts";
+import { loopbackLinks, startCookieSite, startDualStackServer } from "./fixtures/trust-sites.ts";
 import { cleanup, crawl, testConfig } from "./helpers/crawl.ts";
 import { html, startServer, type TestServer } from "./helpers/http-server.ts";
 
@@ -65,20 +65,9 @@ describe("cookies by RFC 6265", () => {
   });
 
   it("over HTTP: Domain=localhost and an empty Domain from 127.0.0.1 stay with 127.0.0.1; no Path means the directory; Max-Age=-1 deletes", async () => {
-    const cookieHeaders = new Map<string, string>();
-    const site = await server((req, res) => {
-      const host = req.headers.host!.split(":")[0];
-      cookieHeaders.set(`${host}${req.url}`, req.headers.cookie ?? "");
-      if (req.url === "/dir/set") {
-        res.setHeader("set-cookie", ["dl=1; Domain=localhost", "de=1; Domain=", "ho=1; Path=/", "dp=1", "gone=1; Path=/"]);
-        return html(res, `<a href="/dir/del">next</a>`);
-      }
-      if (req.url === "/dir/del") {
-        res.setHeader("set-cookie", ["gone=x; Path=/; Max-Age=-1"]);
-        return html(res, `<a href="/dir/next">n</a> <a href="/other">o</a> <a href="http://localhost:${port(site)}/check">l</a>`);
-      }
-      html(res, "end");
-    });
+    const site = await startCookieSite();
+    servers.push(site);
+    const cookieHeaders = site.seen;
     config = await testConfig((c) => {
       c.crawler.obeyRobotsTxt = false;
       c.downloadConfig.allowPrivateHosts = ["localhost"];
@@ -159,27 +148,6 @@ describe("userinfo in URLs", () => {
   });
 });
 
-/** A server listening on 127.0.0.1 and ::1 with the same port (so a refused address is not just unreachable). */
-async function dualStackServer(hits: string[]): Promise<{ port: number; close(): Promise<void> }> {
-  const handler = (req: IncomingMessage, res: ServerResponse) => {
-    hits.push(`${req.headers.host}${req.url}`);
-    html(res, "private");
-  };
-  for (let attempt = 0; ; attempt++) {
-    const v4 = createServer(handler);
-    await new Promise<void>((r) => v4.listen(0, "127.0.0.1", r));
-    const p = (v4.address() as AddressInfo).port;
-    const v6: Server = createServer(handler);
-    const ok = await new Promise<boolean>((r) => {
-      v6.once("error", () => r(false));
-      v6.listen(p, "::1", () => r(true));
-    });
-    const close = () => Promise.all([v4, ...(ok ? [v6] : [])].map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => {});
-    if (ok || attempt >= 5) return { port: p, close };
-    await close();
-  }
-}
-
 describe("private networks are opt-in", () => {
   it("classifies the non-public ranges, IPv6 forms embedding IPv4 included; public addresses pass", () => {
     const refused = ["127.0.0.1", "127.255.1.2", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254", "100.64.0.1", "100.127.255.254", "0.0.0.0", "224.0.0.1", "255.255.255.255", "::", "::1", "fc00::1", "fd12:3456::1", "fe80::1", "ff02::1", "::ffff:127.0.0.1", "::ffff:7f00:1", "::127.0.0.1", "64:ff9b::a9fe:a9fe", "2002:c0a8:0101::1", "[::1]", "fe80::1%eth0"];
@@ -189,15 +157,10 @@ describe("private networks are opt-in", () => {
   });
 
   it("a crawl started at http://localhost:A/ makes no request to 127.0.0.1:B, 0x7f.1:B, 2130706433:B or [::1]:B", async () => {
-    const hits: string[] = [];
-    const b = await dualStackServer(hits);
+    const b = await startDualStackServer();
+    const hits = b.hits;
     servers.push(b);
-    const a = await server((req, res) => {
-      if (req.url === "/") {
-        return html(res, ["127.0.0.1", "0x7f.1", "2130706433", "[::1]", "127.1"].map((h, i) => `<a href="http://${h}:${b.port}/p${i}">${h}</a>`).join(" "));
-      }
-      html(res, "none");
-    });
+    const a = await server((req, res) => html(res, req.url === "/" ? loopbackLinks(b.port) : "none"));
     config = await testConfig();
     const run = await crawl(config, [followAll("ssrf", `http://localhost:${port(a)}/`)]);
     expect(hits).toEqual([]);
@@ -209,8 +172,8 @@ describe("private networks are opt-in", () => {
 
   it("the same crawl reaches port B when the config names 127.0.0.1 (allow_private_hosts), or allows private networks", async () => {
     for (const patch of [(c: Config) => (c.downloadConfig.allowPrivateHosts = ["127.0.0.1"]), (c: Config) => (c.downloadConfig.allowPrivateNetworks = true)]) {
-      const hits: string[] = [];
-      const b = await dualStackServer(hits);
+      const b = await startDualStackServer();
+      const hits = b.hits;
       servers.push(b);
       const a = await server((req, res) => html(res, req.url === "/" ? `<a href="http://127.0.0.1:${b.port}/p">b</a>` : "none"));
       config = await testConfig(patch);
