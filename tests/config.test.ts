@@ -71,6 +71,8 @@ const EXPECTED_DEFAULTS: Config = {
     proxyRateLimit: 0,
     proxyMaxFailures: 3,
     proxyCooldownSecs: 60,
+    allowPrivateHosts: [],
+    allowPrivateNetworks: false,
   },
   channelConfig: {
     queueCodec: "bincode",
@@ -104,7 +106,7 @@ const EXPECTED_DEFAULTS: Config = {
   scheduler: { misfireToleranceSecs: 300, concurrency: 100, leaderLeaseSecs: 10 },
   db: { url: "", databaseSchema: "public", poolSize: 4, tls: false },
   state: { dir: "state", fsync: false, segmentMb: 16 },
-  api: { port: 0, host: "127.0.0.1", apiKey: "", rateLimit: 0 },
+  api: { port: 0, host: "127.0.0.1", apiKey: "", rateLimit: 0, allowedHosts: [], maxBodyBytes: 65536 },
   logger: { enabled: true, level: "info", format: "text" },
   modules: {},
   rateLimits: {},
@@ -284,6 +286,8 @@ const FULL_CONFIG: Config = {
     proxyRateLimit: 4,
     proxyMaxFailures: 1,
     proxyCooldownSecs: 0.5,
+    allowPrivateHosts: [],
+    allowPrivateNetworks: false,
   },
   channelConfig: {
     queueCodec: "msgpack",
@@ -329,7 +333,7 @@ const FULL_CONFIG: Config = {
   scheduler: { misfireToleranceSecs: 30, concurrency: 4, leaderLeaseSecs: 2 },
   db: { url: "", databaseSchema: "crawl", poolSize: 2, tls: true },
   state: { dir: "var/state", fsync: true, segmentMb: 4 },
-  api: { port: 8080, host: "0.0.0.0", apiKey: "s3cret", rateLimit: 2.5 },
+  api: { port: 8080, host: "0.0.0.0", apiKey: "s3cret", rateLimit: 2.5, allowedHosts: [], maxBodyBytes: 65536 },
   logger: { enabled: false, level: "debug", format: "json" },
   modules: {
     books: {

@@ -127,7 +127,7 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   const pause = await RedisPauseFlag.start(cacheRedis, config.name, { events });
   const credit = new CreditMeter();
   const worker = new Worker(
-    { config, queue, registry, sink, events, downloader: createHttpClient(config), limiter: new MemoryRateLimiter(), politeness, bounds, middleware, pause, credit },
+    { config, queue, registry, sink, events, downloader: createHttpClient(config, registry), limiter: new MemoryRateLimiter(), politeness, bounds, middleware, pause, credit },
     roles,
   );
   const nodes = await NodeRegistry.start(config, { id: worker.id, roles, pages: () => stats.pages, items: () => stats.items });

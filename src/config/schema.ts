@@ -74,6 +74,10 @@ export interface DownloadConfig {
   proxyRateLimit: number;
   proxyMaxFailures: number;
   proxyCooldownSecs: number;
+  /** hosts (names or IP addresses) that may resolve to a private network address (docs/security.md) */
+  allowPrivateHosts: string[];
+  /** crawl private, loopback and link-local addresses too (off: only hosts the crawl names) */
+  allowPrivateNetworks: boolean;
 }
 
 /** Connection fields shared by `[channel_config.redis]` and `[cache.redis]`. */
@@ -193,6 +197,10 @@ export interface ApiConfig {
   host: string;
   apiKey: string;
   rateLimit: number;
+  /** host names (besides the listening address, IP literals and localhost) a request's Host may carry */
+  allowedHosts: string[];
+  /** largest request body accepted, bytes (413 above) */
+  maxBodyBytes: number;
 }
 
 /** `logger.level` */
@@ -563,6 +571,19 @@ const downloadFields: FieldTable<DownloadConfig> = {
     default: 200,
     min: 1,
     description: "HTTP connections per origin (Node; Deno's fetch keeps its own pool).",
+  },
+  allowPrivateHosts: {
+    key: "allow_private_hosts",
+    type: "string[]",
+    default: [],
+    description:
+      "Hosts that may be crawled although they resolve to a loopback, private, link-local or other non-public address (start-URL hosts and modules' allowed_domains are allowed already). See docs/security.md.",
+  },
+  allowPrivateNetworks: {
+    key: "allow_private_networks",
+    type: "boolean",
+    default: false,
+    description: "Crawl any loopback, private, link-local, CGNAT, unique-local address (off: refused unless the crawl names the host).",
   },
   maxWaitMs: {
     key: "max_wait_ms",
@@ -1083,6 +1104,20 @@ const apiFields: FieldTable<ApiConfig> = {
     default: 0,
     min: 0,
     description: "Requests per second per caller (its key, or anonymous) on every route but / and /health; 0 = unlimited.",
+  },
+  allowedHosts: {
+    key: "allowed_hosts",
+    type: "string[]",
+    default: [],
+    description:
+      "Host names a request's Host header may carry besides the listening address, IP addresses and localhost (e.g. the name of a reverse proxy); any other Host is refused (403), against DNS rebinding.",
+  },
+  maxBodyBytes: {
+    key: "max_body_bytes",
+    type: "integer",
+    default: 65536,
+    min: 1,
+    description: "Largest request body the API reads, bytes; a larger one is refused with 413 without being read.",
   },
 };
 

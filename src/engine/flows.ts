@@ -222,6 +222,7 @@ function fetchStages(deps: FlowDeps): OperatorFunction<Job<Request>, Job<Fetched
           maxRedirects: deps.config.downloadConfig.maxRedirects,
           urlRules: urlRulesFor(settings, urlRulesOf(deps.config)),
           allowedDomains: settings.allowedDomains,
+          sensitiveHeaders: settings.sensitiveHeaders,
         });
       },
     }),

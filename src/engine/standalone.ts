@@ -2,6 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Config } from "../config/index.ts";
 import type { PauseGate } from "../control/pause.ts";
+import { privateNetworkPolicy } from "../download/private-network.ts";
 import { HttpClient } from "../download/http-client.ts";
 import { EventBus } from "../events/bus.ts";
 import { CrawlStats } from "../events/stats.ts";
@@ -100,13 +101,15 @@ export function createLocalSink(config: Config, jsonl?: JsonlSinkOptions): ItemS
   }
 }
 
-export function createHttpClient(config: Config): HttpClient {
+/** `modules`: whose allowedDomains may resolve to private addresses (docs/security.md) */
+export function createHttpClient(config: Config, modules?: { has(name: string): boolean; settings(name: string): { allowedDomains?: string[] } }): HttpClient {
   return new HttpClient({
     userAgent: config.crawler.userAgent,
     maxBodyBytes: config.downloadConfig.maxResponseSize,
     maxRedirects: config.downloadConfig.maxRedirects,
     followRedirects: false, // redirects go through the engine (src/download/redirects.ts)
     poolSize: config.downloadConfig.poolSize,
+    privateNetworks: privateNetworkPolicy(config.downloadConfig, (m) => (modules?.has(m) ? modules.settings(m).allowedDomains : undefined)),
   });
 }
 
@@ -157,7 +160,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
       registry,
       sink,
       events,
-      downloader: options.downloader ?? createHttpClient(config),
+      downloader: options.downloader ?? createHttpClient(config, registry),
       limiter: new MemoryRateLimiter(),
       middleware,
       pause: options.pause,

@@ -45,8 +45,14 @@ export interface ModuleSettings {
   rateLimit?: number;
   /** only follow links to these domains (and their subdomains); default: any */
   allowedDomains?: string[];
-  /** headers sent with every request of this module */
+  /**
+   * headers sent with every request of this module; the credential ones (Authorization,
+   * Proxy-Authorization, Cookie and `sensitiveHeaders`) not with a follow-up or redirect that
+   * leaves the origin of the page it came from
+   */
   headers?: Record<string, string>;
+  /** more header names (any case) that carry secrets: dropped when a redirect or follow-up leaves the origin */
+  sensitiveHeaders?: string[];
   /** deliveries of a failing request before it is dead-lettered */
   maxRetries?: number;
   /** HTTP statuses handed to parse() instead of being dropped as errors (default: only 2xx/3xx) */

@@ -1,4 +1,5 @@
 import { type JsonValue, type ParserTaskModel, parserTaskModel, type Request, type Response, taskModel } from "../model/index.ts";
+import { namedHostsOf } from "../download/private-network.ts";
 import type { LockOptions, LockService, WithLock } from "../sync/lock.ts";
 import type { UrlRules } from "../url/canonical.ts";
 import { type DropReason, isAllowedDomain, linkFilter } from "../url/link-rules.ts";
@@ -60,7 +61,7 @@ export async function runParse<Item>(
   const page = pageOf(response);
   const stepIdx = response.context.stepIdx ?? 0;
   const task = { account: response.account, platform: response.platform, priority: response.priority, runId: response.runId };
-  const origin = { task, module: module as CrawlModule<unknown>, settings, stepIdx, baseUrl: page.url || undefined, parentId: response.id, timeoutSecs, urlRules: urlRulesFor(settings, options.urlRules) };
+  const origin = { task, module: module as CrawlModule<unknown>, settings, stepIdx, baseUrl: page.url || undefined, parentId: response.id, namedHosts: namedHostsOf(response.metadata.task), timeoutSecs, urlRules: urlRulesFor(settings, options.urlRules) };
 
   const { seenBefore } = options;
   const rules = origin.urlRules;
