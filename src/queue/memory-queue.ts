@@ -137,6 +137,13 @@ export class MemoryQueue implements Queue {
     });
   }
 
+  /** The entry's number, which the journal keeps across restarts (none without a journal). */
+  poisonKey(delivery: Delivery<Topic>): string | undefined {
+    if (!this.journal) return undefined;
+    const entry = this.state(delivery.topic).inFlight.get(delivery.entryId);
+    return entry ? String(entry.seq) : undefined;
+  }
+
   private take<K extends Topic>(topic: K, max: number): Delivery<K>[] {
     const s = this.state(topic);
     const out: Delivery<K>[] = [];

@@ -272,6 +272,11 @@ export class RedisQueue implements Queue {
   // ------------------------------------------------------------------------------------- read
 
   /** QueueReader.read: strict priority within the credit, blocking without polling when empty. */
+  /** "<stream key> <entry id>": claim.lua reads the reason from `<stream key>:poison` */
+  poisonKey(delivery: Delivery<Topic>): string | undefined {
+    return delivery instanceof RedisDelivery ? `${delivery.stream} ${delivery.entryId}` : undefined;
+  }
+
   read<K extends Topic>(topic: K, max: number, blockMs: number): Promise<Delivery<K>[]> {
     return this.reader.read(topic, max, blockMs);
   }
