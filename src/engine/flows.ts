@@ -6,6 +6,7 @@ import type { PauseGate } from "../control/pause.ts";
 import type { EventBus } from "../events/bus.ts";
 import { MiddlewareChains } from "../middleware/chains.ts";
 import type { Request, Topic, TopicMessages } from "../model/index.ts";
+import type { ModuleGuard } from "../modules/deadline.ts";
 import type { ModuleRegistry } from "../modules/registry.ts";
 import { URL_HEADER } from "../modules/page.ts";
 import type { CreditMeter } from "../observe/credit.ts";
@@ -65,6 +66,8 @@ export interface FlowDeps {
   pause?: PauseGate;
   /** where the sources report their credit in use (metrics, dashboard) */
   credit?: CreditMeter;
+  /** the watchdog that ends the process when module code blocks it past its deadline */
+  guard?: ModuleGuard;
 }
 
 /** A flow's source: reads `topic` with credit, holding back while paused. */
@@ -137,6 +140,10 @@ function parseStage(deps: FlowDeps) {
     urlRules: urlRulesOf(deps.config),
     dedupItemsByCanonical: deps.config.crawler.dedupItemsByCanonical,
     seenBefore: deps.queue.seenBefore?.bind(deps.queue),
+    parseTimeoutSecs: deps.config.crawler.parseTimeoutSecs,
+    maxFollowsPerPage: deps.config.crawler.maxFollowsPerPage,
+    guard: deps.guard,
+    poisonKey: deps.queue.poisonKey ? (m) => deps.queue.poisonKey!(m.delivery) : undefined,
   });
 }
 

@@ -75,3 +75,20 @@ export function restoreFastStringPrototype(): void {
   const wrapper: { fastPrototypeProbe?: true } = Object("");
   wrapper.fastPrototypeProbe = true;
 }
+
+/** The command that runs this same program again with `argv` (the supervisor's child). */
+export function selfCommand(argv: readonly string[]): { cmd: string; args: string[] } {
+  if (runtime === "deno") return { cmd: process.execPath, args: ["run", "-A", process.argv[1], ...argv] };
+  return { cmd: process.execPath, args: [...process.execArgv, process.argv[1], ...argv] };
+}
+
+/** The parent process's id now (it changes when the parent dies and the process is re-parented). */
+export function parentPid(): number {
+  return process.ppid;
+}
+
+/** Ends this process at once, as kill -9 would (no handlers, no flushing). */
+export function killSelf(): never {
+  process.kill(process.pid, "SIGKILL");
+  throw new Error("unreachable");
+}

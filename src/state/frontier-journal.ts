@@ -13,7 +13,7 @@ const ENQUEUED = 1;
 const SETTLED = 2;
 
 /** files of the frontier inside a state folder */
-export const FRONTIER_FILES = { segments: "segments.json", seen: "seen.log", dead: "dead.log" } as const;
+export const FRONTIER_FILES = { segments: "segments.json", seen: "seen.log", dead: "dead.log", poison: "poison.log" } as const;
 
 export interface FrontierOptions {
   /** a segment is closed and a new one started past this size */
@@ -122,6 +122,16 @@ export class FrontierJournal implements QueueJournal {
       const message = d.payload === undefined ? undefined : jsonCodec.decode(d.topic, encoder.encode(d.payload));
       dead.set(d.id, { topic: d.topic, priority: d.priority, id: d.id, reason: d.reason, originalId: d.originalId, message });
     }
+    const poisoned = new Map<number, { count: number; reason: string }>();
+    const poisonPath = join(dir, FRONTIER_FILES.poison);
+    if (existsSync(poisonPath)) {
+      for (const p of readJsonLines<{ key?: unknown; reason?: unknown }>(poisonPath, notes)) {
+        const seq = Number(p.key);
+        if (!Number.isInteger(seq) || !live.has(seq)) continue; // settled or dead-lettered since
+        const was = poisoned.get(seq);
+        poisoned.set(seq, { count: (was?.count ?? 0) + 1, reason: String(p.reason ?? "blocked the process") });
+      }
+    }
     const ready: QueueEntry[] = [];
     const delayed: { due: number; entry: QueueEntry }[] = [];
     for (const { entry, due } of live.values()) {
@@ -130,7 +140,7 @@ export class FrontierJournal implements QueueJournal {
       else delayed.push({ due, entry });
     }
     j.rotate(range.last + 1);
-    return { journal: j, recovered: { ready, delayed, dead: [...dead.values()], seen, lastSeq }, notes };
+    return { journal: j, recovered: { ready, delayed, dead: [...dead.values()], seen, lastSeq, poisoned }, notes };
   }
 
   enqueued(entry: QueueEntry, dedupKey?: string, due?: number): void {

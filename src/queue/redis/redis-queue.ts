@@ -173,6 +173,7 @@ export class RedisQueue implements Queue {
         claimIntervalMs: ch.redis.claimInterval,
         claimCount: ch.redis.claimCount,
         maxDeliveries: options.maxDeliveries ?? Math.max(config.crawler.requestMaxRetries, 1) + 2,
+        maxPoisonDeliveries: Math.max(config.crawler.requestMaxRetries, 1),
         deadLetterMaxLen: this.deadLetterMaxLen,
         keepConsumedMs: ch.minidTime * 3_600_000,
         trimIntervalMs: options.trimIntervalMs ?? 60_000,

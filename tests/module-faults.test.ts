@@ -1,0 +1,159 @@
+// Module code that never yields (a CPU loop in parse), never settles, or follows a million links:
+// real run-standalone / start-worker processes against a local server. Each case stalled, hung
+// or exhausted the heap before the watchdog, the parse deadline and max_follows_per_page.
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { type Config, loadConfig } from "../src/config/index.ts";
+import { taskModel } from "../src/model/index.ts";
+import { RedisQueue } from "../src/queue/redis/index.ts";
+import { html, startServer, type TestServer } from "./helpers/http-server.ts";
+import { cleanupRedis } from "./helpers/redis.ts";
+import { ROOT, withTestRedis } from "./helpers/worker-process.ts";
+
+const PAGES = 12;
+let server: TestServer | undefined;
+const children: ChildProcess[] = [];
+
+afterEach(async () => {
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  await server?.close();
+  server = undefined;
+});
+
+/** `/` links to /p/0 … /p/11 and to `/bad`; each /p/N is an item. */
+async function site(): Promise<TestServer> {
+  return startServer((req, res) => {
+    if (req.url === "/") html(res, [...Array.from({ length: PAGES }, (_, i) => `<a href="/p/${i}">${i}</a>`), `<a href="/bad">bad</a>`].join(""));
+    else html(res, `<h1>${req.url}</h1>`);
+  });
+}
+
+/** A module whose parse of `/bad` does `bad` (JS statements); every other page emits its URL. */
+async function moduleDir(bad: string, extra = ""): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "mocra-faults-"));
+  await writeFile(
+    join(dir, "faulty.ts"),
+    `import { defineModule } from ${JSON.stringify(join(ROOT, "src/modules/define.ts"))};
+export default defineModule({
+  name: "faulty",
+  start: (ctx) => [String(ctx.settings.url) + "/"],
+  async parse(page, ctx) {
+    if (page.url.endsWith("/bad")) { ${bad} }
+    if (page.url.endsWith("/")) ctx.follow(page.links("a"));
+    else ctx.emit({ url: page.url });
+  },${extra}
+});\n`,
+  );
+  return dir;
+}
+
+function baseToml(dir: string, url: string, extra = ""): string {
+  return (
+    `name = "faults_${process.pid}_${Math.random().toString(36).slice(2, 8)}"\n[crawler]\nmodule_paths = [${JSON.stringify(dir)}]\nobey_robots_txt = false\n` +
+    `parse_timeout_secs = 2\nrequest_max_retries = 2\nretry_base_delay_ms = 50\nretry_max_delay_ms = 100\nprogress_interval_secs = 1\n${extra}\n` +
+    `[output]\npath = ${JSON.stringify(join(dir, "out"))}\n[state]\ndir = ${JSON.stringify(join(dir, "state"))}\n[modules.faulty]\nurl = ${JSON.stringify(url)}\n`
+  );
+}
+
+interface Run {
+  child: ChildProcess;
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function cli(args: string[], runtime: "node" | "deno" = "node"): Run {
+  const child =
+    runtime === "deno"
+      ? spawn(join(ROOT, "node_modules/deno/deno"), ["run", "-A", "src/cli.ts", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] })
+      : spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  return { child, output: () => out, exited };
+}
+
+async function items(dir: string): Promise<string[]> {
+  const text = await readFile(join(dir, "out", "faulty.jsonl"), "utf8").catch(() => "");
+  return text
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => (JSON.parse(l) as { url: string }).url)
+    .sort();
+}
+
+function deadLetters(dir: string): { reason: string }[] {
+  try {
+    return readFileSync(join(dir, "out", "dead_letters.jsonl"), "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { reason: string });
+  } catch {
+    return [];
+  }
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: () => string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const t = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out: ${what()}`)), ms)));
+  try {
+    return await Promise.race([p, t]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe("module faults (standalone)", () => {
+  it("a parse that never settles fails its delivery with 'parse timed out after N s'; the crawl finishes", async () => {
+    server = await site();
+    const dir = await moduleDir("await new Promise(() => {});");
+    await writeFile(join(dir, "config.toml"), baseToml(dir, server.url));
+    const run = cli(["run-standalone", "--config", join(dir, "config.toml")]);
+    const { code } = await withTimeout(run.exited, 60_000, run.output);
+    expect(code, run.output()).toBe(0);
+    expect((await items(dir)).length).toBe(PAGES);
+    const dead = deadLetters(dir);
+    expect(dead.length, run.output()).toBe(1);
+    expect(dead[0].reason).toMatch(/^parse timed out after 2 s/);
+  }, 90_000);
+
+  it("a parse that loops on the CPU is ended by the watchdog, counted per restart, dead-lettered after request_max_retries; every other page is stored", async () => {
+    server = await site();
+    const dir = await moduleDir("for (;;) {}");
+    await writeFile(join(dir, "config.toml"), baseToml(dir, server.url));
+    const run = cli(["run-standalone", "--config", join(dir, "config.toml")]);
+    const { code } = await withTimeout(run.exited, 100_000, run.output);
+    expect(code, run.output()).toBe(0);
+    expect(run.output()).toMatch(/watchdog: parse of http:\/\/127\.0\.0\.1:\d+\/bad \(module faulty\) blocked the process/);
+    expect((await items(dir)).length, run.output()).toBe(PAGES);
+    const dead = deadLetters(dir);
+    expect(dead.length, run.output()).toBe(1);
+    expect(dead[0].reason).toMatch(/^parse timed out after 2 s: it blocked the process.*\(after 2 attempts\)/);
+    // request_max_retries = 2: the page was parsed twice, so the watchdog fired twice
+    expect(run.output().match(/watchdog: /g)?.length).toBe(2);
+  }, 120_000);
+
+  it("SIGTERM during a looping parse ends the process within shutdown_timeout_secs", async () => {
+    server = await site();
+    const dir = await moduleDir("for (;;) {}");
+    // a long parse deadline: only the shutdown bound can end the loop in time
+    await writeFile(join(dir, "config.toml"), baseToml(dir, server.url, "shutdown_timeout_secs = 3").replace("parse_timeout_secs = 2", "parse_timeout_secs = 600"));
+    const run = cli(["run-standalone", "--config", join(dir, "config.toml")]);
+    // wait until /bad is being parsed: the process stops printing progress
+    const deadline = Date.now() + 60_000;
+    while (!/pages \d+/.test(run.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 1500));
+    const signalled = Date.now();
+    run.child.kill("SIGTERM");
+    const { code, signal } = await withTimeout(run.exited, 20_000, run.output);
+    const took = (Date.now() - signalled) / 1000;
+    expect(code !== 0 || signal !== null, run.output()).toBe(true);
+    // 3 s of shutdown timeout plus the watchdog's look every 0.2 s and process start-up slack
+    expect(took, run.output()).toBeLessThan(10);
+  }, 90_000);
+});
