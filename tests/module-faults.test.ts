@@ -113,7 +113,7 @@ describe("module faults (standalone)", () => {
     server = await site();
     const dir = await moduleDir("await new Promise(() => {});");
     await writeFile(join(dir, "config.toml"), baseToml(dir, server.url));
-    const run = cli(["run-standalone", "--config", join(dir, "config.toml")]);
+    const run = cli(["run-standalone", "--config", join(dir, "config.toml"), "--module", "faulty"]);
     const { code } = await withTimeout(run.exited, 60_000, run.output);
     expect(code, run.output()).toBe(0);
     expect((await items(dir)).length).toBe(PAGES);
@@ -126,7 +126,7 @@ describe("module faults (standalone)", () => {
     server = await site();
     const dir = await moduleDir("for (;;) {}");
     await writeFile(join(dir, "config.toml"), baseToml(dir, server.url));
-    const run = cli(["run-standalone", "--config", join(dir, "config.toml")]);
+    const run = cli(["run-standalone", "--config", join(dir, "config.toml"), "--module", "faulty"]);
     const { code } = await withTimeout(run.exited, 100_000, run.output);
     expect(code, run.output()).toBe(0);
     expect(run.output()).toMatch(/watchdog: parse of http:\/\/127\.0\.0\.1:\d+\/bad \(module faulty\) blocked the process/);
@@ -143,7 +143,7 @@ describe("module faults (standalone)", () => {
     const dir = await moduleDir("for (;;) {}");
     // a long parse deadline: only the shutdown bound can end the loop in time
     await writeFile(join(dir, "config.toml"), baseToml(dir, server.url, "shutdown_timeout_secs = 3").replace("parse_timeout_secs = 2", "parse_timeout_secs = 600"));
-    const run = cli(["run-standalone", "--config", join(dir, "config.toml")]);
+    const run = cli(["run-standalone", "--config", join(dir, "config.toml"), "--module", "faulty"]);
     // wait until /bad is being parsed: the process stops printing progress
     const deadline = Date.now() + 60_000;
     while (!/pages \d+/.test(run.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
