@@ -7,11 +7,10 @@ import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { type Config, loadConfig } from "../src/config/index.ts";
 import { taskModel } from "../src/model/index.ts";
 import { RedisQueue } from "../src/queue/redis/index.ts";
 import { html, startServer, type TestServer } from "./helpers/http-server.ts";
-import { cleanupRedis } from "./helpers/redis.ts";
+import { deleteNamespace, redisTestConfig, requireRedis, sinkItems } from "./helpers/redis.ts";
 import { ROOT, withTestRedis } from "./helpers/worker-process.ts";
 
 const PAGES = 12;
@@ -156,4 +155,47 @@ describe("module faults (standalone)", () => {
     // 3 s of shutdown timeout plus the watchdog's look every 0.2 s and process start-up slack
     expect(took, run.output()).toBeLessThan(10);
   }, 90_000);
+});
+
+describe("module faults (distributed)", () => {
+  it("a CPU-looping parse with two start-worker processes: each worker that takes it is ended and restarted, the entry is dead-lettered with its reason, every other page is stored", async () => {
+    await requireRedis("module faults");
+    server = await site();
+    const dir = await moduleDir("for (;;) {}");
+    const config = redisTestConfig((c) => {
+      c.crawler.requestMaxRetries = 2;
+    });
+    const toml =
+      baseToml(dir, server.url).replace(/^name = .*$/m, `name = "${config.name}"`).replace(/\[state\][^\n]*\n[^\n]*\n/, "") +
+      `[channel_config.redis]\nclaim_min_idle = 1500\nclaim_interval = 500\n`;
+    await writeFile(join(dir, "worker.toml"), withTestRedis(toml.replace(`[output]\npath`, `[output]\nsink = "redis"\npath`)));
+    const workers = [cli(["start-worker", "--config", join(dir, "worker.toml")]), cli(["start-worker", "--config", join(dir, "worker.toml")])];
+    const queue = await RedisQueue.connect(config);
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!workers.every((w) => /joined|started/.test(w.output()))) {
+        if (Date.now() > deadline) throw new Error(workers.map((w) => w.output()).join("\n---\n"));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await queue.publish("task", [{ message: taskModel({ module: ["faulty"] }) }]);
+      const all = () => workers.map((w) => w.output()).join("\n---\n");
+      const until = Date.now() + 100_000;
+      for (;;) {
+        const stored = await sinkItems(config.name, "faulty");
+        const dead = await queue.listDeadLetters("request", 10);
+        if (stored.urls.size === PAGES && dead.length === 1) {
+          expect(dead[0].reason).toMatch(/^parse timed out after 2 s: it blocked the process.*\(after 2 attempts\)/);
+          break;
+        }
+        if (Date.now() > until) throw new Error(`stored ${stored.urls.size}, dead ${JSON.stringify(dead.map((d) => d.reason))}\n${all()}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(all().match(/watchdog: /g)?.length, all()).toBe(2);
+      for (const w of workers) w.child.kill("SIGTERM");
+      for (const w of workers) expect((await withTimeout(w.exited, 30_000, all)).code).toBe(0);
+    } finally {
+      await queue.close();
+      await deleteNamespace(config.name);
+    }
+  }, 180_000);
 });
