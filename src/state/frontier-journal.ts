@@ -151,13 +151,13 @@ export class FrontierJournal implements QueueJournal {
       this.seenLines += JSON.stringify(dedupKey) + "\n";
     }
     if (due !== undefined) header.d = due;
-    entry.ref = this.log.append(record(ENQUEUED, header, jsonCodec.encode(entry.topic, entry.message!)));
+    entry.ref = this.append(record(ENQUEUED, header, jsonCodec.encode(entry.topic, entry.message!)));
     this.live.set(entry.ref.seg, (this.live.get(entry.ref.seg) ?? 0) + 1);
   }
 
   settled(entry: QueueEntry): void {
     if (this.closed) return;
-    this.log.append(record(SETTLED, { s: entry.seq }));
+    this.append(record(SETTLED, { s: entry.seq }));
     this.release(entry);
   }
 
@@ -215,6 +215,15 @@ export class FrontierJournal implements QueueJournal {
     this.flush();
     this.log.close();
     this.closed = true;
+  }
+
+  /**
+   * Appends to the current segment, starting the next one first when it is full: a batch that
+   * outgrows segment_mb (a page with thousands of follow-ups) spreads over segments of that size.
+   */
+  private append(body: Uint8Array) {
+    if (this.log.bytesInCurrent >= this.options.segmentBytes) this.rotate(this.log.currentSegment + 1);
+    return this.log.append(body);
   }
 
   private release(entry: QueueEntry): void {
