@@ -85,7 +85,7 @@ function middlewareOf(deps: FlowDeps): MiddlewareChains {
   if (deps.middleware) return deps.middleware;
   let chains = defaultChains.get(deps);
   if (!chains) {
-    chains = new MiddlewareChains([], deps.registry);
+    chains = new MiddlewareChains([], deps.registry, deps.config.crawler.parseTimeoutSecs);
     defaultChains.set(deps, chains);
   }
   return chains;
@@ -190,6 +190,8 @@ export function taskFlow(deps: FlowDeps, topic: "task" | "parser_task", signal: 
       urlRules: urlRulesOf(deps.config),
       bounds: boundsOf(deps),
       signal,
+      parseTimeoutSecs: deps.config.crawler.parseTimeoutSecs,
+      guard: deps.guard,
     }),
     ack({ events: deps.events }),
     settleFailures(deps),
