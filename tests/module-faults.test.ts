@@ -157,6 +157,55 @@ describe("module faults (standalone)", () => {
   }, 90_000);
 });
 
+/** Peak RSS (VmHWM) of a live process, MB. */
+function peakRssMb(pid: number): number {
+  try {
+    return Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+describe("bounded fan-out", () => {
+  it("a page following 1 000 000 URLs (a generator) makes max_follows_per_page requests and counts the rest as dropped, in bounded memory", async () => {
+    server = await startServer((req, res) => html(res, req.url === "/" ? "<p>index</p>" : `<h1>${req.url}</h1>`));
+    const dir = await mkdtemp(join(tmpdir(), "mocra-fanout-"));
+    await writeFile(
+      join(dir, "fanout.ts"),
+      `import { defineModule } from ${JSON.stringify(join(ROOT, "src/modules/define.ts"))};
+export default defineModule({
+  name: "fanout",
+  start: (ctx) => [String(ctx.settings.url) + "/"],
+  parse(page, ctx) {
+    if (!page.url.endsWith("/")) return ctx.emit({ url: page.url });
+    let pulled = 0;
+    const base = page.url;
+    ctx.follow((function* () { for (let i = 0; i < 1_000_000; i++) { pulled++; yield base + "p/" + i; } })());
+    ctx.emit({ url: page.url, pulled });
+  },
+});\n`,
+    );
+    await writeFile(
+      join(dir, "config.toml"),
+      `name = "fanout"\n[crawler]\nmodule_paths = [${JSON.stringify(dir)}]\nobey_robots_txt = false\ntask_concurrency = 32\n` +
+        `[output]\npath = ${JSON.stringify(join(dir, "out"))}\n[state]\ndir = ${JSON.stringify(join(dir, "state"))}\nsegment_mb = 1\n` +
+        `[modules.fanout]\nurl = ${JSON.stringify(server.url)}\nmax_follows_per_page = 1000\n`,
+    );
+    const run = cli(["run-standalone", "--no-supervisor", "--config", join(dir, "config.toml"), "--module", "fanout"]);
+    let peak = 0;
+    const sampler = setInterval(() => (peak = Math.max(peak, peakRssMb(run.child.pid!))), 100);
+    const { code } = await withTimeout(run.exited, 120_000, run.output).finally(() => clearInterval(sampler));
+    expect(code, run.output()).toBe(0);
+    const lines = (await readFile(join(dir, "out", "fanout.jsonl"), "utf8")).split("\n").filter(Boolean).map((l) => JSON.parse(l) as { url: string; pulled?: number });
+    expect(lines.length).toBe(1001);
+    // the generator was consumed to the end only to count (nothing kept), not turned into requests
+    expect(lines.find((l) => l.pulled !== undefined)?.pulled).toBe(1_000_000);
+    expect(run.output()).toMatch(/999000 over max_follows_per_page/);
+    // before: 5.6 GB and heap exhaustion after 3 min; a generous bound for a loaded machine
+    expect(peak, run.output()).toBeLessThan(700);
+  }, 150_000);
+});
+
 describe("module faults (distributed)", () => {
   it("a CPU-looping parse with two start-worker processes: each worker that takes it is ended and restarted, the entry is dead-lettered with its reason, every other page is stored", async () => {
     await requireRedis("module faults");

@@ -16,6 +16,9 @@ export interface DroppedLink {
   count?: number;
 }
 
+/** Links past max_follows_per_page counted from an iterable before it is left unfinished. */
+const EXCESS_COUNTED = 1_000_000;
+
 /** Default of `crawler.max_follows_per_page`. */
 export const DEFAULT_MAX_FOLLOWS_PER_PAGE = 10_000;
 
@@ -87,7 +90,7 @@ export async function runParse<Item>(
       index++;
       if (++considered > cap) {
         // the rest is not looked at: an array's length says how many; an iterable (a generator,
-        // maybe endless) is consumed no further than the cap again, only to count
+        // maybe endless) is only counted on, up to EXCESS_COUNTED more, without keeping anything
         const url = typeof seed === "string" ? seed : (seed as { url?: string }).url ?? "";
         if (!over) out.dropped.push((over = { url, reason: "over max_follows_per_page", detail: url, count: 0 }));
         if (Array.isArray(list)) {
@@ -95,7 +98,7 @@ export async function runParse<Item>(
           break;
         }
         over.count!++;
-        if (over.count! >= cap) break;
+        if (over.count! >= EXCESS_COUNTED) break;
         continue;
       }
       if (memo && typeof seed === "string") {
