@@ -3,7 +3,8 @@
 // segment_mb = 16). Prints seconds, peak RSS (VmHWM), the largest frontier segment and how the
 // run ended. `--root DIR` runs the CLI of another checkout (e.g. main, for the "before" figure).
 //
-//   npx tsx tests/benchmark_faults.ts [--root DIR] [--limit-secs 180]
+//   npx tsx tests/benchmark_faults.ts [--root DIR] [--limit-secs 180] [--follows N]
+// It first prints what the parse deadline and the watchdog cost per call (µs).
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
@@ -12,6 +13,37 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ROOT } from "./helpers/worker-process.ts";
+import { underDeadline } from "../src/modules/deadline.ts";
+import { Watchdog } from "../src/runtime/watchdog.ts";
+
+// What the parse deadline and the watchdog cost a page: an async no-op "parse" called directly,
+// under the deadline (a timer per call), and under the deadline with the watchdog's slot marking.
+{
+  const N = 100_000;
+  const parse = async (i: number) => i;
+  const watchdog = Watchdog.start({ store: { kind: "file", path: join(tmpdir(), `mocra-bench-poison-${process.pid}.log`) } });
+  const guard = { guard: watchdog, record: "12345", label: "parse of http://127.0.0.1:8080/item/12345 (module demo_shop)" };
+  const rows: Record<string, number[]> = { direct: [], deadline: [], "deadline+watchdog": [] };
+  for (let rep = 0; rep < 5; rep++) {
+    for (const [name, call] of [
+      ["direct", (i: number) => parse(i)],
+      ["deadline", (i: number) => underDeadline(() => parse(i), 60, "parse")],
+      ["deadline+watchdog", (i: number) => underDeadline(() => parse(i), 60, "parse", guard)],
+    ] as const) {
+      const t = process.cpuUsage();
+      for (let i = 0; i < N; i += 100) {
+        await Promise.all(Array.from({ length: 100 }, (_, j) => call(i + j)));
+        await new Promise((r) => setImmediate(r)); // a turn of the event loop per batch, as I/O gives the engine
+      }
+      const used = process.cpuUsage(t);
+      rows[name].push((used.user + used.system) / N); // CPU time, not wall time: the machine is shared
+    }
+  }
+  await watchdog.stop();
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const base = median(rows.direct);
+  for (const [name, xs] of Object.entries(rows)) console.log(`${name.padEnd(18)} ${median(xs).toFixed(2)} µs CPU per call (median of 5; +${(median(xs) - base).toFixed(2)} µs over direct)`);
+}
 
 const { values } = parseArgs({ options: { root: { type: "string" }, "limit-secs": { type: "string" }, follows: { type: "string" } } });
 const root = resolve(values.root ?? ROOT);

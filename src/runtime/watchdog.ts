@@ -109,7 +109,8 @@ const THREAD = `
     } catch (err) {
       fs.writeSync(2, "watchdog: could not record the blocking delivery: " + err + "\\n");
     }
-    fs.writeSync(2, "watchdog: " + culprits.map((c) => c.label).join("; ") + " blocked the process for " + secs + " s; ending it (the delivery is counted and retried or dead-lettered by the next run)\\n");
+    const labels = culprits.slice(0, 3).map((c) => c.label).join("; ") + (culprits.length > 3 ? " and " + (culprits.length - 3) + " more calls in flight" : "");
+    fs.writeSync(2, "watchdog: " + labels + " blocked the process for " + secs + " s; ending it (the delivery is counted and retried or dead-lettered by the next run)\\n");
     proc.kill(proc.pid, "SIGKILL");
   }, checkEveryMs);
 })();
