@@ -16,7 +16,7 @@ import { submitCommand } from "./commands/submit.ts";
 import { followParent, NO_SUPERVISOR, supervise, SUPERVISED_BY } from "./commands/supervise.ts";
 import { ModuleError } from "./modules/registry.ts";
 import { args, exit, preferSteadyMemory } from "./runtime/index.ts";
-import { ServiceError } from "./service-error.ts";
+import { ServiceError } from "./runtime/service-error.ts";
 
 type Command = (argv: string[]) => Promise<number>;
 

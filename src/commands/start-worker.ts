@@ -3,7 +3,7 @@ import { budgetTtlSecs, RedisBudgetStore } from "../bounds/budget-store.ts";
 import { type Config, cacheRedisConnection } from "../config/index.ts";
 import { RedisPauseFlag } from "../control/pause.ts";
 import { ALL_ROLES, createBounds, type Role } from "../engine/flows.ts";
-import { listNodes, NodeRegistry } from "../engine/node-registry.ts";
+import { listNodes, NodeRegistry } from "../observe/node-registry.ts";
 import { createLogger, observeCrawl } from "../engine/observability.ts";
 import { createPoliteness } from "../engine/politeness.ts";
 import { showProgress } from "../engine/progress.ts";
@@ -12,25 +12,26 @@ import { Worker } from "../engine/worker.ts";
 import { EventBus } from "../events/bus.ts";
 import { CrawlStats } from "../events/stats.ts";
 import { CreditMeter } from "../observe/credit.ts";
-import { BlobOffloadQueue } from "../queue/blob-offload-queue.ts";
+import { BlobOffloadQueue } from "../storage/blob-offload-queue.ts";
 import type { Queue } from "../queue/queue.ts";
-import { openConnection } from "../queue/redis/connection.ts";
+import { openConnection } from "../redis/connection.ts";
 import { RedisQueue } from "../queue/redis/index.ts";
 import { loadMiddlewareChains } from "../middleware/from-config.ts";
 import { withStoreMiddleware } from "../middleware/store-sink.ts";
 import { MemoryRateLimiter } from "../ratelimit/memory-limiter.ts";
 import { onStopSignals } from "../runtime/index.ts";
 import { Watchdog } from "../runtime/watchdog.ts";
-
-/** How long the watchdog's record of a blocking delivery is kept (`<stream key>:poison`). */
-const POISON_TTL_SECS = 7 * 24 * 3600;
-import { checkScheduleConfig, CronScheduler, RedisTickProgress, schedulesOf } from "../sync/cron.ts";
+import { schedulesOf } from "../modules/schedules.ts";
+import { checkScheduleConfig, CronScheduler, RedisTickProgress } from "../sync/cron.ts";
 import { LeaderElector } from "../sync/leader.ts";
 import { FileBlobStorage } from "../storage/blob-storage.ts";
 import { PostgresItemSink } from "../storage/postgres-sink.ts";
 import { RedisItemSink } from "../storage/redis-sink.ts";
 import type { ItemSink } from "../storage/sink.ts";
 import { loadConfigFrom, loadRegistry, parseLogLevel, UsageError } from "./common.ts";
+
+/** How long the watchdog's record of a blocking delivery is kept (`<stream key>:poison`). */
+const POISON_TTL_SECS = 7 * 24 * 3600;
 
 export const usage = `usage: start-worker [--config PATH] [--roles task,download,parse] [--log-level L]
 
