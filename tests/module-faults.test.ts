@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { taskModel } from "../src/model/index.ts";
 import { RedisQueue } from "../src/queue/redis/index.ts";
+import { descendants } from "./bench/common.ts";
 import { html, startServer, type TestServer } from "./helpers/http-server.ts";
 import { deleteNamespace, redisTestConfig, requireRedis, sinkItems } from "./helpers/redis.ts";
 import { ROOT, withTestRedis } from "./helpers/worker-process.ts";
@@ -23,15 +24,15 @@ afterEach(async () => {
   server = undefined;
 });
 
-/** `/` links to /p/0 … /p/11 and to `/bad`; each /p/N is an item. */
+/** `/` links to /p/0 … /p/11, `/bad` and `/hang`; each /p/N is an item. */
 async function site(): Promise<TestServer> {
   return startServer((req, res) => {
-    if (req.url === "/") html(res, [...Array.from({ length: PAGES }, (_, i) => `<a href="/p/${i}">${i}</a>`), `<a href="/bad">bad</a>`].join(""));
+    if (req.url === "/") html(res, [...Array.from({ length: PAGES }, (_, i) => `<a href="/p/${i}">${i}</a>`), `<a href="/bad">bad</a><a href="/hang">hang</a>`].join(""));
     else html(res, `<h1>${req.url}</h1>`);
   });
 }
 
-/** A module whose parse of `/bad` does `bad` (JS statements); every other page emits its URL. */
+/** A module whose parse of `/bad` does `bad` (JS statements) and of `/hang` never settles; every other page emits its URL. */
 async function moduleDir(bad: string, extra = ""): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "mocra-faults-"));
   await writeFile(
@@ -39,9 +40,11 @@ async function moduleDir(bad: string, extra = ""): Promise<string> {
     `import { defineModule } from ${JSON.stringify(join(ROOT, "src/modules/define.ts"))};
 export default defineModule({
   name: "faulty",
+  settings: { parseTimeoutSecs: 2 },
   start: (ctx) => [String(ctx.settings.url) + "/"],
   async parse(page, ctx) {
     if (page.url.endsWith("/bad")) { ${bad} }
+    if (page.url.endsWith("/hang")) await new Promise(() => {});
     if (page.url.endsWith("/")) ctx.follow(page.links("a"));
     else ctx.emit({ url: page.url });
   },${extra}
@@ -53,7 +56,7 @@ export default defineModule({
 function baseToml(dir: string, url: string, extra = ""): string {
   return (
     `name = "faults_${process.pid}_${Math.random().toString(36).slice(2, 8)}"\n[crawler]\nmodule_paths = [${JSON.stringify(dir)}]\nobey_robots_txt = false\n` +
-    `parse_timeout_secs = 2\nrequest_max_retries = 2\nretry_base_delay_ms = 50\nretry_max_delay_ms = 100\nprogress_interval_secs = 1\n${extra}\n` +
+    `request_max_retries = 2\nretry_base_delay_ms = 50\nretry_max_delay_ms = 100\nprogress_interval_secs = 1\n${extra}\n` +
     `[output]\npath = ${JSON.stringify(join(dir, "out"))}\n[state]\ndir = ${JSON.stringify(join(dir, "state"))}\n[modules.faulty]\nurl = ${JSON.stringify(url)}\n`
   );
 }
@@ -108,20 +111,7 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: () => string): Pr
 }
 
 describe("module faults (standalone)", () => {
-  it("a parse that never settles fails its delivery with 'parse timed out after N s'; the crawl finishes", async () => {
-    server = await site();
-    const dir = await moduleDir("await new Promise(() => {});");
-    await writeFile(join(dir, "config.toml"), baseToml(dir, server.url));
-    const run = cli(["run-standalone", "--config", join(dir, "config.toml"), "--module", "faulty"]);
-    const { code } = await withTimeout(run.exited, 60_000, run.output);
-    expect(code, run.output()).toBe(0);
-    expect((await items(dir)).length).toBe(PAGES);
-    const dead = deadLetters(dir);
-    expect(dead.length, run.output()).toBe(1);
-    expect(dead[0].reason).toMatch(/^parse timed out after 2 s/);
-  }, 90_000);
-
-  it("a parse that loops on the CPU is ended by the watchdog, counted per restart, dead-lettered after request_max_retries; every other page is stored", async () => {
+  it("a parse that never settles fails with 'parse timed out after N s'; one that loops on the CPU is ended by the watchdog, counted per restart; both dead-lettered after request_max_retries; every other page is stored", async () => {
     server = await site();
     const dir = await moduleDir("for (;;) {}");
     await writeFile(join(dir, "config.toml"), baseToml(dir, server.url));
@@ -130,29 +120,36 @@ describe("module faults (standalone)", () => {
     expect(code, run.output()).toBe(0);
     expect(run.output()).toMatch(/watchdog: parse of http:\/\/127\.0\.0\.1:\d+\/bad \(module faulty\) blocked the process/);
     expect((await items(dir)).length, run.output()).toBe(PAGES);
-    const dead = deadLetters(dir);
-    expect(dead.length, run.output()).toBe(1);
-    expect(dead[0].reason).toMatch(/^parse timed out after 2 s: it blocked the process.*\(after 2 attempts\)/);
+    const dead = deadLetters(dir).map((d) => d.reason).sort();
+    expect(dead.length, run.output()).toBe(2);
+    expect(dead[0]).toMatch(/^parse timed out after 2 s \(after 2 attempts\)$/);
+    expect(dead[1]).toMatch(/^parse timed out after 2 s: it blocked the process.*\(after 2 attempts\)/);
     // request_max_retries = 2: the page was parsed twice, so the watchdog fired twice
     expect(run.output().match(/watchdog: /g)?.length).toBe(2);
   }, 120_000);
 
   it("SIGTERM during a looping parse ends the process within shutdown_timeout_secs", async () => {
     server = await site();
-    const dir = await moduleDir("for (;;) {}");
+    const dir = await moduleDir(`console.error("looping on the CPU"); for (;;) {}`);
+    await writeFile(join(dir, "config.toml"), baseToml(dir, server.url, "shutdown_timeout_secs = 3"));
     // a long parse deadline: only the shutdown bound can end the loop in time
-    await writeFile(join(dir, "config.toml"), baseToml(dir, server.url, "shutdown_timeout_secs = 3").replace("parse_timeout_secs = 2", "parse_timeout_secs = 600"));
+    await writeFile(join(dir, "faulty.ts"), (await readFile(join(dir, "faulty.ts"), "utf8")).replace("parseTimeoutSecs: 2", "parseTimeoutSecs: 600"));
     const run = cli(["run-standalone", "--config", join(dir, "config.toml"), "--module", "faulty"]);
-    // wait until /bad is being parsed: the process stops printing progress
     const deadline = Date.now() + 60_000;
-    while (!/pages \d+/.test(run.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    await new Promise((r) => setTimeout(r, 1500));
+    while (!run.output().includes("looping on the CPU")) {
+      if (Date.now() > deadline || run.child.exitCode !== null) throw new Error(run.output());
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    expect(run.child.exitCode, run.output()).toBeNull();
     const signalled = Date.now();
     run.child.kill("SIGTERM");
-    const { code, signal } = await withTimeout(run.exited, 20_000, run.output);
+    // before: SIGTERM had no effect, only SIGKILL ended the process
+    const { code } = await withTimeout(run.exited, 30_000, run.output);
     const took = (Date.now() - signalled) / 1000;
-    expect(code !== 0 || signal !== null, run.output()).toBe(true);
-    // 3 s of shutdown timeout plus the watchdog's look every 0.2 s and process start-up slack
+    expect(code, run.output()).not.toBe(0);
+    expect(run.output()).toMatch(/stopped: the process was ended while module code blocked it/);
+    // 3 s of shutdown timeout (counted from the start of the loop) plus the watchdog's look every 0.2 s
     expect(took, run.output()).toBeLessThan(10);
   }, 90_000);
 });
@@ -191,9 +188,10 @@ export default defineModule({
         `[output]\npath = ${JSON.stringify(join(dir, "out"))}\n[state]\ndir = ${JSON.stringify(join(dir, "state"))}\nsegment_mb = 1\n` +
         `[modules.fanout]\nurl = ${JSON.stringify(server.url)}\nmax_follows_per_page = 1000\n`,
     );
-    const run = cli(["run-standalone", "--no-supervisor", "--config", join(dir, "config.toml"), "--module", "fanout"]);
+    const run = cli(["run-standalone", "--config", join(dir, "config.toml"), "--module", "fanout"]);
     let peak = 0;
-    const sampler = setInterval(() => (peak = Math.max(peak, peakRssMb(run.child.pid!))), 100);
+    // the supervisor and the crawl process under it
+    const sampler = setInterval(() => (peak = Math.max(peak, ...[run.child.pid!, ...descendants(run.child.pid!)].map(peakRssMb))), 100);
     const { code } = await withTimeout(run.exited, 120_000, run.output).finally(() => clearInterval(sampler));
     expect(code, run.output()).toBe(0);
     const lines = (await readFile(join(dir, "out", "fanout.jsonl"), "utf8")).split("\n").filter(Boolean).map((l) => JSON.parse(l) as { url: string; pulled?: number });
@@ -212,11 +210,11 @@ describe("module faults (distributed)", () => {
     server = await site();
     const dir = await moduleDir("for (;;) {}");
     const config = redisTestConfig((c) => {
-      c.crawler.requestMaxRetries = 2;
+      c.crawler.requestMaxRetries = 1;
     });
     const toml =
-      baseToml(dir, server.url).replace(/^name = .*$/m, `name = "${config.name}"`).replace(/\[state\][^\n]*\n[^\n]*\n/, "") +
-      `[channel_config.redis]\nclaim_min_idle = 1500\nclaim_interval = 500\n`;
+      baseToml(dir, server.url).replace("request_max_retries = 2", "request_max_retries = 1").replace(/^name = .*$/m, `name = "${config.name}"`).replace(/\[state\][^\n]*\n[^\n]*\n/, "") +
+      `[channel_config.redis]\nclaim_min_idle = 3000\nclaim_interval = 500\n`;
     await writeFile(join(dir, "worker.toml"), withTestRedis(toml.replace(`[output]\npath`, `[output]\nsink = "redis"\npath`)));
     const workers = [cli(["start-worker", "--config", join(dir, "worker.toml")]), cli(["start-worker", "--config", join(dir, "worker.toml")])];
     const queue = await RedisQueue.connect(config);
@@ -232,16 +230,21 @@ describe("module faults (distributed)", () => {
       for (;;) {
         const stored = await sinkItems(config.name, "faulty");
         const dead = await queue.listDeadLetters("request", 10);
-        if (stored.urls.size === PAGES && dead.length === 1) {
-          expect(dead[0].reason).toMatch(/^parse timed out after 2 s: it blocked the process.*\(after 2 attempts\)/);
+        if (stored.urls.size === PAGES && dead.length === 2) {
+          const reasons = dead.map((d) => d.reason).sort();
+          // (a bystander of the worker the watchdog ended is re-delivered: its attempts may count that)
+          expect(reasons[0], reasons.join(" | ")).toMatch(/^parse timed out after 2 s( \(after \d+ attempts\))?$/);
+          expect(reasons[1], reasons.join(" | ")).toMatch(/^parse timed out after 2 s: it blocked the process.*\(after 1 attempts\)/);
           break;
         }
         if (Date.now() > until) throw new Error(`stored ${stored.urls.size}, dead ${JSON.stringify(dead.map((d) => d.reason))}\n${all()}`);
         await new Promise((r) => setTimeout(r, 250));
       }
-      expect(all().match(/watchdog: /g)?.length, all()).toBe(2);
+      // request_max_retries = 1: the worker that took it was ended once, the next claim dead-lettered it
+      expect(all().match(/watchdog: /g)?.length, all()).toBe(1);
       for (const w of workers) w.child.kill("SIGTERM");
-      for (const w of workers) expect((await withTimeout(w.exited, 30_000, all)).code).toBe(0);
+      // 0, or 130 when the signal finds a restarted worker still starting (before its handlers)
+      for (const w of workers) expect([0, 130]).toContain((await withTimeout(w.exited, 30_000, all)).code);
     } finally {
       await queue.close();
       await deleteNamespace(config.name);

@@ -127,7 +127,8 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   // process ends (the supervisor restarts it; claim.lua dead-letters the entry once its budget is spent)
   const watchdog = Watchdog.start({
     store: { kind: "redis", host: r.redisHost, port: r.redisPort, db: r.redisDb, username: r.redisUsername, password: r.redisPassword, ttlSecs: POISON_TTL_SECS },
-    maxBlockSecs: config.crawler.shutdownTimeoutSecs || undefined,
+    // below claim_min_idle: a worker blocked longer has its entry claimed (and blocked on) by the next
+    maxBlockSecs: Math.min(config.crawler.shutdownTimeoutSecs || Infinity, (r.claimMinIdle / 1000) * 0.8),
   });
   const worker = new Worker(
     { config, queue, registry, sink, events, downloader: createHttpClient(config), limiter: new MemoryRateLimiter(), politeness, bounds, middleware, pause, credit, guard: watchdog },

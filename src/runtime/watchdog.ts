@@ -18,7 +18,10 @@ export type PoisonStore =
 
 export interface WatchdogOptions {
   store: PoisonStore;
-  /** the process is ended at most this long after it blocked, whatever the call's deadline (shutdown_timeout_secs) */
+  /**
+   * the process is ended at most this long after it blocked, whatever the call's deadline
+   * (shutdown_timeout_secs; a worker also stays below claim_min_idle, after which others claim its entries)
+   */
   maxBlockSecs?: number;
   /** how often the thread looks (default 200 ms) */
   checkEveryMs?: number;
@@ -102,7 +105,7 @@ const THREAD = `
     if (now - lastBeatAt < limit) return;
     firing = true;
     const secs = Math.round((now - lastBeatAt) / 100) / 10;
-    const reason = (c) => "parse timed out after " + c.timeoutMs / 1000 + " s: it blocked the process (" + secs + " s without a turn of the event loop: a loop in module code?)" + (culprits.length > 1 ? " [one of " + culprits.length + " calls in flight]" : "");
+    const reason = (c) => "parse timed out after " + Math.min(c.timeoutMs, maxBlockMs) / 1000 + " s: it blocked the process (" + secs + " s without a turn of the event loop: a loop in module code?)" + (culprits.length > 1 ? " [one of " + culprits.length + " calls in flight]" : "");
     try {
       if (store.kind === "file") recordFile(culprits, reason);
       else await recordRedis(culprits, reason);
