@@ -4,7 +4,7 @@
 // no engine code, so it never blocks; the child ends itself when the parent dies.
 import { spawn } from "node:child_process";
 import process from "node:process";
-import { killSelf, onShutdownSignal, parentPid, selfCommand } from "../runtime/index.ts";
+import { killSelf, onParentPipeClosed, onShutdownSignal, parentPid, selfCommand } from "../runtime/index.ts";
 
 /** Hidden option the parent passes to its child: `--supervised-by=<parent pid>`. */
 export const SUPERVISED_BY = "--supervised-by=";
@@ -31,7 +31,8 @@ export async function supervise(argv: readonly string[], again: (argv: readonly 
     let args = [...argv];
     for (let restarts = 0; ; restarts++) {
       const { cmd, args: full } = selfCommand([...args, `${SUPERVISED_BY}${process.pid}`]);
-      child = spawn(cmd, full, { stdio: "inherit" });
+      // fd 3: a pipe whose closing tells the child at once that this process is gone
+      child = spawn(cmd, full, { stdio: ["inherit", "inherit", "inherit", "pipe"] });
       const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
         child!.on("exit", (code, signal) => resolve({ code, signal }));
         child!.on("error", () => resolve({ code: 1, signal: null }));
@@ -50,6 +51,8 @@ export async function supervise(argv: readonly string[], again: (argv: readonly 
 
 /** In the child: end at once when the supervising parent is gone (killed with -9), as it would have. */
 export function followParent(parent: number): void {
+  onParentPipeClosed(() => killSelf());
+  // and by polling, for a runtime without the pipe
   const timer = setInterval(() => {
     if (parentPid() !== parent) killSelf();
   }, 200);

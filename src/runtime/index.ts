@@ -1,5 +1,6 @@
 // The one place that knows whether we run on Node or Deno. Everything else calls these.
 import process from "node:process";
+import { Socket } from "node:net";
 import { setFlagsFromString } from "node:v8";
 
 export const runtime: "deno" | "node" = "Deno" in globalThis ? "deno" : "node";
@@ -85,6 +86,23 @@ export function selfCommand(argv: readonly string[]): { cmd: string; args: strin
 /** The parent process's id now (it changes when the parent dies and the process is re-parented). */
 export function parentPid(): number {
   return process.ppid;
+}
+
+/**
+ * Calls `gone` as soon as the pipe the parent passed as fd 3 closes (the parent died, even by
+ * kill -9). False when there is no such pipe.
+ */
+export function onParentPipeClosed(gone: () => void): boolean {
+  try {
+    const pipe = new Socket({ fd: 3, readable: true, writable: false });
+    pipe.on("close", gone);
+    pipe.on("error", () => {});
+    pipe.resume();
+    pipe.unref();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Ends this process at once, as kill -9 would (no handlers, no flushing). */
