@@ -25,7 +25,15 @@ export async function supervise(argv: readonly string[], again: (argv: readonly 
     stopping = true;
     // the child handles it (finish in flight, summary); when it is blocked in module code its
     // watchdog ends it within shutdown_timeout_secs
-    child?.kill(sig);
+    // process.kill, not child.kill: Deno's ChildProcess then reports the exit as that signal (130)
+    // instead of the child's own exit code
+    if (child?.pid !== undefined && child.exitCode === null) {
+      try {
+        process.kill(child.pid, sig);
+      } catch {
+        // already gone
+      }
+    }
   });
   try {
     let args = [...argv];
