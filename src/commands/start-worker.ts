@@ -20,6 +20,7 @@ import { loadMiddlewareChains } from "../middleware/from-config.ts";
 import { withStoreMiddleware } from "../middleware/store-sink.ts";
 import { MemoryRateLimiter } from "../ratelimit/memory-limiter.ts";
 import { onStopSignals } from "../runtime/index.ts";
+import { Watchdog } from "../runtime/watchdog.ts";
 import { schedulesOf } from "../modules/schedules.ts";
 import { checkScheduleConfig, CronScheduler, RedisTickProgress } from "../sync/cron.ts";
 import { LeaderElector } from "../sync/leader.ts";
@@ -28,6 +29,9 @@ import { PostgresItemSink } from "../storage/postgres-sink.ts";
 import { RedisItemSink } from "../storage/redis-sink.ts";
 import type { ItemSink } from "../storage/sink.ts";
 import { loadConfigFrom, loadRegistry, parseLogLevel, UsageError } from "./common.ts";
+
+/** How long the watchdog's record of a blocking delivery is kept (`<stream key>:poison`). */
+const POISON_TTL_SECS = 7 * 24 * 3600;
 
 export const usage = `usage: start-worker [--config PATH] [--roles task,download,parse] [--log-level L]
 
@@ -126,8 +130,15 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   // the fleet-wide pause flags: a local copy, re-read every second on this connection
   const pause = await RedisPauseFlag.start(cacheRedis, config.name, { events });
   const credit = new CreditMeter();
+  // a parse that blocks this process past its deadline: recorded on its stream entry, then the
+  // process ends (the supervisor restarts it; claim.lua dead-letters the entry once its budget is spent)
+  const watchdog = Watchdog.start({
+    store: { kind: "redis", host: r.redisHost, port: r.redisPort, db: r.redisDb, username: r.redisUsername, password: r.redisPassword, ttlSecs: POISON_TTL_SECS },
+    // below claim_min_idle: a worker blocked longer has its entry claimed (and blocked on) by the next
+    maxBlockSecs: Math.min(config.crawler.shutdownTimeoutSecs || Infinity, (r.claimMinIdle / 1000) * 0.8),
+  });
   const worker = new Worker(
-    { config, queue, registry, sink, events, downloader: createHttpClient(config, registry), limiter: new MemoryRateLimiter(), politeness, bounds, middleware, pause, credit },
+    { config, queue, registry, sink, events, downloader: createHttpClient(config, registry), limiter: new MemoryRateLimiter(), politeness, bounds, middleware, pause, credit, guard: watchdog },
     roles,
   );
   const nodes = await NodeRegistry.start(config, { id: worker.id, roles, pages: () => stats.pages, items: () => stats.items });

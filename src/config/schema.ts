@@ -42,6 +42,8 @@ export interface CrawlerConfig {
   proxyPath: string;
   generateBacklog: number;
   shutdownTimeoutSecs: number;
+  parseTimeoutSecs: number;
+  maxFollowsPerPage: number;
   obeyRobotsTxt: boolean;
   progressIntervalSecs: number;
   // crawl correctness (canonical URLs, item dedup by rel=canonical)
@@ -448,6 +450,21 @@ const crawlerFields: FieldTable<CrawlerConfig> = {
     default: 30,
     min: 0,
     description: "Seconds to drain in-flight work on shutdown before giving up.",
+  },
+  parseTimeoutSecs: {
+    key: "parse_timeout_secs",
+    type: "number",
+    default: 60,
+    min: 0.001,
+    description:
+      "Deadline of one call of module code (start, parse, middleware); a module's parseTimeoutSecs wins. Past it the delivery fails with \"parse timed out after N s\"; a call that blocks the process (a CPU loop) that long ends the process (see docs/module-faults.md).",
+  },
+  maxFollowsPerPage: {
+    key: "max_follows_per_page",
+    type: "integer",
+    default: 10000,
+    min: 1,
+    description: "Follow-ups one page may make (follow, enqueueLinks); the rest are counted as links dropped. A module's maxFollowsPerPage wins.",
   },
   obeyRobotsTxt: {
     key: "obey_robots_txt",

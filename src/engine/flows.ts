@@ -6,6 +6,7 @@ import type { PauseGate } from "../control/pause.ts";
 import type { EventBus } from "../events/bus.ts";
 import { MiddlewareChains } from "../middleware/chains.ts";
 import { type Request, type Topic, type TopicMessages, URL_HEADER } from "../model/index.ts";
+import type { ModuleGuard } from "../modules/deadline.ts";
 import type { ModuleRegistry } from "../modules/registry.ts";
 import type { CreditMeter } from "../observe/credit.ts";
 import type { Queue } from "../queue/queue.ts";
@@ -64,6 +65,8 @@ export interface FlowDeps {
   pause?: PauseGate;
   /** where the sources report their credit in use (metrics, dashboard) */
   credit?: CreditMeter;
+  /** the watchdog that ends the process when module code blocks it past its deadline */
+  guard?: ModuleGuard;
 }
 
 /** A flow's source: reads `topic` with credit, holding back while paused. */
@@ -81,7 +84,7 @@ function middlewareOf(deps: FlowDeps): MiddlewareChains {
   if (deps.middleware) return deps.middleware;
   let chains = defaultChains.get(deps);
   if (!chains) {
-    chains = new MiddlewareChains([], deps.registry);
+    chains = new MiddlewareChains([], deps.registry, deps.config.crawler.parseTimeoutSecs);
     defaultChains.set(deps, chains);
   }
   return chains;
@@ -136,6 +139,10 @@ function parseStage(deps: FlowDeps) {
     urlRules: urlRulesOf(deps.config),
     dedupItemsByCanonical: deps.config.crawler.dedupItemsByCanonical,
     seenBefore: deps.queue.seenBefore?.bind(deps.queue),
+    parseTimeoutSecs: deps.config.crawler.parseTimeoutSecs,
+    maxFollowsPerPage: deps.config.crawler.maxFollowsPerPage,
+    guard: deps.guard,
+    poisonKey: deps.queue.poisonKey ? (m) => deps.queue.poisonKey!(m.delivery) : undefined,
   });
 }
 
@@ -183,6 +190,8 @@ export function taskFlow(deps: FlowDeps, topic: "task" | "parser_task", signal: 
       urlRules: urlRulesOf(deps.config),
       bounds: boundsOf(deps),
       signal,
+      parseTimeoutSecs: deps.config.crawler.parseTimeoutSecs,
+      guard: deps.guard,
     }),
     ack({ events: deps.events }),
     settleFailures(deps),

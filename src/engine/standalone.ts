@@ -17,6 +17,8 @@ import { MemoryQueue } from "../queue/memory-queue.ts";
 import { MemoryRateLimiter } from "../ratelimit/memory-limiter.ts";
 import type { FileWriteFault } from "../state/errors.ts";
 import { StateFolder } from "../state/state-folder.ts";
+import { FRONTIER_FILES } from "../state/frontier-journal.ts";
+import { Watchdog } from "../runtime/watchdog.ts";
 import { JsonlSink, type JsonlSinkOptions } from "../storage/jsonl-sink.ts";
 import { openPostgres, PostgresItemSink, postgresEndpoint } from "../storage/postgres-sink.ts";
 import type { ItemSink } from "../storage/sink.ts";
@@ -59,6 +61,11 @@ export interface StandaloneOptions {
   logger?: Logger;
   pause?: PauseGate;
   credit?: CreditMeter;
+  /**
+   * With `state`: a watchdog thread ends the process when a parse blocks it past its deadline,
+   * recording the delivery in the state folder (run-standalone's supervisor then resumes)
+   */
+  watchdog?: boolean;
   /** called once the queue and the worker exist, before the crawl starts (e.g. to serve the API) */
   onStart?: (run: { queue: MemoryQueue; workerId: string }) => Promise<void>;
 }
@@ -147,7 +154,12 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
       })
     : undefined;
   for (const note of folder?.notes ?? []) options.state?.notify?.(note);
-  const queue = new MemoryQueue(folder ? { journal: folder.journal, recovered: folder.recovered } : {});
+  const queue = new MemoryQueue(folder ? { journal: folder.journal, recovered: folder.recovered, maxDeliveries: config.crawler.requestMaxRetries } : {});
+  for (const d of queue.recoveredDeadLetters) options.state?.notify?.(`dead-lettered a ${d.topic} message that ended the process too often: ${d.reason}`);
+  const watchdog =
+    folder && options.watchdog
+      ? Watchdog.start({ store: { kind: "file", path: join(folder.path, FRONTIER_FILES.poison) }, maxBlockSecs: config.crawler.shutdownTimeoutSecs || undefined })
+      : undefined;
   const middleware = await loadMiddlewareChains(config, registry, options.middleware);
   const output =
     options.sink ??
@@ -165,6 +177,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
       middleware,
       pause: options.pause,
       credit: options.credit,
+      guard: watchdog,
     },
     ALL_ROLES,
   );
@@ -237,6 +250,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
   const abandoned = outcome === "timeout" ? TOPICS.reduce((n, t) => n + queueStats[t].inFlight, 0) : 0;
   await sink.close();
   await queue.close();
+  await watchdog?.stop();
   const drained = queue.isDrained();
   folder?.close(drained);
   stats.stop();

@@ -71,6 +71,10 @@ export interface ModuleSettings {
   maxBarrenHops?: number;
   /** defaults for ctx.enqueueLinks(): strategy, include/exclude, selector, scope, nofollow */
   linkRules?: EnqueueLinksOptions;
+  /** deadline (s) of one start()/parse() call (default: config crawler.parse_timeout_secs); see docs/module-faults.md */
+  parseTimeoutSecs?: number;
+  /** links one page may hand to follow()/enqueueLinks(); the rest are counted as dropped (default: config crawler.max_follows_per_page) */
+  maxFollowsPerPage?: number;
   /** anything else your module reads from ctx.settings */
   [key: string]: unknown;
 }
