@@ -43,6 +43,8 @@ export interface PageLease {
   context: BrowserContext;
   /** requests the page made besides its document (blocked ones included) */
   subresources(): number;
+  /** false once the page or its browser is gone (closed, crashed, killed) */
+  alive(): boolean;
 }
 
 export class BrowserUnavailable extends Error {
@@ -157,13 +159,21 @@ export class BrowserPool {
           return blocked.has(type) ? route.abort("blockedbyclient") : route.fallback();
         });
       }
+      let crashed = false;
+      page.on("crash", () => (crashed = true));
+      const g = gen;
+      const alive = () => g.alive && !crashed && !page.isClosed();
       try {
-        return await fn({ page, context, subresources: () => Math.max(0, subresources - 1) }, deadline - Date.now());
+        const out = await fn({ page, context, subresources: () => Math.max(0, subresources - 1), alive }, deadline - Date.now());
+        // a DOM taken while the browser was dying may be half-rendered: not a result
+        if (!g.alive || crashed || !g.browser.isConnected()) throw new BrowserCrashed("browser closed while rendering");
+        return out;
       } finally {
         await page.close().catch(() => {});
       }
     } catch (err) {
-      if (gen && !gen.alive) throw new BrowserCrashed(`browser closed while rendering: ${errorText(err)}`);
+      if (err instanceof BrowserCrashed) throw err;
+      if (gen && (!gen.alive || !gen.browser.isConnected())) throw new BrowserCrashed(`browser closed while rendering: ${errorText(err)}`);
       throw err;
     } finally {
       this.counters.pages++;

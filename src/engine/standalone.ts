@@ -25,6 +25,7 @@ import { SOLE_LEADER } from "../sync/leader.ts";
 import type { Downloader } from "../../operators/index.ts";
 import { ALL_ROLES } from "./flows.ts";
 import { showProgress } from "./progress.ts";
+import { createRendering } from "./rendering.ts";
 import { Worker } from "./worker.ts";
 
 export interface StandaloneOptions {
@@ -120,6 +121,8 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
   if (names.length === 0) throw new Error("no modules to run: put a module in modules/ or list one with --module");
 
   const events = options.events ?? new EventBus();
+  // a module asking for a browser when there is none stops the run here, before anything starts
+  const rendering = createRendering(config, registry, options.downloader ?? createHttpClient(config), { events, check: names });
   const stats = new CrawlStats(events);
   const folder = options.state
     ? StateFolder.open({
@@ -145,7 +148,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
       registry,
       sink,
       events,
-      downloader: options.downloader ?? createHttpClient(config),
+      downloader: rendering.downloader,
       limiter: new MemoryRateLimiter(),
       middleware,
       pause: options.pause,
@@ -209,6 +212,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
     (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
   );
   stopProgress();
+  await rendering.close();
   const queueStats = await queue.stats();
   const abandoned = outcome === "timeout" ? TOPICS.reduce((n, t) => n + queueStats[t].inFlight, 0) : 0;
   await sink.close();

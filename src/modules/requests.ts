@@ -13,6 +13,7 @@ import {
   type TaskModel,
   uuidv7,
 } from "../model/index.ts";
+import { downloaderName, isRenderMode, type RenderMode } from "../download/render.ts";
 import type { CrawlModule, ModuleSettings, RequestSpec, Seed } from "./define.ts";
 
 const encoder = new TextEncoder();
@@ -200,6 +201,7 @@ export function buildRequest(seed: ResolvedSeed, origin: RequestOrigin, fp?: str
     hashStr: spec.dedup === false ? uuidv7() : null,
     priority: spec.priority ?? origin.task.priority,
   });
+  if (spec.render !== undefined || spec.renderWait !== undefined) req.downloader = downloaderName(spec.render ?? renderModeOf(origin.settings), spec.renderWait ?? renderWaitOf(origin.settings));
   if (fp !== undefined) rememberFingerprint(req, fp);
   return req;
 }
@@ -208,6 +210,14 @@ export function buildRequest(seed: ResolvedSeed, origin: RequestOrigin, fp?: str
 export function seedToRequest(seed: Seed, origin: RequestOrigin, defaults?: Omit<RequestSpec, "url">): Request | string {
   const resolved = resolveSeed(seed, origin, defaults);
   return typeof resolved === "string" ? resolved : buildRequest(resolved, origin);
+}
+
+function renderModeOf(settings: Readonly<ModuleSettings>): RenderMode {
+  return isRenderMode(settings.render) ? settings.render : "http";
+}
+
+function renderWaitOf(settings: Readonly<ModuleSettings>): string | undefined {
+  return typeof settings.renderWait === "string" ? settings.renderWait : undefined;
 }
 
 /** Is `url`'s host one of `domains` or a subdomain of one? (No list: everything is allowed.) */

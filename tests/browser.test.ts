@@ -1,0 +1,195 @@
+// Pages that need a browser (docs/browser.md): a shop whose products are rendered client-side
+// from a JSON endpoint, crawled over HTTP (no product), in headless Chromium (every product),
+// and with "auto" (every product, rendering only the product pages). Real Chromium, real HTTP.
+import { readdirSync, readFileSync } from "node:fs";
+import { afterEach, describe, expect, it } from "vitest";
+import type { Config } from "../src/config/index.ts";
+import { findChromium } from "../src/download/browser-pool.ts";
+import { RenderMemory, urlPattern } from "../src/download/render.ts";
+import { runStandalone } from "../src/engine/standalone.ts";
+import { ModuleRegistry } from "../src/modules/registry.ts";
+import jsShop from "./fixtures/js-shop/js_shop.ts";
+import { type JsShop, pagesOf, startJsShop } from "./fixtures/js-shop/site.ts";
+import { cleanup, crawl, testConfig } from "./helpers/crawl.ts";
+
+let shop: JsShop | undefined;
+afterEach(async () => {
+  await shop?.close();
+  shop = undefined;
+});
+
+function shopConfig(render: string, patch: (c: Config) => void = () => {}): Promise<Config> {
+  return testConfig((c) => {
+    c.modules = { js_shop: { start_url: `${shop!.url}/`, render } };
+    c.crawler.taskConcurrency = 8;
+    patch(c);
+  });
+}
+
+type Product = { id: number; name: string; price: string; rendered: boolean };
+
+function expectEveryProductOnce(items: Record<string, unknown>[], products: number): void {
+  const ids = (items as Product[]).map((p) => p.id).sort((a, b) => a - b);
+  expect(ids).toEqual(Array.from({ length: products }, (_, i) => i + 1));
+  for (const p of items as Product[]) {
+    expect(p.name).toBe(`Product ${p.id}`);
+    expect(p.price).toBe((p.id * 1.25).toFixed(2));
+  }
+}
+
+/** pids of this process's Chromium children (the browser's main process) */
+function chromiumChildren(): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[1]) === process.pid && /chrom/i.test(stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")))) out.push(Number(d));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+describe("render modes on a client-side rendered shop", () => {
+  it('"http" stores no product; "browser" every product, rendering every page, images blocked', async () => {
+    shop = await startJsShop(8);
+    const http = await shopConfig("http");
+    try {
+      const run = await crawl(http, [jsShop]);
+      expect(run.items).toEqual([]);
+      expect(shop.documents()).toBe(pagesOf(shop));
+      expect(shop.renders()).toBe(0);
+    } finally {
+      await cleanup(http);
+    }
+
+    await shop.close();
+    shop = await startJsShop(8);
+    const browser = await shopConfig("browser");
+    try {
+      const run = await crawl(browser, [jsShop]);
+      expectEveryProductOnce(run.items, 8);
+      expect((run.items as Product[]).every((p) => p.rendered)).toBe(true);
+      // one document request per page (fetched by the engine, handed to Chromium), every page rendered
+      expect(shop.documents()).toBe(pagesOf(shop));
+      expect(shop.renders()).toBe(pagesOf(shop));
+      expect(shop.images()).toBe(0);
+      const rendered = run.events.filter((e) => e.type === "page_rendered");
+      expect(rendered.length).toBe(pagesOf(shop));
+      // the product pages' script fetched its JSON: a sub-resource, not a crawl request
+      expect(rendered.every((e) => e.type === "page_rendered" && e.subresources >= 1)).toBe(true);
+      expect(run.events.filter((e) => e.type === "request_sent").length).toBe(pagesOf(shop));
+    } finally {
+      await cleanup(browser);
+    }
+  }, 60_000);
+
+  it('"auto" stores every product while rendering only the product pages, and learns the pattern', async () => {
+    shop = await startJsShop(8);
+    const config = await shopConfig("auto");
+    try {
+      const run = await crawl(config, [jsShop]);
+      expectEveryProductOnce(run.items, 8);
+      expect(shop.documents()).toBe(pagesOf(shop)); // no page fetched twice: the HTTP body is what gets rendered
+      expect(shop.productRenders()).toBe(8);
+      expect(shop.renders()).toBe(8); // the plain pages were not rendered
+      const rendered = run.events.filter((e) => e.type === "page_rendered");
+      // after a few product pages needed a render, the rest skipped the check
+      expect(rendered.filter((e) => e.type === "page_rendered" && e.learned).length).toBeGreaterThan(0);
+    } finally {
+      await cleanup(config);
+    }
+  }, 60_000);
+
+  it("a request can ask for the browser itself, with a selector to wait for", async () => {
+    shop = await startJsShop(4);
+    const config = await shopConfig("http");
+    const { defineModule } = await import("../src/modules/define.ts");
+    const one = defineModule<{ name: string }>({
+      name: "js_one",
+      start: () => [{ url: `${shop!.url}/product/3`, render: "browser", renderWait: "#product .name" }, `${shop!.url}/product/4`],
+      parse(page, ctx) {
+        ctx.emit({ name: page.text("#product .name") });
+      },
+    });
+    try {
+      const run = await crawl(config, [one]);
+      expect((run.items as Array<{ name: string }>).map((i) => i.name).sort()).toEqual(["", "Product 3"]);
+      expect(shop.productRenders()).toBe(1);
+    } finally {
+      await cleanup(config);
+    }
+  }, 60_000);
+
+  it("a browser killed mid-crawl: the pages in flight are rendered again, every product stored once", async () => {
+    shop = await startJsShop(12, { apiDelayMs: 150 });
+    const config = await shopConfig("browser", (c) => {
+      c.browser.concurrency = 2;
+    });
+    const registry = new ModuleRegistry(config.modules);
+    registry.register(jsShop as never);
+    const { EventBus } = await import("../src/events/bus.ts");
+    const bus = new EventBus();
+    let killed = 0;
+    const sub = bus.events$.subscribe((e) => {
+      if (e.type === "page_rendered" && killed === 0 && e.url.includes("/product/")) {
+        for (const pid of chromiumChildren()) {
+          process.kill(pid, "SIGKILL");
+          killed++;
+        }
+      }
+    });
+    try {
+      const result = await runStandalone({ config, registry, events: bus });
+      sub.unsubscribe();
+      expect(killed).toBeGreaterThan(0);
+      const text = readFileSync(`${config.output.path}/js_shop.jsonl`, "utf8");
+      const items = text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Product);
+      expectEveryProductOnce(items, 12);
+      expect(result.deadLetters.request).toBe(0);
+    } finally {
+      sub.unsubscribe();
+      await cleanup(config);
+    }
+  }, 60_000);
+
+  it("a missing browser is one line naming the setting that asks for one", async () => {
+    shop = await startJsShop(2);
+    const config = await shopConfig("browser", (c) => {
+      c.browser.executable = "/nonexistent/chromium";
+    });
+    const registry = new ModuleRegistry(config.modules);
+    registry.register(jsShop as never);
+    try {
+      await expect(runStandalone({ config, registry })).rejects.toThrow(
+        'render = "browser" (module js_shop) needs Chromium, but /nonexistent/chromium is not an executable file: install it (Debian: apt-get install chromium) or set [browser] executable = "/path/to/chromium"',
+      );
+      expect(shop.documents()).toBe(0);
+    } finally {
+      await cleanup(config);
+    }
+  });
+});
+
+describe("RenderMemory", () => {
+  it("groups pages of one template and renders without the check once a pattern is known", () => {
+    expect(urlPattern("http://a.test/product/17?x=1")).toBe("a.test/product/*");
+    expect(urlPattern("http://a.test/p-9/list")).toBe("a.test/*/list");
+    const m = new RenderMemory(3, 5);
+    expect(m.knownToNeedBrowser("http://a.test/product/1")).toBe(false);
+    for (const id of [1, 2, 3]) m.record(`http://a.test/product/${id}`, true);
+    const decisions = Array.from({ length: 10 }, (_, i) => m.knownToNeedBrowser(`http://a.test/product/${10 + i}`));
+    // every 5th page is checked again
+    expect(decisions.filter((d) => !d).length).toBe(2);
+    m.record("http://a.test/product/99", false);
+    expect(m.knownToNeedBrowser("http://a.test/product/100")).toBe(false);
+    expect(m.snapshot()).toEqual({ "a.test/product/*": "http" });
+  });
+
+  it("the system Chromium is found", () => {
+    expect(findChromium("")).toMatch(/chrom/);
+  });
+});
