@@ -88,14 +88,17 @@ describe("render modes on a client-side rendered shop", () => {
   }, 60_000);
 
   it('"auto" stores every product while rendering only the product pages, and learns the pattern', async () => {
-    shop = await startJsShop(8);
-    const config = await shopConfig("auto");
+    shop = await startJsShop(12);
+    // two downloads at a time: the first product pages teach the pattern to the later ones
+    const config = await shopConfig("auto", (c) => {
+      c.crawler.taskConcurrency = 2;
+    });
     try {
       const run = await crawl(config, [jsShop]);
-      expectEveryProductOnce(run.items, 8);
+      expectEveryProductOnce(run.items, 12);
       expect(shop.documents()).toBe(pagesOf(shop)); // no page fetched twice: the HTTP body is what gets rendered
-      expect(shop.productRenders()).toBe(8);
-      expect(shop.renders()).toBe(8); // the plain pages were not rendered
+      expect(shop.productRenders()).toBe(12);
+      expect(shop.renders()).toBe(12); // the plain pages were not rendered
       const rendered = run.events.filter((e) => e.type === "page_rendered");
       // after a few product pages needed a render, the rest skipped the check
       expect(rendered.filter((e) => e.type === "page_rendered" && e.learned).length).toBeGreaterThan(0);
