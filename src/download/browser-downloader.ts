@@ -15,7 +15,8 @@ import { type CookieItem, cookie, type Request, type Response, responseFor } fro
 import { URL_HEADER } from "../modules/page.ts";
 import { BrowserCrashed, type BrowserPool, BrowserUnavailable, errorText } from "./browser-pool.ts";
 import { DownloadError } from "./download-error.ts";
-import { RenderMemory, type RenderMode, type RenderWait, requestRender } from "./render.ts";
+import { type RenderMode, type RenderWait, requestRender } from "../model/index.ts";
+import { RenderMemory } from "./render.ts";
 
 /** A response header saying how the body was made: "browser" for a rendered page. */
 export const RENDERED_HEADER = "x-mocra-rendered";

@@ -5,7 +5,7 @@ import type { Page as LivePage } from "playwright-core";
 import type { Config } from "../config/index.ts";
 import { BrowserDownloader, type RenderPlan } from "../download/browser-downloader.ts";
 import { BrowserPool } from "../download/browser-pool.ts";
-import { isRenderMode, requestRender } from "../download/render.ts";
+import { isRenderMode, requestRender } from "../model/index.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { Request, Response } from "../model/index.ts";
 import type { ModuleSettings } from "../modules/define.ts";

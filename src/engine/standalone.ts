@@ -149,6 +149,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
       sink,
       events,
       downloader: rendering.downloader,
+      renders: true,
       limiter: new MemoryRateLimiter(),
       middleware,
       pause: options.pause,

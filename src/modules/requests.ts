@@ -13,7 +13,7 @@ import {
   type TaskModel,
   uuidv7,
 } from "../model/index.ts";
-import { downloaderName, isRenderMode, type RenderMode } from "../download/render.ts";
+import { downloaderName, isRenderMode, type RenderMode } from "../model/index.ts";
 import type { CrawlModule, ModuleSettings, RequestSpec, Seed } from "./define.ts";
 
 const encoder = new TextEncoder();
@@ -201,7 +201,10 @@ export function buildRequest(seed: ResolvedSeed, origin: RequestOrigin, fp?: str
     hashStr: spec.dedup === false ? uuidv7() : null,
     priority: spec.priority ?? origin.task.priority,
   });
-  if (spec.render !== undefined || spec.renderWait !== undefined) req.downloader = downloaderName(spec.render ?? renderModeOf(origin.settings), spec.renderWait ?? renderWaitOf(origin.settings));
+  // the render mode travels with the request (mocra's `downloader` field), so the queue can send
+  // it to a worker that has a browser and any such worker renders it the same way
+  const render = spec.render ?? renderModeOf(origin.settings);
+  if (render !== "http" || spec.render !== undefined) req.downloader = downloaderName(render, spec.renderWait ?? renderWaitOf(origin.settings));
   if (fp !== undefined) rememberFingerprint(req, fp);
   return req;
 }
