@@ -9,12 +9,11 @@
 // redirect), and "auto" never fetches a document twice: the HTTP body that failed the check is
 // the one rendered.
 import type { Page as LivePage } from "playwright-core";
-import type { Downloader } from "../../operators/download.ts";
 import { bodyKind } from "../content/content-type.ts";
-import { type CookieItem, cookie, type Request, type Response, responseFor } from "../model/index.ts";
-import { URL_HEADER } from "../modules/page.ts";
+import { type CookieItem, cookie, type Request, type Response, responseFor, URL_HEADER } from "../model/index.ts";
 import { BrowserCrashed, type BrowserPool, BrowserUnavailable, errorText } from "./browser-pool.ts";
 import { DownloadError } from "./download-error.ts";
+import type { Downloader } from "./downloader.ts";
 import { type RenderMode, type RenderWait, requestRender } from "../model/index.ts";
 import { RenderMemory } from "./render.ts";
 

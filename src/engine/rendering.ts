@@ -5,12 +5,12 @@ import type { Page as LivePage } from "playwright-core";
 import type { Config } from "../config/index.ts";
 import { BrowserDownloader, type RenderPlan } from "../download/browser-downloader.ts";
 import { BrowserPool } from "../download/browser-pool.ts";
+import type { Downloader } from "../download/downloader.ts";
 import { isRenderMode, requestRender } from "../model/index.ts";
 import type { EventBus } from "../events/bus.ts";
-import type { Request, Response } from "../model/index.ts";
+import { type Request, type Response, URL_HEADER } from "../model/index.ts";
 import type { ModuleSettings } from "../modules/define.ts";
-import { Page, URL_HEADER } from "../modules/page.ts";
-import type { Downloader } from "../../operators/download.ts";
+import { Page } from "../modules/page.ts";
 import type { ModuleLookup } from "./politeness.ts";
 
 /** Body text shorter than this (scripts excluded) makes "auto" render a page when the module gives no render_check. */

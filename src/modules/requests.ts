@@ -222,15 +222,3 @@ function renderModeOf(settings: Readonly<ModuleSettings>): RenderMode {
 function renderWaitOf(settings: Readonly<ModuleSettings>): string | undefined {
   return typeof settings.renderWait === "string" ? settings.renderWait : undefined;
 }
-
-/** Is `url`'s host one of `domains` or a subdomain of one? (No list: everything is allowed.) */
-export function isAllowedDomain(url: string, domains: readonly string[] | undefined): boolean {
-  if (!domains || domains.length === 0) return true;
-  let host: string;
-  try {
-    host = new URL(url).hostname;
-  } catch {
-    return false;
-  }
-  return domains.some((d) => host === d || host.endsWith(`.${d}`));
-}
