@@ -1,7 +1,9 @@
 // Benchmark: crawling a client-side rendered shop (tests/fixtures/js-shop) with render = "http"
 // (baseline: no product), "browser" (every page rendered) and "auto" (only product pages
-// rendered). Prints pages/s, rendered pages/s, CPU seconds and peak RSS of this process plus
-// its browser processes (sampled from /proc every 100 ms), browser launches (recycling).
+// rendered). Prints pages/s, rendered pages/s, CPU seconds and peak memory of this process plus
+// its browser processes (sampled from /proc every 250 ms): the sum of their RSS (which counts
+// pages shared between Chromium's processes once per process) and of their PSS (shared pages
+// divided among their sharers: the real footprint).
 //
 //   npx tsx tests/benchmark_browser.ts [products=300] [concurrency=2] [recycle=100]
 //
@@ -51,6 +53,16 @@ function tree(): Map<number, [number, number]> {
   return out;
 }
 
+/** Proportional set size (shared pages divided among the processes sharing them), bytes. */
+function pssOf(pid: number): number | undefined {
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function run(render: "http" | "browser" | "auto") {
   const shop = await startJsShop(products);
   const config = defaultConfig();
@@ -66,15 +78,19 @@ async function run(render: "http" | "browser" | "auto") {
   const cpuTicks = new Map<number, number>();
   const cpuStart = tree();
   let peakRss = 0;
+  let peakPss = 0;
   const sample = () => {
     let rss = 0;
+    let pss = 0;
     for (const [pid, [cpu, r]] of tree()) {
       cpuTicks.set(pid, cpu);
       rss += r;
+      pss += pssOf(pid) ?? r;
     }
     peakRss = Math.max(peakRss, rss);
+    peakPss = Math.max(peakPss, pss);
   };
-  const timer = setInterval(sample, 100);
+  const timer = setInterval(sample, 250);
   const started = performance.now();
   const result = await runStandalone({ config, registry, events, modules: ["js_shop"] });
   const secs = (performance.now() - started) / 1000;
@@ -92,7 +108,7 @@ async function run(render: "http" | "browser" | "auto") {
   console.log(
     `${render.padEnd(7)} ${String(pages).padStart(5)} pages ${String(items).padStart(5)} products  ${secs.toFixed(1).padStart(6)} s  ${(pages / secs).toFixed(1).padStart(6)} pages/s  ` +
       `rendered ${String(rendered).padStart(4)} (${(rendered / secs).toFixed(1)}/s, ${shop.renders()} at the server)  documents ${shop.documents()}  ` +
-      `CPU ${(cpu / TICK).toFixed(1)} s  peak RSS ${(peakRss / 1024 / 1024).toFixed(0)} MB  dead ${result.deadLetters.request + result.deadLetters.render}`,
+      `CPU ${(cpu / TICK).toFixed(1)} s  peak RSS ${(peakRss / 1024 / 1024).toFixed(0)} MB (PSS ${(peakPss / 1024 / 1024).toFixed(0)} MB)  dead ${result.deadLetters.request + result.deadLetters.render}`,
   );
   await shop.close();
   await rm(config.output.path, { recursive: true, force: true });

@@ -126,29 +126,18 @@ export class BrowserDownloader implements Downloader {
 
   private renderOnce(req: Request, doc: Response, plan: RenderPlan, deadline: number): Promise<{ response: Response; subresources: number }> {
     const url = header(doc, URL_HEADER) ?? req.url;
-    return this.pool.withPage(req.module || "_", deadline, async ({ page, context, subresources, alive }) => {
+    return this.pool.withPage(req.module || "_", deadline, async ({ page, context, serve, subresources, settled }) => {
       const cookies = [...req.cookies, ...doc.cookies].flatMap((c) => toBrowserCookie(c, url));
       if (cookies.length > 0) await context.addCookies(cookies);
       const headers: Record<string, string> = {};
       for (const [k, v] of doc.headers) if (!HOP_HEADERS.has(k.toLowerCase())) headers[k] = v;
-      let served = false;
-      // the main frame's first navigation is the document we already have; later navigations
-      // of the main frame (a script's location.href = ...) are not followed
-      await page.route(
-        (u) => u.href === url || u.href.split("#")[0] === url.split("#")[0],
-        (route) => {
-          const r = route.request();
-          if (!r.isNavigationRequest() || r.frame() !== page.mainFrame()) return route.fallback();
-          if (served) return route.abort("aborted");
-          served = true;
-          return route.fulfill({ status: doc.statusCode, headers, body: Buffer.from(doc.content.buffer, doc.content.byteOffset, doc.content.byteLength) });
-        },
-      );
+      // the main frame's navigation is the document we already have; later navigations of the
+      // main frame (a script's location.href = ...) are not followed
+      serve({ url, status: doc.statusCode, headers, body: doc.content });
       const left = () => Math.max(1, deadline - Date.now());
       const wait = plan.wait ?? "settled";
-      const network = wait === "settled" ? watchNetwork(page, alive) : undefined;
       await page.goto(url, { waitUntil: wait === "networkidle" ? "networkidle" : "load", timeout: left() });
-      if (network) await network.settled(left());
+      if (wait === "settled") await settled(SETTLE_QUIET_MS, left());
       else if (wait !== "load" && wait !== "networkidle") await page.waitForSelector(wait, { state: "attached", timeout: left() });
       if (plan.hook) await withTimeout(plan.hook(page, req), left(), "the module's render hook");
       const html = await page.content();
@@ -185,35 +174,6 @@ function toBrowserCookie(c: CookieItem, url: string): Array<{ name: string; valu
 
 /** Quiet time after the last request of a page before "settled" takes its DOM. */
 export const SETTLE_QUIET_MS = 100;
-
-/**
- * Requests in flight on a page: "settled" is the load event and then no request in flight for
- * SETTLE_QUIET_MS (a page's fetch() of its data after load included) — Playwright's
- * "networkidle" waits 500 ms of silence, this as little as the page needs.
- */
-function watchNetwork(page: LivePage, alive: () => boolean): { settled(timeoutMs: number): Promise<void> } {
-  let inFlight = 0;
-  let quietSince = Date.now();
-  const done = () => {
-    inFlight = Math.max(0, inFlight - 1);
-    if (inFlight === 0) quietSince = Date.now();
-  };
-  page.on("request", () => inFlight++);
-  page.on("requestfinished", done);
-  page.on("requestfailed", done);
-  return {
-    async settled(timeoutMs: number) {
-      const until = Date.now() + timeoutMs;
-      for (;;) {
-        const quiet = inFlight === 0 ? Date.now() - quietSince : 0;
-        if (quiet >= SETTLE_QUIET_MS) return;
-        if (!alive()) throw new Error("the page closed while waiting for its requests to settle");
-        if (Date.now() >= until) throw new Error(`timeout waiting for the page's requests to settle (${inFlight} in flight)`);
-        await new Promise((r) => setTimeout(r, Math.min(SETTLE_QUIET_MS - quiet, 25, until - Date.now()) + 1));
-      }
-    },
-  };
-}
 
 function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;

@@ -37,14 +37,37 @@ export interface BrowserPoolOptions {
   askedBy?: () => string;
 }
 
+/** A document to hand Chromium instead of letting it fetch the page itself. */
+export interface ServedDocument {
+  url: string;
+  status: number;
+  headers: Record<string, string>;
+  body: Uint8Array;
+}
+
 /** What a render sees: the live page and the context it runs in. */
 export interface PageLease {
   page: LivePage;
   context: BrowserContext;
-  /** requests the page made besides its document (blocked ones included) */
+  /** The main frame's next navigation to `doc.url` is answered with `doc`; later main-frame navigations are not followed. */
+  serve(doc: ServedDocument): void;
+  /** requests the page made besides its document since serve() (blocked ones included) */
   subresources(): number;
   /** false once the page or its browser is gone (closed, crashed, killed) */
   alive(): boolean;
+  /** Resolves once no request has been in flight for `quietMs` (rejects on timeout or when the page dies). */
+  settled(quietMs: number, timeoutMs: number): Promise<void>;
+}
+
+/** A page kept open between renders (a new page costs Chromium a renderer process). */
+interface PooledPage {
+  page: LivePage;
+  doc: ServedDocument | undefined;
+  served: boolean;
+  requests: number;
+  inFlight: number;
+  quietSince: number;
+  crashed: boolean;
 }
 
 export class BrowserUnavailable extends Error {
@@ -65,6 +88,9 @@ export class BrowserCrashed extends Error {
 interface Generation {
   browser: Browser;
   contexts: Map<string, Promise<BrowserContext>>;
+  /** open pages between renders, per session (at most `concurrency` in all) */
+  idle: Map<string, PooledPage[]>;
+  idleCount: number;
   /** pages started on this browser */
   started: number;
   inFlight: number;
@@ -149,27 +175,42 @@ export class BrowserPool {
         if (this.gen === gen) this.gen = undefined;
       }
       const context = await this.contextOf(gen, session);
-      const page = await context.newPage();
-      let subresources = 0;
-      const blocked = new Set(this.options.blockResources);
-      page.on("request", () => subresources++);
-      if (blocked.size > 0) {
-        await page.route("**/*", (route) => {
-          const type = route.request().resourceType();
-          return blocked.has(type) ? route.abort("blockedbyclient") : route.fallback();
-        });
-      }
-      let crashed = false;
-      page.on("crash", () => (crashed = true));
+      const slot = this.idlePage(gen, session) ?? (await this.openPage(context));
+      slot.doc = undefined;
+      slot.served = false;
+      slot.requests = 0;
+      slot.inFlight = 0;
+      slot.quietSince = Date.now();
       const g = gen;
-      const alive = () => g.alive && !crashed && !page.isClosed();
+      const { page } = slot;
+      const alive = () => g.alive && !slot.crashed && !page.isClosed();
+      let reusable = false;
       try {
-        const out = await fn({ page, context, subresources: () => Math.max(0, subresources - 1), alive }, deadline - Date.now());
+        const out = await fn(
+          {
+            page,
+            context,
+            serve: (doc) => {
+              slot.doc = doc;
+            },
+            subresources: () => Math.max(0, slot.requests - 1),
+            alive,
+            settled: (quietMs, timeoutMs) => settle(slot, alive, quietMs, timeoutMs),
+          },
+          deadline - Date.now(),
+        );
         // a DOM taken while the browser was dying may be half-rendered: not a result
-        if (!g.alive || crashed || !g.browser.isConnected()) throw new BrowserCrashed("browser closed while rendering");
+        if (!g.alive || slot.crashed || !g.browser.isConnected()) throw new BrowserCrashed("browser closed while rendering");
+        reusable = true;
         return out;
       } finally {
-        await page.close().catch(() => {});
+        slot.doc = undefined;
+        if (reusable && !g.retiring && g.idleCount < this.options.concurrency) {
+          const list = g.idle.get(session) ?? [];
+          list.push(slot);
+          g.idle.set(session, list);
+          g.idleCount++;
+        } else await page.close().catch(() => {});
       }
     } catch (err) {
       if (err instanceof BrowserCrashed) throw err;
@@ -241,7 +282,7 @@ export class BrowserPool {
       timeout: Math.max(1000, Math.min(this.options.launchTimeoutMs ?? 30_000, deadline - Date.now())),
     });
     this.counters.launches++;
-    const gen: Generation = { browser, contexts: new Map(), started: 0, inFlight: 0, retiring: false, alive: true };
+    const gen: Generation = { browser, contexts: new Map(), idle: new Map(), idleCount: 0, started: 0, inFlight: 0, retiring: false, alive: true };
     browser.on("disconnected", () => {
       if (gen.alive && !gen.retiring && !this.closed) this.counters.crashes++;
       gen.alive = false;
@@ -253,6 +294,45 @@ export class BrowserPool {
     }
     this.gen = gen;
     return gen;
+  }
+
+  private idlePage(gen: Generation, session: string): PooledPage | undefined {
+    const list = gen.idle.get(session);
+    while (list && list.length > 0) {
+      const slot = list.pop()!;
+      gen.idleCount--;
+      if (!slot.page.isClosed() && !slot.crashed) return slot;
+    }
+    return undefined;
+  }
+
+  /** A new page with its listeners and its one route handler (document, blocked types). */
+  private async openPage(context: BrowserContext): Promise<PooledPage> {
+    const page = await context.newPage();
+    const slot: PooledPage = { page, doc: undefined, served: false, requests: 0, inFlight: 0, quietSince: Date.now(), crashed: false };
+    const done = () => {
+      slot.inFlight = Math.max(0, slot.inFlight - 1);
+      if (slot.inFlight === 0) slot.quietSince = Date.now();
+    };
+    page.on("request", () => {
+      slot.requests++;
+      slot.inFlight++;
+    });
+    page.on("requestfinished", done);
+    page.on("requestfailed", done);
+    page.on("crash", () => (slot.crashed = true));
+    const blocked = new Set(this.options.blockResources);
+    await page.route("**/*", (route) => {
+      const r = route.request();
+      const doc = slot.doc;
+      if (doc && r.isNavigationRequest() && r.frame() === page.mainFrame()) {
+        if (slot.served || r.url().split("#")[0] !== doc.url.split("#")[0]) return route.abort("aborted");
+        slot.served = true;
+        return route.fulfill({ status: doc.status, headers: doc.headers, body: Buffer.from(doc.body.buffer, doc.body.byteOffset, doc.body.byteLength) });
+      }
+      return blocked.has(r.resourceType()) ? route.abort("blockedbyclient") : route.fallback();
+    });
+    return slot;
   }
 
   private contextOf(gen: Generation, session: string): Promise<BrowserContext> {
@@ -270,6 +350,21 @@ export class BrowserPool {
     if (!gen.alive) return;
     gen.alive = false;
     await gen.browser.close().catch(() => {});
+  }
+}
+
+/**
+ * Waits until no request of the page has been in flight for `quietMs` (the load event first is
+ * the caller's goto); rejects when the page dies or `timeoutMs` passes.
+ */
+async function settle(slot: PooledPage, alive: () => boolean, quietMs: number, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const quiet = slot.inFlight === 0 ? Date.now() - slot.quietSince : 0;
+    if (quiet >= quietMs) return;
+    if (!alive()) throw new Error("the page closed while waiting for its requests to settle");
+    if (Date.now() >= until) throw new Error(`timeout waiting for the page's requests to settle (${slot.inFlight} in flight)`);
+    await new Promise((r) => setTimeout(r, Math.min(quietMs - quiet, 25, until - Date.now()) + 1));
   }
 }
 
