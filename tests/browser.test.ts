@@ -21,6 +21,7 @@ import { RedisQueue } from "../src/queue/redis/index.ts";
 import { MemoryRateLimiter } from "../src/ratelimit/memory-limiter.ts";
 import { JsonlSink } from "../src/storage/jsonl-sink.ts";
 import { cleanup, crawl, testConfig } from "./helpers/crawl.ts";
+import { startServer } from "./helpers/http-server.ts";
 import { deleteNamespace, redisTestConfig, requireRedis } from "./helpers/redis.ts";
 
 let shop: JsShop | undefined;
@@ -264,6 +265,81 @@ describe("two Redis workers, one with a browser", () => {
       for (const q of queues) await q.close();
       await deleteNamespace(config.name);
       await cleanup(base);
+    }
+  }, 60_000);
+});
+
+describe("a rendered page keeps the crawl's rules", () => {
+  it("cookies go from the module's jar into the browser and back; a hook acts on the live page; a redirect goes through the engine", async () => {
+    const seen: Record<string, string> = {};
+    const server = await startServer((req, res) => {
+      const path = req.url ?? "/";
+      seen[path] = req.headers.cookie ?? "";
+      const page = (body: string) => {
+        res.writeHead(200, { "content-type": "text/html" });
+        res.end(`<!doctype html><html><body>${body}</body></html>`);
+      };
+      if (path === "/login") {
+        res.writeHead(200, { "content-type": "text/html", "set-cookie": "sid=abc; Path=/" });
+        res.end(`<!doctype html><html><body><a href="/old">next</a><script>document.cookie = "js=1; path=/";</script></body></html>`);
+        return;
+      }
+      if (path === "/old") {
+        res.writeHead(301, { location: "/feed" });
+        res.end();
+        return;
+      }
+      if (path === "/feed") {
+        return page(`<ul id="feed"></ul><button id="more">more</button><a href="/plain">plain</a><script>
+          let n = 0;
+          const add = () => { for (let i = 0; i < 2; i++) { const li = document.createElement("li"); li.textContent = "item " + (++n); document.getElementById("feed").append(li); } };
+          add();
+          document.getElementById("more").onclick = add;
+        </script>`);
+      }
+      if (path === "/plain") return page("<p>plain</p>");
+      res.writeHead(404);
+      res.end();
+    });
+    const { defineModule } = await import("../src/modules/define.ts");
+    const feed = defineModule<{ url: string; items: number; requestUrl: string }>({
+      name: "feed",
+      settings: {
+        render: "browser",
+        renderWait: "load",
+        async renderHook(page) {
+          if ((await page.$("#more")) !== null) {
+            await page.click("#more");
+            await page.click("#more");
+          }
+        },
+      },
+      start: () => [`${server.url}/login`],
+      parse(page, ctx) {
+        // the plain page is fetched over HTTP (a per-request override of the module's render)
+        ctx.follow(page.links("a[href]").filter((u) => !u.endsWith("/plain")));
+        ctx.follow(page.links("a[href]").filter((u) => u.endsWith("/plain")), { render: "http" });
+        ctx.emit({ url: page.url, requestUrl: page.requestUrl, items: page.select("#feed li").length });
+      },
+    });
+    const config = await testConfig();
+    try {
+      const run = await crawl(config, [feed]);
+      const byUrl = new Map((run.items as Array<{ url: string; items: number; requestUrl: string }>).map((i) => [new URL(i.url).pathname, i]));
+      // 2 items written by the script, 4 more by the hook's two clicks
+      expect(byUrl.get("/feed")?.items).toBe(6);
+      expect(byUrl.get("/feed")?.requestUrl).toBe(`${server.url}/old`);
+      expect(run.events.some((e) => e.type === "redirected" && e.to === `${server.url}/feed`)).toBe(true);
+      // the cookie set by the document and the one set by its script both reached the jar:
+      // the redirect hop and the plain HTTP page sent them
+      expect(seen["/feed"]).toContain("sid=abc");
+      expect(seen["/feed"]).toContain("js=1");
+      expect(seen["/plain"]).toContain("js=1");
+      expect(byUrl.get("/plain")).toBeDefined();
+      expect(run.events.filter((e) => e.type === "page_rendered").map((e) => (e.type === "page_rendered" ? new URL(e.url).pathname : "")).sort()).toEqual(["/feed", "/login"]);
+    } finally {
+      await server.close();
+      await cleanup(config);
     }
   }, 60_000);
 });
