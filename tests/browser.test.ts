@@ -16,11 +16,11 @@ import { createHttpClient } from "../src/engine/standalone.ts";
 import { Worker } from "../src/engine/worker.ts";
 import { EventBus } from "../src/events/bus.ts";
 import type { CrawlEvent } from "../src/events/events.ts";
-import { taskModel, TOPICS } from "../src/model/index.ts";
+import { taskModel } from "../src/model/index.ts";
 import { RedisQueue } from "../src/queue/redis/index.ts";
 import { MemoryRateLimiter } from "../src/ratelimit/memory-limiter.ts";
 import { JsonlSink } from "../src/storage/jsonl-sink.ts";
-import { cleanup, crawl, testConfig } from "./helpers/crawl.ts";
+import { cleanup, crawl, testConfig, waitDrained } from "./helpers/crawl.ts";
 import { startServer } from "./helpers/http-server.ts";
 import { deleteNamespace, redisTestConfig, requireRedis } from "./helpers/redis.ts";
 
@@ -237,15 +237,7 @@ describe("two Redis workers, one with a browser", () => {
       }
       await queues[1].publish("task", [{ message: taskModel({ module: ["js_shop"] }) }]);
       const running = workers.map((w) => w.run());
-      let quiet = 0;
-      const deadline = Date.now() + 50_000;
-      while (quiet < 3) {
-        if (Date.now() > deadline) throw new Error("not drained");
-        await new Promise((r) => setTimeout(r, 150));
-        const st = await queues[0].stats();
-        const busy = TOPICS.some((t) => st[t].inFlight + st[t].delayed + st[t].ready.high + st[t].ready.normal + st[t].ready.low > 0);
-        quiet = busy ? 0 : quiet + 1;
-      }
+      await waitDrained(queues[0], 50_000);
       await Promise.all(workers.map((w) => w.stop("drained", 5000)));
       await Promise.all(running);
       await sink.close();
