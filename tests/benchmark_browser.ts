@@ -75,6 +75,8 @@ async function run(render: "http" | "browser" | "auto") {
   const events = new EventBus();
   let rendered = 0;
   events.on("page_rendered").subscribe(() => rendered++);
+  let retries = 0;
+  events.on("retry_scheduled").subscribe(() => retries++);
   const cpuTicks = new Map<number, number>();
   const cpuStart = tree();
   let peakRss = 0;
@@ -108,7 +110,7 @@ async function run(render: "http" | "browser" | "auto") {
   console.log(
     `${render.padEnd(7)} ${String(pages).padStart(5)} pages ${String(items).padStart(5)} products  ${secs.toFixed(1).padStart(6)} s  ${(pages / secs).toFixed(1).padStart(6)} pages/s  ` +
       `rendered ${String(rendered).padStart(4)} (${(rendered / secs).toFixed(1)}/s, ${shop.renders()} at the server)  documents ${shop.documents()}  ` +
-      `CPU ${(cpu / TICK).toFixed(1)} s  peak RSS ${(peakRss / 1024 / 1024).toFixed(0)} MB (PSS ${(peakPss / 1024 / 1024).toFixed(0)} MB)  dead ${result.deadLetters.request + result.deadLetters.render}`,
+      `CPU ${(cpu / TICK).toFixed(1)} s  peak RSS ${(peakRss / 1024 / 1024).toFixed(0)} MB (PSS ${(peakPss / 1024 / 1024).toFixed(0)} MB)  retries ${retries}  dead ${result.deadLetters.request + result.deadLetters.render}`,
   );
   await shop.close();
   await rm(config.output.path, { recursive: true, force: true });
