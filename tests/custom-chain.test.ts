@@ -3,16 +3,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { lastValueFrom, merge } from "rxjs";
 import { describe, expect, it } from "vitest";
-import { startShop } from "../src/demo/shop.ts";
+import { startShop } from "../examples/demo-shop/shop.ts";
 import { crawlWithCustomChain } from "../examples/custom-chain.ts";
 import {
   ack, dedup, defineModule, download, fromQueue, generate, HttpClient, JsonlSink, MemoryQueue, MemoryRateLimiter,
   ModuleRegistry, parse, rateLimit, retry, route, taskModel,
 } from "../src/index.ts";
 
-describe("the README's custom chain", () => {
+describe("docs/custom-chains.md's custom chain", () => {
   it("is the example file, verbatim", async () => {
-    const readme = await readFile(new URL("../README.md", import.meta.url), "utf8");
+    const readme = await readFile(new URL("../docs/custom-chains.md", import.meta.url), "utf8");
     const example = await readFile(new URL("../examples/custom-chain.ts", import.meta.url), "utf8");
     expect(readme).toContain(example.trim());
   });
@@ -32,9 +32,9 @@ describe("the README's custom chain", () => {
   });
 });
 
-describe("the README's operator table", () => {
+describe("docs/custom-chains.md's operator table", () => {
   it("documents the calls this test makes, as written", async () => {
-    const readme = await readFile(new URL("../README.md", import.meta.url), "utf8");
+    const readme = await readFile(new URL("../docs/custom-chains.md", import.meta.url), "utf8");
     for (const call of [
       "`fromQueue(queue, topic, { prefetch, signal })`",
       "`generate({ registry, queue, backlog })`",
