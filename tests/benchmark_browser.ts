@@ -5,7 +5,7 @@
 // pages shared between Chromium's processes once per process) and of their PSS (shared pages
 // divided among their sharers: the real footprint).
 //
-//   npx tsx tests/benchmark_browser.ts [products=300] [concurrency=2] [recycle=100]
+//   npx tsx tests/benchmark_browser.ts [products=300] [concurrency=2] [recycle=100] [modes=http,browser,auto]
 //
 // Crawlee's PlaywrightCrawler is not compared: it needs the `playwright` package (not only
 // playwright-core) and Crawlee's browser-pool, neither a dependency here; see the closing note.
@@ -23,6 +23,7 @@ import { pagesOf, startJsShop } from "./fixtures/js-shop/site.ts";
 const products = Number(process.argv[2] ?? 300);
 const concurrency = Number(process.argv[3] ?? 2);
 const recycle = Number(process.argv[4] ?? 100);
+const modes = (process.argv[5] ?? "http,browser,auto").split(",") as Array<"http" | "browser" | "auto">;
 const TICK = 100; // clock ticks per second (Linux USER_HZ)
 const PAGE = 4096;
 
@@ -117,6 +118,6 @@ async function run(render: "http" | "browser" | "auto") {
 }
 
 console.log(`js shop: ${products} products, browser concurrency ${concurrency}, recycle after ${recycle} pages; load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
-for (const mode of ["http", "browser", "auto"] as const) await run(mode);
+for (const mode of modes) await run(mode);
 console.log(`load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
 process.exit(0);
