@@ -249,7 +249,7 @@ export function requestFlow(deps: FlowDeps, signal: AbortSignal, topic: "request
   return source(deps, topic, plan.prefetch, signal, true).pipe(
     fetchStages(deps, plan.concurrency),
     parseStage(deps),
-    route({ sink: deps.sink, queue: deps.queue, events: deps.events, bounds: boundsOf(deps), middleware: middlewareOf(deps) }),
+    route({ sink: deps.sink, queue: deps.queue, events: deps.events, bounds: boundsOf(deps), middleware: middlewareOf(deps), maxItemBytes: deps.config.output.maxItemBytes }),
     settleFailures(deps),
   );
 }
@@ -282,7 +282,7 @@ export function responseFlow(deps: FlowDeps, signal: AbortSignal): Observable<un
       return { response, fingerprint: response.requestHash ?? response.id, url };
     }),
     parseStage(deps),
-    route({ sink: deps.sink, queue: deps.queue, events: deps.events, bounds: boundsOf(deps), middleware: middlewareOf(deps) }),
+    route({ sink: deps.sink, queue: deps.queue, events: deps.events, bounds: boundsOf(deps), middleware: middlewareOf(deps), maxItemBytes: deps.config.output.maxItemBytes }),
     settleFailures(deps),
   );
 }
