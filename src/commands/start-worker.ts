@@ -106,7 +106,7 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   const logger = createLogger(config, logLevel);
   const renders = values.browser === true && roles.includes("download");
   // --browser without Chromium stops start-up here, with the setting to fix
-  const rendering = createRendering(config, registry, createHttpClient(config), { events, check: renders ? registry.names() : [] });
+  const rendering = createRendering(config, registry, createHttpClient(config), { events, check: renders ? registry.names() : [], askedBy: renders ? "start-worker --browser" : undefined });
   if (renders) rendering.pool.check();
 
   let fatal: Error | undefined;

@@ -64,9 +64,14 @@ export interface Rendering {
  * playwright-core loaded) until a page asks for a render. With `check`, start-up fails now with
  * one line when a module asks for a browser and there is no Chromium.
  */
-export function createRendering(config: Config, modules: ModuleLookup & { names(): string[] }, http: Downloader, options: { events?: EventBus; check?: readonly string[] } = {}): Rendering {
+export function createRendering(
+  config: Config,
+  modules: ModuleLookup & { names(): string[] },
+  http: Downloader,
+  options: { events?: EventBus; check?: readonly string[]; askedBy?: string } = {},
+): Rendering {
   const b = config.browser;
-  const asking = () => modulesAskingForBrowser(modules).join(", ") || 'render = "browser" on a request';
+  const asking = () => [options.askedBy, ...modulesAskingForBrowser(modules)].filter(Boolean).join(", ") || 'render = "browser" on a request';
   const pool = new BrowserPool({
     executable: b.executable,
     concurrency: b.concurrency,
