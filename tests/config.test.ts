@@ -78,6 +78,9 @@ const EXPECTED_DEFAULTS: Config = {
     minidTime: 0,
     capacity: 10000,
     batchConcurrency: 500,
+    nackMaxRetries: 0,
+    nackBackoffMs: 0,
+    nats: null,
     redis: {
       redisHost: "127.0.0.1",
       redisPort: 6379,
@@ -296,6 +299,9 @@ const FULL_CONFIG: Config = {
     minidTime: 24,
     capacity: 5,
     batchConcurrency: 10,
+    nackMaxRetries: 0,
+    nackBackoffMs: 0,
+    nats: null,
     redis: {
       redisHost: "redis.internal",
       redisPort: 6380,

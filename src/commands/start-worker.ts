@@ -16,7 +16,7 @@ import { CreditMeter } from "../observe/credit.ts";
 import { BlobOffloadQueue } from "../storage/blob-offload-queue.ts";
 import type { Queue } from "../queue/queue.ts";
 import { openConnection } from "../redis/connection.ts";
-import { RedisQueue } from "../queue/redis/index.ts";
+import { openQueue, queueEngineName } from "../queue/open-queue.ts";
 import { loadMiddlewareChains } from "../middleware/from-config.ts";
 import { withStoreMiddleware } from "../middleware/store-sink.ts";
 import { MemoryRateLimiter } from "../ratelimit/memory-limiter.ts";
@@ -32,7 +32,8 @@ import { loadConfigFrom, loadRegistry, parseLogLevel, UsageError } from "./commo
 
 export const usage = `usage: start-worker [--config PATH] [--roles task,download,parse] [--browser] [--log-level L]
 
-Joins the crawl in Redis (channel_config.redis) and works until SIGINT/SIGTERM; then stops
+Joins the crawl in Redis (channel_config.redis), or on NATS JetStream when [channel_config.nats]
+is set, and works until SIGINT/SIGTERM; then stops
 taking work, finishes and acks what is in flight, flushes the sink, and exits 0.
 
   --config PATH   config file (default: ./config.toml if present, else built-in defaults)
@@ -57,9 +58,9 @@ export function parseRoles(text: string | undefined): Role[] {
   return roles as Role[];
 }
 
-/** The queue a worker uses: Redis, with large Response bodies offloaded when blob storage is set. */
+/** The queue a worker uses: JetStream ([channel_config.nats]) or Redis, with large Response bodies offloaded when blob storage is set. */
 export async function connectQueue(config: Config, onFatal: (err: Error) => void, events?: EventBus): Promise<Queue> {
-  const redis = await RedisQueue.connect(config, {
+  const redis = await openQueue(config, {
     onFatal,
     onConnection: (c) =>
       events?.emit(c.state === "down" ? { type: "redis_unreachable", endpoint: c.endpoint, reason: c.reason } : { type: "redis_reconnected", endpoint: c.endpoint, downMs: c.downMs }),
@@ -175,7 +176,7 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
     queued: () => queue.depth("request"),
     logger,
   });
-  console.error(`worker ${worker.id} (${roles.join(", ")}${renders ? ", browser" : ""}) joined ${config.name} on Redis; modules: ${registry.names().join(", ") || "none"}`);
+  console.error(`worker ${worker.id} (${roles.join(", ")}${renders ? ", browser" : ""}) joined ${config.name} on ${queueEngineName(config)}; modules: ${registry.names().join(", ") || "none"}`);
 
   const stopped = new Promise<string>((resolve) => {
     requestStop = resolve;
@@ -213,7 +214,9 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   if (outcome === "timeout") {
     console.error(
       `shutdown: in-flight work outlasted shutdown_timeout_secs (${config.crawler.shutdownTimeoutSecs} s); ` +
-        "what it still held stays pending in Redis and is re-delivered (claimed after claim_min_idle)",
+        (config.channelConfig.nats
+          ? "what it still held stays un-acked in JetStream and is re-delivered (after the consumer's ack_wait)"
+          : "what it still held stays pending in Redis and is re-delivered (claimed after claim_min_idle)"),
     );
     return 1;
   }

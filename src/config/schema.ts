@@ -110,8 +110,25 @@ export interface ChannelConfig {
   minidTime: number;
   capacity: number;
   batchConcurrency: number;
+  /** mocra 0.4's nack policy: re-deliveries before a dead letter on JetStream (0 = request_max_retries + 2) */
+  nackMaxRetries: number;
+  /** the least delay of a retry republished on JetStream (mocra sleeps this long before republishing) */
+  nackBackoffMs: number;
   redis: ChannelRedisConfig;
+  /** `[channel_config.nats]`; null when absent. Present = the queues are on JetStream (mocra 0.4.1). */
+  nats: ChannelNatsConfig | null;
   blobStorage: BlobStorageConfig;
+}
+
+/** `[channel_config.nats]`: mocra 0.4.1's NatsConfig (url, username, password, token) and ours. */
+export interface ChannelNatsConfig {
+  url: string;
+  username: string;
+  password: string;
+  token: string;
+  ackWaitMs: number;
+  connectTimeoutMs: number;
+  reconnectBudgetSecs: number;
 }
 
 /** `[cache]` */
@@ -328,6 +345,8 @@ export interface SectionSpec {
    * present section take their value from the section at this dotted TOML path.
    */
   readonly inheritsFrom?: string;
+  /** Set for a section that is null in `Config` when absent from the file (without inheriting). */
+  readonly optional?: boolean;
 }
 
 const NAME_PATTERN = /^[A-Za-z0-9_.-]+$/;
@@ -607,7 +626,7 @@ const downloadFields: FieldTable<DownloadConfig> = {
   },
 };
 
-const channelFields: FieldTable<Omit<ChannelConfig, "redis" | "blobStorage">> = {
+const channelFields: FieldTable<Omit<ChannelConfig, "redis" | "nats" | "blobStorage">> = {
   queueCodec: {
     key: "queue_codec",
     type: "enum",
@@ -644,6 +663,70 @@ const channelFields: FieldTable<Omit<ChannelConfig, "redis" | "blobStorage">> = 
     default: 500,
     min: 1,
     description: "Accepted for mocra config compatibility; unused (publishes are pipelined in chunks of 1000, acks in batches of 50).",
+  },
+  nackMaxRetries: {
+    key: "nack_max_retries",
+    type: "integer",
+    default: 0,
+    min: 0,
+    description: "JetStream ([channel_config.nats]): deliveries left un-acked (a worker died or stalled) before a message is dead-lettered; 0 = request_max_retries + 2 (as on Redis). Module retries follow request_max_retries.",
+  },
+  nackBackoffMs: {
+    key: "nack_backoff_ms",
+    type: "integer",
+    default: 0,
+    min: 0,
+    description: "JetStream ([channel_config.nats]): the least delay in ms of a retry (mocra waits this long before republishing).",
+  },
+};
+
+const channelNatsFields: FieldTable<ChannelNatsConfig> = {
+  url: {
+    key: "url",
+    type: "string",
+    default: "nats://127.0.0.1:4222",
+    pattern: /^(nats|tls):\/\/[^\s,]+(,\s*(nats|tls):\/\/[^\s,]+)*$/,
+    patternDescription: 'a NATS URL such as "nats://127.0.0.1:4222" (comma-separated for several servers)',
+    description: "NATS server(s) with JetStream, as mocra: comma-separated for several.",
+  },
+  username: {
+    key: "username",
+    type: "string",
+    default: "",
+    description: "NATS user (with password); empty = none.",
+  },
+  password: {
+    key: "password",
+    type: "string",
+    default: "",
+    description: "NATS password (with username).",
+  },
+  token: {
+    key: "token",
+    type: "string",
+    default: "",
+    description: "NATS token (used when no username is set); empty = none.",
+  },
+  ackWaitMs: {
+    key: "ack_wait_ms",
+    type: "integer",
+    default: 30000,
+    min: 1000,
+    description: "Ack wait of the consumers this worker creates (mocra's default, 30 s): an un-acked delivery goes to another worker after it; long pages are kept alive (in progress) every half of it. An existing consumer keeps its own.",
+  },
+  connectTimeoutMs: {
+    key: "connect_timeout_ms",
+    type: "integer",
+    default: 5000,
+    min: 1,
+    description: "NATS connect timeout in ms.",
+  },
+  reconnectBudgetSecs: {
+    key: "reconnect_budget_secs",
+    type: "integer",
+    default: 60,
+    min: 1,
+    description: "Seconds to keep reconnecting to a lost NATS (and retrying publishes) before stopping with an error.",
   },
 };
 
@@ -965,7 +1048,6 @@ export const MOCRA_IGNORED_KEYS: Readonly<Record<string, readonly string[]>> = {
   ],
   download_config: ["downloader_expire", "enable_session", "enable_locker", "wss_timeout"],
   cache: ["enable_l1", "l1_ttl_secs"],
-  channel_config: ["nack_max_retries", "nack_backoff_ms"],
   "channel_config.redis": ["pool_size"],
   "cache.redis": ["pool_size", "shards", "claim_min_idle", "claim_count", "claim_interval", "listener_count"],
   // misfire_tolerance_secs and concurrency have their effect (src/sync/cron.ts); these tune mocra's schedule cache
@@ -980,7 +1062,6 @@ export const MOCRA_IGNORED_SECTIONS: readonly string[] = [
   "policy",
   "channel_config.kafka",
   "channel_config.compensator",
-  "channel_config.nats",
 ];
 
 const apiFields: FieldTable<ApiConfig> = {
@@ -1082,11 +1163,13 @@ function section(
   fields: Readonly<Record<string, FieldSpec>>,
   sections: readonly SectionSpec[] = [],
   inheritsFrom?: string,
+  optional?: boolean,
 ): SectionSpec {
   const path = parentPath === "" ? key : `${parentPath}.${key}`;
-  return inheritsFrom === undefined
+  const spec: SectionSpec = inheritsFrom === undefined
     ? { key, prop, path, description, fields, sections }
     : { key, prop, path, description, fields, sections, inheritsFrom };
+  return optional ? { ...spec, optional } : spec;
 }
 
 /** The whole schema as a tree rooted at the top level of the file. */
@@ -1104,8 +1187,18 @@ export const CONFIG_SCHEMA: SectionSpec = {
         "channel_config",
         "redis",
         "redis",
-        "Redis used for the queues (distributed mode).",
+        "Redis used for the queues (distributed mode; with [channel_config.nats] for dedup and coordination only).",
         channelRedisFields,
+      ),
+      section(
+        "channel_config",
+        "nats",
+        "nats",
+        "NATS JetStream for the queues (mocra 0.4.1's layout); present = queues on JetStream, Redis then serves coordination only.",
+        channelNatsFields,
+        [],
+        undefined,
+        true,
       ),
       section(
         "channel_config",

@@ -169,10 +169,11 @@ function settleFailures<T>(deps: FlowDeps): OperatorFunction<Job<T>, Job<T>> {
 
 /**
  * How often a flow touches its long-running deliveries: half the idle time after which another
- * worker may claim them, so a page slower than claim_min_idle is not processed twice at once.
+ * worker may claim them (Redis claim_min_idle, JetStream ack_wait), so a page slower than claim_min_idle is not processed twice at once.
  */
 function touchEveryMs(config: Config): number {
-  return Math.max(1, Math.floor(config.channelConfig.redis.claimMinIdle / 2));
+  const idle = config.channelConfig.nats ? config.channelConfig.nats.ackWaitMs : config.channelConfig.redis.claimMinIdle;
+  return Math.max(1, Math.floor(idle / 2));
 }
 
 /** task / parser_task → generate → request queue. */

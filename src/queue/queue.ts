@@ -58,10 +58,10 @@ export interface DeadLetter {
 /**
  * The work queue: topics × priorities, strict priority reads, credit-limited consumption,
  * ack after hand-off, delayed re-delivery and dead letters. Implemented in memory
- * (`MemoryQueue`, one process) and on Redis Streams (many workers).
+ * (`MemoryQueue`, one process), on Redis Streams and on NATS JetStream (many workers).
  */
 export interface Queue {
-  readonly backend: "memory" | "redis";
+  readonly backend: "memory" | "redis" | "nats";
   /** Resolves once every item is durably accepted (or found to be a duplicate). */
   publish<K extends Topic>(topic: K, items: readonly Outgoing<K>[]): Promise<PublishResult>;
   /**
