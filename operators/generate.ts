@@ -1,7 +1,7 @@
 import type { OperatorFunction } from "rxjs";
 import type { CrawlBounds } from "../src/bounds/bounds.ts";
 import type { EventBus } from "../src/events/bus.ts";
-import { type JsonValue, type ParserTaskModel, type Request, type TaskModel } from "../src/model/index.ts";
+import { type JsonValue, needsRenderer, type ParserTaskModel, type Request, type TaskModel } from "../src/model/index.ts";
 import type { Seed } from "../src/modules/define.ts";
 import type { ModuleRegistry } from "../src/modules/registry.ts";
 import { buildRequest, DEFAULT_REQUEST_TIMEOUT_SECS, resolveSeed, seedFingerprint, urlRulesFor } from "../src/modules/requests.ts";
@@ -111,8 +111,10 @@ async function generateTask(input: TaskModel | ParserTaskModel, message: Message
 
     const flush = async () => {
       if (batch.length === 0) return;
-      // flow control: wait while the request queue is over its backlog
-      while ((await o.queue.depth("request")) > o.backlog) {
+      // flow control: wait while the request queue (and the render queue, for requests that
+      // need a browser) is over its backlog
+      const rendering = batch.some(needsRenderer);
+      while ((await o.queue.depth("request")) > o.backlog || (rendering && (await o.queue.depth("render")) > o.backlog)) {
         if (o.signal?.aborted) throw stopped();
         await sleep(50);
         if (Date.now() - lastTouch > 10_000) {

@@ -110,6 +110,7 @@ const EXPECTED_DEFAULTS: Config = {
   state: { dir: "state", fsync: false, segmentMb: 16 },
   api: { port: 0, host: "127.0.0.1", apiKey: "", rateLimit: 0, allowedHosts: [], maxBodyBytes: 65536 },
   logger: { enabled: true, level: "info", format: "text" },
+  browser: { executable: "", concurrency: 2, recyclePages: 200, blockResources: ["image", "font", "media"], launchTimeoutSecs: 30 },
   modules: {},
   rateLimits: {},
 };
@@ -222,6 +223,13 @@ rate_limit = 2.5
 enabled = false
 level = "debug"
 format = "json"
+
+[browser]
+executable = "/opt/chromium/chrome"
+concurrency = 4
+recycle_pages = 50
+block_resources = ["image"]
+launch_timeout_secs = 10
 
 [modules.books]
 start_urls = ["https://books.toscrape.com/"]
@@ -339,6 +347,7 @@ const FULL_CONFIG: Config = {
   state: { dir: "var/state", fsync: true, segmentMb: 4 },
   api: { port: 8080, host: "0.0.0.0", apiKey: "s3cret", rateLimit: 2.5, allowedHosts: [], maxBodyBytes: 65536 },
   logger: { enabled: false, level: "debug", format: "json" },
+  browser: { executable: "/opt/chromium/chrome", concurrency: 4, recyclePages: 50, blockResources: ["image"], launchTimeoutSecs: 10 },
   modules: {
     books: {
       start_urls: ["https://books.toscrape.com/"],
@@ -645,7 +654,7 @@ describe("validation errors", () => {
       "config.toml:8: channel_config.redis.redis_port must be an integer between 1 and 65535, got 0",
     );
     expect(lines[5]).toBe(
-      'config.toml:9: unknown section "nope"; known sections: crawler, download_config, channel_config, cache, output, middleware, scheduler, db, state, api, logger, modules, rate_limits',
+      'config.toml:9: unknown section "nope"; known sections: crawler, download_config, channel_config, cache, output, middleware, scheduler, db, state, api, logger, browser, modules, rate_limits',
     );
   });
 });

@@ -183,6 +183,8 @@ async function engineSnapshot(
     fleet: {
       pages: nodes.reduce((n, w) => n + (w.pages ?? 0), 0),
       items: nodes.reduce((n, w) => n + (w.items ?? 0), 0),
+      /** browser pages in flight on the workers started with --browser */
+      rendering: nodes.reduce((n, w) => n + (w.rendering ?? 0), 0),
     },
     errors_by_kind: s.metrics.errorsByKind(),
     queues,
@@ -194,6 +196,7 @@ async function engineSnapshot(
       roles: (w.roles ?? []).map(printable),
       pages: w.pages ?? 0,
       items: w.items ?? 0,
+      rendering: typeof w.rendering === "number" ? w.rendering : null,
       last_heartbeat: w.last_heartbeat,
       age_secs: w.started_at ? Math.max(0, Math.round(now / 1000 - w.started_at)) : null,
     })),

@@ -8,6 +8,7 @@ import { createLogger, observeCrawl } from "../engine/observability.ts";
 import { createPoliteness } from "../engine/politeness.ts";
 import { showProgress } from "../engine/progress.ts";
 import { createHttpClient, createLocalSink } from "../engine/standalone.ts";
+import { createRendering } from "../engine/rendering.ts";
 import { Worker } from "../engine/worker.ts";
 import { EventBus } from "../events/bus.ts";
 import { CrawlStats } from "../events/stats.ts";
@@ -33,7 +34,7 @@ import { loadConfigFrom, loadRegistry, parseLogLevel, UsageError } from "./commo
 /** How long the watchdog's record of a blocking delivery is kept (`<stream key>:poison`). */
 const POISON_TTL_SECS = 7 * 24 * 3600;
 
-export const usage = `usage: start-worker [--config PATH] [--roles task,download,parse] [--log-level L]
+export const usage = `usage: start-worker [--config PATH] [--roles task,download,parse] [--browser] [--log-level L]
 
 Joins the crawl in Redis (channel_config.redis), or on NATS JetStream when [channel_config.nats]
 is set, and works until SIGINT/SIGTERM; then stops
@@ -43,6 +44,9 @@ taking work, finishes and acks what is in flight, flushes the sink, and exits 0.
   --roles LIST    stages to run, comma-separated: task (expand tasks into requests), download,
                   parse (default: all). A download-only worker puts Responses on the "response"
                   topic for parse workers.
+  --browser       this worker has Chromium ([browser] executable): it also takes pages that
+                  need a browser (render = "browser" | "auto", the "render" topic); without it,
+                  it never takes rendering work and leaves it to workers started with --browser
   --log-level L   debug, info, warn or error (default: [logger] level)
   -h, --help      this help
 
@@ -89,7 +93,7 @@ export function deliveryNote(config: Config): string {
 export async function startWorkerCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { config: { type: "string" }, roles: { type: "string" }, "log-level": { type: "string" }, help: { type: "boolean", short: "h" } },
+    options: { config: { type: "string" }, roles: { type: "string" }, browser: { type: "boolean" }, "log-level": { type: "string" }, help: { type: "boolean", short: "h" } },
   });
   if (values.help) {
     console.log(usage);
@@ -105,6 +109,11 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   checkScheduleConfig(config, schedules);
   const events = new EventBus();
   const logger = createLogger(config, logLevel);
+  const renders = values.browser === true && roles.includes("download");
+  // --browser without Chromium stops start-up here, with the setting to fix
+  const httpClient = createHttpClient(config, registry);
+  const rendering = createRendering(config, registry, httpClient, { events, check: renders ? registry.names() : [], askedBy: renders ? "start-worker --browser" : undefined });
+  if (renders) rendering.pool.check();
 
   let fatal: Error | undefined;
   let requestStop: (reason: string) => void = () => {};
@@ -138,10 +147,16 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
     maxBlockSecs: Math.min(config.crawler.shutdownTimeoutSecs || Infinity, (r.claimMinIdle / 1000) * 0.8),
   });
   const worker = new Worker(
-    { config, queue, registry, sink, events, downloader: createHttpClient(config, registry), limiter: new MemoryRateLimiter(), politeness, bounds, middleware, pause, credit, guard: watchdog },
+    { config, queue, registry, sink, events, downloader: renders ? rendering.downloader : httpClient, renders, limiter: new MemoryRateLimiter(), politeness, bounds, middleware, pause, credit, guard: watchdog },
     roles,
   );
-  const nodes = await NodeRegistry.start(config, { id: worker.id, roles, pages: () => stats.pages, items: () => stats.items });
+  const nodes = await NodeRegistry.start(config, {
+    id: worker.id,
+    roles: renders ? [...roles, "browser"] : roles,
+    pages: () => stats.pages,
+    items: () => stats.items,
+    rendering: renders ? () => rendering.pool.stats().inFlight : undefined,
+  });
   // one leader per crawl (<name>:leader:cron); only it submits the cron schedules' ticks
   events.on("leader_elected").subscribe((e) => console.error(`worker ${e.workerId} is the leader (term ${e.term})${schedules.length > 0 ? `; schedules: ${schedules.map((s) => `${s.module} "${s.expression}"`).join(", ")}` : ""}`));
   const leader = new LeaderElector(cacheRedis, config.name, worker.id, config.scheduler.leaderLeaseSecs * 1000, events).start();
@@ -173,7 +188,7 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
     queued: () => queue.depth("request"),
     logger,
   });
-  console.error(`worker ${worker.id} (${roles.join(", ")}) joined ${config.name} on ${queueEngineName(config)}; modules: ${registry.names().join(", ") || "none"}`);
+  console.error(`worker ${worker.id} (${roles.join(", ")}${renders ? ", browser" : ""}) joined ${config.name} on ${queueEngineName(config)}; modules: ${registry.names().join(", ") || "none"}`);
 
   const stopped = new Promise<string>((resolve) => {
     requestStop = resolve;
@@ -195,6 +210,7 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   await sink.close();
   await nodes.stop();
   await politeness.close();
+  await rendering.close();
   cacheRedis.disconnect();
   await queue.close();
   removeSignals();

@@ -215,6 +215,15 @@ export interface LoggerConfig {
   format: "text" | "json";
 }
 
+/** `[browser]`: headless Chromium for pages that need one (render = "browser" | "auto"). */
+export interface BrowserConfig {
+  executable: string;
+  concurrency: number;
+  recyclePages: number;
+  blockResources: string[];
+  launchTimeoutSecs: number;
+}
+
 /** The whole configuration. Every field has a default, so an empty file is valid. */
 export interface Config {
   name: string;
@@ -229,6 +238,7 @@ export interface Config {
   state: StateConfig;
   api: ApiConfig;
   logger: LoggerConfig;
+  browser: BrowserConfig;
   /** `[modules.<name>]` tables, keyed by module name. */
   modules: Record<string, ModuleSettings>;
   /** `[rate_limits]`: requests per second per rate-limit key (e.g. a domain), overriding the defaults. */
@@ -1138,6 +1148,42 @@ const apiFields: FieldTable<ApiConfig> = {
   },
 };
 
+const browserFields: FieldTable<BrowserConfig> = {
+  executable: {
+    key: "executable",
+    type: "string",
+    default: "",
+    description: "Path of the Chromium binary; empty = /usr/bin/chromium (or chromium-browser, google-chrome). Nothing is downloaded.",
+  },
+  concurrency: {
+    key: "concurrency",
+    type: "integer",
+    default: 2,
+    min: 1,
+    description: "Pages rendering at once in this process (browser_concurrency); more renders wait for a page.",
+  },
+  recyclePages: {
+    key: "recycle_pages",
+    type: "integer",
+    default: 200,
+    min: 0,
+    description: "Pages a browser renders before a fresh one replaces it (bounds its memory); 0 = never.",
+  },
+  blockResources: {
+    key: "block_resources",
+    type: "string[]",
+    default: ["image", "font", "media"],
+    description: "Sub-resource types the browser does not fetch (Playwright's resource types: image, font, media, stylesheet, ...).",
+  },
+  launchTimeoutSecs: {
+    key: "launch_timeout_secs",
+    type: "number",
+    default: 30,
+    exclusiveMin: 0,
+    description: "How long starting Chromium may take.",
+  },
+};
+
 const loggerFields: FieldTable<LoggerConfig> = {
   enabled: {
     key: "enabled",
@@ -1232,6 +1278,7 @@ export const CONFIG_SCHEMA: SectionSpec = {
     section("", "state", "state", "run-standalone's state on disk, for --resume.", stateFields),
     section("", "api", "api", "Observability and control API, dashboard at GET /.", apiFields),
     section("", "logger", "logger", "Log lines on stderr.", loggerFields),
+    section("", "browser", "browser", 'Headless Chromium for pages that need a browser (render = "browser" or "auto").', browserFields),
   ],
 };
 

@@ -29,6 +29,7 @@ import { SOLE_LEADER } from "../sync/leader.ts";
 import type { Downloader } from "../download/downloader.ts";
 import { ALL_ROLES } from "./flows.ts";
 import { showProgress } from "./progress.ts";
+import { createRendering } from "./rendering.ts";
 import { Worker } from "./worker.ts";
 
 export interface StandaloneOptions {
@@ -132,6 +133,8 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
   if (names.length === 0) throw new Error("no modules to run: put a module in modules/ or list one with --module");
 
   const events = options.events ?? new EventBus();
+  // a module asking for a browser when there is none stops the run here, before anything starts
+  const rendering = createRendering(config, registry, options.downloader ?? createHttpClient(config, registry), { events, check: names });
   const stats = new CrawlStats(events);
   // a file that cannot be written (a full disk) stops the crawl: the first fault is the one reported
   let fault: Error | undefined;
@@ -172,7 +175,8 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
       registry,
       sink,
       events,
-      downloader: options.downloader ?? createHttpClient(config, registry),
+      downloader: rendering.downloader,
+      renders: true,
       limiter: new MemoryRateLimiter(),
       middleware,
       pause: options.pause,
@@ -246,6 +250,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
     ));
   stopListening();
   stopProgress();
+  await rendering.close();
   const queueStats = await queue.stats();
   const abandoned = outcome === "timeout" ? TOPICS.reduce((n, t) => n + queueStats[t].inFlight, 0) : 0;
   await sink.close();

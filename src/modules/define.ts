@@ -25,6 +25,10 @@ export interface RequestSpec {
   timeoutSecs?: number;
   /** false: fetch even if this request was seen before (the fingerprint gets a unique suffix) */
   dedup?: boolean;
+  /** fetch this page over HTTP, render it in headless Chromium, or "auto" (default: the module's `render`); see docs/browser.md */
+  render?: "http" | "browser" | "auto";
+  /** rendered pages: "settled" (default: load, then no request in flight for 100 ms), "load", "networkidle", or a CSS selector to wait for */
+  renderWait?: string;
 }
 
 export type Seed = string | RequestSpec;
@@ -75,6 +79,14 @@ export interface ModuleSettings {
   parseTimeoutSecs?: number;
   /** links one page may hand to follow()/enqueueLinks(); the rest are counted as dropped (default: config crawler.max_follows_per_page) */
   maxFollowsPerPage?: number;
+  /** "http" (default), "browser" (render every page in headless Chromium), or "auto" (render when `renderCheck` says so); docs/browser.md */
+  render?: "http" | "browser" | "auto";
+  /** what a render waits for: "settled" (default: load, then no request in flight for 100 ms), "load", "networkidle", or a CSS selector */
+  renderWait?: string;
+  /** "auto": a CSS selector the HTTP page must match (else it is rendered), or a function of the Page returning true when it needs a browser */
+  renderCheck?: string | ((page: Page) => boolean);
+  /** acts on the live Playwright page after the wait, before its DOM goes to parse (scroll, click "load more"); under the request's timeout */
+  renderHook?: (page: import("playwright-core").Page, request: import("../model/index.ts").Request) => Promise<void>;
   /** anything else your module reads from ctx.settings */
   [key: string]: unknown;
 }

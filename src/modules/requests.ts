@@ -17,6 +17,7 @@ import {
   uuidv7,
 } from "../model/index.ts";
 import { crawlNamedHosts, NAMED_HOSTS_KEY } from "../download/private-network.ts";
+import { downloaderName, isRenderMode, type RenderMode } from "../model/index.ts";
 import type { CrawlModule, ModuleSettings, RequestSpec, Seed } from "./define.ts";
 
 const encoder = new TextEncoder();
@@ -256,6 +257,10 @@ export function buildRequest(seed: ResolvedSeed, origin: RequestOrigin, fp?: str
     hashStr: spec.dedup === false ? uuidv7() : null,
     priority: spec.priority ?? origin.task.priority,
   });
+  // the render mode travels with the request (mocra's `downloader` field), so the queue can send
+  // it to a worker that has a browser and any such worker renders it the same way
+  const render = spec.render ?? renderModeOf(origin.settings);
+  if (render !== "http" || spec.render !== undefined) req.downloader = downloaderName(render, spec.renderWait ?? renderWaitOf(origin.settings));
   if (fp !== undefined) rememberFingerprint(req, fp);
   return req;
 }
@@ -266,3 +271,10 @@ export function seedToRequest(seed: Seed, origin: RequestOrigin, defaults?: Omit
   return typeof resolved === "string" ? resolved : buildRequest(resolved, origin);
 }
 
+function renderModeOf(settings: Readonly<ModuleSettings>): RenderMode {
+  return isRenderMode(settings.render) ? settings.render : "http";
+}
+
+function renderWaitOf(settings: Readonly<ModuleSettings>): string | undefined {
+  return typeof settings.renderWait === "string" ? settings.renderWait : undefined;
+}
