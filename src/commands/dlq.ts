@@ -12,7 +12,7 @@ with [channel_config.nats].
   list     show up to --count dead letters (default 20): id, reason, original entry, message
   replay   move up to --count dead letters back to their queue (default: all)
   purge    delete every dead letter of the topic
-  --topic  task, request, response, parser_task or error_task`;
+  --topic  task, request, response, parser_task, error_task or render (pages that need a browser)`;
 
 export async function dlqCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({

@@ -225,15 +225,18 @@ export function formatStatus(s: CrawlStatus, options: { all?: boolean } = {}): s
   else {
     const now = Date.now() / 1000;
     out.push(`workers: ${s.workers.length}`);
+    // browser pages in flight, once a worker with a browser (--browser) is in the fleet
+    const browsers = s.workers.some((w) => typeof w.rendering === "number");
     out.push(
       ...table(
-        ["id", "host", "pid", "roles", "pages", "age", "heartbeat"],
+        ["id", "host", "pid", "roles", "pages", ...(browsers ? ["rendering"] : []), "age", "heartbeat"],
         s.workers.map((w) => [
           printable(w.id.slice(0, 8)),
           printable(w.hostname),
           String(w.pid ?? "?"),
           printable((w.roles ?? []).join(",")),
           String(w.pages ?? 0),
+          ...(browsers ? [typeof w.rendering === "number" ? String(w.rendering) : "-"] : []),
           w.started_at ? age(Math.max(0, Math.round(now - w.started_at))) : "?",
           `${Math.max(0, Math.round(now - w.last_heartbeat))}s ago`,
         ]),

@@ -42,6 +42,8 @@ export interface CrawlerConfig {
   proxyPath: string;
   generateBacklog: number;
   shutdownTimeoutSecs: number;
+  parseTimeoutSecs: number;
+  maxFollowsPerPage: number;
   obeyRobotsTxt: boolean;
   progressIntervalSecs: number;
   // crawl correctness (canonical URLs, item dedup by rel=canonical)
@@ -74,6 +76,10 @@ export interface DownloadConfig {
   proxyRateLimit: number;
   proxyMaxFailures: number;
   proxyCooldownSecs: number;
+  /** hosts (names or IP addresses) that may resolve to a private network address (docs/security.md) */
+  allowPrivateHosts: string[];
+  /** crawl private, loopback and link-local addresses too (off: only hosts the crawl names) */
+  allowPrivateNetworks: boolean;
 }
 
 /** Connection fields shared by `[channel_config.redis]` and `[cache.redis]`. */
@@ -193,6 +199,10 @@ export interface ApiConfig {
   host: string;
   apiKey: string;
   rateLimit: number;
+  /** host names (besides the listening address, IP literals and localhost) a request's Host may carry */
+  allowedHosts: string[];
+  /** largest request body accepted, bytes (413 above) */
+  maxBodyBytes: number;
 }
 
 /** `logger.level` */
@@ -203,6 +213,15 @@ export interface LoggerConfig {
   enabled: boolean;
   level: LogLevel;
   format: "text" | "json";
+}
+
+/** `[browser]`: headless Chromium for pages that need one (render = "browser" | "auto"). */
+export interface BrowserConfig {
+  executable: string;
+  concurrency: number;
+  recyclePages: number;
+  blockResources: string[];
+  launchTimeoutSecs: number;
 }
 
 /** The whole configuration. Every field has a default, so an empty file is valid. */
@@ -219,6 +238,7 @@ export interface Config {
   state: StateConfig;
   api: ApiConfig;
   logger: LoggerConfig;
+  browser: BrowserConfig;
   /** `[modules.<name>]` tables, keyed by module name. */
   modules: Record<string, ModuleSettings>;
   /** `[rate_limits]`: requests per second per rate-limit key (e.g. a domain), overriding the defaults. */
@@ -441,6 +461,21 @@ const crawlerFields: FieldTable<CrawlerConfig> = {
     min: 0,
     description: "Seconds to drain in-flight work on shutdown before giving up.",
   },
+  parseTimeoutSecs: {
+    key: "parse_timeout_secs",
+    type: "number",
+    default: 60,
+    min: 0.001,
+    description:
+      "Deadline of one call of module code (start, parse, middleware); a module's parseTimeoutSecs wins. Past it the delivery fails with \"parse timed out after N s\"; a call that blocks the process (a CPU loop) that long ends the process (see docs/module-faults.md).",
+  },
+  maxFollowsPerPage: {
+    key: "max_follows_per_page",
+    type: "integer",
+    default: 10000,
+    min: 1,
+    description: "Follow-ups one page may make (follow, enqueueLinks); the rest are counted as links dropped. A module's maxFollowsPerPage wins.",
+  },
   obeyRobotsTxt: {
     key: "obey_robots_txt",
     type: "boolean",
@@ -563,6 +598,19 @@ const downloadFields: FieldTable<DownloadConfig> = {
     default: 200,
     min: 1,
     description: "HTTP connections per origin (Node; Deno's fetch keeps its own pool).",
+  },
+  allowPrivateHosts: {
+    key: "allow_private_hosts",
+    type: "string[]",
+    default: [],
+    description:
+      "Hosts that may be crawled although they resolve to a loopback, private, link-local or other non-public address (start-URL hosts and modules' allowed_domains are allowed already). See docs/security.md.",
+  },
+  allowPrivateNetworks: {
+    key: "allow_private_networks",
+    type: "boolean",
+    default: false,
+    description: "Crawl any loopback, private, link-local, CGNAT, unique-local address (off: refused unless the crawl names the host).",
   },
   maxWaitMs: {
     key: "max_wait_ms",
@@ -1084,6 +1132,56 @@ const apiFields: FieldTable<ApiConfig> = {
     min: 0,
     description: "Requests per second per caller (its key, or anonymous) on every route but / and /health; 0 = unlimited.",
   },
+  allowedHosts: {
+    key: "allowed_hosts",
+    type: "string[]",
+    default: [],
+    description:
+      "Host names a request's Host header may carry besides the listening address, IP addresses and localhost (e.g. the name of a reverse proxy); any other Host is refused (403), against DNS rebinding.",
+  },
+  maxBodyBytes: {
+    key: "max_body_bytes",
+    type: "integer",
+    default: 65536,
+    min: 1,
+    description: "Largest request body the API reads, bytes; a larger one is refused with 413 without being read.",
+  },
+};
+
+const browserFields: FieldTable<BrowserConfig> = {
+  executable: {
+    key: "executable",
+    type: "string",
+    default: "",
+    description: "Path of the Chromium binary; empty = /usr/bin/chromium (or chromium-browser, google-chrome). Nothing is downloaded.",
+  },
+  concurrency: {
+    key: "concurrency",
+    type: "integer",
+    default: 2,
+    min: 1,
+    description: "Pages rendering at once in this process (browser_concurrency); more renders wait for a page.",
+  },
+  recyclePages: {
+    key: "recycle_pages",
+    type: "integer",
+    default: 200,
+    min: 0,
+    description: "Pages a browser renders before a fresh one replaces it (bounds its memory); 0 = never.",
+  },
+  blockResources: {
+    key: "block_resources",
+    type: "string[]",
+    default: ["image", "font", "media"],
+    description: "Sub-resource types the browser does not fetch (Playwright's resource types: image, font, media, stylesheet, ...).",
+  },
+  launchTimeoutSecs: {
+    key: "launch_timeout_secs",
+    type: "number",
+    default: 30,
+    exclusiveMin: 0,
+    description: "How long starting Chromium may take.",
+  },
 };
 
 const loggerFields: FieldTable<LoggerConfig> = {
@@ -1180,6 +1278,7 @@ export const CONFIG_SCHEMA: SectionSpec = {
     section("", "state", "state", "run-standalone's state on disk, for --resume.", stateFields),
     section("", "api", "api", "Observability and control API, dashboard at GET /.", apiFields),
     section("", "logger", "logger", "Log lines on stderr.", loggerFields),
+    section("", "browser", "browser", 'Headless Chromium for pages that need a browser (render = "browser" or "auto").', browserFields),
   ],
 };
 
