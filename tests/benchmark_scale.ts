@@ -17,17 +17,24 @@
 // INFO used_memory delta per URL is the seen set's. Commands per page come from INFO commandstats.
 //
 //   npm run bench -- scale                    (both parts, 10 000 000 URLs each)
+// When publishing that many takes too long (a loaded machine), --redis-urls publishes fewer and
+// --fill-urls writes the seen set of that many URLs directly in each layout (what publish.lua
+// would have written), measures it, and publishes one more page through the queue on top.
+//
 //   npx tsx tests/benchmark_scale.ts [--urls 10000000] [--fanout 500] [--repeats 20]
-//       [--only standalone|redis] [--layouts keys,buckets] [--concurrency 64] [--no-resume]
+//       [--only standalone|redis] [--layouts keys,buckets] [--redis-urls N] [--fill-urls N]
+//       [--concurrency 64] [--no-resume]
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { defaultConfig } from "../src/config/index.ts";
-import { fingerprint, request, type Request } from "../src/model/index.ts";
+import { Buffer } from "node:buffer";
+import { fingerprint, fingerprintFields, request, type Request } from "../src/model/index.ts";
 import { QueueKeys, RedisQueue } from "../src/queue/redis/index.ts";
-import { argValue, commandDelta, commandStats, fmt, hasFlag, numArg, procRss, ROOT, sleep, table, writeResults } from "./bench/common.ts";
+import { seenSlot } from "../src/queue/redis/keys.ts";
+import { argValue, commandDelta, commandStats, fmt, hasFlag, numArg, procRss, redisCpuMs, ROOT, sleep, table, writeResults } from "./bench/common.ts";
 import { startScaleSite } from "./bench/scale_site.ts";
 import { freePort, startRedisServer } from "./helpers/redis.ts";
 
@@ -184,12 +191,12 @@ async function standalone(): Promise<void> {
 
 // ---------------------------------------------------------------------------------- redis
 
-async function redisLayout(port: number, layout: string): Promise<void> {
+async function redisLayout(port: number, layout: string, urls: number): Promise<void> {
   const config = defaultConfig();
   config.name = `bench_scale_${layout}_${process.pid}`;
   config.channelConfig.redis.redisHost = "127.0.0.1";
   config.channelConfig.redis.redisPort = port;
-  (config.crawler as unknown as Record<string, unknown>).dedupLayout = layout;
+  config.crawler.dedupLayout = layout as "buckets" | "keys";
   const raw = new Redis({ host: "127.0.0.1", port });
   const queue = await RedisQueue.connect(config, { onError: () => {} });
   const streams = new QueueKeys(config.name, config.channelConfig.redis.shards).streams("request").map((s) => s.key);
@@ -261,13 +268,97 @@ async function redisLayout(port: number, layout: string): Promise<void> {
   raw.disconnect();
 }
 
+/**
+ * The seen set of `fillUrls` URLs written directly in a layout (the keys and values publish.lua
+ * writes: keys.ts, seenSlot), for when publishing that many through the queue takes too long on a
+ * loaded machine; then one page published through RedisQueue on top of it (its new links and
+ * repeats), for the commands a page costs with that many URLs seen.
+ */
+async function redisFill(port: number, layout: string, fillUrls: number): Promise<void> {
+  const name = `bench_scale_fill_${layout}_${process.pid}`;
+  const raw = new Redis({ host: "127.0.0.1", port });
+  const keys = new QueueKeys(name, 1);
+  await raw.call("MEMORY", "PURGE");
+  const memBefore = Number(/used_memory:(\d+)/.exec(await raw.info("memory"))![1]);
+  const t0 = performance.now();
+  const ttl = 86_400;
+  const urlOf = (id: number) => request({ url: `http://site.test/p/${id}`, module: "scale_site" });
+  if (layout === "buckets") {
+    const buckets = new Map<string, Buffer[]>();
+    for (let id = 1; id <= fillUrls; id++) {
+      const slot = seenSlot(fingerprintFields(urlOf(id)));
+      let list = buckets.get(slot.bucket);
+      if (!list) buckets.set(slot.bucket, (list = []));
+      list.push(slot.field);
+    }
+    let pipe = raw.pipeline();
+    for (const [bucket, fields] of buckets) {
+      pipe.set(keys.seenBucket(bucket), Buffer.concat(fields), "EX", ttl);
+      if (pipe.length >= 1000) {
+        await pipe.exec();
+        pipe = raw.pipeline();
+      }
+    }
+    await pipe.exec();
+  } else {
+    let pipe = raw.pipeline();
+    for (let id = 1; id <= fillUrls; id++) {
+      pipe.set(keys.dedup(fingerprintFields(urlOf(id))), "1", "EX", ttl, "NX");
+      if (pipe.length >= 5000) {
+        await pipe.exec();
+        pipe = raw.pipeline();
+      }
+    }
+    await pipe.exec();
+  }
+  await raw.call("MEMORY", "PURGE");
+  const memAfter = Number(/used_memory:(\d+)/.exec(await raw.info("memory"))![1]);
+  const perUrl = (memAfter - memBefore) / fillUrls;
+  // one more page through the queue: fanout new links, and repeats of links already seen
+  const config = defaultConfig();
+  config.name = name;
+  config.channelConfig.redis.redisHost = "127.0.0.1";
+  config.channelConfig.redis.redisPort = port;
+  config.crawler.dedupLayout = layout as "buckets" | "keys";
+  const queue = await RedisQueue.connect(config, { onError: () => {} });
+  const page = [...Array.from({ length: fanout }, (_, i) => fillUrls + 1 + i), ...Array.from({ length: repeats + 1 }, (_, i) => 1 + i * 997)];
+  const items = page.map((id) => ({ message: urlOf(id), dedupKey: fingerprintFields(urlOf(id)) }));
+  const cmdBefore = await commandStats(raw);
+  const cpuBefore = await redisCpuMs(raw);
+  const r = await queue.publish("request", items);
+  const redisCpu = (await redisCpuMs(raw)) - cpuBefore;
+  const cmd = commandDelta(cmdBefore, await commandStats(raw));
+  await queue.close();
+  const row = { layout, filledUrls: fillUrls, fillSeconds: Math.round((performance.now() - t0) / 1000), usedMemoryDeltaMb: Math.round((memAfter - memBefore) / 1e6), bytesPerUrl: Number(perUrl.toFixed(1)), pageAccepted: r.accepted, pageDuplicates: r.duplicates, commandsForThePage: cmd.byCommand, redisCpuMsForThePage: redisCpu };
+  console.log(
+    `  ${layout} (filled directly): ${fmt(fillUrls)} URLs seen: used_memory +${row.usedMemoryDeltaMb} MB = ${row.bytesPerUrl} B per URL; then a page of ${page.length} links through RedisQueue: ${r.accepted} new, ${r.duplicates} duplicates, commands ${Object.entries(cmd.byCommand).map(([k, v]) => `${k} ${v}`).join(", ")}; Redis CPU ${redisCpu.toFixed(0)} ms`,
+  );
+  (results.redisFill as unknown[]).push(row);
+  let cursor = "0";
+  do {
+    const [nextCursor, found] = await raw.scan(cursor, "MATCH", `*${name}*`, "COUNT", 10000);
+    cursor = nextCursor;
+    if (found.length > 0) await raw.unlink(...found);
+  } while (cursor !== "0");
+  raw.disconnect();
+}
+
 async function redis(): Promise<void> {
   const port = await freePort();
-  console.log(`\n--- redis: own redis-server on 127.0.0.1:${port}, ${fmt(urls)} URLs through RedisQueue.publish per layout (${layouts.join(", ")})`);
+  const publishUrls = numArg("redis-urls", urls);
+  const fillUrls = numArg("fill-urls", 0);
+  console.log(
+    `\n--- redis: own redis-server on 127.0.0.1:${port}; per layout (${layouts.join(", ")}): ${fmt(publishUrls)} URLs through RedisQueue.publish` +
+      (fillUrls > 0 ? `, then ${fmt(fillUrls)} URLs written directly in the layout` : ""),
+  );
   const server = await startRedisServer(port);
   results.redis = [];
+  results.redisFill = [];
   try {
-    for (const layout of layouts) await redisLayout(port, layout);
+    for (const layout of layouts) {
+      if (publishUrls > 0) await redisLayout(port, layout, publishUrls);
+      if (fillUrls > 0) await redisFill(port, layout, fillUrls);
+    }
   } finally {
     server.kill("SIGTERM");
   }
