@@ -114,7 +114,7 @@ async function standalone(): Promise<void> {
   let lastPrint = 0;
   while (true) {
     const r = procRss(run.child.pid!);
-    if (!r) break;
+    if (!r || r.rssMb === 0) break; // gone (a zombie reads 0)
     peak = Math.max(peak, r.hwmMb);
     const secs = (performance.now() - started) / 1000;
     samples.push({ secs, pages: run.pages(), rss: r.rssMb });
