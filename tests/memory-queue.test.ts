@@ -7,6 +7,8 @@ import { join } from "node:path";
 import { MemoryQueue } from "../src/queue/memory-queue.ts";
 import { FrontierJournal } from "../src/state/frontier-journal.ts";
 import { retryDelay } from "../src/queue/retry-policy.ts";
+import type { QueueEntry } from "../src/queue/journal.ts";
+import { ReadyList } from "../src/queue/ready-list.ts";
 import { SeenSet } from "../src/queue/seen-set.ts";
 import { MemoryRateLimiter } from "../src/ratelimit/memory-limiter.ts";
 
@@ -186,6 +188,37 @@ describe("MemoryRateLimiter (GCRA)", () => {
     if (!r.ok) expect(r.retryAfterMs).toBeGreaterThan(900);
     const r2 = await l.reserve("a", 1, 2000);
     expect(r2.ok && Math.round(r2.waitMs / 100)).toBe(10);
+  });
+});
+
+describe("ReadyList", () => {
+  it("keeps first-in-first-out order over cold (columns) and hot (objects) entries, across growth, wrap-around and emptying", () => {
+    const list = new ReadyList("request", "low");
+    const made: QueueEntry[] = [];
+    let n = 0;
+    const entry = (): QueueEntry => {
+      n++;
+      const cold = n % 3 !== 0;
+      return { topic: "request", priority: "low", message: cold ? undefined : req(`https://example.com/${n}`, "low"), attempts: n % 5, seq: n, ref: { seg: n % 7, off: n * 100, len: 50 + (n % 11) } };
+    };
+    const taken: QueueEntry[] = [];
+    // bursts of pushes larger than what is taken: the ring grows while its head is mid-way
+    for (let round = 0; round < 12; round++) {
+      for (let i = 0; i < 700; i++) {
+        const e = entry();
+        made.push(e);
+        list.push(e);
+      }
+      for (let i = 0; i < 400; i++) taken.push(list.shift()!);
+    }
+    while (list.length > 0) taken.push(list.shift()!);
+    expect(list.shift()).toBeUndefined();
+    expect(taken).toEqual(made);
+    // empty again: reused from the start
+    const again = entry();
+    list.push(again);
+    expect(list.length).toBe(1);
+    expect(list.shift()).toEqual(again);
   });
 });
 
