@@ -13,7 +13,7 @@ import { Logger, logEvents } from "../observe/logger.ts";
 import { EngineMetrics } from "../observe/metrics.ts";
 import type { Queue } from "../queue/queue.ts";
 import type { HttpServer } from "../runtime/serve.ts";
-import type { NodeInfo } from "./node-registry.ts";
+import type { NodeInfo } from "../observe/node-registry.ts";
 
 /** The logger `[logger]` asks for, `--log-level` winning. */
 export function createLogger(config: Config, level?: LogLevel): Logger {

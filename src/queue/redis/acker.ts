@@ -5,7 +5,7 @@
 // tried again after a reconnect, so an outage delays acks but never drops them.
 
 import type { Redis } from "ioredis";
-import { isConnectionError } from "./connection.ts";
+import { isConnectionError } from "../../redis/connection.ts";
 
 interface PendingAck {
   stream: string;

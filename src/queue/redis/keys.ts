@@ -28,7 +28,7 @@
 
 import { Buffer } from "node:buffer";
 import { md5Hex, messageId, PRIORITIES, type Priority, type Topic, type TopicMessages } from "../../model/index.ts";
-import { crc32 } from "./crc32.ts";
+import { crc32 } from "../../codec/crc32.ts";
 
 /** "buckets" dedup layout: hex digits of a fingerprint that name its bucket, and bytes of the rest. */
 export const SEEN_BUCKET_DIGITS = 4;

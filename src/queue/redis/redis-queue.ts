@@ -33,14 +33,14 @@ import { compressPayload, initCompression } from "../compression.ts";
 import type { DeadLetter, Delivery, Outgoing, PublishResult, Queue, QueueStats } from "../queue.ts";
 import { Acker } from "./acker.ts";
 import { QueueAdmin } from "./admin.ts";
-import { describeEndpoint, isReplyError, lastError, openConnection } from "./connection.ts";
+import { describeEndpoint, isReplyError, lastError, openConnection } from "../../redis/connection.ts";
 import type { QueueCore } from "./core.ts";
 import { DelayedMover, unref } from "./delayed.ts";
 import { asBuffer, RedisDelivery } from "./entries.ts";
 import { Janitor } from "./janitor.ts";
 import { QueueKeys, type StreamRef } from "./keys.ts";
 import { QueueReader } from "./reader.ts";
-import { defineScripts, pipeScript, runScript } from "./scripts.ts";
+import { queueScripts } from "./scripts.ts";
 import { QueueWriter } from "./writer.ts";
 
 export interface RedisQueueOptions {
@@ -140,7 +140,7 @@ export class RedisQueue implements Queue {
     this.fatal$ = this.fatalSubject.asObservable();
     if (options.onFatal) this.fatal$.subscribe(options.onFatal);
 
-    defineScripts(cmd);
+    queueScripts.define(cmd);
     const core: QueueCore = {
       cmd,
       keys: this.keys,
@@ -303,14 +303,14 @@ export class RedisQueue implements Queue {
     this.assertOpen();
     const d = this.locate(delivery);
     const delay = Math.max(0, Math.round(delayMs));
-    await this.guard(runScript(this.cmd, "retryLater", [d.stream, this.keys.delayed(delivery.topic)], [this.keys.group, delivery.entryId, delay, deliveries, d.payload]));
+    await this.guard(queueScripts.run(this.cmd, "retryLater", [d.stream, this.keys.delayed(delivery.topic)], [this.keys.group, delivery.entryId, delay, deliveries, d.payload]));
     this.mover.wake(delay);
   }
 
   async deadLetter(delivery: Delivery<Topic>, reason: string): Promise<void> {
     this.assertOpen();
     const d = this.locate(delivery);
-    await this.guard(runScript(this.cmd, "deadLetter", [d.stream, this.keys.dlq(d.stream)], [this.keys.group, delivery.entryId, d.payload, reason, this.deadLetterMaxLen]));
+    await this.guard(queueScripts.run(this.cmd, "deadLetter", [d.stream, this.keys.dlq(d.stream)], [this.keys.group, delivery.entryId, d.payload, reason, this.deadLetterMaxLen]));
   }
 
   deadLetterMessage<K extends Topic>(topic: K, message: TopicMessages[K], reason: string, originalId: string): Promise<void> {
@@ -328,7 +328,7 @@ export class RedisQueue implements Queue {
       else byStream.set(stream, [d.entryId]);
     }
     const pipe = this.cmd.pipeline();
-    for (const [stream, ids] of byStream) pipeScript(pipe, "touch", [stream], [this.keys.group, this.consumer, ...ids]);
+    for (const [stream, ids] of byStream) queueScripts.pipe(pipe, "touch", [stream], [this.keys.group, this.consumer, ...ids]);
     await this.exec(pipe);
   }
 

@@ -8,7 +8,7 @@ import type { Topic, TopicMessages } from "../../model/index.ts";
 import { defaultPriority, type Outgoing, type PublishResult } from "../queue.ts";
 import type { QueueCore } from "./core.ts";
 import { SEEN_FIELD_BYTES, seenSlot } from "./keys.ts";
-import { pipeScript } from "./scripts.ts";
+import { queueScripts } from "./scripts.ts";
 import { SeenKeys } from "./seen-keys.ts";
 
 const PUBLISH_CHUNK = 1000;
@@ -127,7 +127,7 @@ export class QueueWriter {
           payloads.push(p.payload);
         }
         const width = buckets ? SEEN_FIELD_BYTES : 0;
-        pipeScript(pipe, "publish", keys, [this.core.keys.group, this.dedupTtlSecs, layout, width, Buffer.concat(fields), ...payloads]);
+        queueScripts.pipe(pipe, "publish", keys, [this.core.keys.group, this.dedupTtlSecs, layout, width, Buffer.concat(fields), ...payloads]);
       }
       const sentAt = performance.now();
       // -1 = appended (its key now lives the full TTL); >= 0 = duplicate, its key's PTTL
