@@ -10,6 +10,9 @@
 // the first and the last tenth of the pages, how long SIGINT took, and how long `--resume` takes
 // until its first page.
 //
+// Frontier: the standalone frontier store alone (MemoryQueue + FrontierJournal, in this process):
+// memory and disk per waiting URL, links/s through fingerprint + dedup + enqueue.
+//
 // Redis: its own redis-server (a free port, no persistence) and the real RedisQueue publish path
 // (publish.lua, dedup and enqueue in one script): `urls` distinct request URLs published as pages
 // of `fanout` links (plus repeats), once per dedup layout. The streams are trimmed as they go (a
@@ -22,7 +25,8 @@
 // would have written), measures it, and publishes one more page through the queue on top.
 //
 //   npx tsx tests/benchmark_scale.ts [--urls 10000000] [--fanout 500] [--repeats 20]
-//       [--only standalone|redis] [--layouts keys,buckets] [--redis-urls N] [--fill-urls N]
+//       [--only standalone|redis|frontier] [--layouts keys,buckets] [--redis-urls N] [--fill-urls N]
+//       [--frontier-urls N]
 //       [--concurrency 64] [--no-resume]
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -34,6 +38,9 @@ import { Buffer } from "node:buffer";
 import { fingerprint, fingerprintFields, request, type Request } from "../src/model/index.ts";
 import { QueueKeys, RedisQueue } from "../src/queue/redis/index.ts";
 import { seenSlot } from "../src/queue/redis/keys.ts";
+import { enqueueRequests } from "../src/queue/enqueue-requests.ts";
+import { MemoryQueue } from "../src/queue/memory-queue.ts";
+import { FrontierJournal } from "../src/state/frontier-journal.ts";
 import { argValue, commandDelta, commandStats, fmt, hasFlag, numArg, procRss, redisCpuMs, ROOT, sleep, table, writeResults } from "./bench/common.ts";
 import { startScaleSite } from "./bench/scale_site.ts";
 import { freePort, startRedisServer } from "./helpers/redis.ts";
@@ -364,8 +371,62 @@ async function redis(): Promise<void> {
   }
 }
 
+/**
+ * The standalone frontier store alone, in this process: `frontierUrls` follow-ups (pages of
+ * `fanout` new links plus repeats, as Requests a parse makes) published to a MemoryQueue with its
+ * journal on disk (FrontierJournal, as run-standalone), nothing read: the memory and disk a
+ * waiting, seen URL costs, and links per second through fingerprint + dedup + enqueue.
+ */
+async function frontier(frontierUrls: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "mocra-bench-frontier-"));
+  const queue = new MemoryQueue({ journal: FrontierJournal.create(dir, { segmentBytes: 16 << 20, fsync: false }) });
+  console.log(`\n--- frontier store: ${fmt(frontierUrls)} URLs published to a journaled MemoryQueue (pages of ${fanout} + ${repeats + 1} repeats), none read`);
+  (globalThis as { gc?: () => void }).gc?.();
+  const rss0 = process.memoryUsage().rss;
+  const heap0 = process.memoryUsage().heapUsed;
+  let peak = rss0;
+  const t0 = performance.now();
+  const pages = Math.ceil(frontierUrls / fanout);
+  let links = 0;
+  let printed = t0;
+  for (let n = 0; n < pages; n++) {
+    const ids: number[] = [];
+    for (let c = n * fanout + 1; c <= n * fanout + fanout; c++) ids.push(c);
+    if (n > 0) for (let s = 0; s < repeats + 1; s++) ids.push((n - 1) * fanout + 1 + s);
+    links += ids.length;
+    await enqueueRequests(queue, ids.map((id) => request({ url: `http://site.test/p/${id}`, module: "scale_site" })));
+    if (n % 100 === 0) peak = Math.max(peak, process.memoryUsage().rss);
+    if (performance.now() - printed > 15_000) {
+      printed = performance.now();
+      console.log(`  ${((printed - t0) / 1000).toFixed(0).padStart(4)} s  URLs ${fmt(n * fanout).padStart(11)}  RSS ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB`);
+    }
+  }
+  const secs = (performance.now() - t0) / 1000;
+  (globalThis as { gc?: () => void }).gc?.();
+  const rss = process.memoryUsage().rss;
+  const heap = process.memoryUsage().heapUsed;
+  const disk = duBytes(dir);
+  const row = {
+    urls: frontierUrls,
+    seconds: Math.round(secs),
+    linksPerSec: Math.round(links / secs),
+    rssDeltaMb: Math.round((rss - rss0) / 1e6),
+    rssBytesPerUrl: Math.round((rss - rss0) / frontierUrls),
+    peakRssMb: Math.round(peak / 1e6),
+    heapBytesPerUrl: Math.round((heap - heap0) / frontierUrls),
+    diskBytesPerUrl: Math.round(disk / frontierUrls),
+  };
+  console.log(
+    `  ${fmt(frontierUrls)} URLs waiting: RSS +${row.rssDeltaMb} MB = ${row.rssBytesPerUrl} B per URL (JS heap ${row.heapBytesPerUrl} B per URL); disk ${row.diskBytesPerUrl} B per URL; ${fmt(row.linksPerSec)} links/s (fingerprint + dedup + enqueue + journal, ${row.seconds} s)`,
+  );
+  results.frontier = row;
+  await queue.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
 console.log(`benchmark_scale: ${fmt(urls)} URLs, fanout ${fanout} (+${repeats + 1} repeated links a page); load average ${results.loadavg} on ${(await import("node:os")).cpus().length} cpus`);
-if (only !== "redis") await standalone();
-if (only !== "standalone") await redis();
+if (only === undefined || only === "standalone") await standalone();
+if (only === undefined || only === "redis") await redis();
+if (only === undefined || only === "frontier") await frontier(numArg("frontier-urls", urls));
 console.log(`\nresults: ${writeResults("scale", results)}`);
 process.exit(0);
