@@ -29,6 +29,7 @@
 //       [--frontier-urls N]
 //       [--concurrency 64] [--no-resume]
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -37,7 +38,7 @@ import { defaultConfig } from "../src/config/index.ts";
 import { Buffer } from "node:buffer";
 import { fingerprint, fingerprintFields, request, type Request } from "../src/model/index.ts";
 import { QueueKeys, RedisQueue } from "../src/queue/redis/index.ts";
-import { seenSlot } from "../src/queue/redis/keys.ts";
+import { SEEN_FIELD_BYTES } from "../src/queue/redis/keys.ts";
 import { enqueueRequests } from "../src/queue/enqueue-requests.ts";
 import { MemoryQueue } from "../src/queue/memory-queue.ts";
 import { FrontierJournal } from "../src/state/frontier-journal.ts";
@@ -290,17 +291,25 @@ async function redisFill(port: number, layout: string, fillUrls: number): Promis
   const t0 = performance.now();
   const ttl = 86_400;
   const urlOf = (id: number) => request({ url: `http://site.test/p/${id}`, module: "scale_site" });
+  // the URLs the page below repeats: their real fingerprints are among those filled
+  const repeated = Array.from({ length: repeats + 1 }, (_, i) => 1 + i * 997);
   if (layout === "buckets") {
-    const buckets = new Map<string, Buffer[]>();
-    for (let id = 1; id <= fillUrls; id++) {
-      const slot = seenSlot(fingerprintFields(urlOf(id)));
-      let list = buckets.get(slot.bucket);
-      if (!list) buckets.set(slot.bucket, (list = []));
-      list.push(slot.field);
+    // random 128-bit fingerprints stand for md5s (uniform either way): hashing 10^7 URLs takes
+    // minutes on a loaded machine; the buckets get the fields publish.lua would write
+    const random = randomBytes(fillUrls * 16);
+    for (let i = 0; i < repeated.length; i++) Buffer.from(fingerprintFields(urlOf(repeated[i])), "hex").copy(random, i * 16);
+    const counts = new Uint32Array(1 << 16);
+    for (let i = 0; i < fillUrls; i++) counts[random.readUInt16BE(i * 16)]++;
+    const buckets = Array.from(counts, (n) => Buffer.allocUnsafe(n * SEEN_FIELD_BYTES));
+    const filled = new Uint32Array(1 << 16);
+    for (let i = 0; i < fillUrls; i++) {
+      const b = random.readUInt16BE(i * 16);
+      random.copy(buckets[b], filled[b]++ * SEEN_FIELD_BYTES, i * 16 + 2, i * 16 + 16);
     }
     let pipe = raw.pipeline();
-    for (const [bucket, fields] of buckets) {
-      pipe.set(keys.seenBucket(bucket), Buffer.concat(fields), "EX", ttl);
+    for (let b = 0; b < buckets.length; b++) {
+      if (buckets[b].length === 0) continue;
+      pipe.set(keys.seenBucket(b.toString(16).padStart(4, "0")), buckets[b], "EX", ttl);
       if (pipe.length >= 1000) {
         await pipe.exec();
         pipe = raw.pipeline();
@@ -328,7 +337,7 @@ async function redisFill(port: number, layout: string, fillUrls: number): Promis
   config.channelConfig.redis.redisPort = port;
   config.crawler.dedupLayout = layout as "buckets" | "keys";
   const queue = await RedisQueue.connect(config, { onError: () => {} });
-  const page = [...Array.from({ length: fanout }, (_, i) => fillUrls + 1 + i), ...Array.from({ length: repeats + 1 }, (_, i) => 1 + i * 997)];
+  const page = [...Array.from({ length: fanout }, (_, i) => fillUrls + 1 + i), ...repeated];
   const items = page.map((id) => ({ message: urlOf(id), dedupKey: fingerprintFields(urlOf(id)) }));
   const cmdBefore = await commandStats(raw);
   const cpuBefore = await redisCpuMs(raw);
