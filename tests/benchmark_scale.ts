@@ -19,13 +19,13 @@
 // consumer would drain them; their memory is the waiting frontier, not the seen set), so the
 // INFO used_memory delta per URL is the seen set's. Commands per page come from INFO commandstats.
 //
-//   npm run bench -- scale                    (both parts, 10 000 000 URLs each)
+//   npm run bench -- scale                    (all three parts, 10 000 000 URLs each)
 // When publishing that many takes too long (a loaded machine), --redis-urls publishes fewer and
 // --fill-urls writes the seen set of that many URLs directly in each layout (what publish.lua
 // would have written), measures it, and publishes one more page through the queue on top.
 //
 //   npx tsx tests/benchmark_scale.ts [--urls 10000000] [--fanout 500] [--repeats 20]
-//       [--only standalone|redis|frontier] [--layouts keys,buckets] [--redis-urls N] [--fill-urls N]
+//       [--part standalone|redis|frontier] [--layouts keys,buckets] [--redis-urls N] [--fill-urls N]
 //       [--frontier-urls N]
 //       [--concurrency 64] [--no-resume]
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -50,7 +50,7 @@ const urls = numArg("urls", 10_000_000);
 const fanout = numArg("fanout", 500);
 const repeats = numArg("repeats", 20);
 const concurrency = numArg("concurrency", 64);
-const only = argValue("only");
+const part = argValue("part");
 const layouts = (argValue("layouts") ?? "keys,buckets").split(",");
 const results: Record<string, unknown> = { urls, fanout, repeats, loadavg: loadAvg() };
 
@@ -434,8 +434,8 @@ async function frontier(frontierUrls: number): Promise<void> {
 }
 
 console.log(`benchmark_scale: ${fmt(urls)} URLs, fanout ${fanout} (+${repeats + 1} repeated links a page); load average ${results.loadavg} on ${(await import("node:os")).cpus().length} cpus`);
-if (only === undefined || only === "standalone") await standalone();
-if (only === undefined || only === "redis") await redis();
-if (only === undefined || only === "frontier") await frontier(numArg("frontier-urls", urls));
+if (part === undefined || part === "standalone") await standalone();
+if (part === undefined || part === "redis") await redis();
+if (part === undefined || part === "frontier") await frontier(numArg("frontier-urls", urls));
 console.log(`\nresults: ${writeResults("scale", results)}`);
 process.exit(0);
