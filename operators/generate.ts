@@ -1,11 +1,12 @@
 import type { OperatorFunction } from "rxjs";
 import type { CrawlBounds } from "../src/bounds/bounds.ts";
 import type { EventBus } from "../src/events/bus.ts";
-import { type JsonValue, type ParserTaskModel, type Request, type TaskModel } from "../src/model/index.ts";
+import { type JsonValue, needsRenderer, type ParserTaskModel, type Request, type TaskModel } from "../src/model/index.ts";
 import type { Seed } from "../src/modules/define.ts";
 import type { ModuleRegistry } from "../src/modules/registry.ts";
 import { buildRequest, DEFAULT_REQUEST_TIMEOUT_SECS, resolveSeed, seedFingerprint, urlRulesFor } from "../src/modules/requests.ts";
 import { moduleLock } from "../src/modules/run-parse.ts";
+import { type ModuleGuard, ModuleTimeout, moduleTimeoutSecs, underDeadline, type Watched } from "../src/modules/deadline.ts";
 import type { UrlRules } from "../src/url/canonical.ts";
 import { enqueueRequests } from "../src/queue/enqueue-requests.ts";
 import type { Queue } from "../src/queue/queue.ts";
@@ -32,6 +33,10 @@ export interface GenerateOptions {
    * the beginning (requests already queued are deduplicated)
    */
   signal?: AbortSignal;
+  /** deadline (s) of start() and of each pull of its seeds, unless the module sets parseTimeoutSecs (crawler.parse_timeout_secs) */
+  parseTimeoutSecs?: number;
+  /** the watchdog that ends the process when start() blocks it (src/runtime/watchdog.ts) */
+  guard?: ModuleGuard;
 }
 
 export interface Generated {
@@ -47,6 +52,26 @@ export interface Generated {
  */
 export function generate(options: GenerateOptions): OperatorFunction<Job<TaskModel | ParserTaskModel>, Job<Generated>> {
   return mapJob("generate", (task, message) => generateTask(task, message, options), options.concurrency ?? 4);
+}
+
+/** Module code of start() under its deadline; a timeout fails the task (retried, then dead-lettered). */
+async function timed<T>(run: () => T | Promise<T>, secs: number, watched: Watched | undefined): Promise<T> {
+  try {
+    return await underDeadline(run, secs, "start", watched);
+  } catch (err) {
+    if (err instanceof ModuleTimeout) throw new StageError({ stage: "generate", reason: err.message, retryable: true });
+    throw err;
+  }
+}
+
+/** The seeds of start(), each pull under the deadline. */
+async function* pull(seeds: AsyncIterable<Seed> | Iterable<Seed>, secs: number, watched: Watched | undefined): AsyncGenerator<Seed> {
+  const it: AsyncIterator<Seed> | Iterator<Seed> = Symbol.asyncIterator in seeds ? seeds[Symbol.asyncIterator]() : (seeds as Iterable<Seed>)[Symbol.iterator]();
+  for (;;) {
+    const r = await timed(() => it.next(), secs, watched);
+    if (r.done) return;
+    yield r.value;
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -86,8 +111,10 @@ async function generateTask(input: TaskModel | ParserTaskModel, message: Message
 
     const flush = async () => {
       if (batch.length === 0) return;
-      // flow control: wait while the request queue is over its backlog
-      while ((await o.queue.depth("request")) > o.backlog) {
+      // flow control: wait while the request queue (and the render queue, for requests that
+      // need a browser) is over its backlog
+      const rendering = batch.some(needsRenderer);
+      while ((await o.queue.depth("request")) > o.backlog || (rendering && (await o.queue.depth("render")) > o.backlog)) {
         if (o.signal?.aborted) throw stopped();
         await sleep(50);
         if (Date.now() - lastTouch > 10_000) {
@@ -103,8 +130,12 @@ async function generateTask(input: TaskModel | ParserTaskModel, message: Message
     };
 
     const seenBefore = o.queue.seenBefore?.bind(o.queue);
-    const seeds = await module.start({ task, settings, metadata, lock: (n, fn, opts) => moduleLock(o.registry.locks, n, fn, opts) });
-    for await (const seed of seeds as AsyncIterable<Seed> | Iterable<Seed>) {
+    const deadline = moduleTimeoutSecs(settings, o.parseTimeoutSecs ?? 60);
+    const record = o.guard ? o.queue.poisonKey?.(message.delivery) : undefined;
+    const watched: Watched | undefined = o.guard && record !== undefined ? { guard: o.guard, record, label: `start() of module ${name}` } : undefined;
+    // start() and every pull of its seeds run under the deadline (a sync generator costs no timer)
+    const seeds = await timed(() => module.start({ task, settings, metadata, lock: (n, fn, opts) => moduleLock(o.registry.locks, n, fn, opts) }), deadline, watched);
+    for await (const seed of pull(seeds as AsyncIterable<Seed> | Iterable<Seed>, deadline, watched)) {
       if (o.signal?.aborted) throw stopped();
       const resolved = resolveSeed(seed, origin);
       if (typeof resolved === "string") {

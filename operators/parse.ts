@@ -5,11 +5,12 @@ import type { EventBus } from "../src/events/bus.ts";
 import { fingerprint, request, type Response } from "../src/model/index.ts";
 import type { ModuleRegistry } from "../src/modules/registry.ts";
 import { DEFAULT_REQUEST_TIMEOUT_SECS } from "../src/modules/requests.ts";
+import { type ModuleGuard, ModuleTimeout, moduleTimeoutSecs, underDeadline } from "../src/modules/deadline.ts";
 import { type DroppedLink, type ParseOutput, pageOf, runParse } from "../src/modules/run-parse.ts";
 import { canonicalizeUrl, type UrlRules } from "../src/url/canonical.ts";
 import { hostOf } from "../src/url/link-rules.ts";
 import type { Fetched } from "./download.ts";
-import { type Job, mapJob, StageError } from "./job.ts";
+import { type Job, mapJob, type Message, StageError } from "./job.ts";
 
 /** A parsed page: what its module emitted and asked to crawl next. */
 export interface Parsed {
@@ -30,7 +31,17 @@ export interface ParseOptions {
   dedupItemsByCanonical?: boolean;
   /** the queue's seen check (Queue.seenBefore): follow-ups it has seen get no Request */
   seenBefore?: (dedupKey: string) => boolean;
+  /** deadline of one parse() (s) unless the module sets `parseTimeoutSecs` (default 60: crawler.parse_timeout_secs) */
+  parseTimeoutSecs?: number;
+  /** follow-ups one page may make unless the module sets `maxFollowsPerPage` (crawler.max_follows_per_page) */
+  maxFollowsPerPage?: number;
+  /** the watchdog that ends the process when a parse blocks it (src/runtime/watchdog.ts) */
+  guard?: ModuleGuard;
+  /** the queue's key for recording a delivery that blocked the process (Queue.poisonKey) */
+  poisonKey?: (message: Message) => string | undefined;
 }
+
+export const DEFAULT_PARSE_TIMEOUT_SECS = 60;
 
 /** One `links_dropped` event per domain and reason of a page. */
 function reportDropped(dropped: readonly DroppedLink[], module: string, events: EventBus | undefined): void {
@@ -41,8 +52,8 @@ function reportDropped(dropped: readonly DroppedLink[], module: string, events: 
     const reason = d.reason;
     const key = `${domain}\n${reason}`;
     const g = groups.get(key);
-    if (g) g.count++;
-    else groups.set(key, { domain, reason, count: 1, example: d.detail ?? d.url });
+    if (g) g.count += d.count ?? 1;
+    else groups.set(key, { domain, reason, count: d.count ?? 1, example: d.detail ?? d.url });
   }
   for (const g of groups.values()) events.emit({ type: "links_dropped", module, ...g });
 }
@@ -53,7 +64,8 @@ function reportDropped(dropped: readonly DroppedLink[], module: string, events: 
  */
 export function parse(registry: ModuleRegistry, options: ParseOptions = {}): OperatorFunction<Job<Fetched>, Job<Parsed>> {
   const timeoutSecs = options.timeoutSecs ?? DEFAULT_REQUEST_TIMEOUT_SECS;
-  return mapJob("parse", async (fetched: Fetched): Promise<Parsed> => {
+  const defaultDeadline = options.parseTimeoutSecs ?? DEFAULT_PARSE_TIMEOUT_SECS;
+  return mapJob("parse", async (fetched: Fetched, message: Message): Promise<Parsed> => {
     const { response } = fetched;
     if (fetched.redirect) {
       // a 3xx turned into a request for its Location: crawled like a follow-up, no parse()
@@ -70,7 +82,14 @@ export function parse(registry: ModuleRegistry, options: ParseOptions = {}): Ope
         return { ...fetched, module: response.module, output: { items: [], requests: [], tasks: [], dropped: [] } };
       }
       const started = performance.now();
-      const output = await runParse(module, response, settings, timeoutSecs, { urlRules: options.urlRules, locks: registry.locks, seenBefore: options.seenBefore });
+      const deadline = moduleTimeoutSecs(settings, defaultDeadline);
+      const record = options.guard ? options.poisonKey?.(message) : undefined;
+      const output = await underDeadline(
+        () => runParse(module, response, settings, timeoutSecs, { urlRules: options.urlRules, locks: registry.locks, seenBefore: options.seenBefore, maxFollows: options.maxFollowsPerPage }),
+        deadline,
+        "parse",
+        options.guard && record !== undefined ? { guard: options.guard, record, label: `parse of ${fetched.url} (module ${response.module})` } : undefined,
+      );
       if (options.events?.wants("page_parsed")) options.events.emit({ type: "page_parsed", module: response.module, ms: performance.now() - started });
       reportDropped(output.dropped, response.module, options.events);
       let fp = fetched.fingerprint;
@@ -82,6 +101,11 @@ export function parse(registry: ModuleRegistry, options: ParseOptions = {}): Ope
       }
       return { ...fetched, fingerprint: fp, module: response.module, output };
     } catch (err) {
+      if (err instanceof ModuleTimeout) {
+        // may be the page or a moment's stall: retried as a failed delivery, dead-lettered once the budget is spent
+        options.events?.emit({ type: "error", stage: "parse", message: `${err.message} in module ${response.module} (${fetched.url})` });
+        throw new StageError({ stage: "parse", reason: err.message, retryable: true, url: fetched.url });
+      }
       const reason = `parse failed in module ${response.module}: ${err instanceof Error ? err.message : String(err)}`;
       options.events?.emit({ type: "error", stage: "parse", message: `${reason} (${fetched.url})` });
       throw new StageError({ stage: "parse", reason, retryable: false, deadLetter: { topic: "response", message: response }, url: fetched.url });

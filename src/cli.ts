@@ -14,11 +14,15 @@ import { runStandaloneCommand } from "./commands/run-standalone.ts";
 import { startWorkerCommand } from "./commands/start-worker.ts";
 import { statusCommand } from "./commands/status.ts";
 import { submitCommand } from "./commands/submit.ts";
+import { followParent, NO_SUPERVISOR, supervise, SUPERVISED_BY } from "./commands/supervise.ts";
 import { ModuleError } from "./modules/registry.ts";
 import { args, exit, preferSteadyMemory } from "./runtime/index.ts";
 import { ServiceError } from "./runtime/service-error.ts";
 
 type Command = (argv: string[]) => Promise<number>;
+
+/** Commands run under the supervisor (src/commands/supervise.ts) unless --no-supervisor. */
+const SUPERVISED = new Set(["run-standalone", "start-worker"]);
 
 const commands: Record<string, { run: Command; summary: string }> = {
   "run-standalone": { run: runStandaloneCommand, summary: "crawl in this process until drained (frontier kept on disk; --resume)" },
@@ -47,12 +51,19 @@ Run \`<command> --help\` for a command's options. --debug (any command): print s
 
 async function main(all: string[]): Promise<number> {
   const debug = all.includes("--debug");
-  const [name, ...rest] = all.filter((a) => a !== "--debug");
+  let [name, ...rest] = all.filter((a) => a !== "--debug");
   if (!name || name === "--help" || name === "-h" || name === "help") {
     console.log(usage);
     return name ? 0 : 2;
   }
   const command = commands[name];
+  const supervisedBy = rest.find((a) => a.startsWith(SUPERVISED_BY));
+  if (supervisedBy) followParent(Number(supervisedBy.slice(SUPERVISED_BY.length)));
+  else if (SUPERVISED.has(name) && !rest.some((a) => a === NO_SUPERVISOR || a === "--help" || a === "-h" || a === "--demo")) {
+    // module code that blocks the process is ended by the watchdog; the parent starts it again
+    return await supervise(all, (argv) => (name === "run-standalone" && !argv.includes("--resume") ? [...argv, "--resume"] : [...argv]));
+  }
+  rest = rest.filter((a) => !a.startsWith(SUPERVISED_BY) && a !== NO_SUPERVISOR);
   if (!command) {
     console.error(`unknown command ${JSON.stringify(name)}\n\n${usage}`);
     return 2;

@@ -15,6 +15,8 @@ export { ModuleRegistry } from "./modules/registry.ts";
 export { enqueueRequests } from "./queue/enqueue-requests.ts";
 export { MemoryQueue } from "./queue/memory-queue.ts";
 export { RedisQueue } from "./queue/redis/index.ts";
+export { NatsQueue } from "./queue/nats/nats-queue.ts";
+export { openQueue } from "./queue/open-queue.ts";
 export { connectRedisStream, type RedisStreamOptions, type RedisStreamSource } from "./queue/redis/source.ts";
 export { RedisItemSink } from "./storage/redis-sink.ts";
 export type { Delivery, Outgoing, Queue, QueueStats } from "./queue/queue.ts";

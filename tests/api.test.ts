@@ -91,7 +91,7 @@ describe("[api] of a standalone crawl", () => {
     run = await crawlWithApi(config, [siteModule(server.url)]);
     await run.done;
 
-    const snap = await getJson<{ dead_letters: { reason: string; url: string }[] }>(`${run.base}/observability/engine`);
+    const snap = await getJson<{ dead_letters: { reason: string; url: string }[] }>(`${run.base}/observability/engine`, { headers: { "x-api-key": "k3y" } });
     expect(snap.body.dead_letters).toHaveLength(1);
     const reason = snap.body.dead_letters[0]!.reason;
     // no raw control character survives; each is shown as a visible escape

@@ -28,7 +28,7 @@ writeFileSync(
     `[output]\npath = ${JSON.stringify(join(dir, "out"))}\n[state]\ndir = ${JSON.stringify(join(dir, "state"))}\n` +
     `[modules.demo_shop]\nstart_url = ${JSON.stringify(`${shop.url}/list/0`)}\n`,
 );
-const args = ["src/cli.ts", "run-standalone", "--config", config, "--module", "demo_shop"];
+const args = ["src/cli.ts", "run-standalone", "--no-supervisor", "--config", config, "--module", "demo_shop"];
 const child =
   runtime === "deno"
     ? spawn(join(ROOT, "node_modules/deno/deno"), ["run", "-A", ...nodeFlags, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] })

@@ -10,14 +10,14 @@ import { createHttpClient } from "../src/engine/standalone.ts";
 import { Worker } from "../src/engine/worker.ts";
 import { EventBus } from "../src/events/bus.ts";
 import type { CrawlEvent } from "../src/events/events.ts";
-import { metaData, taskModel, TOPICS } from "../src/model/index.ts";
+import { metaData, taskModel } from "../src/model/index.ts";
 import { defineModule } from "../src/modules/define.ts";
 import { ModuleRegistry } from "../src/modules/registry.ts";
 import { RedisQueue } from "../src/queue/redis/index.ts";
 import { MemoryRateLimiter } from "../src/ratelimit/memory-limiter.ts";
 import { JsonlSink } from "../src/storage/jsonl-sink.ts";
 import { formatStatus, readStatus } from "../src/commands/status.ts";
-import { cleanup, crawl, testConfig } from "./helpers/crawl.ts";
+import { cleanup, crawl, testConfig, waitDrained } from "./helpers/crawl.ts";
 import { html, startServer, type TestServer } from "./helpers/http-server.ts";
 import { deleteNamespace, rawClient, redisTestConfig, requireRedis } from "./helpers/redis.ts";
 
@@ -140,16 +140,7 @@ async function crawlOnRedis(config: Config, fanOut: number): Promise<{ events: C
   }
   await queues[0].publish("task", [{ message: taskModel({ module: ["calendar"] }) }]);
   const running = workers.map((w) => w.run());
-  // drained: nothing ready, pending or delayed on any topic, three polls in a row
-  let quiet = 0;
-  const deadline = Date.now() + 40_000;
-  while (quiet < 3) {
-    if (Date.now() > deadline) throw new Error(`not drained (fan-out ${fanOut})`);
-    await new Promise((r) => setTimeout(r, 150));
-    const st = await queues[0].stats();
-    const busy = TOPICS.some((t) => st[t].inFlight + st[t].delayed + st[t].ready.high + st[t].ready.normal + st[t].ready.low > 0);
-    quiet = busy ? 0 : quiet + 1;
-  }
+  await waitDrained(queues[0], 40_000, `not drained (fan-out ${fanOut})`);
   await Promise.all(workers.map((w) => w.stop("drained", 5000)));
   await Promise.all(running);
   await sink.close();

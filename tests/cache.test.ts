@@ -172,11 +172,13 @@ describe("per-module cookies and headers", () => {
     conns.push(rawClient());
     const cache = new TwoLevelCache({ name: ns, redis: conns[0], l1MaxEntries: 10, compressionThreshold: 1024 });
     const store = new SessionStore(cache, 60_000);
-    await store.addCookies("m", [cookie({ name: "sid", value: "v", domain: "shop.test", maxAge: 3600 })]);
+    // a leading "." marks a domain cookie (sent to subdomains); without it the cookie is host-only
+    await store.addCookies("m", [cookie({ name: "sid", value: "v", domain: ".shop.test", maxAge: 3600 }), cookie({ name: "host", value: "h", domain: "shop.test" })]);
     const raw = JSON.parse((await conns[0].get(`${ns}:cache:cookies:m`))!);
-    expect(raw.cookies[0]).toMatchObject({ name: "sid", value: "v", domain: "shop.test", path: "/", max_age: null, secure: false });
+    expect(raw.cookies[0]).toMatchObject({ name: "sid", value: "v", domain: ".shop.test", path: "/", max_age: null, secure: false });
     expect(raw.cookies[0].expires).toBeGreaterThan(Date.now() / 1000 + 3500);
     expect((await store.cookiesFor("m", "http://www.shop.test/x")).map((c) => c.name)).toEqual(["sid"]);
+    expect((await store.cookiesFor("m", "http://shop.test/x")).map((c) => c.name)).toEqual(["sid", "host"]);
     expect(await store.cookiesFor("m", "http://other.test/x")).toEqual([]);
     await store.setHeaders("m", [{ key: "authorization", value: "Bearer t" }]);
     expect(JSON.parse((await conns[0].get(`${ns}:cache:headers:m`))!)).toEqual({ headers: [{ key: "authorization", value: "Bearer t" }] });

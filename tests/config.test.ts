@@ -45,6 +45,8 @@ const EXPECTED_DEFAULTS: Config = {
     proxyPath: "",
     generateBacklog: 1000,
     shutdownTimeoutSecs: 30,
+    parseTimeoutSecs: 60,
+    maxFollowsPerPage: 10000,
     obeyRobotsTxt: true,
     progressIntervalSecs: 5,
     keepQueryOrder: false,
@@ -72,6 +74,8 @@ const EXPECTED_DEFAULTS: Config = {
     proxyRateLimit: 0,
     proxyMaxFailures: 3,
     proxyCooldownSecs: 60,
+    allowPrivateHosts: [],
+    allowPrivateNetworks: false,
   },
   channelConfig: {
     queueCodec: "bincode",
@@ -79,6 +83,9 @@ const EXPECTED_DEFAULTS: Config = {
     minidTime: 0,
     capacity: 10000,
     batchConcurrency: 500,
+    nackMaxRetries: 0,
+    nackBackoffMs: 0,
+    nats: null,
     redis: {
       redisHost: "127.0.0.1",
       redisPort: 6379,
@@ -102,8 +109,9 @@ const EXPECTED_DEFAULTS: Config = {
   scheduler: { misfireToleranceSecs: 300, concurrency: 100, leaderLeaseSecs: 10 },
   db: { url: "", databaseSchema: "public", poolSize: 4, tls: false },
   state: { dir: "state", fsync: false, segmentMb: 16 },
-  api: { port: 0, host: "127.0.0.1", apiKey: "", rateLimit: 0 },
+  api: { port: 0, host: "127.0.0.1", apiKey: "", rateLimit: 0, allowedHosts: [], maxBodyBytes: 65536 },
   logger: { enabled: true, level: "info", format: "text" },
+  browser: { executable: "", concurrency: 2, recyclePages: 200, blockResources: ["image", "font", "media"], launchTimeoutSecs: 30 },
   modules: {},
   rateLimits: {},
 };
@@ -218,6 +226,13 @@ enabled = false
 level = "debug"
 format = "json"
 
+[browser]
+executable = "/opt/chromium/chrome"
+concurrency = 4
+recycle_pages = 50
+block_resources = ["image"]
+launch_timeout_secs = 10
+
 [modules.books]
 start_urls = ["https://books.toscrape.com/"]
 max_pages = 3
@@ -257,6 +272,8 @@ const FULL_CONFIG: Config = {
     proxyPath: "proxies.txt",
     generateBacklog: 50,
     shutdownTimeoutSecs: 0,
+    parseTimeoutSecs: 60,
+    maxFollowsPerPage: 10000,
     obeyRobotsTxt: false,
     progressIntervalSecs: 0.5,
     keepQueryOrder: true,
@@ -284,6 +301,8 @@ const FULL_CONFIG: Config = {
     proxyRateLimit: 4,
     proxyMaxFailures: 1,
     proxyCooldownSecs: 0.5,
+    allowPrivateHosts: [],
+    allowPrivateNetworks: false,
   },
   channelConfig: {
     queueCodec: "msgpack",
@@ -291,6 +310,9 @@ const FULL_CONFIG: Config = {
     minidTime: 24,
     capacity: 5,
     batchConcurrency: 10,
+    nackMaxRetries: 0,
+    nackBackoffMs: 0,
+    nats: null,
     redis: {
       redisHost: "redis.internal",
       redisPort: 6380,
@@ -326,8 +348,9 @@ const FULL_CONFIG: Config = {
   scheduler: { misfireToleranceSecs: 30, concurrency: 4, leaderLeaseSecs: 2 },
   db: { url: "", databaseSchema: "crawl", poolSize: 2, tls: true },
   state: { dir: "var/state", fsync: true, segmentMb: 4 },
-  api: { port: 8080, host: "0.0.0.0", apiKey: "s3cret", rateLimit: 2.5 },
+  api: { port: 8080, host: "0.0.0.0", apiKey: "s3cret", rateLimit: 2.5, allowedHosts: [], maxBodyBytes: 65536 },
   logger: { enabled: false, level: "debug", format: "json" },
+  browser: { executable: "/opt/chromium/chrome", concurrency: 4, recyclePages: 50, blockResources: ["image"], launchTimeoutSecs: 10 },
   modules: {
     books: {
       start_urls: ["https://books.toscrape.com/"],
@@ -634,7 +657,7 @@ describe("validation errors", () => {
       "config.toml:8: channel_config.redis.redis_port must be an integer between 1 and 65535, got 0",
     );
     expect(lines[5]).toBe(
-      'config.toml:9: unknown section "nope"; known sections: crawler, download_config, channel_config, cache, output, middleware, scheduler, db, state, api, logger, modules, rate_limits',
+      'config.toml:9: unknown section "nope"; known sections: crawler, download_config, channel_config, cache, output, middleware, scheduler, db, state, api, logger, browser, modules, rate_limits',
     );
   });
 });

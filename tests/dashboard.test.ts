@@ -90,6 +90,11 @@ describe("dashboard in headless Chromium", () => {
     expect(await page.locator("#state").textContent()).toBe("running");
     await expect.poll(() => page.locator("#queues tbody tr").count()).toBeGreaterThan(0);
 
+    // without the key the dead letters are a count only (their payloads need the key); with it, listed
+    expect(await page.locator("#dead-letters-hidden").isVisible()).toBe(true);
+    expect(await page.locator("#dead-letters tbody tr").count()).toBe(0);
+    await page.fill("#api-key", "dash-key");
+    await page.locator("#api-key").dispatchEvent("change");
     // the hostile reason is shown as text: no script ran, no element was made from it
     await page.waitForFunction(() => (document.querySelector("#dead-letters tbody")?.textContent ?? "").includes("owned"), undefined, { timeout: 30_000 });
     const cellText = await page.locator("#dead-letters tbody tr td").nth(1).textContent();

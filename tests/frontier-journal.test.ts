@@ -1,5 +1,5 @@
 // The standalone frontier on disk: what a crash leaves is what a new queue continues from.
-import { appendFileSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -87,5 +87,18 @@ describe("FrontierJournal", () => {
     expect((await queue.read("request", 5, 0)).map((d) => d.message.url)).toEqual(["kept"]);
     // and the next recovery finds that segment clean
     expect(reopen().notes).toEqual([]);
+  });
+
+  it("one batch bigger than segment_mb (a page with thousands of follow-ups) is spread over segments of about that size", async () => {
+    dir = mkdtempSync(join(tmpdir(), "mocra-journal-"));
+    const q = new MemoryQueue({ journal: FrontierJournal.create(dir, OPTIONS), hotEntries: 2 });
+    // one publish, one flush: ~2 000 records of ~300 bytes against 4 KiB segments
+    await q.publish("request", Array.from({ length: 2000 }, (_, i) => ({ message: req(`https://example.com/p/${i}`), dedupKey: fp(i) })));
+    const segments = readdirSync(dir).filter((f) => f.startsWith("frontier-"));
+    expect(segments.length).toBeGreaterThan(50);
+    // before: one segment took the whole batch (948 MB with segment_mb = 16 for 1 000 000 follow-ups)
+    for (const f of segments) expect(statSync(join(dir, f)).size).toBeLessThan(OPTIONS.segmentBytes + 1024);
+    const { queue } = reopen();
+    expect(await queue.depth("request")).toBe(2000);
   });
 });

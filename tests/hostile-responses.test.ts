@@ -101,6 +101,7 @@ describe("dlq list", () => {
         response: response({ module: "shop_a", headers: [[URL_HEADER, url]] }),
         parser_task: parserTaskModel({ accountTask }),
         error_task: errorTaskModel({ accountTask, errorMsg: "boom" }),
+        render: request({ url, module: "shop_a", downloader: "browser_downloader" }),
       };
       for (const [topic, message] of Object.entries(messages)) {
         await queue.deadLetterMessage(topic as Topic, message as never, `${topic} failed`, "0-1");

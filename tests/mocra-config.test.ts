@@ -48,15 +48,18 @@ describe("mocra's config files", () => {
       "crawler.task_max_errors", "crawler.node_id", "crawler.parser_concurrency", "crawler.idle_stop_secs",
       "download_config.downloader_expire", "download_config.enable_session", "download_config.wss_timeout",
       "cache.enable_l1", "cache.l1_ttl_secs", "cache.redis.pool_size", "channel_config.redis.pool_size",
-      "channel_config.nack_max_retries", "channel_config.nack_backoff_ms",
       "scheduler.refresh_interval_secs", "scheduler.max_staleness_secs", "sync", "event_bus", "cookie", "policy", "proxy",
-      "channel_config.kafka", "channel_config.nats", "channel_config.compensator", "db.url",
+      "channel_config.kafka", "channel_config.compensator", "db.url",
     ]) expect(keys).toContain(k);
     expect(config.channelConfig.queueCodec).toBe("msgpack"); // "Msgpack", case-insensitive
     expect(config.cache.l1MaxEntries).toBe(50000);
     expect(config.downloadConfig.rateLimit).toBe(2.5);
     expect(config.db).toEqual({ url: "postgres://crawler:secret@127.0.0.1:5432/crawler", databaseSchema: "base", poolSize: 10, tls: false });
     expect(config.channelConfig.redis.claimInterval).toBe(60000);
+    // 0.4.1's queue engine: [channel_config.nats] and its nack policy are used (queues on JetStream)
+    for (const k of ["channel_config.nack_max_retries", "channel_config.nack_backoff_ms", "channel_config.nats"]) expect(keys).not.toContain(k);
+    expect(config.channelConfig.nats).toMatchObject({ url: "nats://127.0.0.1:4222" });
+    expect(config.channelConfig).toMatchObject({ nackMaxRetries: 3, nackBackoffMs: 500 });
     expect(config.scheduler).toMatchObject({ misfireToleranceSecs: 300, concurrency: 100 }); // used by src/sync/cron.ts
   });
 

@@ -57,6 +57,8 @@ function workerConfig(outDir: string, patch: (c: Config) => void = () => {}): Co
   const c = defaultConfig();
   c.crawler.obeyRobotsTxt = false;
   c.crawler.taskConcurrency = 4;
+  // requests are enqueued here directly, not from a start URL that names the test server's host
+  c.downloadConfig.allowPrivateHosts = ["127.0.0.1"];
   c.output.path = outDir;
   patch(c);
   return c;

@@ -57,7 +57,7 @@ sink = "jsonl"
 path = ${JSON.stringify(join(dir, "out"))}
 `);
     // node --import tsx directly, so the pid sampled is the worker itself
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "start-worker", "--config", cfg], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "start-worker", "--no-supervisor", "--config", cfg], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));

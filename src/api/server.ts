@@ -6,6 +6,7 @@ import { Buffer } from "node:buffer";
 import { timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Hono, type MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { rateLimiter } from "hono-rate-limiter";
 import type { ApiConfig } from "../config/schema.ts";
 import type { PauseControl } from "../control/pause.ts";
@@ -16,6 +17,7 @@ import type { DeadLetter, QueueStats } from "../queue/queue.ts";
 import { runtime } from "../runtime/index.ts";
 import { type HttpServer, serveHttp } from "../runtime/serve.ts";
 import { printable } from "../text/printable.ts";
+import { isIpLiteral } from "../runtime/ip-ranges.ts";
 
 /** A task to submit (POST /start_work), as mocra's TaskModel fields. */
 export interface SubmitRequest {
@@ -56,6 +58,37 @@ function sameKey(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** Whether the request presents the configured key (never true when none is configured). */
+function hasKey(apiKey: string, headers: Headers): boolean {
+  const key = presentedKey(headers);
+  return apiKey !== "" && key !== undefined && sameKey(key, apiKey);
+}
+
+/** The host name of a Host header value (no port, IPv6 without brackets, lower case). */
+function hostName(value: string): string {
+  const v = value.trim().toLowerCase();
+  if (v.startsWith("[")) return v.slice(1, v.indexOf("]") > 0 ? v.indexOf("]") : undefined);
+  const colon = v.lastIndexOf(":");
+  return (colon >= 0 ? v.slice(0, colon) : v).replace(/\.$/, "");
+}
+
+/**
+ * Against DNS rebinding (a page on evil.example whose name now resolves to this API): a request
+ * is served only when its Host is an IP address, localhost, the listening host or one of
+ * `[api] allowed_hosts`. A rebinding page can only send its own name.
+ */
+function requireKnownHost(api: ApiConfig): MiddlewareHandler {
+  const names = new Set(["localhost", hostName(api.host), ...api.allowedHosts.map(hostName)]);
+  return async (c, next) => {
+    const host = c.req.header("host");
+    const name = host === undefined ? undefined : hostName(host);
+    if (name === undefined || !(names.has(name) || isIpLiteral(name) || name.endsWith(".localhost"))) {
+      return c.json({ error: `Host ${JSON.stringify(printable(host ?? ""))} is not this API's address or one of [api] allowed_hosts` }, 403);
+    }
+    await next();
+  };
 }
 
 /** mocra's auth: no key configured → 403; a missing or wrong key → 401. */
@@ -118,11 +151,15 @@ function cached<T>(ms: number, read: () => Promise<T>): () => Promise<T> {
 }
 
 /** The JSON snapshot behind the dashboard (GET /observability/engine). */
-async function engineSnapshot(s: ApiSources, reads: { stats: () => Promise<QueueStats>; nodes: () => Promise<NodeInfo[]>; dead: () => Promise<DeadLetter[]> }) {
+async function engineSnapshot(
+  s: ApiSources,
+  reads: { stats: () => Promise<QueueStats>; nodes: () => Promise<NodeInfo[]>; dead: () => Promise<DeadLetter[]> },
+  withDeadLetters: boolean,
+) {
   const [stats, nodes, dead, pause] = await Promise.all([
     reads.stats().catch(() => undefined),
     reads.nodes().catch(() => []),
-    reads.dead().catch(() => []),
+    withDeadLetters ? reads.dead().catch(() => []) : Promise.resolve([]),
     s.control.state().catch(() => ({ all: false, modules: [] })),
   ]);
   const now = Date.now();
@@ -146,6 +183,8 @@ async function engineSnapshot(s: ApiSources, reads: { stats: () => Promise<Queue
     fleet: {
       pages: nodes.reduce((n, w) => n + (w.pages ?? 0), 0),
       items: nodes.reduce((n, w) => n + (w.items ?? 0), 0),
+      /** browser pages in flight on the workers started with --browser */
+      rendering: nodes.reduce((n, w) => n + (w.rendering ?? 0), 0),
     },
     errors_by_kind: s.metrics.errorsByKind(),
     queues,
@@ -157,11 +196,14 @@ async function engineSnapshot(s: ApiSources, reads: { stats: () => Promise<Queue
       roles: (w.roles ?? []).map(printable),
       pages: w.pages ?? 0,
       items: w.items ?? 0,
+      rendering: typeof w.rendering === "number" ? w.rendering : null,
       last_heartbeat: w.last_heartbeat,
       age_secs: w.started_at ? Math.max(0, Math.round(now / 1000 - w.started_at)) : null,
     })),
     domains: s.metrics.domainRows(20),
+    // the letters carry payloads (URLs, module headers): only with the key; the counts are in `queues`
     dead_letters: dead.map(deadLetterView),
+    dead_letters_hidden: !withDeadLetters,
   };
 }
 
@@ -173,6 +215,16 @@ export function createApi(api: ApiConfig, s: ApiSources): Hono {
     nodes: cached(900, () => s.nodes()),
     dead: cached(1900, async () => (await Promise.all(TOPICS.map((t) => s.listDeadLetters(t, 10)))).flat().slice(-30)),
   };
+
+  app.use("*", requireKnownHost(api));
+  // a body over the limit is refused as it arrives (Content-Length or counted while streaming), not read whole
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: api.maxBodyBytes,
+      onError: (c) => c.json({ error: `request body over [api] max_body_bytes (${api.maxBodyBytes} bytes)` }, 413),
+    }),
+  );
 
   app.onError((err, c) => {
     if (err instanceof BadRequest) return c.json({ error: err.message }, 400);
@@ -199,7 +251,8 @@ export function createApi(api: ApiConfig, s: ApiSources): Hono {
 
   // monitoring: no key
   app.get("/metrics", async (c) => c.body(await s.metrics.render(), 200, { "content-type": s.metrics.contentType }));
-  app.get("/observability/engine", async (c) => c.json(await engineSnapshot(s, reads)));
+  // without the key: counts only (dead-letter payloads and reasons need the key, as /dlq does)
+  app.get("/observability/engine", async (c) => c.json(await engineSnapshot(s, reads, hasKey(api.apiKey, c.req.raw.headers))));
 
   // control: key required
   const key = requireKey(api.apiKey);

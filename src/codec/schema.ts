@@ -303,6 +303,7 @@ export const TOPIC_SCHEMAS: { readonly [K in Topic]: StructSchema } = {
   response: RESPONSE,
   parser_task: PARSER_TASK_MODEL,
   error_task: ERROR_TASK_MODEL,
+  render: REQUEST,
 };
 
 /** The variant of an externally tagged enum with this name, if any. */

@@ -9,7 +9,7 @@ import { PRIORITIES, TOPICS, uuidv4 } from "../model/index.ts";
 import { EngineMetrics } from "../observe/metrics.ts";
 import type { QueueStats } from "../queue/queue.ts";
 import { openConnection } from "../redis/connection.ts";
-import { RedisQueue } from "../queue/redis/index.ts";
+import { openQueue } from "../queue/open-queue.ts";
 import { onShutdownSignal } from "../runtime/index.ts";
 import { loadConfigFrom, loadRegistry, UsageError } from "./common.ts";
 import { type CrawlStatus, readStatus } from "./status.ts";
@@ -55,7 +55,7 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
   const registry = await loadRegistry(config);
   const r = config.channelConfig.redis;
   const redis = await openConnection(cacheRedisConnection(config), "command", r.connectTimeoutMs, `${config.name}:dashboard`);
-  const queue = await RedisQueue.connect(config, { readOnly: true });
+  const queue = await openQueue(config, { readOnly: true });
   const control = new RedisPauseControl(redis, config.name);
   const statusRedis = await openConnection(r, "command", r.connectTimeoutMs, `${config.name}:dashboard-status`);
   const queueStats = async () => asQueueStats(await readStatus(config, statusRedis));

@@ -1,17 +1,18 @@
 import { parseArgs } from "node:util";
 import { TOPICS, type Topic, URL_HEADER } from "../model/index.ts";
-import { RedisQueue } from "../queue/redis/index.ts";
+import { openQueue } from "../queue/open-queue.ts";
 import { loadConfigFrom, UsageError } from "./common.ts";
 import { printable } from "../text/printable.ts";
 
 export const usage = `usage: dlq list|replay|purge [--topic T] [--count N] [--config PATH]
 
-The dead letters of a topic (default: request) in Redis.
+The dead letters of a topic (default: request) in Redis, or on JetStream ({ns}._dlq.{topic}-{priority})
+with [channel_config.nats].
 
   list     show up to --count dead letters (default 20): id, reason, original entry, message
   replay   move up to --count dead letters back to their queue (default: all)
   purge    delete every dead letter of the topic
-  --topic  task, request, response, parser_task or error_task`;
+  --topic  task, request, response, parser_task, error_task or render (pages that need a browser)`;
 
 export async function dlqCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -35,7 +36,7 @@ export async function dlqCommand(argv: string[]): Promise<number> {
   const count = values.count === undefined ? undefined : Number(values.count);
   if (count !== undefined && !(Number.isInteger(count) && count > 0)) throw new UsageError("--count must be a whole number > 0");
   const config = await loadConfigFrom(values.config);
-  const queue = await RedisQueue.connect(config);
+  const queue = await openQueue(config);
   try {
     if (action === "list") {
       const letters = await queue.listDeadLetters(topic, count ?? 20);

@@ -108,6 +108,7 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
       logger,
       pause,
       credit,
+      watchdog: true,
       onStart,
     }).finally(() => observed?.stop());
     for (const line of summaryText(result.stats, result.output).split("\n")) logger.print(line);

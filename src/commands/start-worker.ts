@@ -8,6 +8,7 @@ import { createLogger, observeCrawl } from "../engine/observability.ts";
 import { createPoliteness } from "../engine/politeness.ts";
 import { showProgress } from "../engine/progress.ts";
 import { createHttpClient, createLocalSink } from "../engine/standalone.ts";
+import { createRendering } from "../engine/rendering.ts";
 import { Worker } from "../engine/worker.ts";
 import { EventBus } from "../events/bus.ts";
 import { CrawlStats } from "../events/stats.ts";
@@ -15,11 +16,12 @@ import { CreditMeter } from "../observe/credit.ts";
 import { BlobOffloadQueue } from "../storage/blob-offload-queue.ts";
 import type { Queue } from "../queue/queue.ts";
 import { openConnection } from "../redis/connection.ts";
-import { RedisQueue } from "../queue/redis/index.ts";
+import { openQueue, queueEngineName } from "../queue/open-queue.ts";
 import { loadMiddlewareChains } from "../middleware/from-config.ts";
 import { withStoreMiddleware } from "../middleware/store-sink.ts";
 import { MemoryRateLimiter } from "../ratelimit/memory-limiter.ts";
 import { onStopSignals } from "../runtime/index.ts";
+import { Watchdog } from "../runtime/watchdog.ts";
 import { schedulesOf } from "../modules/schedules.ts";
 import { checkScheduleConfig, CronScheduler, RedisTickProgress } from "../sync/cron.ts";
 import { LeaderElector } from "../sync/leader.ts";
@@ -29,15 +31,22 @@ import { RedisItemSink } from "../storage/redis-sink.ts";
 import type { ItemSink } from "../storage/sink.ts";
 import { loadConfigFrom, loadRegistry, parseLogLevel, UsageError } from "./common.ts";
 
-export const usage = `usage: start-worker [--config PATH] [--roles task,download,parse] [--log-level L]
+/** How long the watchdog's record of a blocking delivery is kept (`<stream key>:poison`). */
+const POISON_TTL_SECS = 7 * 24 * 3600;
 
-Joins the crawl in Redis (channel_config.redis) and works until SIGINT/SIGTERM; then stops
+export const usage = `usage: start-worker [--config PATH] [--roles task,download,parse] [--browser] [--log-level L]
+
+Joins the crawl in Redis (channel_config.redis), or on NATS JetStream when [channel_config.nats]
+is set, and works until SIGINT/SIGTERM; then stops
 taking work, finishes and acks what is in flight, flushes the sink, and exits 0.
 
   --config PATH   config file (default: ./config.toml if present, else built-in defaults)
   --roles LIST    stages to run, comma-separated: task (expand tasks into requests), download,
                   parse (default: all). A download-only worker puts Responses on the "response"
                   topic for parse workers.
+  --browser       this worker has Chromium ([browser] executable): it also takes pages that
+                  need a browser (render = "browser" | "auto", the "render" topic); without it,
+                  it never takes rendering work and leaves it to workers started with --browser
   --log-level L   debug, info, warn or error (default: [logger] level)
   -h, --help      this help
 
@@ -53,9 +62,9 @@ export function parseRoles(text: string | undefined): Role[] {
   return roles as Role[];
 }
 
-/** The queue a worker uses: Redis, with large Response bodies offloaded when blob storage is set. */
+/** The queue a worker uses: JetStream ([channel_config.nats]) or Redis, with large Response bodies offloaded when blob storage is set. */
 export async function connectQueue(config: Config, onFatal: (err: Error) => void, events?: EventBus): Promise<Queue> {
-  const redis = await RedisQueue.connect(config, {
+  const redis = await openQueue(config, {
     onFatal,
     onConnection: (c) =>
       events?.emit(c.state === "down" ? { type: "redis_unreachable", endpoint: c.endpoint, reason: c.reason } : { type: "redis_reconnected", endpoint: c.endpoint, downMs: c.downMs }),
@@ -84,7 +93,7 @@ export function deliveryNote(config: Config): string {
 export async function startWorkerCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { config: { type: "string" }, roles: { type: "string" }, "log-level": { type: "string" }, help: { type: "boolean", short: "h" } },
+    options: { config: { type: "string" }, roles: { type: "string" }, browser: { type: "boolean" }, "log-level": { type: "string" }, help: { type: "boolean", short: "h" } },
   });
   if (values.help) {
     console.log(usage);
@@ -100,6 +109,11 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   checkScheduleConfig(config, schedules);
   const events = new EventBus();
   const logger = createLogger(config, logLevel);
+  const renders = values.browser === true && roles.includes("download");
+  // --browser without Chromium stops start-up here, with the setting to fix
+  const httpClient = createHttpClient(config, registry);
+  const rendering = createRendering(config, registry, httpClient, { events, check: renders ? registry.names() : [], askedBy: renders ? "start-worker --browser" : undefined });
+  if (renders) rendering.pool.check();
 
   let fatal: Error | undefined;
   let requestStop: (reason: string) => void = () => {};
@@ -125,11 +139,24 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   // the fleet-wide pause flags: a local copy, re-read every second on this connection
   const pause = await RedisPauseFlag.start(cacheRedis, config.name, { events });
   const credit = new CreditMeter();
+  // a parse that blocks this process past its deadline: recorded on its stream entry, then the
+  // process ends (the supervisor restarts it; claim.lua dead-letters the entry once its budget is spent)
+  const watchdog = Watchdog.start({
+    store: { kind: "redis", host: r.redisHost, port: r.redisPort, db: r.redisDb, username: r.redisUsername, password: r.redisPassword, ttlSecs: POISON_TTL_SECS },
+    // below claim_min_idle: a worker blocked longer has its entry claimed (and blocked on) by the next
+    maxBlockSecs: Math.min(config.crawler.shutdownTimeoutSecs || Infinity, (r.claimMinIdle / 1000) * 0.8),
+  });
   const worker = new Worker(
-    { config, queue, registry, sink, events, downloader: createHttpClient(config), limiter: new MemoryRateLimiter(), politeness, bounds, middleware, pause, credit },
+    { config, queue, registry, sink, events, downloader: renders ? rendering.downloader : httpClient, renders, limiter: new MemoryRateLimiter(), politeness, bounds, middleware, pause, credit, guard: watchdog },
     roles,
   );
-  const nodes = await NodeRegistry.start(config, { id: worker.id, roles, pages: () => stats.pages, items: () => stats.items });
+  const nodes = await NodeRegistry.start(config, {
+    id: worker.id,
+    roles: renders ? [...roles, "browser"] : roles,
+    pages: () => stats.pages,
+    items: () => stats.items,
+    rendering: renders ? () => rendering.pool.stats().inFlight : undefined,
+  });
   // one leader per crawl (<name>:leader:cron); only it submits the cron schedules' ticks
   events.on("leader_elected").subscribe((e) => console.error(`worker ${e.workerId} is the leader (term ${e.term})${schedules.length > 0 ? `; schedules: ${schedules.map((s) => `${s.module} "${s.expression}"`).join(", ")}` : ""}`));
   const leader = new LeaderElector(cacheRedis, config.name, worker.id, config.scheduler.leaderLeaseSecs * 1000, events).start();
@@ -161,7 +188,7 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
     queued: () => queue.depth("request"),
     logger,
   });
-  console.error(`worker ${worker.id} (${roles.join(", ")}) joined ${config.name} on Redis; modules: ${registry.names().join(", ") || "none"}`);
+  console.error(`worker ${worker.id} (${roles.join(", ")}${renders ? ", browser" : ""}) joined ${config.name} on ${queueEngineName(config)}; modules: ${registry.names().join(", ") || "none"}`);
 
   const stopped = new Promise<string>((resolve) => {
     requestStop = resolve;
@@ -183,6 +210,7 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   await sink.close();
   await nodes.stop();
   await politeness.close();
+  await rendering.close();
   cacheRedis.disconnect();
   await queue.close();
   removeSignals();
@@ -198,7 +226,9 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   if (outcome === "timeout") {
     console.error(
       `shutdown: in-flight work outlasted shutdown_timeout_secs (${config.crawler.shutdownTimeoutSecs} s); ` +
-        "what it still held stays pending in Redis and is re-delivered (claimed after claim_min_idle)",
+        (config.channelConfig.nats
+          ? "what it still held stays un-acked in JetStream and is re-delivered (after the consumer's ack_wait)"
+          : "what it still held stays pending in Redis and is re-delivered (claimed after claim_min_idle)"),
     );
     return 1;
   }

@@ -7,6 +7,7 @@ import { printable } from "../text/printable.ts";
 import { PRIORITIES, type Priority, TOPICS, type Topic } from "../model/index.ts";
 import { openConnection } from "../redis/connection.ts";
 import { QueueKeys } from "../queue/redis/index.ts";
+import { NatsQueue } from "../queue/nats/nats-queue.ts";
 import { type PauseState, pauseKeys, readPauseState } from "../control/pause.ts";
 import { itemStreamKey } from "../storage/redis-sink.ts";
 import { readLeader } from "../sync/leader.ts";
@@ -14,7 +15,7 @@ import { loadConfigFrom } from "./common.ts";
 
 export const usage = `usage: status [--config PATH] [--all] [--json]
 
-What the crawl in Redis looks like now: whether it is finished (or paused); per topic and
+What the crawl in Redis (queues on JetStream with [channel_config.nats]) looks like now: whether it is finished (or paused); per topic and
 priority the messages waiting (not yet delivered to any worker), pending (delivered, not
 acked), how long the oldest pending one has been idle, delayed retries and dead letters; the
 items stored per module (Redis sink); the live workers; and the runs with a budget
@@ -55,7 +56,30 @@ export async function readStatus(config: Config, conn?: Redis): Promise<CrawlSta
   const r = config.channelConfig.redis;
   const redis = conn ?? (await openConnection(r, "command", r.connectTimeoutMs, `${config.name}:status`));
   try {
-    const keys = new QueueKeys(config.name, r.shards);
+    const topics = config.channelConfig.nats ? await jetStreamTopics(config) : await redisTopics(config, redis);
+    const workers = await listNodes(redis, config.name);
+    const finished = TOPICS.every((t) => topics[t].delayed === 0 && PRIORITIES.every((p) => topics[t].priorities[p].waiting === 0 && topics[t].priorities[p].pending === 0));
+    const items = await storedItems(redis, config.name);
+    const paused = await readPauseState(redis, pauseKeys(config.name));
+    // the budgets live on the coordination connection ([cache.redis], by default the same Redis)
+    const c = cacheRedisConnection(config);
+    const same = c.redisHost === r.redisHost && c.redisPort === r.redisPort && c.redisDb === r.redisDb;
+    const budgetRedis = same ? redis : await openConnection(c, "command", r.connectTimeoutMs, `${config.name}:status`);
+    try {
+      const budgets = await new RedisBudgetStore(budgetRedis, config.name, budgetTtlSecs(config)).list();
+      // the leader key lives there too, beside the locks
+      return { name: config.name, topics, workers, items, paused, finished, budgets, leader: await readLeader(budgetRedis, config.name) };
+    } finally {
+      if (!same) budgetRedis.disconnect();
+    }
+  } finally {
+    if (!conn) redis.disconnect();
+  }
+}
+
+/** Per topic and priority, from the Redis Streams (XINFO GROUPS lag and pending, XPENDING, dead-letter streams). */
+async function redisTopics(config: Config, redis: Redis): Promise<Record<Topic, TopicStatus>> {
+    const keys = new QueueKeys(config.name, config.channelConfig.redis.shards);
     const topics = {} as Record<Topic, TopicStatus>;
     for (const topic of TOPICS) {
       const streams = keys.streams(topic);
@@ -88,23 +112,28 @@ export async function readStatus(config: Config, conn?: Redis): Promise<CrawlSta
       });
       topics[topic] = { priorities, delayed: Number(replies[replies.length - 1] ?? 0) };
     }
-    const workers = await listNodes(redis, config.name);
-    const finished = TOPICS.every((t) => topics[t].delayed === 0 && PRIORITIES.every((p) => topics[t].priorities[p].waiting === 0 && topics[t].priorities[p].pending === 0));
-    const items = await storedItems(redis, config.name);
-    const paused = await readPauseState(redis, pauseKeys(config.name));
-    // the budgets live on the coordination connection ([cache.redis], by default the same Redis)
-    const c = cacheRedisConnection(config);
-    const same = c.redisHost === r.redisHost && c.redisPort === r.redisPort && c.redisDb === r.redisDb;
-    const budgetRedis = same ? redis : await openConnection(c, "command", r.connectTimeoutMs, `${config.name}:status`);
-    try {
-      const budgets = await new RedisBudgetStore(budgetRedis, config.name, budgetTtlSecs(config)).list();
-      // the leader key lives there too, beside the locks
-      return { name: config.name, topics, workers, items, paused, finished, budgets, leader: await readLeader(budgetRedis, config.name) };
-    } finally {
-      if (!same) budgetRedis.disconnect();
+    return topics;
+}
+
+/** Per topic and priority, from JetStream: consumer num_pending (waiting) and num_ack_pending (pending), the _dlq subjects. */
+async function jetStreamTopics(config: Config): Promise<Record<Topic, TopicStatus>> {
+  const queue = await NatsQueue.connect(config, { readOnly: true });
+  try {
+    const depths = await queue.depths();
+    const topics = {} as Record<Topic, TopicStatus>;
+    for (const topic of TOPICS) {
+      const priorities = Object.fromEntries(
+        PRIORITIES.map((p) => {
+          const d = depths[topic][p];
+          return [p, { length: d.length, waiting: d.waiting, pending: d.pending, oldestIdleMs: 0, dead: d.dead }];
+        }),
+      ) as Record<Priority, PriorityStatus>;
+      // a retry waiting for its due time is held by the server as ack-pending: counted in pending
+      topics[topic] = { priorities, delayed: 0 };
     }
+    return topics;
   } finally {
-    if (!conn) redis.disconnect();
+    await queue.close();
   }
 }
 
@@ -196,15 +225,18 @@ export function formatStatus(s: CrawlStatus, options: { all?: boolean } = {}): s
   else {
     const now = Date.now() / 1000;
     out.push(`workers: ${s.workers.length}`);
+    // browser pages in flight, once a worker with a browser (--browser) is in the fleet
+    const browsers = s.workers.some((w) => typeof w.rendering === "number");
     out.push(
       ...table(
-        ["id", "host", "pid", "roles", "pages", "age", "heartbeat"],
+        ["id", "host", "pid", "roles", "pages", ...(browsers ? ["rendering"] : []), "age", "heartbeat"],
         s.workers.map((w) => [
           printable(w.id.slice(0, 8)),
           printable(w.hostname),
           String(w.pid ?? "?"),
           printable((w.roles ?? []).join(",")),
           String(w.pages ?? 0),
+          ...(browsers ? [typeof w.rendering === "number" ? String(w.rendering) : "-"] : []),
           w.started_at ? age(Math.max(0, Math.round(now - w.started_at))) : "?",
           `${Math.max(0, Math.round(now - w.last_heartbeat))}s ago`,
         ]),

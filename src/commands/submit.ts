@@ -1,12 +1,13 @@
 import { parseArgs } from "node:util";
 import { isPriority, type JsonValue, parserTaskModel, type Priority, taskModel } from "../model/index.ts";
-import { RedisQueue } from "../queue/redis/index.ts";
+import { openQueue } from "../queue/open-queue.ts";
 import { loadConfigFrom, loadRegistry, UsageError } from "./common.ts";
 
 export const usage = `usage: submit <module>... [--config PATH] [--account A] [--platform P]
               [--priority high|normal|low] [--param KEY=VALUE]...
 
-Puts a task for the modules into Redis; running workers pick it up. Prints the run id.
+Puts a task for the modules on the queue (Redis, or JetStream with [channel_config.nats]);
+running workers pick it up. Prints the run id.
 
   --account A, --platform P   the task's account and platform (mocra's TaskModel fields)
   --priority P                high, normal (default) or low
@@ -46,7 +47,7 @@ export async function submitCommand(argv: string[]): Promise<number> {
   for (const m of positionals) registry.get(m); // a typo fails here, not in a worker
 
   const task = taskModel({ account: values.account, platform: values.platform, module: positionals, priority });
-  const queue = await RedisQueue.connect(config);
+  const queue = await openQueue(config);
   try {
     if (Object.keys(params).length > 0) {
       await queue.publish("parser_task", [{ message: parserTaskModel({ accountTask: task, metadata: { params } }) }]);

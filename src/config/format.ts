@@ -45,12 +45,17 @@ function emitSection(
     if (v === null || v === undefined) {
       // An optional section that is absent: show it commented out, with the values it inherits.
       const from = sub.inheritsFrom ?? "";
-      const inherited = from === "" ? undefined : lookup(root, from);
+      const inherited = from === "" ? defaultsOf(sub) : lookup(root, from);
       emitSection(sub, inherited ?? {}, out, true, root);
     } else {
       emitSection(sub, v, out, commented, root);
     }
   }
+}
+
+/** A section's own defaults (an optional section that inherits from none). */
+function defaultsOf(spec: SectionSpec): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(spec.fields).map(([prop, field]) => [prop, field.default]));
 }
 
 /** The object at a dotted TOML path, resolved from the root config. */

@@ -123,7 +123,7 @@ export function checkConfig(text: string, file: string = DEFAULT_CONFIG_FILE): C
   }
   const v = new Validator(file, text);
   const config = v.build(raw);
-  v.crossChecks(config);
+  v.crossChecks(config, raw);
   v.throwIfIssues();
   return { config, warnings: v.sortedWarnings() };
 }
@@ -292,7 +292,15 @@ class Validator {
     return this.section(CONFIG_SCHEMA, raw, [], undefined) as unknown as Config;
   }
 
-  crossChecks(config: Config): void {
+  crossChecks(config: Config, raw: RawTable = {}): void {
+    const channel = isTable(raw.channel_config) ? raw.channel_config : {};
+    if (config.channelConfig.nats !== null && !isTable(channel.redis) && !(isTable(raw.cache) && isTable(raw.cache.redis))) {
+      // coordination has no JetStream implementation here: a NATS deployment names its Redis
+      this.report(
+        ["channel_config", "nats"],
+        "[channel_config.nats] puts the queues on JetStream, but dedup, rate limits, leases, budgets, pause, locks, leader and cron need Redis: add [channel_config.redis] (or [cache.redis])",
+      );
+    }
     const db = config.db;
     const dbUrl = ["db", "url"];
     if (config.output.sink === "postgres") {
@@ -409,11 +417,11 @@ class Validator {
     for (const sub of spec.sections) {
       const rawSub = raw?.[sub.key];
       const subRaw = isTable(rawSub) ? rawSub : undefined;
-      if (sub.inheritsFrom !== undefined) {
+      if (sub.inheritsFrom !== undefined || sub.optional) {
         out[sub.prop] =
           subRaw === undefined
             ? null
-            : this.section(sub, subRaw, [...parts, sub.key], this.built.get(sub.inheritsFrom));
+            : this.section(sub, subRaw, [...parts, sub.key], sub.inheritsFrom === undefined ? undefined : this.built.get(sub.inheritsFrom));
       } else {
         out[sub.prop] = this.section(sub, subRaw, [...parts, sub.key], undefined);
       }

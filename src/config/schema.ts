@@ -43,6 +43,8 @@ export interface CrawlerConfig {
   proxyPath: string;
   generateBacklog: number;
   shutdownTimeoutSecs: number;
+  parseTimeoutSecs: number;
+  maxFollowsPerPage: number;
   obeyRobotsTxt: boolean;
   progressIntervalSecs: number;
   // crawl correctness (canonical URLs, item dedup by rel=canonical)
@@ -75,6 +77,10 @@ export interface DownloadConfig {
   proxyRateLimit: number;
   proxyMaxFailures: number;
   proxyCooldownSecs: number;
+  /** hosts (names or IP addresses) that may resolve to a private network address (docs/security.md) */
+  allowPrivateHosts: string[];
+  /** crawl private, loopback and link-local addresses too (off: only hosts the crawl names) */
+  allowPrivateNetworks: boolean;
 }
 
 /** Connection fields shared by `[channel_config.redis]` and `[cache.redis]`. */
@@ -111,8 +117,25 @@ export interface ChannelConfig {
   minidTime: number;
   capacity: number;
   batchConcurrency: number;
+  /** mocra 0.4's nack policy: re-deliveries before a dead letter on JetStream (0 = request_max_retries + 2) */
+  nackMaxRetries: number;
+  /** the least delay of a retry republished on JetStream (mocra sleeps this long before republishing) */
+  nackBackoffMs: number;
   redis: ChannelRedisConfig;
+  /** `[channel_config.nats]`; null when absent. Present = the queues are on JetStream (mocra 0.4.1). */
+  nats: ChannelNatsConfig | null;
   blobStorage: BlobStorageConfig;
+}
+
+/** `[channel_config.nats]`: mocra 0.4.1's NatsConfig (url, username, password, token) and ours. */
+export interface ChannelNatsConfig {
+  url: string;
+  username: string;
+  password: string;
+  token: string;
+  ackWaitMs: number;
+  connectTimeoutMs: number;
+  reconnectBudgetSecs: number;
 }
 
 /** `[cache]` */
@@ -177,6 +200,10 @@ export interface ApiConfig {
   host: string;
   apiKey: string;
   rateLimit: number;
+  /** host names (besides the listening address, IP literals and localhost) a request's Host may carry */
+  allowedHosts: string[];
+  /** largest request body accepted, bytes (413 above) */
+  maxBodyBytes: number;
 }
 
 /** `logger.level` */
@@ -187,6 +214,15 @@ export interface LoggerConfig {
   enabled: boolean;
   level: LogLevel;
   format: "text" | "json";
+}
+
+/** `[browser]`: headless Chromium for pages that need one (render = "browser" | "auto"). */
+export interface BrowserConfig {
+  executable: string;
+  concurrency: number;
+  recyclePages: number;
+  blockResources: string[];
+  launchTimeoutSecs: number;
 }
 
 /** The whole configuration. Every field has a default, so an empty file is valid. */
@@ -203,6 +239,7 @@ export interface Config {
   state: StateConfig;
   api: ApiConfig;
   logger: LoggerConfig;
+  browser: BrowserConfig;
   /** `[modules.<name>]` tables, keyed by module name. */
   modules: Record<string, ModuleSettings>;
   /** `[rate_limits]`: requests per second per rate-limit key (e.g. a domain), overriding the defaults. */
@@ -319,6 +356,8 @@ export interface SectionSpec {
    * present section take their value from the section at this dotted TOML path.
    */
   readonly inheritsFrom?: string;
+  /** Set for a section that is null in `Config` when absent from the file (without inheriting). */
+  readonly optional?: boolean;
 }
 
 const NAME_PATTERN = /^[A-Za-z0-9_.-]+$/;
@@ -430,6 +469,21 @@ const crawlerFields: FieldTable<CrawlerConfig> = {
     default: 30,
     min: 0,
     description: "Seconds to drain in-flight work on shutdown before giving up.",
+  },
+  parseTimeoutSecs: {
+    key: "parse_timeout_secs",
+    type: "number",
+    default: 60,
+    min: 0.001,
+    description:
+      "Deadline of one call of module code (start, parse, middleware); a module's parseTimeoutSecs wins. Past it the delivery fails with \"parse timed out after N s\"; a call that blocks the process (a CPU loop) that long ends the process (see docs/module-faults.md).",
+  },
+  maxFollowsPerPage: {
+    key: "max_follows_per_page",
+    type: "integer",
+    default: 10000,
+    min: 1,
+    description: "Follow-ups one page may make (follow, enqueueLinks); the rest are counted as links dropped. A module's maxFollowsPerPage wins.",
   },
   obeyRobotsTxt: {
     key: "obey_robots_txt",
@@ -554,6 +608,19 @@ const downloadFields: FieldTable<DownloadConfig> = {
     min: 1,
     description: "HTTP connections per origin (Node; Deno's fetch keeps its own pool).",
   },
+  allowPrivateHosts: {
+    key: "allow_private_hosts",
+    type: "string[]",
+    default: [],
+    description:
+      "Hosts that may be crawled although they resolve to a loopback, private, link-local or other non-public address (start-URL hosts and modules' allowed_domains are allowed already). See docs/security.md.",
+  },
+  allowPrivateNetworks: {
+    key: "allow_private_networks",
+    type: "boolean",
+    default: false,
+    description: "Crawl any loopback, private, link-local, CGNAT, unique-local address (off: refused unless the crawl names the host).",
+  },
   maxWaitMs: {
     key: "max_wait_ms",
     type: "integer",
@@ -606,7 +673,7 @@ const downloadFields: FieldTable<DownloadConfig> = {
   },
 };
 
-const channelFields: FieldTable<Omit<ChannelConfig, "redis" | "blobStorage">> = {
+const channelFields: FieldTable<Omit<ChannelConfig, "redis" | "nats" | "blobStorage">> = {
   queueCodec: {
     key: "queue_codec",
     type: "enum",
@@ -643,6 +710,70 @@ const channelFields: FieldTable<Omit<ChannelConfig, "redis" | "blobStorage">> = 
     default: 500,
     min: 1,
     description: "Accepted for mocra config compatibility; unused (publishes are pipelined in chunks of 1000, acks in batches of 50).",
+  },
+  nackMaxRetries: {
+    key: "nack_max_retries",
+    type: "integer",
+    default: 0,
+    min: 0,
+    description: "JetStream ([channel_config.nats]): deliveries left un-acked (a worker died or stalled) before a message is dead-lettered; 0 = request_max_retries + 2 (as on Redis). Module retries follow request_max_retries.",
+  },
+  nackBackoffMs: {
+    key: "nack_backoff_ms",
+    type: "integer",
+    default: 0,
+    min: 0,
+    description: "JetStream ([channel_config.nats]): the least delay in ms of a retry (mocra waits this long before republishing).",
+  },
+};
+
+const channelNatsFields: FieldTable<ChannelNatsConfig> = {
+  url: {
+    key: "url",
+    type: "string",
+    default: "nats://127.0.0.1:4222",
+    pattern: /^(nats|tls):\/\/[^\s,]+(,\s*(nats|tls):\/\/[^\s,]+)*$/,
+    patternDescription: 'a NATS URL such as "nats://127.0.0.1:4222" (comma-separated for several servers)',
+    description: "NATS server(s) with JetStream, as mocra: comma-separated for several.",
+  },
+  username: {
+    key: "username",
+    type: "string",
+    default: "",
+    description: "NATS user (with password); empty = none.",
+  },
+  password: {
+    key: "password",
+    type: "string",
+    default: "",
+    description: "NATS password (with username).",
+  },
+  token: {
+    key: "token",
+    type: "string",
+    default: "",
+    description: "NATS token (used when no username is set); empty = none.",
+  },
+  ackWaitMs: {
+    key: "ack_wait_ms",
+    type: "integer",
+    default: 30000,
+    min: 1000,
+    description: "Ack wait of the consumers this worker creates (mocra's default, 30 s): an un-acked delivery goes to another worker after it; long pages are kept alive (in progress) every half of it. An existing consumer keeps its own.",
+  },
+  connectTimeoutMs: {
+    key: "connect_timeout_ms",
+    type: "integer",
+    default: 5000,
+    min: 1,
+    description: "NATS connect timeout in ms.",
+  },
+  reconnectBudgetSecs: {
+    key: "reconnect_budget_secs",
+    type: "integer",
+    default: 60,
+    min: 1,
+    description: "Seconds to keep reconnecting to a lost NATS (and retrying publishes) before stopping with an error.",
   },
 };
 
@@ -964,7 +1095,6 @@ export const MOCRA_IGNORED_KEYS: Readonly<Record<string, readonly string[]>> = {
   ],
   download_config: ["downloader_expire", "enable_session", "enable_locker", "wss_timeout"],
   cache: ["enable_l1", "l1_ttl_secs"],
-  channel_config: ["nack_max_retries", "nack_backoff_ms"],
   "channel_config.redis": ["pool_size"],
   "cache.redis": ["pool_size", "shards", "claim_min_idle", "claim_count", "claim_interval", "listener_count"],
   // misfire_tolerance_secs and concurrency have their effect (src/sync/cron.ts); these tune mocra's schedule cache
@@ -979,7 +1109,6 @@ export const MOCRA_IGNORED_SECTIONS: readonly string[] = [
   "policy",
   "channel_config.kafka",
   "channel_config.compensator",
-  "channel_config.nats",
 ];
 
 const apiFields: FieldTable<ApiConfig> = {
@@ -1011,6 +1140,56 @@ const apiFields: FieldTable<ApiConfig> = {
     default: 0,
     min: 0,
     description: "Requests per second per caller (its key, or anonymous) on every route but / and /health; 0 = unlimited.",
+  },
+  allowedHosts: {
+    key: "allowed_hosts",
+    type: "string[]",
+    default: [],
+    description:
+      "Host names a request's Host header may carry besides the listening address, IP addresses and localhost (e.g. the name of a reverse proxy); any other Host is refused (403), against DNS rebinding.",
+  },
+  maxBodyBytes: {
+    key: "max_body_bytes",
+    type: "integer",
+    default: 65536,
+    min: 1,
+    description: "Largest request body the API reads, bytes; a larger one is refused with 413 without being read.",
+  },
+};
+
+const browserFields: FieldTable<BrowserConfig> = {
+  executable: {
+    key: "executable",
+    type: "string",
+    default: "",
+    description: "Path of the Chromium binary; empty = /usr/bin/chromium (or chromium-browser, google-chrome). Nothing is downloaded.",
+  },
+  concurrency: {
+    key: "concurrency",
+    type: "integer",
+    default: 2,
+    min: 1,
+    description: "Pages rendering at once in this process (browser_concurrency); more renders wait for a page.",
+  },
+  recyclePages: {
+    key: "recycle_pages",
+    type: "integer",
+    default: 200,
+    min: 0,
+    description: "Pages a browser renders before a fresh one replaces it (bounds its memory); 0 = never.",
+  },
+  blockResources: {
+    key: "block_resources",
+    type: "string[]",
+    default: ["image", "font", "media"],
+    description: "Sub-resource types the browser does not fetch (Playwright's resource types: image, font, media, stylesheet, ...).",
+  },
+  launchTimeoutSecs: {
+    key: "launch_timeout_secs",
+    type: "number",
+    default: 30,
+    exclusiveMin: 0,
+    description: "How long starting Chromium may take.",
   },
 };
 
@@ -1045,11 +1224,13 @@ function section(
   fields: Readonly<Record<string, FieldSpec>>,
   sections: readonly SectionSpec[] = [],
   inheritsFrom?: string,
+  optional?: boolean,
 ): SectionSpec {
   const path = parentPath === "" ? key : `${parentPath}.${key}`;
-  return inheritsFrom === undefined
+  const spec: SectionSpec = inheritsFrom === undefined
     ? { key, prop, path, description, fields, sections }
     : { key, prop, path, description, fields, sections, inheritsFrom };
+  return optional ? { ...spec, optional } : spec;
 }
 
 /** The whole schema as a tree rooted at the top level of the file. */
@@ -1067,8 +1248,18 @@ export const CONFIG_SCHEMA: SectionSpec = {
         "channel_config",
         "redis",
         "redis",
-        "Redis used for the queues (distributed mode).",
+        "Redis used for the queues (distributed mode; with [channel_config.nats] for dedup and coordination only).",
         channelRedisFields,
+      ),
+      section(
+        "channel_config",
+        "nats",
+        "nats",
+        "NATS JetStream for the queues (mocra 0.4.1's layout); present = queues on JetStream, Redis then serves coordination only.",
+        channelNatsFields,
+        [],
+        undefined,
+        true,
       ),
       section(
         "channel_config",
@@ -1096,6 +1287,7 @@ export const CONFIG_SCHEMA: SectionSpec = {
     section("", "state", "state", "run-standalone's state on disk, for --resume.", stateFields),
     section("", "api", "api", "Observability and control API, dashboard at GET /.", apiFields),
     section("", "logger", "logger", "Log lines on stderr.", loggerFields),
+    section("", "browser", "browser", 'Headless Chromium for pages that need a browser (render = "browser" or "auto").', browserFields),
   ],
 };
 

@@ -1,7 +1,8 @@
-import { cookieHeader, type CookieItem, cookie, type Request, type Response, responseFor, URL_HEADER } from "../model/index.ts";
-import { defaultTransport } from "../runtime/http-transport.ts";
+import { cookieHeader, isCredentialHeader, parseSetCookies, type Request, sameOrigin, type Response, responseFor, URL_HEADER } from "../model/index.ts";
+import { AddressRefused, defaultTransport } from "../runtime/http-transport.ts";
 import { Deadline } from "../runtime/deadline.ts";
 import { DownloadError } from "./download-error.ts";
+import { checkResolvedHost, mustCheckAddresses, namedHostsOf, type PrivateNetworkPolicy } from "./private-network.ts";
 import { kyTransport } from "../runtime/ky-transport.ts";
 import { headerValue, type HopResponse, type Transport } from "../runtime/transport.ts";
 
@@ -23,6 +24,14 @@ export interface HttpClientOptions {
   transport?: Transport;
   /** connections per origin of the default transport (download_config.pool_size) */
   poolSize?: number;
+  /**
+   * refuse loopback/private/link-local/... addresses the policy does not allow (checked on the
+   * address connected to; through a proxy, on what the target's name resolves to here). Absent:
+   * no check (the engine always passes one: src/engine/standalone.ts createHttpClient).
+   */
+  privateNetworks?: PrivateNetworkPolicy;
+  /** header names dropped, besides Authorization, Proxy-Authorization and Cookie, when a followed redirect leaves the origin */
+  sensitiveHeaders?: readonly string[];
 }
 
 
@@ -70,14 +79,21 @@ export class HttpClient {
     if (req.cookies.length > 0) headers.cookie = cookieHeader(req.cookies);
 
     for (let hop = 0; ; hop++) {
-      const res = await this.transport.send(url, { method, headers, body: body?.data, deadline });
+      // every hop is checked (robots.txt too: its client is an HttpClient with the same policy)
+      const checkAddresses = mustCheckAddresses(this.options.privateNetworks, url, req.module, namedHostsOf(req.meta.task));
+      // a proxy connects for us: the best this side can do is to check what the name resolves to
+      if (checkAddresses && this.options.fetch) await checkResolvedHost(url);
+      const res = await this.transport.send(url, { method, headers, body: body?.data, deadline, checkAddresses });
       const location = headerValue(res.headers, "location");
       if (res.status >= 300 && res.status < 400 && location && this.options.followRedirects !== false) {
         await res.cancel();
         if (hop >= this.options.maxRedirects) {
           throw new DownloadError(`too many redirects (more than ${this.options.maxRedirects}) at ${url}`, false, undefined, res.status);
         }
-        url = new URL(location, url).href;
+        const next = new URL(location, url).href;
+        // credentials stay with their origin (Fetch standard; this client has no jar to re-match cookies)
+        if (!sameOrigin(url, next)) for (const name of Object.keys(headers)) if (isCredentialHeader(name, this.options.sensitiveHeaders)) delete headers[name];
+        url = next;
         if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === "POST")) {
           method = "GET";
           body = undefined;
@@ -139,35 +155,11 @@ async function readBody(res: HopResponse, max: number, url: string, truncate: bo
   return out;
 }
 
-function parseSetCookies(list: readonly string[], url: string): CookieItem[] {
-  if (list.length === 0) return [];
-  const host = new URL(url).hostname;
-  const out: CookieItem[] = [];
-  for (const line of list) {
-    const [pair, ...attrs] = line.split(";");
-    const eq = pair.indexOf("=");
-    if (eq <= 0) continue;
-    const c = cookie({ name: pair.slice(0, eq).trim(), value: pair.slice(eq + 1).trim(), domain: host });
-    for (const a of attrs) {
-      const [k, v = ""] = a.split("=").map((s) => s.trim());
-      const key = k.toLowerCase();
-      if (key === "domain") c.domain = v.replace(/^\./, "");
-      else if (key === "path") c.path = v || "/";
-      else if (key === "secure") c.secure = true;
-      else if (key === "httponly") c.httpOnly = true;
-      else if (key === "max-age" && /^\d+$/.test(v)) c.maxAge = Number(v);
-      else if (key === "expires") {
-        const t = Date.parse(v);
-        if (!Number.isNaN(t)) c.expires = Math.floor(t / 1000);
-      }
-    }
-    out.push(c);
-  }
-  return out;
-}
-
 function toDownloadError(err: unknown, deadline: Deadline): DownloadError {
   if (err instanceof DownloadError) return err;
+  // a refusal from the transport's connect (private-network check) comes wrapped or as it was
+  const refused = err instanceof AddressRefused ? err : (err as { cause?: unknown }).cause instanceof AddressRefused ? (err as { cause: AddressRefused }).cause : undefined;
+  if (refused) return new DownloadError(refused.message, false);
   if (deadline.aborted && deadline.reason instanceof DownloadError) return deadline.reason;
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
   const detail = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));

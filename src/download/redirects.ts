@@ -7,7 +7,7 @@
  * the rate limit when it is dequeued. The chain travels in the request (`meta.task.redirect`), so
  * a loop or a chain over `max_redirects` is caught on whichever worker sees it.
  */
-import { type CookieItem, domainMatches, type JsonValue, type Request, type Response, uuidv7 } from "../model/index.ts";
+import { cookieMatches, type CookieItem, isCredentialHeader, type JsonValue, type Request, type Response, sameOrigin, uuidv7 } from "../model/index.ts";
 import { canonicalizeUrl, impossibleHost, type UrlRules } from "../url/canonical.ts";
 import { isAllowedDomain } from "../url/link-rules.ts";
 
@@ -45,6 +45,8 @@ export interface RedirectOptions {
   maxRedirects: number;
   urlRules: UrlRules;
   allowedDomains?: readonly string[];
+  /** the module's sensitiveHeaders: dropped, with the credential headers, when the hop leaves the origin */
+  sensitiveHeaders?: readonly string[];
 }
 
 /** Decides what to do with `res`, a 3xx answer to `req` carrying `location`. */
@@ -71,11 +73,18 @@ export function decideRedirect(req: Request, res: Response, location: string, o:
 
   const status = res.statusCode;
   const keepMethod = status === 307 || status === 308 || (req.method !== "POST" && status !== 303) || req.method === "HEAD";
-  const host = target.hostname.toLowerCase();
+  // Credentials stay with their origin (Fetch standard, "HTTP-redirect fetch" step 13, widened):
+  // a hop to another origin carries no Authorization, Proxy-Authorization, Cookie header or
+  // module-sensitive header, and of the cookies only those the jar rules send to the new URL
+  // (cookies the module attached itself have no domain: they stay behind).
+  const crossOrigin = !sameOrigin(req.url, url);
+  const next = new URL(url);
+  let headers = keepMethod ? req.headers : req.headers.filter((h) => h.key.toLowerCase() !== "content-type");
+  if (crossOrigin) headers = headers.filter((h) => !isCredentialHeader(h.key, o.sensitiveHeaders));
   // cookies set on the 3xx go with the next hop (the module's jar keeps them too: SessionDownloader)
-  const cookies: CookieItem[] = [...req.cookies];
+  const cookies: CookieItem[] = crossOrigin ? req.cookies.filter((c) => cookieMatches(c, next)) : [...req.cookies];
   for (const c of res.cookies) {
-    if (!domainMatches(host, c.domain)) continue;
+    if (!cookieMatches(c, next)) continue;
     const i = cookies.findIndex((x) => x.name === c.name);
     if (i >= 0) cookies.splice(i, 1);
     cookies.push(c);
@@ -90,7 +99,7 @@ export function decideRedirect(req: Request, res: Response, location: string, o:
       body: keepMethod ? req.body : null,
       json: keepMethod ? req.json : undefined,
       form: keepMethod ? req.form : undefined,
-      headers: keepMethod ? req.headers : req.headers.filter((h) => h.key.toLowerCase() !== "content-type"),
+      headers,
       cookies,
       retryTimes: 0,
       meta: { ...req.meta, task: withTrail(req.meta.task, { from: previous?.from ?? req.url, chain }) },

@@ -1,5 +1,6 @@
 // src/download/robots.ts: robots.txt by RFC 9309 (a parser, checked by tests/robots-rfc9309.test.ts),
 // and a per-origin cache that fetches each robots.txt once.
+import type { Request as MocraRequest } from "../model/index.ts";
 import { LRUCache } from "lru-cache";
 import type { Cache } from "../cache/cache.ts";
 import type { LockService } from "../sync/lock.ts";
@@ -220,7 +221,11 @@ export const ALLOW_ALL: RobotsRules = { crawlDelaySecs: undefined, sitemaps: [],
 export type RobotsFetchResult = { status: number; body: string } | { error: string } | { unusable: string };
 
 /** Fetches `<origin>/robots.txt` (through the crawler's own downloader, so proxies apply). */
-export type RobotsFetcher = (url: string) => Promise<RobotsFetchResult>;
+/**
+ * `from`: the request that needs the file (its module and the hosts its crawl named: private
+ * hosts are allowed per crawl, docs/security.md)
+ */
+export type RobotsFetcher = (url: string, from?: Pick<MocraRequest, "module" | "meta">) => Promise<RobotsFetchResult>;
 
 export type RobotsVerdict =
   | { allowed: true; crawlDelaySecs?: number }
@@ -277,7 +282,7 @@ export class RobotsTxt {
     this.unavailableMs = options.unavailableMs ?? 60_000;
   }
 
-  async check(url: string): Promise<RobotsVerdict> {
+  async check(url: string, from?: Pick<MocraRequest, "module" | "meta">): Promise<RobotsVerdict> {
     let origin: string;
     try {
       origin = new URL(url).origin;
@@ -285,7 +290,7 @@ export class RobotsTxt {
       return { allowed: true };
     }
     if (robotsPath(url) === "/robots.txt") return { allowed: true };
-    const { entry, rules } = await this.rulesFor(origin);
+    const { entry, rules } = await this.rulesFor(origin, from);
     if (entry.kind === "unavailable") {
       return { allowed: false, unavailable: true, retryAfterMs: Math.max(1, entry.until - Date.now()), reason: entry.reason ?? "robots.txt unavailable" };
     }
@@ -294,12 +299,12 @@ export class RobotsTxt {
   }
 
   /** The parsed rules of an origin (fetching robots.txt if needed). */
-  async rulesFor(origin: string): Promise<{ entry: Entry; rules: RobotsRules }> {
+  async rulesFor(origin: string, from?: Pick<MocraRequest, "module" | "meta">): Promise<{ entry: Entry; rules: RobotsRules }> {
     const hit = this.local.get(origin);
     if (hit && hit.entry.until > Date.now()) return hit;
     let p = this.inflight.get(origin);
     if (!p) {
-      p = this.load(origin).finally(() => this.inflight.delete(origin));
+      p = this.load(origin, from).finally(() => this.inflight.delete(origin));
       this.inflight.set(origin, p);
     }
     return p;
@@ -319,7 +324,7 @@ export class RobotsTxt {
     return undefined;
   }
 
-  private async load(origin: string): Promise<{ entry: Entry; rules: RobotsRules }> {
+  private async load(origin: string, from?: Pick<MocraRequest, "module" | "meta">): Promise<{ entry: Entry; rules: RobotsRules }> {
     let entry = await this.fromCache(origin);
     const cache = this.options.cache;
     let held: Awaited<ReturnType<LockService["tryAcquire"]>>;
@@ -343,7 +348,7 @@ export class RobotsTxt {
     }
     if (!entry) {
       try {
-        entry = await this.fetchEntry(origin);
+        entry = await this.fetchEntry(origin, from);
         if (this.options.cache) {
           const ttl = entry.until - Date.now();
           if (ttl > 0) await this.options.cache.setText("robots", origin, JSON.stringify(entry), ttl, held).catch(() => {});
@@ -359,11 +364,11 @@ export class RobotsTxt {
     return value;
   }
 
-  private async fetchEntry(origin: string): Promise<Entry> {
+  private async fetchEntry(origin: string, from?: Pick<MocraRequest, "module" | "meta">): Promise<Entry> {
     const now = Date.now();
     let r: RobotsFetchResult;
     try {
-      r = await this.options.fetch(`${origin}/robots.txt`);
+      r = await this.options.fetch(`${origin}/robots.txt`, from);
     } catch (err) {
       r = { error: err instanceof Error ? err.message : String(err) };
     }

@@ -1,6 +1,6 @@
-// src/cache/session-store.ts: per-module cookies and headers, kept in the shared cache under
+// src/download/session-store.ts: per-module cookies and headers, kept in the shared cache under
 // mocra's keys `<name>:cache:cookies:<module>` and `<name>:cache:headers:<module>`.
-import { type CookieItem, domainMatches, type HeaderItem, type Request, type Response } from "../model/index.ts";
+import { cookieDomain, type CookieItem, cookiesForUrl, type HeaderItem, type Request, type Response } from "../model/index.ts";
 import type { Downloader } from "./downloader.ts";
 import type { Cache } from "../cache/cache.ts";
 
@@ -24,12 +24,6 @@ function toWire(c: CookieItem): WireCookie {
 
 function fromWire(w: WireCookie): CookieItem {
   return { name: w.name, value: w.value, domain: w.domain, path: w.path || "/", expires: w.expires ?? null, maxAge: w.max_age ?? null, secure: !!w.secure, httpOnly: w.http_only ?? null };
-}
-
-
-function pathMatches(path: string, cookiePath: string): boolean {
-  if (!cookiePath || cookiePath === "/") return true;
-  return path === cookiePath || path.startsWith(cookiePath.endsWith("/") ? cookiePath : `${cookiePath}/`);
 }
 
 /**
@@ -58,7 +52,11 @@ export class SessionStore {
     }
   }
 
-  /** Merges cookies set by a response into the module's jar (same name+domain+path replaces). */
+  /**
+   * Merges cookies set by a response into the module's jar (RFC 6265 §5.3 step 11: a cookie
+   * with the same name, domain and path replaces the stored one; an expired one only deletes).
+   * `cookies` come validated against the response's URL (parseSetCookies).
+   */
   async addCookies(module: string, cookies: readonly CookieItem[]): Promise<void> {
     if (cookies.length === 0) return;
     const now = Date.now() / 1000;
@@ -69,7 +67,7 @@ export class SessionStore {
         c.expires = Math.floor(now + c.maxAge);
         c.maxAge = null;
       }
-      const i = jar.findIndex((x) => x.name === c.name && x.domain === c.domain && x.path === c.path);
+      const i = jar.findIndex((x) => x.name === c.name && cookieDomain(x) === cookieDomain(c) && x.path === c.path);
       if (i >= 0) jar.splice(i, 1);
       if (c.expires === null || c.expires > now) jar.push(c);
     }
@@ -91,18 +89,10 @@ export class SessionStore {
     await this.cache.setText("headers", module, JSON.stringify({ headers }), this.ttlMs);
   }
 
-  /** The module's cookies that apply to this URL (domain, path, secure, expiry). */
+  /** The module's cookies that go with a request to this URL (RFC 6265 §5.4: cookiesForUrl). */
   async cookiesFor(module: string, url: string): Promise<CookieItem[]> {
     const jar = await this.cookies(module);
-    if (jar.length === 0) return jar;
-    let u: URL;
-    try {
-      u = new URL(url);
-    } catch {
-      return [];
-    }
-    const host = u.hostname.toLowerCase();
-    return jar.filter((c) => domainMatches(host, c.domain) && pathMatches(u.pathname, c.path) && (!c.secure || u.protocol === "https:"));
+    return jar.length === 0 ? jar : cookiesForUrl(jar, url);
   }
 }
 

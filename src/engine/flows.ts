@@ -6,6 +6,7 @@ import type { PauseGate } from "../control/pause.ts";
 import type { EventBus } from "../events/bus.ts";
 import { MiddlewareChains } from "../middleware/chains.ts";
 import { type Request, type Topic, type TopicMessages, URL_HEADER } from "../model/index.ts";
+import type { ModuleGuard } from "../modules/deadline.ts";
 import type { ModuleRegistry } from "../modules/registry.ts";
 import type { CreditMeter } from "../observe/credit.ts";
 import type { Queue } from "../queue/queue.ts";
@@ -64,6 +65,13 @@ export interface FlowDeps {
   pause?: PauseGate;
   /** where the sources report their credit in use (metrics, dashboard) */
   credit?: CreditMeter;
+  /** the watchdog that ends the process when module code blocks it past its deadline */
+  guard?: ModuleGuard;
+  /**
+   * This worker can render (it has a browser): it also reads the `render` topic (requests with
+   * render "browser" | "auto"). A worker without never takes rendering work.
+   */
+  renders?: boolean;
 }
 
 /** A flow's source: reads `topic` with credit, holding back while paused. */
@@ -81,7 +89,7 @@ function middlewareOf(deps: FlowDeps): MiddlewareChains {
   if (deps.middleware) return deps.middleware;
   let chains = defaultChains.get(deps);
   if (!chains) {
-    chains = new MiddlewareChains([], deps.registry);
+    chains = new MiddlewareChains([], deps.registry, deps.config.crawler.parseTimeoutSecs);
     defaultChains.set(deps, chains);
   }
   return chains;
@@ -136,6 +144,10 @@ function parseStage(deps: FlowDeps) {
     urlRules: urlRulesOf(deps.config),
     dedupItemsByCanonical: deps.config.crawler.dedupItemsByCanonical,
     seenBefore: deps.queue.seenBefore?.bind(deps.queue),
+    parseTimeoutSecs: deps.config.crawler.parseTimeoutSecs,
+    maxFollowsPerPage: deps.config.crawler.maxFollowsPerPage,
+    guard: deps.guard,
+    poisonKey: deps.queue.poisonKey ? (m) => deps.queue.poisonKey!(m.delivery) : undefined,
   });
 }
 
@@ -164,10 +176,11 @@ function settleFailures<T>(deps: FlowDeps): OperatorFunction<Job<T>, Job<T>> {
 
 /**
  * How often a flow touches its long-running deliveries: half the idle time after which another
- * worker may claim them, so a page slower than claim_min_idle is not processed twice at once.
+ * worker may claim them (Redis claim_min_idle, JetStream ack_wait), so a page slower than claim_min_idle is not processed twice at once.
  */
 function touchEveryMs(config: Config): number {
-  return Math.max(1, Math.floor(config.channelConfig.redis.claimMinIdle / 2));
+  const idle = config.channelConfig.nats ? config.channelConfig.nats.ackWaitMs : config.channelConfig.redis.claimMinIdle;
+  return Math.max(1, Math.floor(idle / 2));
 }
 
 /** task / parser_task → generate → request queue. */
@@ -182,6 +195,8 @@ export function taskFlow(deps: FlowDeps, topic: "task" | "parser_task", signal: 
       urlRules: urlRulesOf(deps.config),
       bounds: boundsOf(deps),
       signal,
+      parseTimeoutSecs: deps.config.crawler.parseTimeoutSecs,
+      guard: deps.guard,
     }),
     ack({ events: deps.events }),
     settleFailures(deps),
@@ -193,7 +208,7 @@ export function taskFlow(deps: FlowDeps, topic: "task" | "parser_task", signal: 
  * (robots.txt, suspension/circuit, concurrency lease, GCRA slot), the run's request budget, and
  * download (response cache → feedback → proxy → module cookies → downloader).
  */
-function fetchStages(deps: FlowDeps): OperatorFunction<Job<Request>, Job<Fetched>> {
+function fetchStages(deps: FlowDeps, concurrency = deps.config.crawler.taskConcurrency): OperatorFunction<Job<Request>, Job<Fetched>> {
   const kit = politenessOf(deps);
   kit.setEvents(deps.events);
   const stages = kit.stages(deps.downloader, deps.registry);
@@ -207,7 +222,7 @@ function fetchStages(deps: FlowDeps): OperatorFunction<Job<Request>, Job<Fetched
     // (no stage at all when no module has a run budget)
     boundsOf(deps).anyBudget(deps.registry.names()) ? budget(boundsOf(deps), { onRefused: (req) => stages.gate.finish(req, undefined) }) : identity,
     download(stages.downloader, {
-      concurrency: deps.config.crawler.taskConcurrency,
+      concurrency,
       events: deps.events,
       middleware,
       acceptStatus: (req, status) => {
@@ -221,16 +236,29 @@ function fetchStages(deps: FlowDeps): OperatorFunction<Job<Request>, Job<Fetched
           maxRedirects: deps.config.downloadConfig.maxRedirects,
           urlRules: urlRulesFor(settings, urlRulesOf(deps.config)),
           allowedDomains: settings.allowedDomains,
+          sensitiveHeaders: settings.sensitiveHeaders,
         });
       },
     }),
   );
 }
 
+/**
+ * What a request topic is read with: `request` with the crawl's prefetch and concurrency;
+ * `render` with twice the browser's pages, so a worker holds little rendering work it cannot
+ * start soon (another browser worker may be idle).
+ */
+function readPlan(deps: FlowDeps, topic: "request" | "render"): { prefetch: number; concurrency: number } {
+  if (topic === "request") return { prefetch: effectivePrefetch(deps.config), concurrency: deps.config.crawler.taskConcurrency };
+  const n = deps.config.browser.concurrency * 2;
+  return { prefetch: n, concurrency: n };
+}
+
 /** request → rate limit → download → parse → items to sink, follow-ups to the queue → ack. */
-export function requestFlow(deps: FlowDeps, signal: AbortSignal): Observable<unknown> {
-  return source(deps, "request", effectivePrefetch(deps.config), signal, true).pipe(
-    fetchStages(deps),
+export function requestFlow(deps: FlowDeps, signal: AbortSignal, topic: "request" | "render" = "request"): Observable<unknown> {
+  const plan = readPlan(deps, topic);
+  return source(deps, topic, plan.prefetch, signal, true).pipe(
+    fetchStages(deps, plan.concurrency),
     parseStage(deps),
     route({ sink: deps.sink, queue: deps.queue, events: deps.events, bounds: boundsOf(deps), middleware: middlewareOf(deps), maxItemBytes: deps.config.output.maxItemBytes }),
     settleFailures(deps),
@@ -238,9 +266,10 @@ export function requestFlow(deps: FlowDeps, signal: AbortSignal): Observable<unk
 }
 
 /** Download-only: request → download → Response onto the `response` topic → ack. */
-export function downloadOnlyFlow(deps: FlowDeps, signal: AbortSignal): Observable<unknown> {
-  return source(deps, "request", effectivePrefetch(deps.config), signal, true).pipe(
-    fetchStages(deps),
+export function downloadOnlyFlow(deps: FlowDeps, signal: AbortSignal, topic: "request" | "render" = "request"): Observable<unknown> {
+  const plan = readPlan(deps, topic);
+  return source(deps, topic, plan.prefetch, signal, true).pipe(
+    fetchStages(deps, plan.concurrency),
     mapJob("to_queue", async (f: Fetched) => {
       try {
         // a followed redirect is a new request, not a response to parse
@@ -274,8 +303,8 @@ export function workerFlows(deps: FlowDeps, roles: readonly Role[], signal: Abor
   const flows: Observable<unknown>[] = [];
   const has = (r: Role) => roles.includes(r);
   if (has("task")) flows.push(taskFlow(deps, "task", signal), taskFlow(deps, "parser_task", signal));
-  if (has("download") && has("parse")) flows.push(requestFlow(deps, signal));
-  else if (has("download")) flows.push(downloadOnlyFlow(deps, signal));
+  if (has("download") && has("parse")) flows.push(requestFlow(deps, signal), ...(deps.renders ? [requestFlow(deps, signal, "render")] : []));
+  else if (has("download")) flows.push(downloadOnlyFlow(deps, signal), ...(deps.renders ? [downloadOnlyFlow(deps, signal, "render")] : []));
   if (has("parse")) flows.push(responseFlow(deps, signal));
   return merge(...flows);
 }

@@ -7,13 +7,14 @@ import { CachingDownloader } from "../download/response-cache.ts";
 import { type Cache, TwoLevelCache } from "../cache/cache.ts";
 import { SessionDownloader, SessionStore } from "../download/session-store.ts";
 import { HttpClient } from "../download/http-client.ts";
+import { privateNetworkPolicy } from "../download/private-network.ts";
 import { ProxiedDownloader, ProxyPool } from "../download/proxy-pool.ts";
 import { DownloadError } from "../download/download-error.ts";
 import { ROBOTS_MAX_BYTES, RobotsTxt } from "../download/robots.ts";
 import { type LockService, MemoryLockService, RedisLockService } from "../sync/lock.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { CrawlEvent } from "../events/events.ts";
-import { request, type Request } from "../model/index.ts";
+import { metaData, request, type Request } from "../model/index.ts";
 import type { ModuleSettings } from "../modules/define.ts";
 import { type ConcurrencyLimiter, MemoryConcurrencyLimiter, RedisConcurrencyLimiter } from "../ratelimit/concurrency.ts";
 import { FeedbackDownloader, type GateSettings, RequestGate } from "../ratelimit/gate.ts";
@@ -103,12 +104,13 @@ export function createPoliteness(config: Config, redis?: Redis, options: CreateP
     ? ProxyPool.fromFile(config.crawler.proxyPath, { maxFailures: d.proxyMaxFailures, cooldownMs: d.proxyCooldownSecs * 1000, emit })
     : undefined;
 
+  const privateNetworks = privateNetworkPolicy(d);
   const httpClient = (fetch?: typeof globalThis.fetch): HttpClient =>
-    new HttpClient({ userAgent: config.crawler.userAgent, maxBodyBytes: d.maxResponseSize, maxRedirects: d.maxRedirects, followRedirects: false, fetch, poolSize: d.poolSize });
+    new HttpClient({ userAgent: config.crawler.userAgent, maxBodyBytes: d.maxResponseSize, maxRedirects: d.maxRedirects, followRedirects: false, fetch, poolSize: d.poolSize, privateNetworks });
 
   // robots.txt is fetched over HTTP, through the proxies when there are some
   const robotsHttp = (fetch?: typeof globalThis.fetch) =>
-    new HttpClient({ userAgent: config.crawler.userAgent, maxBodyBytes: ROBOTS_MAX_BYTES, truncateBody: true, maxRedirects: 5, fetch });
+    new HttpClient({ userAgent: config.crawler.userAgent, maxBodyBytes: ROBOTS_MAX_BYTES, truncateBody: true, maxRedirects: 5, fetch, privateNetworks });
   const robotsClient: Downloader = new ProxiedDownloader(proxies, robotsHttp(), (url) => robotsHttp(proxyFetch(url)));
   const locks: LockService = redis ? new RedisLockService(redis, config.name, (lock) => emit({ type: "lock_lost", lock })) : new MemoryLockService();
   const robots = new RobotsTxt({
@@ -117,9 +119,10 @@ export function createPoliteness(config: Config, redis?: Redis, options: CreateP
     locks,
     ttlMs: options.robotsTtlMs,
     unavailableMs: options.robotsUnavailableMs,
-    fetch: async (url) => {
+    fetch: async (url, from) => {
       try {
-        const res = await robotsClient.fetch(request({ url, timeout: Math.min(d.timeout, ROBOTS_TIMEOUT_SECS) }));
+        // with the module and the crawl's named hosts of the request that needs it (private networks)
+        const res = await robotsClient.fetch(request({ url, module: from?.module ?? "", meta: metaData({ task: from?.meta.task ?? null }), timeout: Math.min(d.timeout, ROBOTS_TIMEOUT_SECS) }));
         return { status: res.statusCode, body: new TextDecoder().decode(res.content) };
       } catch (err) {
         // more than 5 redirects: RFC 9309 §2.3.1.2 lets us take the file as unavailable (= no restrictions)

@@ -2,6 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Config } from "../config/index.ts";
 import type { PauseGate } from "../control/pause.ts";
+import { privateNetworkPolicy } from "../download/private-network.ts";
 import { HttpClient } from "../download/http-client.ts";
 import { EventBus } from "../events/bus.ts";
 import { CrawlStats } from "../events/stats.ts";
@@ -16,6 +17,8 @@ import { MemoryQueue } from "../queue/memory-queue.ts";
 import { MemoryRateLimiter } from "../ratelimit/memory-limiter.ts";
 import type { FileWriteFault } from "../state/errors.ts";
 import { StateFolder } from "../state/state-folder.ts";
+import { FRONTIER_FILES } from "../state/frontier-journal.ts";
+import { Watchdog } from "../runtime/watchdog.ts";
 import { JsonlSink, type JsonlSinkOptions } from "../storage/jsonl-sink.ts";
 import { openPostgres, PostgresItemSink, postgresEndpoint } from "../storage/postgres-sink.ts";
 import type { ItemSink } from "../storage/sink.ts";
@@ -26,6 +29,7 @@ import { SOLE_LEADER } from "../sync/leader.ts";
 import type { Downloader } from "../download/downloader.ts";
 import { ALL_ROLES } from "./flows.ts";
 import { showProgress } from "./progress.ts";
+import { createRendering } from "./rendering.ts";
 import { Worker } from "./worker.ts";
 
 export interface StandaloneOptions {
@@ -58,6 +62,11 @@ export interface StandaloneOptions {
   logger?: Logger;
   pause?: PauseGate;
   credit?: CreditMeter;
+  /**
+   * With `state`: a watchdog thread ends the process when a parse blocks it past its deadline,
+   * recording the delivery in the state folder (run-standalone's supervisor then resumes)
+   */
+  watchdog?: boolean;
   /** called once the queue and the worker exist, before the crawl starts (e.g. to serve the API) */
   onStart?: (run: { queue: MemoryQueue; workerId: string }) => Promise<void>;
 }
@@ -100,13 +109,15 @@ export function createLocalSink(config: Config, jsonl?: JsonlSinkOptions): ItemS
   }
 }
 
-export function createHttpClient(config: Config): HttpClient {
+/** `modules`: whose allowedDomains may resolve to private addresses (docs/security.md) */
+export function createHttpClient(config: Config, modules?: { has(name: string): boolean; settings(name: string): { allowedDomains?: string[] } }): HttpClient {
   return new HttpClient({
     userAgent: config.crawler.userAgent,
     maxBodyBytes: config.downloadConfig.maxResponseSize,
     maxRedirects: config.downloadConfig.maxRedirects,
     followRedirects: false, // redirects go through the engine (src/download/redirects.ts)
     poolSize: config.downloadConfig.poolSize,
+    privateNetworks: privateNetworkPolicy(config.downloadConfig, (m) => (modules?.has(m) ? modules.settings(m).allowedDomains : undefined)),
   });
 }
 
@@ -122,6 +133,8 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
   if (names.length === 0) throw new Error("no modules to run: put a module in modules/ or list one with --module");
 
   const events = options.events ?? new EventBus();
+  // a module asking for a browser when there is none stops the run here, before anything starts
+  const rendering = createRendering(config, registry, options.downloader ?? createHttpClient(config, registry), { events, check: names });
   const stats = new CrawlStats(events);
   // a file that cannot be written (a full disk) stops the crawl: the first fault is the one reported
   let fault: Error | undefined;
@@ -144,7 +157,12 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
       })
     : undefined;
   for (const note of folder?.notes ?? []) options.state?.notify?.(note);
-  const queue = new MemoryQueue(folder ? { journal: folder.journal, recovered: folder.recovered } : {});
+  const queue = new MemoryQueue(folder ? { journal: folder.journal, recovered: folder.recovered, maxDeliveries: config.crawler.requestMaxRetries } : {});
+  for (const d of queue.recoveredDeadLetters) options.state?.notify?.(`dead-lettered a ${d.topic} message that ended the process too often: ${d.reason}`);
+  const watchdog =
+    folder && options.watchdog
+      ? Watchdog.start({ store: { kind: "file", path: join(folder.path, FRONTIER_FILES.poison) }, maxBlockSecs: config.crawler.shutdownTimeoutSecs || undefined })
+      : undefined;
   const middleware = await loadMiddlewareChains(config, registry, options.middleware);
   const output =
     options.sink ??
@@ -157,11 +175,13 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
       registry,
       sink,
       events,
-      downloader: options.downloader ?? createHttpClient(config),
+      downloader: rendering.downloader,
+      renders: true,
       limiter: new MemoryRateLimiter(),
       middleware,
       pause: options.pause,
       credit: options.credit,
+      guard: watchdog,
     },
     ALL_ROLES,
   );
@@ -230,10 +250,12 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
     ));
   stopListening();
   stopProgress();
+  await rendering.close();
   const queueStats = await queue.stats();
   const abandoned = outcome === "timeout" ? TOPICS.reduce((n, t) => n + queueStats[t].inFlight, 0) : 0;
   await sink.close();
   await queue.close();
+  await watchdog?.stop();
   const drained = queue.isDrained();
   folder?.close(drained);
   stats.stop();

@@ -72,6 +72,8 @@ export type CrawlEvent =
   | { type: "budget_spent"; module: string; runId: string; budget: "max_requests" | "max_items"; limit: number }
   /** requests not enqueued (beyond max_depth) or not downloaded (their run's budget is spent) */
   | { type: "bounded"; module: string; bound: "max_depth" | "budget"; count: number; url?: string }
+  /** a page rendered in the browser (`subresources`: requests its scripts made; `learned`: "auto" rendered without checking) */
+  | { type: "page_rendered"; url: string; module: string; ms: number; subresources: number; learned: boolean }
   /** a file the crawl writes (items, frontier, dead letters) could not be written: the crawl stops */
   | { type: "write_fault"; path: string; message: string }
   | { type: "warning"; message: string }

@@ -1,6 +1,7 @@
 // src/middleware/chains.ts: the global and per-module middleware, sorted into the chains that
 // the download, data and store stages run. Resolved once per module; a module with no
 // middleware of a kind gets `undefined` for that chain, so the stage skips it for free.
+import { moduleTimeoutSecs, underDeadline } from "../modules/deadline.ts";
 import type { Request, Response } from "../model/index.ts";
 import type { ModuleRegistry } from "../modules/registry.ts";
 import {
@@ -42,6 +43,7 @@ export class DownloadChain {
   constructor(
     list: readonly DownloadMiddleware[],
     private readonly ctx: MiddlewareContext,
+    private readonly timeoutSecs = DEFAULT_MIDDLEWARE_TIMEOUT_SECS,
   ) {
     this.before = list.filter((m) => m.beforeRequest);
     this.after = list.filter((m) => m.afterResponse).reverse();
@@ -53,7 +55,7 @@ export class DownloadChain {
     for (const m of this.before) {
       let out: Request | null | void;
       try {
-        out = await m.beforeRequest!(req, this.ctx);
+        out = await underDeadline(() => m.beforeRequest!(req, this.ctx), this.timeoutSecs, `middleware ${m.name}`);
       } catch (err) {
         if (err instanceof RetryRequest) throw err;
         throw new MiddlewareError("download", m.name, err);
@@ -71,7 +73,7 @@ export class DownloadChain {
     for (const m of this.after) {
       let out: Response | null | void;
       try {
-        out = await m.afterResponse!(res, ctx);
+        out = await underDeadline(() => m.afterResponse!(res, ctx), this.timeoutSecs, `middleware ${m.name}`);
       } catch (err) {
         if (err instanceof RetryRequest) throw err;
         throw new MiddlewareError("download", m.name, err);
@@ -96,6 +98,7 @@ export class DataChain {
   constructor(
     private readonly list: readonly DataMiddleware[],
     private readonly base: MiddlewareContext,
+    private readonly timeoutSecs = DEFAULT_MIDDLEWARE_TIMEOUT_SECS,
   ) {}
 
   /** Runs every item through the chain; returns the kept items and the drops. */
@@ -108,7 +111,7 @@ export class DataChain {
       for (const m of this.list) {
         let out: unknown;
         try {
-          out = await m.handleItem(item, ctx);
+          out = await underDeadline(() => m.handleItem(item, ctx), this.timeoutSecs, `middleware ${m.name}`);
         } catch (err) {
           throw new MiddlewareError("data", m.name, err);
         }
@@ -138,6 +141,9 @@ const NONE: ModuleChains = { store: [] };
  * Global middleware (from config or code) plus each module's own (`defineModule({ middleware })`).
  * `any*` say whether a kind is registered anywhere: a flow leaves a stage out when it is not.
  */
+/** Deadline of one middleware call when none is configured (as crawler.parse_timeout_secs). */
+const DEFAULT_MIDDLEWARE_TIMEOUT_SECS = 60;
+
 export class MiddlewareChains {
   private readonly resolved = new Map<string, ModuleChains>();
   readonly anyDownload: boolean;
@@ -147,6 +153,8 @@ export class MiddlewareChains {
   constructor(
     private readonly global: readonly Middleware[],
     private readonly registry: ModuleRegistry,
+    /** deadline (s) of one middleware call (crawler.parse_timeout_secs; a module's parseTimeoutSecs wins) */
+    private readonly timeoutSecs = DEFAULT_MIDDLEWARE_TIMEOUT_SECS,
   ) {
     const all = [...global];
     for (const name of registry.names()) all.push(...(registry.get(name).middleware ?? []));
@@ -182,11 +190,12 @@ export class MiddlewareChains {
     if (!this.registry.has(module)) return NONE;
     const list = byWeight([...this.global, ...(this.registry.get(module).middleware ?? [])]);
     const ctx: MiddlewareContext = { module, settings: this.registry.settings(module) };
+    const secs = moduleTimeoutSecs(ctx.settings, this.timeoutSecs);
     const download = list.filter((m): m is DownloadMiddleware => m.kind === "download");
     const data = list.filter((m): m is DataMiddleware => m.kind === "data");
     return {
-      download: download.length > 0 ? new DownloadChain(download, ctx) : undefined,
-      data: data.length > 0 ? new DataChain(data, ctx) : undefined,
+      download: download.length > 0 ? new DownloadChain(download, ctx, secs) : undefined,
+      data: data.length > 0 ? new DataChain(data, ctx, secs) : undefined,
       store: list.filter((m): m is StoreMiddleware => m.kind === "store"),
     };
   }

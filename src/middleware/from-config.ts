@@ -71,5 +71,5 @@ export async function middlewareFromConfig(c: MiddlewareConfig): Promise<Middlew
 
 /** The chains of a run: `[middleware]`, then middleware given in code, then each module's own. */
 export async function loadMiddlewareChains(config: Config, registry: ModuleRegistry, extra: readonly Middleware[] = []): Promise<MiddlewareChains> {
-  return new MiddlewareChains([...(await middlewareFromConfig(config.middleware)), ...extra], registry);
+  return new MiddlewareChains([...(await middlewareFromConfig(config.middleware)), ...extra], registry, config.crawler.parseTimeoutSecs);
 }

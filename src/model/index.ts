@@ -10,6 +10,7 @@ export * from "./proxy.ts";
 export * from "./request.ts";
 export * from "./response.ts";
 export * from "./task.ts";
+export * from "./render.ts";
 export * from "./uuid.ts";
 
 import type { ErrorTaskModel } from "./error-task.ts";
@@ -25,9 +26,11 @@ export interface TopicMessages {
   response: Response;
   parser_task: ParserTaskModel;
   error_task: ErrorTaskModel;
+  /** requests that need a browser (render "browser" | "auto"): read only by workers that can render */
+  render: Request;
 }
 export type Topic = keyof TopicMessages;
-export const TOPICS: readonly Topic[] = ["task", "request", "response", "parser_task", "error_task"];
+export const TOPICS: readonly Topic[] = ["task", "request", "response", "parser_task", "error_task", "render"];
 
 /** The id mocra shards by (`get_id()`): run_id for a TaskModel, id otherwise. */
 export function messageId<K extends Topic>(topic: K, message: TopicMessages[K]): string {

@@ -25,6 +25,10 @@ export interface RequestSpec {
   timeoutSecs?: number;
   /** false: fetch even if this request was seen before (the fingerprint gets a unique suffix) */
   dedup?: boolean;
+  /** fetch this page over HTTP, render it in headless Chromium, or "auto" (default: the module's `render`); see docs/browser.md */
+  render?: "http" | "browser" | "auto";
+  /** rendered pages: "settled" (default: load, then no request in flight for 100 ms), "load", "networkidle", or a CSS selector to wait for */
+  renderWait?: string;
 }
 
 export type Seed = string | RequestSpec;
@@ -45,8 +49,14 @@ export interface ModuleSettings {
   rateLimit?: number;
   /** only follow links to these domains (and their subdomains); default: any */
   allowedDomains?: string[];
-  /** headers sent with every request of this module */
+  /**
+   * headers sent with every request of this module; the credential ones (Authorization,
+   * Proxy-Authorization, Cookie and `sensitiveHeaders`) not with a follow-up or redirect that
+   * leaves the origin of the page it came from
+   */
   headers?: Record<string, string>;
+  /** more header names (any case) that carry secrets: dropped when a redirect or follow-up leaves the origin */
+  sensitiveHeaders?: string[];
   /** deliveries of a failing request before it is dead-lettered */
   maxRetries?: number;
   /** HTTP statuses handed to parse() instead of being dropped as errors (default: only 2xx/3xx) */
@@ -65,6 +75,18 @@ export interface ModuleSettings {
   maxBarrenHops?: number;
   /** defaults for ctx.enqueueLinks(): strategy, include/exclude, selector, scope, nofollow */
   linkRules?: EnqueueLinksOptions;
+  /** deadline (s) of one start()/parse() call (default: config crawler.parse_timeout_secs); see docs/module-faults.md */
+  parseTimeoutSecs?: number;
+  /** links one page may hand to follow()/enqueueLinks(); the rest are counted as dropped (default: config crawler.max_follows_per_page) */
+  maxFollowsPerPage?: number;
+  /** "http" (default), "browser" (render every page in headless Chromium), or "auto" (render when `renderCheck` says so); docs/browser.md */
+  render?: "http" | "browser" | "auto";
+  /** what a render waits for: "settled" (default: load, then no request in flight for 100 ms), "load", "networkidle", or a CSS selector */
+  renderWait?: string;
+  /** "auto": a CSS selector the HTTP page must match (else it is rendered), or a function of the Page returning true when it needs a browser */
+  renderCheck?: string | ((page: Page) => boolean);
+  /** acts on the live Playwright page after the wait, before its DOM goes to parse (scroll, click "load more"); under the request's timeout */
+  renderHook?: (page: import("playwright-core").Page, request: import("../model/index.ts").Request) => Promise<void>;
   /** anything else your module reads from ctx.settings */
   [key: string]: unknown;
 }

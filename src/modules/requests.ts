@@ -5,6 +5,9 @@ import {
   executionMark,
   fingerprintFields,
   headersFromRecord,
+  isCredentialHeader,
+  type JsonValue,
+  sameOrigin,
   metaData,
   NIL_UUID,
   type Request,
@@ -13,6 +16,8 @@ import {
   type TaskModel,
   uuidv7,
 } from "../model/index.ts";
+import { crawlNamedHosts, NAMED_HOSTS_KEY } from "../download/private-network.ts";
+import { downloaderName, isRenderMode, type RenderMode } from "../model/index.ts";
 import type { CrawlModule, ModuleSettings, RequestSpec, Seed } from "./define.ts";
 
 const encoder = new TextEncoder();
@@ -31,6 +36,8 @@ export interface RequestOrigin {
   baseUrl?: string;
   /** id of the Response this request was found in */
   parentId?: string;
+  /** the start-URL hosts of the parent request's chain (its `meta.task.private_hosts`) */
+  namedHosts?: readonly string[];
   timeoutSecs: number;
   /** how URLs are canonicalised (config defaults; the module's settings win) */
   urlRules?: UrlRules;
@@ -173,10 +180,60 @@ function keepLink(raw: string, link: KnownLink): void {
   knownLinks.set(raw, link);
 }
 
+/** settings object → the modules whose allowedDomains from it are named already */
+/**
+ * `meta.task` of a new request: the start-URL host (a seed) or the parent's (a follow-up), so a
+ * worker that never saw the seed knows the crawl named the host (src/download/private-network.ts).
+ */
+function namedHostsTask(url: string, origin: RequestOrigin): JsonValue {
+  if (origin.parentId !== undefined) return origin.namedHosts && origin.namedHosts.length > 0 ? { [NAMED_HOSTS_KEY]: [...origin.namedHosts] } : null;
+  try {
+    return { [NAMED_HOSTS_KEY]: [new URL(url).hostname] };
+  } catch {
+    return null;
+  }
+}
+
+const namedSettings = new WeakMap<object, Set<string>>();
+
+/**
+ * Private networks are opt-in (src/download/private-network.ts): the hosts of start() seeds and
+ * the module's allowedDomains are named by the crawl, so they may resolve to private addresses.
+ */
+function nameCrawlHosts(url: string, origin: RequestOrigin): void {
+  if (origin.parentId === undefined) {
+    try {
+      crawlNamedHosts.nameHost(origin.module.name, new URL(url).hostname);
+    } catch {
+      // not a URL: refused later
+    }
+  }
+  let named = namedSettings.get(origin.settings);
+  if (!named) namedSettings.set(origin.settings, (named = new Set()));
+  if (!named.has(origin.module.name)) {
+    named.add(origin.module.name);
+    for (const d of origin.settings.allowedDomains ?? []) crawlNamedHosts.nameDomain(origin.module.name, d);
+  }
+}
+
+/**
+ * The module's `headers` setting for a request to `url`: without its credential headers when
+ * `url` is a follow-up that leaves the origin of the page it was found on (headers the module
+ * passes to that follow() call itself are its own choice and stay).
+ */
+function moduleHeadersFor(url: string, origin: RequestOrigin): Record<string, string> | undefined {
+  const own = origin.settings.headers;
+  if (own === undefined || origin.parentId === undefined || origin.baseUrl === undefined) return own;
+  const sensitive = origin.settings.sensitiveHeaders;
+  if (!Object.keys(own).some((k) => isCredentialHeader(k, sensitive)) || sameOrigin(origin.baseUrl, url)) return own;
+  return Object.fromEntries(Object.entries(own).filter(([k]) => !isCredentialHeader(k, sensitive)));
+}
+
 /** The mocra Request of a resolved seed (`fp`: its seedFingerprint, when already computed). */
 export function buildRequest(seed: ResolvedSeed, origin: RequestOrigin, fp?: string): Request {
   const { spec, url, method, body } = seed;
-  const headers = origin.settings.headers === undefined && spec.headers === undefined ? [] : headersFromRecord({ ...origin.settings.headers, ...spec.headers });
+  nameCrawlHosts(url, origin);
+  const headers = origin.settings.headers === undefined && spec.headers === undefined ? [] : headersFromRecord({ ...moduleHeadersFor(url, origin), ...spec.headers });
   const req = request({
     id: uuidv7(),
     url,
@@ -187,7 +244,7 @@ export function buildRequest(seed: ResolvedSeed, origin: RequestOrigin, fp?: str
     headers,
     cookies: spec.cookies ? Object.entries(spec.cookies).map(([name, value]) => cookie({ name, value })) : [],
     timeout: spec.timeoutSecs ?? origin.timeoutSecs,
-    meta: metaData({ traitMeta: spec.data ?? null }),
+    meta: metaData({ traitMeta: spec.data ?? null, task: namedHostsTask(url, origin) }),
     json: spec.json,
     form: spec.form,
     body,
@@ -200,6 +257,10 @@ export function buildRequest(seed: ResolvedSeed, origin: RequestOrigin, fp?: str
     hashStr: spec.dedup === false ? uuidv7() : null,
     priority: spec.priority ?? origin.task.priority,
   });
+  // the render mode travels with the request (mocra's `downloader` field), so the queue can send
+  // it to a worker that has a browser and any such worker renders it the same way
+  const render = spec.render ?? renderModeOf(origin.settings);
+  if (render !== "http" || spec.render !== undefined) req.downloader = downloaderName(render, spec.renderWait ?? renderWaitOf(origin.settings));
   if (fp !== undefined) rememberFingerprint(req, fp);
   return req;
 }
@@ -210,3 +271,10 @@ export function seedToRequest(seed: Seed, origin: RequestOrigin, defaults?: Omit
   return typeof resolved === "string" ? resolved : buildRequest(resolved, origin);
 }
 
+function renderModeOf(settings: Readonly<ModuleSettings>): RenderMode {
+  return isRenderMode(settings.render) ? settings.render : "http";
+}
+
+function renderWaitOf(settings: Readonly<ModuleSettings>): string | undefined {
+  return typeof settings.renderWait === "string" ? settings.renderWait : undefined;
+}

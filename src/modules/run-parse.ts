@@ -1,4 +1,5 @@
 import { type JsonValue, type ParserTaskModel, parserTaskModel, type Request, type Response, taskModel } from "../model/index.ts";
+import { namedHostsOf } from "../download/private-network.ts";
 import type { LockOptions, LockService, WithLock } from "../sync/lock.ts";
 import type { UrlRules } from "../url/canonical.ts";
 import { type DropReason, isAllowedDomain, linkFilter } from "../url/link-rules.ts";
@@ -12,7 +13,15 @@ export interface DroppedLink {
   reason: DropReason;
   /** the precise error for "not crawlable" (bad scheme, malformed URL, impossible host) */
   detail?: string;
+  /** how many links this entry stands for (default 1): the ones past max_follows_per_page are one entry */
+  count?: number;
 }
+
+/** Links past max_follows_per_page counted from an iterable before it is left unfinished. */
+const EXCESS_COUNTED = 1_000_000;
+
+/** Default of `crawler.max_follows_per_page`. */
+export const DEFAULT_MAX_FOLLOWS_PER_PAGE = 10_000;
 
 /** What one parse() call produced. */
 export interface ParseOutput<Item = unknown> {
@@ -36,6 +45,8 @@ export interface RunParseOptions {
    * duplicate at enqueue, so no Request is built for it
    */
   seenBefore?: (dedupKey: string) => boolean;
+  /** links one page may hand to follow()/enqueueLinks() (crawler.max_follows_per_page); a module's maxFollowsPerPage wins */
+  maxFollows?: number;
 }
 
 export function pageOf(response: Response): Page {
@@ -60,18 +71,37 @@ export async function runParse<Item>(
   const page = pageOf(response);
   const stepIdx = response.context.stepIdx ?? 0;
   const task = { account: response.account, platform: response.platform, priority: response.priority, runId: response.runId };
-  const origin = { task, module: module as CrawlModule<unknown>, settings, stepIdx, baseUrl: page.url || undefined, parentId: response.id, timeoutSecs, urlRules: urlRulesFor(settings, options.urlRules) };
+  const origin = { task, module: module as CrawlModule<unknown>, settings, stepIdx, baseUrl: page.url || undefined, parentId: response.id, namedHosts: namedHostsOf(response.metadata.task), timeoutSecs, urlRules: urlRulesFor(settings, options.urlRules) };
 
   const { seenBefore } = options;
   const rules = origin.urlRules;
   const scope = linkScope(origin);
+  const cap = positiveInt(settings.maxFollowsPerPage) ?? options.maxFollows ?? DEFAULT_MAX_FOLLOWS_PER_PAGE;
+  // links looked at so far on this page (followed or dropped): past the cap, one counted entry
+  let considered = 0;
+  let over: DroppedLink | undefined;
   const follow = (targets: Seed | Iterable<Seed>, defaults: Omit<RequestSpec, "url"> | undefined, filter?: (url: string) => DropReason | undefined): number => {
     const list: Iterable<Seed> = typeof targets === "string" || !isIterable(targets) ? [targets as Seed] : targets;
     // a link already resolved as a plain GET in this scope skips resolution and the md5; the
     // domain and link-rule checks still run on its URL (they depend on this page and call)
     const memo = seenBefore !== undefined && plainGetDefaults(defaults);
     let n = 0;
+    let index = 0;
     for (const seed of list) {
+      index++;
+      if (++considered > cap) {
+        // the rest is not looked at: an array's length says how many; an iterable (a generator,
+        // maybe endless) is only counted on, up to EXCESS_COUNTED more, without keeping anything
+        const url = typeof seed === "string" ? seed : (seed as { url?: string }).url ?? "";
+        if (!over) out.dropped.push((over = { url, reason: "over max_follows_per_page", detail: url, count: 0 }));
+        if (Array.isArray(list)) {
+          over.count! += list.length - index + 1;
+          break;
+        }
+        over.count!++;
+        if (over.count! >= EXCESS_COUNTED) break;
+        continue;
+      }
       if (memo && typeof seed === "string") {
         const known = knownLink(seed, rules, scope);
         if (known !== undefined) {
@@ -142,6 +172,10 @@ export async function runParse<Item>(
   };
   await module.stepFn(stepIdx)(page, ctx);
   return out;
+}
+
+function positiveInt(v: unknown): number | undefined {
+  return typeof v === "number" && Number.isInteger(v) && v > 0 ? v : undefined;
 }
 
 /** `ctx.lock`: module locks live under `lock:module:<name>`, apart from the engine's own. */

@@ -71,6 +71,7 @@ function pendingCount(labels: Partial<Record<string, string>>): PendingCount {
 /** The event types EngineMetrics records (its switch in record()). */
 const RECORDED: readonly CrawlEventType[] = [
   "response_received",
+  "page_rendered",
   "page_parsed",
   "items_stored",
   "task_received",
@@ -124,6 +125,7 @@ export class EngineMetrics {
   private readonly retries: Counter<"topic">;
   private readonly deferrals: Counter<"topic">;
   private readonly deadLetters: Counter<"topic">;
+  private readonly rendered: Counter<"module" | "learned">;
 
   constructor(
     bus: EventBus,
@@ -161,6 +163,12 @@ export class EngineMetrics {
     this.retries = new Counter({ name: "mocra_retries_total", help: "Failed messages re-queued with back-off.", labelNames: ["topic"], registers });
     this.deferrals = new Counter({ name: "mocra_deferrals_total", help: "Messages re-queued by a politeness or pause wait (not failed attempts).", labelNames: ["topic"], registers });
     this.deadLetters = new Counter({ name: "mocra_dead_letters_total", help: "Messages moved to the dead letters.", labelNames: ["topic"], registers });
+    this.rendered = new Counter({
+      name: "mocra_pages_rendered_total",
+      help: 'Pages rendered in the browser (learned="true": render = "auto" rendered without checking, the URL pattern being known to need it).',
+      labelNames: ["module", "learned"],
+      registers,
+    });
     for (const stage of ["download", "parse", "sink"]) this.latency.zero({ stage });
     // bound once: an observe then builds no label object and closure per page
     this.latencyOf = { download: this.latency.labels("download"), parse: this.latency.labels("parse"), sink: this.latency.labels("sink") };
@@ -275,6 +283,9 @@ export class EngineMetrics {
         this.totals.pages++;
         (e.status < 400 ? this.pageCounts.downloadOk : this.pageCounts.downloadHttpError).n++;
         this.latencyOf.download.observe(e.ms / 1000);
+        break;
+      case "page_rendered":
+        this.rendered.inc({ module: e.module, learned: String(e.learned) });
         break;
       case "page_parsed":
         this.pageCounts.parseOk.n++;

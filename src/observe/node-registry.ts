@@ -38,6 +38,8 @@ export interface NodeInfo {
   pages?: number;
   /** items stored by this node so far */
   items?: number;
+  /** pages rendering in this node's browser now (a worker started with --browser) */
+  rendering?: number;
 }
 
 export interface NodeRegistryOptions {
@@ -50,6 +52,8 @@ export interface NodeRegistryOptions {
   pages?: () => number;
   /** items stored so far, reported with each heartbeat */
   items?: () => number;
+  /** browser pages in flight, reported with each heartbeat */
+  rendering?: () => number;
   /** default 10 000 */
   intervalMs?: number;
   /** TTL of the node key and index entry, in seconds; default 30 */
@@ -78,6 +82,7 @@ export class NodeRegistry {
   private readonly roles: readonly string[] | undefined;
   private readonly pages: (() => number) | undefined;
   private readonly items: (() => number) | undefined;
+  private readonly rendering: (() => number) | undefined;
   private readonly intervalMs: number;
   private readonly ttlSecs: number;
   private readonly onError: ((err: unknown) => void) | undefined;
@@ -99,6 +104,7 @@ export class NodeRegistry {
     this.roles = options.roles;
     this.pages = options.pages;
     this.items = options.items;
+    this.rendering = options.rendering;
     this.intervalMs = options.intervalMs ?? HEARTBEAT_INTERVAL_MS;
     this.ttlSecs = options.ttlSecs ?? NODE_TTL_SECS;
     this.onError = options.onError;
@@ -136,6 +142,7 @@ export class NodeRegistry {
     row.started_at = this.startedAt;
     if (this.pages) row.pages = this.pages();
     if (this.items) row.items = this.items();
+    if (this.rendering) row.rendering = this.rendering();
     return row;
   }
 

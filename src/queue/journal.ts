@@ -27,6 +27,11 @@ export interface RecoveredQueue {
   seen: Iterable<string>;
   /** the highest entry number used so far */
   lastSeq: number;
+  /**
+   * entries (by seq) whose delivery blocked the process until the watchdog ended it: each such
+   * end counts as a delivery, with the watchdog's reason (src/runtime/watchdog.ts)
+   */
+  poisoned?: Map<number, { count: number; reason: string }>;
 }
 
 /**

@@ -28,6 +28,11 @@ export interface MemoryQueueOptions {
   recovered?: RecoveredQueue;
   /** with a journal: messages kept decoded at the head of each ready list; the rest wait on disk */
   hotEntries?: number;
+  /**
+   * deliveries a message may have (request_max_retries): a recovered entry whose deliveries
+   * ended the process (the watchdog's records) that often is dead-lettered with the watchdog's reason
+   */
+  maxDeliveries?: number;
 }
 
 /**
@@ -66,11 +71,27 @@ export class MemoryQueue implements Queue {
     if (r) {
       this.nextSeq = r.lastSeq;
       for (const key of r.seen) this.seen.add(key);
-      for (const entry of r.ready) this.makeReady(entry);
+      for (const entry of r.ready) {
+        const poison = r.poisoned?.get(entry.seq);
+        if (poison) entry.attempts += poison.count;
+        if (poison && options.maxDeliveries !== undefined && entry.attempts >= options.maxDeliveries) this.deadLetterRecovered(entry, `${poison.reason} (after ${entry.attempts} attempts)`);
+        else this.makeReady(entry);
+      }
       for (const { due, entry } of r.delayed) this.delayed.push(due, entry);
       for (const d of r.dead) this.state(d.topic).dead.push(d);
       this.armDelayTimer();
     }
+  }
+
+  /** Dead letters made at recovery (poison entries whose budget was spent). */
+  readonly recoveredDeadLetters: DeadLetter[] = [];
+
+  private deadLetterRecovered(entry: Entry, reason: string): void {
+    entry.message ??= this.journal!.load(entry);
+    const letter: DeadLetter = { topic: entry.topic, priority: entry.priority, id: `dead-${++this.nextSeq}`, reason, originalId: String(entry.seq), message: entry.message };
+    this.state(entry.topic).dead.push(letter);
+    this.journal?.deadLettered(entry, letter);
+    this.recoveredDeadLetters.push(letter);
   }
 
   /** Resolves once everything changed so far is durable (at once without a journal). */
@@ -138,6 +159,13 @@ export class MemoryQueue implements Queue {
       }, blockMs);
       s.waiters.push(wake);
     });
+  }
+
+  /** The entry's number, which the journal keeps across restarts (none without a journal). */
+  poisonKey(delivery: Delivery<Topic>): string | undefined {
+    if (!this.journal) return undefined;
+    const entry = this.state(delivery.topic).inFlight.get(delivery.entryId);
+    return entry ? String(entry.seq) : undefined;
   }
 
   private take<K extends Topic>(topic: K, max: number): Delivery<K>[] {

@@ -58,10 +58,10 @@ export interface DeadLetter {
 /**
  * The work queue: topics × priorities, strict priority reads, credit-limited consumption,
  * ack after hand-off, delayed re-delivery and dead letters. Implemented in memory
- * (`MemoryQueue`, one process) and on Redis Streams (many workers).
+ * (`MemoryQueue`, one process), on Redis Streams and on NATS JetStream (many workers).
  */
 export interface Queue {
-  readonly backend: "memory" | "redis";
+  readonly backend: "memory" | "redis" | "nats";
   /** Resolves once every item is durably accepted (or found to be a duplicate). */
   publish<K extends Topic>(topic: K, items: readonly Outgoing<K>[]): Promise<PublishResult>;
   /**
@@ -76,6 +76,12 @@ export interface Queue {
    * timeout or after close(). Undecodable entries never come out: they go to dead letters.
    */
   read<K extends Topic>(topic: K, max: number, blockMs: number): Promise<Delivery<K>[]>;
+  /**
+   * Optional: the key under which the watchdog (src/runtime/watchdog.ts) records this delivery
+   * when module code handling it blocked the process; the backend counts such a record as a
+   * delivery across restarts and dead-letters the message with its reason once the budget is spent.
+   */
+  poisonKey?(delivery: Delivery<Topic>): string | undefined;
   ack(delivery: Delivery<Topic>): Promise<void>;
   /** Atomically settle this delivery and re-enqueue its message, due after `delayMs`. */
   retryLater(delivery: Delivery<Topic>, delayMs: number, reason: string): Promise<void>;

@@ -86,7 +86,7 @@ export class RequestGate {
 
       let crawlDelaySecs: number | undefined;
       if (parts.robots && settings.obeyRobots(req)) {
-        const v = await parts.robots.check(req.url);
+        const v = await parts.robots.check(req.url, req);
         if (!v.allowed) {
           if (!v.unavailable) {
             this.emit({ type: "robots_disallowed", url: req.url, module: req.module });

@@ -3,24 +3,90 @@
 //   keep-alive; compressed bodies are decoded here with node:zlib. Measured on the benchmark
 //   workload it costs ~100 µs of CPU per request against ~440 µs for Node 20's global fetch and
 //   ~690 µs for ky over it (tests/benchmark_compare.ts), the largest single cost of a page.
-// - Deno: ky over Deno's native fetch.
+// - Deno: ky over Deno's native fetch, unless addresses are checked (private networks are
+//   opt-in, docs/security.md): then undici as on Node, because its connector takes a DNS
+//   lookup function and Deno's fetch has no hook on the address it connects to.
+import dns from "node:dns";
+import { isIpLiteral, nonPublicAddress } from "./ip-ranges.ts";
 import { kyTransport } from "./ky-transport.ts";
 import type { HopRequest, HopResponse, Transport } from "./transport.ts";
 import type { Agent, Dispatcher } from "undici";
 import { runtime } from "./index.ts";
 
+/**
+ * The runtime's transport. A hop with `checkAddresses` goes through an undici Agent whose
+ * connector resolves the host itself and refuses non-public addresses (on Deno too: its fetch
+ * has no hook on the address it connects to); other hops use the plain pool.
+ */
 export function defaultTransport(poolSize: number): Transport {
-  return runtime === "deno" ? kyTransport() : nodeTransport(poolSize);
+  const plain = runtime === "deno" ? kyTransport() : nodeTransport(poolSize, false);
+  let checked: Transport | undefined;
+  return {
+    send(url, init) {
+      return init.checkAddresses ? (checked ??= nodeTransport(poolSize, true)).send(url, init) : plain.send(url, init);
+    },
+    async close() {
+      await Promise.all([plain.close?.(), checked?.close?.()]);
+    },
+  };
+}
+
+/** A connection refused because the address is not public (HttpClient makes it a DownloadError). */
+export class AddressRefused extends Error {
+  override name = "AddressRefused";
+}
+
+/**
+ * The refusal for connecting to `address` (what `host` resolved to, or the host itself when it is
+ * an IP literal) of a host the crawl does not name, or undefined for a public address.
+ */
+export function addressRefusal(host: string, address: string): AddressRefused | undefined {
+  const kind = nonPublicAddress(address);
+  if (kind === undefined) return undefined;
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, "$1").replace(/\.$/, "");
+  const a = address.toLowerCase().replace(/^\[(.*)\]$/, "$1");
+  const what = h === a ? `${address} is` : `${h} resolves to ${address},`;
+  return new AddressRefused(
+    `refused: ${what} a ${kind} address; private networks are crawled only when the crawl names the host (a start URL, a module's allowedDomains, download_config.allow_private_hosts) or with download_config.allow_private_networks = true`,
+  );
+}
+
+type LookupCallback = (err: Error | null, address: string | dns.LookupAddress[], family?: number) => void;
+
+/**
+ * A `lookup` for net.connect that resolves as dns.lookup does and fails the connection when any
+ * address is not public: the address checked is the address connected to (no rebinding between).
+ */
+function checkedLookup(hostname: string, options: dns.LookupOptions, callback: LookupCallback): void {
+  dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+    if (err) return callback(err, []);
+    for (const a of addresses) {
+      const refused = addressRefusal(hostname, a.address);
+      if (refused) return callback(refused, []);
+    }
+    if (options.all) return callback(null, addresses);
+    if (addresses.length === 0) return callback(Object.assign(new Error(`no address for ${hostname}`), { code: "ENOTFOUND" }), []);
+    callback(null, addresses[0].address, addresses[0].family);
+  });
 }
 
 type UndiciBody = AsyncIterable<Uint8Array> & { destroy(err?: Error): void; on(event: "error", f: () => void): void };
 
-function nodeTransport(poolSize: number): Transport {
+function nodeTransport(poolSize: number, checkAddresses: boolean): Transport {
   let agent: Promise<Agent> | undefined;
-  const getAgent = () => (agent ??= import("undici").then((undici) => new undici.Agent({ connections: poolSize, keepAliveTimeout: 30_000 })));
+  const getAgent = () =>
+    (agent ??= import("undici").then(
+      (undici) => new undici.Agent({ connections: poolSize, keepAliveTimeout: 30_000, connect: checkAddresses ? { lookup: checkedLookup } : undefined }),
+    ));
   return {
     async send(url: string, init: HopRequest): Promise<HopResponse> {
       const u = new URL(url);
+      // an IP literal is connected to without a lookup: checked here (the URL parser has already
+      // turned 0x7f.1, 2130706433 and 127.1 into 127.0.0.1)
+      if (checkAddresses && isIpLiteral(u.hostname)) {
+        const refused = addressRefusal(u.hostname, u.hostname.replace(/^\[|\]$/g, ""));
+        if (refused) throw refused;
+      }
       const res = await (await getAgent()).request({
         origin: u.origin,
         path: u.pathname + u.search,

@@ -1,5 +1,6 @@
 // The one place that knows whether we run on Node or Deno. Everything else calls these.
 import process from "node:process";
+import { Socket } from "node:net";
 import { setFlagsFromString } from "node:v8";
 
 export const runtime: "deno" | "node" = "Deno" in globalThis ? "deno" : "node";
@@ -74,4 +75,38 @@ export function preferSteadyMemory(): void {
 export function restoreFastStringPrototype(): void {
   const wrapper: { fastPrototypeProbe?: true } = Object("");
   wrapper.fastPrototypeProbe = true;
+}
+
+/** The command that runs this same program again with `argv` (the supervisor's child). */
+export function selfCommand(argv: readonly string[]): { cmd: string; args: string[] } {
+  if (runtime === "deno") return { cmd: process.execPath, args: ["run", "-A", process.argv[1], ...argv] };
+  return { cmd: process.execPath, args: [...process.execArgv, process.argv[1], ...argv] };
+}
+
+/** The parent process's id now (it changes when the parent dies and the process is re-parented). */
+export function parentPid(): number {
+  return process.ppid;
+}
+
+/**
+ * Calls `gone` as soon as the pipe the parent passed as fd 3 closes (the parent died, even by
+ * kill -9). False when there is no such pipe.
+ */
+export function onParentPipeClosed(gone: () => void): boolean {
+  try {
+    const pipe = new Socket({ fd: 3, readable: true, writable: false });
+    pipe.on("close", gone);
+    pipe.on("error", () => {});
+    pipe.resume();
+    pipe.unref();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Ends this process at once, as kill -9 would (no handlers, no flushing). */
+export function killSelf(): never {
+  process.kill(process.pid, "SIGKILL");
+  throw new Error("unreachable");
 }

@@ -8,6 +8,11 @@ export interface HopRequest {
   body?: Uint8Array | string;
   /** the request's deadline over headers and body (`deadline.signal` for an AbortSignal) */
   deadline: Deadline;
+  /**
+   * refuse to connect to a loopback, private, link-local, ... address (the host is not one the
+   * crawl names: src/download/private-network.ts); checked on each address connected to
+   */
+  checkAddresses?: boolean;
 }
 
 export interface HopResponse {

@@ -14,7 +14,7 @@ const ENQUEUED = 1;
 const SETTLED = 2;
 
 /** files of the frontier inside a state folder */
-export const FRONTIER_FILES = { segments: "segments.json", seen: "seen.log", dead: "dead.log" } as const;
+export const FRONTIER_FILES = { segments: "segments.json", seen: "seen.log", dead: "dead.log", poison: "poison.log" } as const;
 
 export interface FrontierOptions {
   /** a segment is closed and a new one started past this size */
@@ -135,6 +135,16 @@ export class FrontierJournal implements QueueJournal {
       const message = d.payload === undefined ? undefined : jsonCodec.decode(d.topic, encoder.encode(d.payload));
       dead.set(d.id, { topic: d.topic, priority: d.priority, id: d.id, reason: d.reason, originalId: d.originalId, message });
     }
+    const poisoned = new Map<number, { count: number; reason: string }>();
+    const poisonPath = join(dir, FRONTIER_FILES.poison);
+    if (existsSync(poisonPath)) {
+      for (const p of readJsonLines<{ key?: unknown; reason?: unknown }>(poisonPath, notes)) {
+        const seq = Number(p.key);
+        if (!Number.isInteger(seq) || !live.has(seq)) continue; // settled or dead-lettered since
+        const was = poisoned.get(seq);
+        poisoned.set(seq, { count: (was?.count ?? 0) + 1, reason: String(p.reason ?? "blocked the process") });
+      }
+    }
     const ready: QueueEntry[] = [];
     const delayed: { due: number; entry: QueueEntry }[] = [];
     for (const { entry, due } of live.values()) {
@@ -144,7 +154,7 @@ export class FrontierJournal implements QueueJournal {
     }
     j.openLineFiles(false);
     j.rotate(range.last + 1);
-    return { journal: j, recovered: { ready, delayed, dead: [...dead.values()], seen, lastSeq }, notes };
+    return { journal: j, recovered: { ready, delayed, dead: [...dead.values()], seen, lastSeq, poisoned }, notes };
   }
 
   enqueued(entry: QueueEntry, dedupKey?: string, due?: number): void {
@@ -155,13 +165,13 @@ export class FrontierJournal implements QueueJournal {
       this.seenLines += JSON.stringify(dedupKey) + "\n";
     }
     if (due !== undefined) header.d = due;
-    entry.ref = this.log.append(record(ENQUEUED, header, jsonCodec.encode(entry.topic, entry.message!)));
+    entry.ref = this.append(record(ENQUEUED, header, jsonCodec.encode(entry.topic, entry.message!)));
     this.live.set(entry.ref.seg, (this.live.get(entry.ref.seg) ?? 0) + 1);
   }
 
   settled(entry: QueueEntry): void {
     if (this.closed) return;
-    this.log.append(record(SETTLED, { s: entry.seq }));
+    this.append(record(SETTLED, { s: entry.seq }));
     this.release(entry);
   }
 
@@ -231,6 +241,15 @@ export class FrontierJournal implements QueueJournal {
     this.seenFile?.close();
     this.deadFile?.close();
     this.closed = true;
+  }
+
+  /**
+   * Appends to the current segment, starting the next one first when it is full: a batch that
+   * outgrows segment_mb (a page with thousands of follow-ups) spreads over segments of that size.
+   */
+  private append(body: Uint8Array) {
+    if (this.log.bytesInCurrent >= this.options.segmentBytes) this.rotate(this.log.currentSegment + 1);
+    return this.log.append(body);
   }
 
   private release(entry: QueueEntry): void {

@@ -36,7 +36,7 @@ export class BlobOffloadQueue implements Queue {
     this.events = options.events;
   }
 
-  get backend(): "memory" | "redis" {
+  get backend(): "memory" | "redis" | "nats" {
     return this.inner.backend;
   }
 

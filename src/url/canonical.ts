@@ -58,12 +58,28 @@ function paramName(piece: string): string {
 }
 
 /**
+ * `url` without `user:password@`: credentials in a URL are never crawled with nor written
+ * anywhere (items, logs, dead letters, the frontier log); a module that needs HTTP auth sets an
+ * Authorization header, which stays with its origin (docs/security.md).
+ */
+function withoutUserinfo(url: string): string {
+  const start = url.indexOf("//") + 2;
+  let end = url.length;
+  for (const c of ["/", "?"]) {
+    const i = url.indexOf(c, start);
+    if (i >= 0 && i < end) end = i;
+  }
+  const at = url.lastIndexOf("@", end - 1);
+  return at >= start ? url.slice(0, start) + url.slice(at + 1) : url;
+}
+
+/**
  * The canonical form of an absolute http(s) URL already serialised by the WHATWG parser
  * (`new URL(x).href`, or a link from `page.links()`).
  */
 export function canonicalizeUrl(href: string, rules: UrlRules = DEFAULT_URL_RULES): string {
   const hash = href.indexOf("#");
-  const url = hash < 0 ? href : href.slice(0, hash);
+  const url = withoutUserinfo(hash < 0 ? href : href.slice(0, hash));
   const q = url.indexOf("?");
   const beforeQuery = q < 0 ? url : url.slice(0, q);
   const pathStart = beforeQuery.indexOf("/", beforeQuery.indexOf("//") + 2);

@@ -24,7 +24,7 @@ export interface LinkRules {
 }
 
 /** Why links are dropped: a short, stable phrase (the summary counts by it). */
-export type DropReason = "strategy" | "not included" | "excluded" | "nofollow" | "outside allowed domains" | "not crawlable";
+export type DropReason = "strategy" | "not included" | "excluded" | "nofollow" | "outside allowed domains" | "not crawlable" | "over max_follows_per_page";
 
 type Matcher = (url: string) => boolean;
 

@@ -7,6 +7,8 @@ import type { CrawlEvent } from "../../src/events/events.ts";
 import { runStandalone, type StandaloneResult } from "../../src/engine/standalone.ts";
 import type { CrawlModule } from "../../src/modules/define.ts";
 import { ModuleRegistry } from "../../src/modules/registry.ts";
+import { TOPICS } from "../../src/model/index.ts";
+import type { Queue } from "../../src/queue/queue.ts";
 
 /** A config for tests: small retry delays, output in a temp dir. */
 export async function testConfig(patch: (c: Config) => void = () => {}): Promise<Config> {
@@ -65,4 +67,20 @@ export function expectFetchedOnceBarRetries(hits: Map<string, number>, events: r
   }
   // bounded: a loaded machine may time out a few requests, not a crawl's worth
   if (refetches > Math.max(5, hits.size * 0.05)) throw new Error(`${refetches} refetches over ${hits.size} pages: more than 5 %`);
+}
+
+/**
+ * Waits until `queue` is drained: nothing ready, pending or delayed on any topic, three polls
+ * (150 ms apart) in a row. Throws `what` after `timeoutMs`.
+ */
+export async function waitDrained(queue: Pick<Queue, "stats">, timeoutMs: number, what = "not drained"): Promise<void> {
+  let quiet = 0;
+  const deadline = Date.now() + timeoutMs;
+  while (quiet < 3) {
+    if (Date.now() > deadline) throw new Error(what);
+    await new Promise((r) => setTimeout(r, 150));
+    const st = await queue.stats();
+    const busy = TOPICS.some((t) => st[t].inFlight + st[t].delayed + st[t].ready.high + st[t].ready.normal + st[t].ready.low > 0);
+    quiet = busy ? 0 : quiet + 1;
+  }
 }

@@ -4,6 +4,8 @@
 --
 -- KEYS[1]  stream key
 -- KEYS[2]  its dead-letter stream (<stream key>:dlq)
+-- KEYS[3]  its poison records (<stream key>:poison): hash entry id -> reason, written by the
+--          watchdog of a worker that module code blocked while handling the entry
 -- ARGV[1]  consumer group
 -- ARGV[2]  consumer name (the claimed entries become this consumer's)
 -- ARGV[3]  min idle time in ms (claim_min_idle)
@@ -11,6 +13,7 @@
 -- ARGV[5]  the most entries to claim
 -- ARGV[6]  most deliveries allowed
 -- ARGV[7]  approximate cap of the dead-letter stream (MAXLEN ~)
+-- ARGV[8]  most deliveries allowed for an entry with a poison record (request_max_retries)
 --
 -- Returns {next cursor, dead-lettered count, {id, deliveries, {field, value, ...}}, ...}.
 
@@ -24,14 +27,20 @@ for _, e in ipairs(r[2]) do
     local id, fields = e[1], e[2]
     local p = redis.call('XPENDING', key, group, id, id, 1)
     local n = (p[1] and p[1][4]) or 1
-    if n > most then
+    local poison = redis.call('HGET', KEYS[3], id)
+    if n > most or (poison and n > tonumber(ARGV[8])) then
       local payload = ''
       for i = 1, #fields, 2 do
         if fields[i] == 'payload' then payload = fields[i + 1] end
       end
       redis.call('XACK', key, group, id)
+      local reason = 'delivered ' .. (n - 1) .. ' times without being acked'
+      if poison then
+        reason = poison .. ' (after ' .. (n - 1) .. ' attempts)'
+        redis.call('HDEL', KEYS[3], id)
+      end
       redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*', 'payload', payload,
-        'reason', 'delivered ' .. (n - 1) .. ' times without being acked', 'original_id', id)
+        'reason', reason, 'original_id', id)
       dead = dead + 1
     else
       out[#out + 1] = {id, n, fields}

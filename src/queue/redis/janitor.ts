@@ -30,6 +30,8 @@ export interface JanitorOptions {
   claimIntervalMs: number;
   claimCount: number;
   maxDeliveries: number;
+  /** deliveries of an entry the watchdog recorded as blocking a worker (request_max_retries) */
+  maxPoisonDeliveries?: number;
   deadLetterMaxLen: number;
   /** ms a consumed entry is kept (minid_time in ms) */
   keepConsumedMs: number;
@@ -105,8 +107,8 @@ export class Janitor {
     const reply = (await queueScripts.runBuffer(
       this.conn,
       "claim",
-      [stream.key, this.keys.dlq(stream.key)],
-      [this.keys.group, o.consumer, o.claimMinIdleMs, cursor, count, o.maxDeliveries, o.deadLetterMaxLen],
+      [stream.key, this.keys.dlq(stream.key), this.keys.poison(stream.key)],
+      [this.keys.group, o.consumer, o.claimMinIdleMs, cursor, count, o.maxDeliveries, o.deadLetterMaxLen, o.maxPoisonDeliveries ?? o.maxDeliveries],
     )) as [Buffer, number, ...Array<[Buffer, number, Buffer[]]>];
     const next = reply[0].toString();
     this.cursors.set(stream.key, next);

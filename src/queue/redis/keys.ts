@@ -85,6 +85,11 @@ export class QueueKeys {
     return `${streamKey}:dlq`;
   }
 
+  /** the watchdog's records of entries whose module code blocked a worker (hash id -> reason; TTL) */
+  poison(streamKey: string): string {
+    return `${streamKey}:poison`;
+  }
+
   dedup(key: string): string {
     return `${this.name}:cache:dedup:${key}`;
   }

@@ -173,6 +173,7 @@ export class RedisQueue implements Queue {
         claimIntervalMs: ch.redis.claimInterval,
         claimCount: ch.redis.claimCount,
         maxDeliveries: options.maxDeliveries ?? Math.max(config.crawler.requestMaxRetries, 1) + 2,
+        maxPoisonDeliveries: Math.max(config.crawler.requestMaxRetries, 1),
         deadLetterMaxLen: this.deadLetterMaxLen,
         keepConsumedMs: ch.minidTime * 3_600_000,
         trimIntervalMs: options.trimIntervalMs ?? 60_000,
@@ -272,6 +273,11 @@ export class RedisQueue implements Queue {
   // ------------------------------------------------------------------------------------- read
 
   /** QueueReader.read: strict priority within the credit, blocking without polling when empty. */
+  /** "<stream key> <entry id>": claim.lua reads the reason from `<stream key>:poison` */
+  poisonKey(delivery: Delivery<Topic>): string | undefined {
+    return delivery instanceof RedisDelivery ? `${delivery.stream} ${delivery.entryId}` : undefined;
+  }
+
   read<K extends Topic>(topic: K, max: number, blockMs: number): Promise<Delivery<K>[]> {
     return this.reader.read(topic, max, blockMs);
   }

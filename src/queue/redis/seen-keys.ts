@@ -76,3 +76,22 @@ export class SeenKeys {
     this.current.set(key, deadline);
   }
 }
+
+/**
+ * The items of one publish that may be new, each with the dedup key it is published under: an
+ * item whose key is known as set (`seen`) or met earlier in the same batch is a duplicate
+ * without a round trip. `dedup` false (dedup_ttl_secs = 0) keeps every item, without a key.
+ */
+export function mayBeNew<I extends { dedupKey?: string }>(items: readonly I[], dedup: boolean, seen: SeenKeys): { item: I; dedupKey: string | undefined }[] {
+  const inBatch = new Set<string>();
+  const out: { item: I; dedupKey: string | undefined }[] = [];
+  for (const item of items) {
+    const dedupKey = dedup ? item.dedupKey : undefined;
+    if (dedupKey !== undefined) {
+      if (inBatch.has(dedupKey) || seen.has(dedupKey)) continue;
+      inBatch.add(dedupKey);
+    }
+    out.push({ item, dedupKey });
+  }
+  return out;
+}

@@ -9,7 +9,7 @@ import { defaultPriority, type Outgoing, type PublishResult } from "../queue.ts"
 import type { QueueCore } from "./core.ts";
 import { SEEN_FIELD_BYTES, seenSlot } from "./keys.ts";
 import { queueScripts } from "./scripts.ts";
-import { SeenKeys } from "./seen-keys.ts";
+import { mayBeNew, SeenKeys } from "./seen-keys.ts";
 
 const PUBLISH_CHUNK = 1000;
 
@@ -62,15 +62,8 @@ export class QueueWriter {
   async publish<K extends Topic>(topic: K, items: readonly Outgoing<K>[]): Promise<PublishResult> {
     this.core.assertOpen();
     if (items.length === 0) return { accepted: 0, duplicates: 0 };
-    const dedup = this.dedupTtlSecs > 0;
-    const inBatch = new Set<string>();
     const prepared: Prepared[] = [];
-    for (const item of items) {
-      const dedupKey = dedup ? item.dedupKey : undefined;
-      if (dedupKey !== undefined) {
-        if (inBatch.has(dedupKey) || this.seen.has(dedupKey)) continue;
-        inBatch.add(dedupKey);
-      }
+    for (const { item, dedupKey } of mayBeNew(items, this.dedupTtlSecs > 0, this.seen)) {
       const priority = item.priority ?? defaultPriority(item.message);
       prepared.push({ stream: this.core.keys.streamFor(topic, priority, item.message), payload: this.core.encode(topic, item.message), dedupKey });
     }
