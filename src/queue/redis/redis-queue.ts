@@ -156,7 +156,7 @@ export class RedisQueue implements Queue {
       fatalError: () => this.fatal,
     };
     this.reader = new QueueReader(core, { consumer, name: config.name, redis: ch.redis, onError: this.onError }, TOPICS);
-    this.writer = new QueueWriter(core, config.crawler.dedupTtlSecs, options.seenKeysMax ?? 65_536);
+    this.writer = new QueueWriter(core, config.crawler.dedupTtlSecs, options.seenKeysMax ?? 65_536, config.crawler.dedupLayout);
     this.admin = new QueueAdmin(core);
     this.acker = new Acker(cmd, this.keys.group, {
       batchSize: options.ackBatchSize ?? 50,
