@@ -19,7 +19,7 @@ export function sink(itemSink: ItemSink, options: { events?: EventBus } = {}): O
     } catch (err) {
       throw new StageError({ stage: "sink", reason: `sink failed: ${err instanceof Error ? err.message : String(err)}`, retryable: true, url: parsed.url });
     }
-    if (stored) options.events?.emit({ type: "items_stored", module: parsed.module, count: items.length, ms: performance.now() - started });
+    if (stored) options.events?.emit({ type: "items_stored", module: parsed.module, count: items.length, ms: performance.now() - started, runId: parsed.response.runId });
     return parsed;
   });
 }

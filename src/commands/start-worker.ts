@@ -6,6 +6,7 @@ import { ALL_ROLES, createBounds, type Role } from "../engine/flows.ts";
 import { listNodes, NodeRegistry } from "../engine/node-registry.ts";
 import { createLogger, observeCrawl } from "../engine/observability.ts";
 import { createPoliteness } from "../engine/politeness.ts";
+import { countRuns } from "../engine/run-counts.ts";
 import { showProgress } from "../engine/progress.ts";
 import { createHttpClient, createLocalSink } from "../engine/standalone.ts";
 import { Worker } from "../engine/worker.ts";
@@ -28,7 +29,7 @@ import { RedisItemSink } from "../storage/redis-sink.ts";
 import type { ItemSink } from "../storage/sink.ts";
 import { loadConfigFrom, loadRegistry, parseLogLevel, UsageError } from "./common.ts";
 
-export const usage = `usage: start-worker [--config PATH] [--roles task,download,parse] [--log-level L]
+export const usage = `usage: start-worker [--config PATH] [--roles task,download,parse] [--exit-when-idle SECS] [--log-level L]
 
 Joins the crawl in Redis (channel_config.redis) and works until SIGINT/SIGTERM; then stops
 taking work, finishes and acks what is in flight, flushes the sink, and exits 0.
@@ -37,8 +38,14 @@ taking work, finishes and acks what is in flight, flushes the sink, and exits 0.
   --roles LIST    stages to run, comma-separated: task (expand tasks into requests), download,
                   parse (default: all). A download-only worker puts Responses on the "response"
                   topic for parse workers.
+  --exit-when-idle SECS   stop (and exit 0) once every queue of the crawl has been empty
+                  (nothing ready, in flight or delayed, fleet-wide) for SECS seconds: for batch
+                  jobs (a Kubernetes Job, a CI step)
   --log-level L   debug, info, warn or error (default: [logger] level)
   -h, --help      this help
+
+Exit codes: 0 stopped (signal, --exit-when-idle) after draining; 1 fatal error (Redis lost past
+reconnect_budget_secs) or in-flight work outlasted shutdown_timeout_secs; 2 bad config or usage.
 
 With [api] port set, serves the API and the dashboard (GET /) on [api] host:port.`;
 
@@ -54,13 +61,52 @@ export function parseRoles(text: string | undefined): Role[] {
 
 /** The queue a worker uses: Redis, with large Response bodies offloaded when blob storage is set. */
 export async function connectQueue(config: Config, onFatal: (err: Error) => void, events?: EventBus): Promise<Queue> {
+  return (await connectWorkerQueue(config, onFatal, events)).queue;
+}
+
+/** connectQueue, and the Redis queue under it (for the per-run counts). */
+export async function connectWorkerQueue(config: Config, onFatal: (err: Error) => void, events?: EventBus): Promise<{ queue: Queue; redis: RedisQueue }> {
   const redis = await RedisQueue.connect(config, {
     onFatal,
     onConnection: (c) =>
       events?.emit(c.state === "down" ? { type: "redis_unreachable", endpoint: c.endpoint, reason: c.reason } : { type: "redis_reconnected", endpoint: c.endpoint, downMs: c.downMs }),
   });
   const path = config.channelConfig.blobStorage.path;
-  return path ? new BlobOffloadQueue(redis, new FileBlobStorage(path)) : redis;
+  return { queue: path ? new BlobOffloadQueue(redis, new FileBlobStorage(path)) : redis, redis };
+}
+
+/** Parses --exit-when-idle: seconds > 0, or undefined when not given. */
+export function parseIdleSecs(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--exit-when-idle takes seconds > 0, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+/**
+ * Resolves once every topic has had nothing ready, in flight or delayed (fleet-wide) at each
+ * look for `idleMs` (looks every second, at most idleMs / 4 apart).
+ */
+export function whenIdleFor(queue: Queue, idleMs: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    let emptySince: number | undefined;
+    const look = async () => {
+      if (signal.aborted) return resolve();
+      try {
+        const stats = await queue.stats();
+        const busy = Object.values(stats).some((t) => t.ready.high + t.ready.normal + t.ready.low + t.inFlight + t.delayed > 0);
+        if (busy) emptySince = undefined;
+        else {
+          emptySince ??= Date.now();
+          if (Date.now() - emptySince >= idleMs) return resolve();
+        }
+      } catch {
+        emptySince = undefined; // Redis away: not idle
+      }
+      setTimeout(look, Math.max(50, Math.min(1000, idleMs / 4)));
+    };
+    void look();
+  });
 }
 
 export async function createWorkerSink(config: Config): Promise<ItemSink> {
@@ -83,13 +129,20 @@ export function deliveryNote(config: Config): string {
 export async function startWorkerCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { config: { type: "string" }, roles: { type: "string" }, "log-level": { type: "string" }, help: { type: "boolean", short: "h" } },
+    options: {
+      config: { type: "string" },
+      roles: { type: "string" },
+      "exit-when-idle": { type: "string" },
+      "log-level": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
   });
   if (values.help) {
     console.log(usage);
     return 0;
   }
   const roles = parseRoles(values.roles);
+  const idleSecs = parseIdleSecs(values["exit-when-idle"]);
   const logLevel = parseLogLevel(values["log-level"]);
   const config = await loadConfigFrom(values.config);
   const registry = await loadRegistry(config);
@@ -102,10 +155,11 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
 
   let fatal: Error | undefined;
   let requestStop: (reason: string) => void = () => {};
-  const queue = await connectQueue(config, (err) => {
+  const { queue, redis } = await connectWorkerQueue(config, (err) => {
     fatal = err;
     requestStop(err.message);
   }, events);
+  const stopCountingRuns = countRuns(events, redis);
   const sink = withStoreMiddleware(await createWorkerSink(config), middleware);
   const stats = new CrawlStats(events);
   // rate limits, concurrency leases, robots.txt, caches and backoff shared with every worker
@@ -164,7 +218,14 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
     process.exit(130);
   });
   const running = worker.run();
+  const idleWatch = new AbortController();
+  if (idleSecs !== undefined) {
+    void whenIdleFor(queue, idleSecs * 1000, idleWatch.signal).then(() => {
+      if (!idleWatch.signal.aborted) requestStop(`the queues were empty for ${idleSecs} s (--exit-when-idle)`);
+    });
+  }
   const reason = await Promise.race([stopped, running.then(() => "flows ended")]);
+  idleWatch.abort();
   console.error(`stopping (${reason}): finishing in-flight work`);
   await scheduler.stop();
   await leader.stop();
@@ -177,6 +238,7 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   await nodes.stop();
   await politeness.close();
   cacheRedis.disconnect();
+  stopCountingRuns();
   await queue.close();
   removeSignals();
   stats.stop();

@@ -1,42 +1,36 @@
 -- claim.lua: reclaim entries left pending too long by a consumer that died or stalled
 -- (XAUTOCLAIM), with their delivery counts. An entry delivered more than ARGV[6] times is
--- not handed out again: it goes to the dead letters and is acked, in this same call.
+-- not handed out again: it comes back apart, still pending (now this consumer's), and the
+-- caller dead-letters it with dead-letter.lua, which also counts it off its run (only the
+-- caller can decode the payload to know the run). A caller that dies first leaves it pending:
+-- the next claim finds it again.
 --
 -- KEYS[1]  stream key
--- KEYS[2]  its dead-letter stream (<stream key>:dlq)
 -- ARGV[1]  consumer group
 -- ARGV[2]  consumer name (the claimed entries become this consumer's)
 -- ARGV[3]  min idle time in ms (claim_min_idle)
 -- ARGV[4]  cursor (start id; "0-0" to start over)
 -- ARGV[5]  the most entries to claim
 -- ARGV[6]  most deliveries allowed
--- ARGV[7]  approximate cap of the dead-letter stream (MAXLEN ~)
 --
--- Returns {next cursor, dead-lettered count, {id, deliveries, {field, value, ...}}, ...}.
+-- Returns {next cursor, {poison entry, ...}, entry, ...}, each entry {id, deliveries, {field,
+-- value, ...}}.
 
 local key, group = KEYS[1], ARGV[1]
 local most = tonumber(ARGV[6])
 local r = redis.call('XAUTOCLAIM', key, group, ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5])
-local out = {r[1], 0}
-local dead = 0
+local poison = {}
+local out = {r[1], poison}
 for _, e in ipairs(r[2]) do
   if type(e) == 'table' then
     local id, fields = e[1], e[2]
     local p = redis.call('XPENDING', key, group, id, id, 1)
     local n = (p[1] and p[1][4]) or 1
     if n > most then
-      local payload = ''
-      for i = 1, #fields, 2 do
-        if fields[i] == 'payload' then payload = fields[i + 1] end
-      end
-      redis.call('XACK', key, group, id)
-      redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*', 'payload', payload,
-        'reason', 'delivered ' .. (n - 1) .. ' times without being acked', 'original_id', id)
-      dead = dead + 1
+      poison[#poison + 1] = {id, n, fields}
     else
       out[#out + 1] = {id, n, fields}
     end
   end
 end
-out[2] = dead
 return out

@@ -10,6 +10,7 @@ import type { ChainableCommander, Redis } from "ioredis";
 /** script name → file */
 const FILES = {
   publish: "publish.lua",
+  ack: "ack.lua",
   readPlan: "read-plan.lua",
   deadLetter: "dead-letter.lua",
   retryLater: "retry-later.lua",
