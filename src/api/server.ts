@@ -39,6 +39,8 @@ export interface ApiSources {
   /** enqueues the task, returns its run id; throws an Error with a message for bad input */
   submit(task: SubmitRequest): Promise<string>;
   control: PauseControl;
+  /** the crawl's runs, newest first (distributed: Redis); absent = none known */
+  runs?(): Promise<Array<Record<string, unknown>>>;
 }
 
 const DASHBOARD = readFileSync(new URL("./dashboard.html", import.meta.url), "utf8");
@@ -171,6 +173,7 @@ export function createApi(api: ApiConfig, s: ApiSources): Hono {
   const reads = {
     stats: cached(900, () => s.queueStats()),
     nodes: cached(900, () => s.nodes()),
+    runs: cached(900, () => (s.runs ? s.runs() : Promise.resolve([]))),
     dead: cached(1900, async () => (await Promise.all(TOPICS.map((t) => s.listDeadLetters(t, 10)))).flat().slice(-30)),
   };
 
@@ -200,6 +203,12 @@ export function createApi(api: ApiConfig, s: ApiSources): Hono {
   // monitoring: no key
   app.get("/metrics", async (c) => c.body(await s.metrics.render(), 200, { "content-type": s.metrics.contentType }));
   app.get("/observability/engine", async (c) => c.json(await engineSnapshot(s, reads)));
+  // runs: their counts, state and finish time (a finished run is kept RUN_TTL_SECS)
+  app.get("/runs", async (c) => c.json(await reads.runs()));
+  app.get("/runs/:id", async (c) => {
+    const run = (await reads.runs()).find((r) => r.run_id === c.req.param("id"));
+    return run ? c.json(run) : c.json({ error: `no run ${printable(c.req.param("id"))} (unknown, or expired)` }, 404);
+  });
 
   // control: key required
   const key = requireKey(api.apiKey);

@@ -9,7 +9,7 @@ import { PRIORITIES, TOPICS, uuidv4 } from "../model/index.ts";
 import { EngineMetrics } from "../observe/metrics.ts";
 import type { QueueStats } from "../queue/queue.ts";
 import { openConnection } from "../queue/redis/connection.ts";
-import { RedisQueue } from "../queue/redis/index.ts";
+import { RedisQueue, runView } from "../queue/redis/index.ts";
 import { onShutdownSignal } from "../runtime/index.ts";
 import { loadConfigFrom, loadRegistry, UsageError } from "./common.ts";
 import { type CrawlStatus, readStatus } from "./status.ts";
@@ -67,8 +67,9 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
     nodes: () => listNodes(redis, config.name),
     listDeadLetters: (t, n) => queue.listDeadLetters(t, n),
     replayDeadLetters: (t, n) => queue.replayDeadLetters(t, n),
-    submit: (task) => submitTask(queue, registry, task),
+    submit: (task) => submitTask(queue, registry, task, queue.runs()),
     control,
+    runs: async () => (await queue.runs().list()).map(runView),
   });
   console.error(`dashboard of ${config.name} on http://${server.host}:${server.port}/`);
   await new Promise<void>((resolve) => {

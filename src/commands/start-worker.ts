@@ -201,6 +201,7 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
     control: pause,
     nodes: () => listNodes(cacheRedis, config.name),
     progress: true,
+    runs: redis.runs(),
   });
   const stopProgress = showProgress(events, stats, {
     intervalSecs: config.crawler.progressIntervalSecs,

@@ -40,7 +40,7 @@ import { asBuffer, decodePayload, entryFields, RedisDelivery } from "./entries.t
 import { type ClaimedEntry, Janitor } from "./janitor.ts";
 import { QueueKeys, type StreamRef } from "./keys.ts";
 import { QueueReader } from "./reader.ts";
-import { RUN_TTL_SECS, runReason } from "./runs.ts";
+import { RUN_TTL_SECS, RunBook, runReason } from "./runs.ts";
 import { defineScripts, pipeScript, runScript } from "./scripts.ts";
 import { QueueWriter } from "./writer.ts";
 
@@ -404,6 +404,11 @@ export class RedisQueue implements Queue {
 
   purgeDeadLetters(topic: Topic): Promise<number> {
     return this.admin.purgeDeadLetters(topic);
+  }
+
+  /** The crawl's runs (their counts, fleet-wide; runs.ts). */
+  runs(): RunBook {
+    return new RunBook(this.cmd, this.keys);
   }
 
   /** Runs the janitor once now (reclaim, then trim), besides its timers. */

@@ -137,3 +137,46 @@ export class RunTallies {
     for (const [key, field, n] of list) this.add(key, field, n);
   }
 }
+
+/** The runs of one crawl in Redis: read them, and record a submitted one. */
+export class RunBook {
+  constructor(
+    private readonly conn: Redis,
+    private readonly keys: QueueKeys,
+  ) {}
+
+  list(limit = 20): Promise<RunCounts[]> {
+    return listRuns(this.conn, this.keys, limit);
+  }
+
+  read(runId: string): Promise<RunCounts | undefined> {
+    return readRun(this.conn, this.keys, runId);
+  }
+
+  record(runId: string, modules: readonly string[]): Promise<void> {
+    return recordSubmittedRun(this.conn, this.keys, runId, modules);
+  }
+}
+
+/** A run as the API and `status --json` show it. */
+export function runView(r: RunCounts): Record<string, unknown> {
+  const finished = isFinished(r);
+  return {
+    run_id: r.runId,
+    state: finished ? "finished" : "running",
+    modules: r.modules,
+    open: Math.max(0, r.open),
+    pages: r.pages,
+    items: r.items,
+    bytes: r.bytes,
+    http_errors: r.httpErrors,
+    retries: r.retries,
+    deferred: r.deferred,
+    dead_letters: r.dead,
+    statuses: Object.fromEntries([...r.statuses].sort((a, b) => a[0] - b[0])),
+    dead_letters_by_reason: Object.fromEntries(r.deadByReason),
+    started_at: r.startedMs === undefined ? null : new Date(r.startedMs).toISOString(),
+    finished_at: finished ? new Date(r.finishedMs!).toISOString() : null,
+    expires_at: finished ? new Date(r.finishedMs! + RUN_TTL_SECS * 1000).toISOString() : null,
+  };
+}
