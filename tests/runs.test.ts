@@ -1,0 +1,167 @@
+// tests/runs.test.ts: a distributed run that ends and reports. The run's open count lives in
+// the queue's scripts (publish/ack/dead-letter), so `submit --wait` ends exactly when nothing
+// of the run is left anywhere, with the fleet's figures, even after a worker was killed -9.
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type ShopServer, startShop } from "../src/demo/shop.ts";
+import { request as requestModel, taskModel } from "../src/model/index.ts";
+import { isFinished, RedisQueue } from "../src/queue/redis/index.ts";
+import { deleteNamespace, redisTestConfig, requireRedis, sinkItems, uniqueName } from "./helpers/redis.ts";
+import { readItems, runStandaloneProcess, standaloneDirs } from "./helpers/standalone-process.ts";
+import { startProcess, startWorker, waitFor, type WorkerProcess, writeConfig } from "./helpers/worker-process.ts";
+
+beforeAll(async () => {
+  await requireRedis("runs");
+});
+
+let shops: ShopServer[] = [];
+let procs: WorkerProcess[] = [];
+let name = "";
+
+afterEach(async () => {
+  for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL");
+  procs = [];
+  for (const s of shops) await s.close();
+  shops = [];
+  if (name) await deleteNamespace(name);
+  name = "";
+});
+
+function workerToml(shopUrl: string): string {
+  return `name = "${name}"
+[crawler]
+task_concurrency = 4
+shutdown_timeout_secs = 10
+progress_interval_secs = 1
+[output]
+sink = "redis"
+[channel_config.redis]
+claim_min_idle = 1500
+claim_interval = 500
+[modules.demo_shop]
+start_url = "${shopUrl}/list/0"
+`;
+}
+
+/** `submit --wait` as a process (its exit is the point). */
+function submitWait(cfg: string, extra: string[] = []): Promise<WorkerProcess> {
+  return startProcess("src/cli.ts", ["submit", "demo_shop", "--config", cfg, "--wait", ...extra], { ready: "submitted" });
+}
+
+/** "done in 3.2 s: 215 pages, 200 items, ..." → pages, items, dead letters */
+function figures(out: string): { pages: number; items: number; dead: number } {
+  const m = /done in [\d.]+ s: (\d+) pages, (\d+) items, .* (\d+) dead letters/.exec(out);
+  if (!m) throw new Error(`no summary line in:\n${out}`);
+  return { pages: Number(m[1]), items: Number(m[2]), dead: Number(m[3]) };
+}
+
+describe("runs in Redis", () => {
+  it("a run's open count: publish opens, ack and dead-letter settle, a reclaimed entry counts once", async () => {
+    name = uniqueName();
+    const config = redisTestConfig((c) => {
+      c.name = name;
+      c.channelConfig.redis.claimMinIdle = 100;
+      c.channelConfig.redis.claimInterval = 50;
+    });
+    const a = await RedisQueue.connect(config, { consumerName: "a", maxDeliveries: 2 });
+    let b: RedisQueue | undefined;
+    try {
+      const task = taskModel({ module: ["m"] });
+      await a.runs().record(task.runId, ["m"]);
+      const req = (i: number) => requestModel({ url: `http://127.0.0.1/${i}`, module: "m", runId: task.runId });
+      await a.publish("request", [1, 2, 3].map((i) => ({ message: req(i) })));
+      expect((await a.runs().read(task.runId))!.open).toBe(3);
+      const got = await a.read("request", 3, 100);
+      expect(got).toHaveLength(3);
+      // a's 1st: acked with counts; 2nd: dead letter; 3rd: a "dies" holding it (never settled)
+      a.countForRun(task.runId, "pages", 1);
+      await a.ack(got[0]);
+      await a.deadLetter(got[1], "HTTP 404");
+      let run = (await a.runs().read(task.runId))!;
+      expect([run.open, run.pages, run.dead, run.deadByReason.get("HTTP 404")]).toEqual([1, 1, 1, 1]);
+      expect(isFinished(run)).toBe(false);
+      await a.close(); // "killed" holding the 3rd
+      b = await RedisQueue.connect(config, { consumerName: "b", maxDeliveries: 2 });
+      // b reclaims the 3rd after claim_min_idle and acks it: finished, counted once
+      let again = await b.read("request", 3, 50);
+      for (let i = 0; i < 50 && again.length === 0; i++) again = await b.read("request", 3, 100);
+      expect(again.map((d) => d.message.url)).toEqual([got[2].message.url]);
+      await b.ack(again[0]);
+      await b.ack(got[2]); // the first delivery acked late (XACK 0): no second count
+      run = (await b.runs().read(task.runId))!;
+      expect(run.open).toBe(0);
+      expect(isFinished(run)).toBe(true);
+      const listed = await b.runs().list();
+      expect(listed.map((r) => r.runId)).toContain(task.runId);
+
+      // a poison entry (delivered more than maxDeliveries times) is dead-lettered by the janitor
+      // and counted off its run
+      const t2 = taskModel({ module: ["m"] });
+      const q = b;
+      await q.publish("request", [{ message: requestModel({ url: "http://127.0.0.1/poison", module: "m", runId: t2.runId }) }]);
+      // b takes it, and again on each reclaim, never settling it, until it is poison
+      await waitFor("the poison entry settled", async () => {
+        await q.read("request", 1, 50);
+        return (await q.runs().read(t2.runId))?.open === 0;
+      }, 10_000, 10);
+      const r2 = (await q.runs().read(t2.runId))!;
+      expect(r2.dead).toBe(1);
+      expect(isFinished(r2)).toBe(true);
+    } finally {
+      await a.close();
+      await b?.close();
+    }
+  }, 30_000);
+
+  it("two workers + submit --wait: ends with the summary when the site is crawled, same figures as run-standalone; --exit-when-idle ends the workers with 0", async () => {
+    name = uniqueName();
+    const shop = await startShop({ items: 150, latencyMs: 5 });
+    shops.push(shop);
+    const cfg = await writeConfig(workerToml(shop.url));
+    const workerArgs = ["start-worker", "--config", cfg, "--exit-when-idle", "3"];
+    procs.push(await startProcess("src/cli.ts", workerArgs, { ready: "joined" }), await startProcess("src/cli.ts", workerArgs, { ready: "joined" }));
+    const submit = await submitWait(cfg);
+    procs.push(submit);
+    expect(await submit.exited, submit.output()).toBe(0);
+    // when it said done, every page had been served and every item stored
+    const dist = figures(submit.output());
+    expect((await sinkItems(name, "demo_shop")).total).toBe(150);
+    expect(dist.items).toBe(150);
+    expect(dist.pages).toBe(shop.totalHits);
+    expect(submit.output()).toMatch(/HTTP statuses: 200 × \d+/);
+    // the workers see the queues empty for 3 s and stop by themselves, exit 0
+    const codes = await Promise.all(procs.slice(0, 2).map((w) => w.exited));
+    expect(codes, procs[0].output()).toEqual([0, 0]);
+    expect(procs[0].output()).toContain("--exit-when-idle");
+
+    // the same site crawled by run-standalone: the same figures
+    const solo = await startShop({ items: 150, latencyMs: 5 });
+    shops.push(solo);
+    const dirs = await standaloneDirs(`${solo.url}/list/0`);
+    const run = runStandaloneProcess(dirs, "node");
+    expect((await run.exited).code, run.output()).toBe(0);
+    const alone = figures(run.output());
+    expect(alone).toEqual(dist);
+    expect((await readItems(dirs)).length).toBe(150);
+  }, 180_000);
+
+  it("kill -9 of a worker mid-run does not end the run early: submit --wait ends after the re-delivered pages", async () => {
+    name = uniqueName();
+    const shop = await startShop({ items: 300, latencyMs: 30 });
+    shops.push(shop);
+    const cfg = await writeConfig(workerToml(shop.url));
+    procs.push(await startWorker(cfg), await startWorker(cfg));
+    const submit = await submitWait(cfg);
+    procs.push(submit);
+    await waitFor("a quarter of the items", async () => (await sinkItems(name, "demo_shop")).total > 75, 60_000, 50);
+    procs[0].child.kill("SIGKILL");
+    expect(await submit.exited, submit.output()).toBe(0);
+    // submit said done only once every item was stored (the killed worker's pages were
+    // reclaimed after claim_min_idle and fetched again)
+    const got = await sinkItems(name, "demo_shop");
+    expect(got.total).toBe(300);
+    expect(got.urls.size).toBe(300);
+    expect(figures(submit.output()).items).toBe(300);
+    procs[1].child.kill("SIGTERM");
+    expect(await procs[1].exited).toBe(0);
+  }, 180_000);
+});
