@@ -39,6 +39,29 @@ export interface EnqueueLinksOptions extends LinkRules, Omit<RequestSpec, "url">
   nofollow?: boolean;
 }
 
+/**
+ * The keys of `[modules.<name>]` the engine itself reads (ModuleSettings below, the crawl bounds
+ * and the schedule), as written in config.toml. Any other key must be one the module declares
+ * in `settings` (a typo is a configuration error, with "did you mean").
+ */
+export const ENGINE_MODULE_SETTINGS: readonly string[] = [
+  "rate_limit",
+  "allowed_domains",
+  "headers",
+  "max_retries",
+  "handle_statuses",
+  "obey_robots_txt",
+  "keep_query_order",
+  "strip_params",
+  "content_types",
+  "dedup_items_by_canonical",
+  "link_rules",
+  "max_depth",
+  "max_requests",
+  "max_items",
+  "cron",
+];
+
 /** Per-module settings; `[modules.<name>]` in config.toml overrides them. */
 export interface ModuleSettings {
   /** requests per second per domain for this module (0 = the global default) */
