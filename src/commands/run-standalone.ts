@@ -7,6 +7,8 @@ import { createLogger, type Observed, observeCrawl } from "../engine/observabili
 import { summaryText } from "../engine/progress.ts";
 import { runStandalone } from "../engine/standalone.ts";
 import { EventBus } from "../events/bus.ts";
+import type { CrawlStats } from "../events/stats.ts";
+import type { Logger } from "../observe/logger.ts";
 import { CreditMeter } from "../observe/credit.ts";
 import type { Queue } from "../queue/queue.ts";
 import { onStopSignals } from "../runtime/index.ts";
@@ -43,6 +45,13 @@ first, quits at once. Either way the state is kept for --resume.
 Exit codes: 0 finished (everything crawled; dead letters are in the summary); 130 interrupted
 (Ctrl-C/SIGTERM with work left: continue with --resume); 1 failed (a fatal error, or in-flight
 work outlasted shutdown_timeout_secs); 2 bad configuration or command line.`;
+
+/** Links not followed: one summary line; the per-domain lines at --log-level debug. */
+export function printDroppedLinks(stats: CrawlStats, logger: Logger): void {
+  const summary = stats.droppedLinksSummary();
+  if (summary) logger.print(summary);
+  if (logger.enabled("debug")) for (const line of stats.droppedLinksLines()) logger.print(line);
+}
 
 export async function runStandaloneCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -127,7 +136,7 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
     // stopped with work left: resumable, and a script can tell it from a finished crawl
     const interrupted = result.interrupted && result.remaining > 0;
     for (const line of summaryText(result.stats, result.output, { ended: interrupted ? "interrupted" : "done" }).split("\n")) logger.print(line);
-    for (const line of result.stats.droppedLinksLines()) logger.print(line);
+    printDroppedLinks(result.stats, logger);
     const dead = Object.entries(result.deadLetters).filter(([, n]) => n > 0);
     if (dead.length > 0) logger.print(`dead letters: ${dead.map(([t, n]) => `${t} ${n}`).join(", ")}; all of them in ${result.deadLetterFile}`);
     const where = result.state?.path ?? "";

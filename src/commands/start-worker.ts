@@ -28,6 +28,7 @@ import { PostgresItemSink } from "../storage/postgres-sink.ts";
 import { RedisItemSink } from "../storage/redis-sink.ts";
 import type { ItemSink } from "../storage/sink.ts";
 import { loadConfigFrom, loadRegistry, parseLogLevel, UsageError } from "./common.ts";
+import { printDroppedLinks } from "./run-standalone.ts";
 
 export const usage = `usage: start-worker [--config PATH] [--roles task,download,parse] [--exit-when-idle SECS] [--log-level L]
 
@@ -246,7 +247,7 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   console.error(
     `worker ${worker.id} stopped: ${stats.pages} pages, ${stats.items} items, ${stats.retries} retries, ${stats.deferred} deferred, ${stats.deadLetters} dead letters, ${stats.dropped} items dropped by middleware; items: ${sink.describe()}${deliveryNote(config)}`,
   );
-  for (const line of stats.droppedLinksLines()) console.error(line);
+  printDroppedLinks(stats, logger);
   if (fatal) {
     console.error(`fatal: ${fatal.message}`);
     return 1;
