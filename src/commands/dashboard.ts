@@ -3,7 +3,7 @@ import { startApi } from "../api/server.ts";
 import { cacheRedisConnection } from "../config/index.ts";
 import { RedisPauseControl } from "../control/pause.ts";
 import { listNodes } from "../engine/node-registry.ts";
-import { submitTask } from "../engine/observability.ts";
+import { configuredRate, submitTask } from "../engine/observability.ts";
 import { EventBus } from "../events/bus.ts";
 import { PRIORITIES, TOPICS, uuidv4 } from "../model/index.ts";
 import { EngineMetrics } from "../observe/metrics.ts";
@@ -70,6 +70,7 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
     submit: (task) => submitTask(queue, registry, task, queue.runs()),
     control,
     runs: async () => (await queue.runs().list()).map(runView),
+    configuredRate: (key) => configuredRate(config, key),
   });
   console.error(`dashboard of ${config.name} on http://${server.host}:${server.port}/`);
   await new Promise<void>((resolve) => {

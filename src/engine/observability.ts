@@ -68,6 +68,7 @@ export async function observeCrawl(o: ObserveOptions): Promise<Observed> {
         submit: (task) => submitTask(o.queue, o.registry, task, o.runs),
         control: o.control,
         runs: o.runs ? async () => (await o.runs!.list()).map(runView) : undefined,
+        configuredRate: (key) => configuredRate(o.config, key),
       });
     } catch (err) {
       stopLogs();
@@ -87,6 +88,13 @@ export async function observeCrawl(o: ObserveOptions): Promise<Observed> {
       stopLogs();
     },
   };
+}
+
+/** The rate `[download_config]` / `[rate_limits]` set for a politeness key (req/s, 0 = none). */
+export function configuredRate(config: Config, key: string): number {
+  const d = config.downloadConfig;
+  if (!d.enableRateLimit) return 0;
+  return Object.hasOwn(config.rateLimits, key) ? config.rateLimits[key] : d.rateLimit;
 }
 
 /** POST /start_work: a TaskModel for registered modules onto the task topic. */

@@ -159,7 +159,7 @@ export class RunBook {
 }
 
 /** A run as the API and `status --json` show it. */
-export function runView(r: RunCounts): Record<string, unknown> {
+export function runView(r: RunCounts): Record<string, unknown> & { run_id: string; state: string; pages: number; items: number; open: number } {
   const finished = isFinished(r);
   return {
     run_id: r.runId,
