@@ -1,8 +1,9 @@
 import type { OperatorFunction } from "rxjs";
-import { isFromCache } from "../src/cache/response-cache.ts";
+import { isFromCache } from "../src/download/response-cache.ts";
 import { DownloadError, parseRetryAfter, RETRYABLE_STATUSES } from "../src/download/download-error.ts";
 import type { RedirectDecision } from "../src/download/redirects.ts";
-import { headerValue } from "../src/download/transport.ts";
+import { headerValue } from "../src/runtime/transport.ts";
+import type { Downloader, Fetched } from "../src/download/downloader.ts";
 import type { EventBus } from "../src/events/bus.ts";
 import type { MiddlewareChains } from "../src/middleware/chains.ts";
 import { fingerprint, type Request, type Response } from "../src/model/index.ts";
@@ -10,20 +11,7 @@ import { hostOf as hostOfUrl } from "../src/url/link-rules.ts";
 import { type Job, mapJob, StageError } from "./job.ts";
 import { guardMiddleware, skipRequest } from "./request-middleware.ts";
 
-/** Something that turns a Request into a Response (HttpClient, a cache in front of it, ...). */
-export interface Downloader {
-  fetch(req: Request): Promise<Response>;
-}
-
-/** A downloaded page on its way to parse(). */
-export interface Fetched {
-  response: Response;
-  /** the Request's fingerprint: items are keyed by it */
-  fingerprint: string;
-  url: string;
-  /** set for a 3xx the engine follows: the request for its Location (enqueued instead of parsing) */
-  redirect?: Request;
-}
+export type { Downloader, Fetched } from "../src/download/downloader.ts";
 
 export interface DownloadOptions {
   /** downloads in flight at once */

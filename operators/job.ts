@@ -1,6 +1,9 @@
 import { Observable, type OperatorFunction } from "rxjs";
 import type { Topic, TopicMessages } from "../src/model/index.ts";
+import type { Failure } from "../src/queue/failure.ts";
 import type { Delivery, Queue } from "../src/queue/queue.ts";
+
+export type { Failure } from "../src/queue/failure.ts";
 
 /**
  * A queue delivery on its way through a flow. Settle it once (ack, retry, deadLetter); the
@@ -76,27 +79,6 @@ function withRetries(action: () => Promise<void>, pausesMs: readonly number[], a
   }
   if (attempt >= pausesMs.length) return tried;
   return tried.catch(() => new Promise((r) => setTimeout(r, pausesMs[attempt])).then(() => withRetries(action, pausesMs, attempt + 1)));
-}
-
-/** Why a message failed in some stage, and what should happen to it. */
-export interface Failure {
-  stage: string;
-  reason: string;
-  /** false: retrying cannot help (404, parse bug); the message is dead-lettered or dropped */
-  retryable: boolean;
-  /** a server's Retry-After, in ms */
-  retryAfterMs?: number;
-  /** an expected outcome (e.g. HTTP 404): ack and report, do not dead-letter */
-  drop?: boolean;
-  /**
-   * not a failure of the message but a politeness wait (suspension, circuit, lease, robots.txt
-   * fetch, rate wait over max_wait, 429 with Retry-After): deferred — re-queued after
-   * retryAfterMs without counting a delivery attempt
-   */
-  requeue?: boolean;
-  /** dead-letter this derived message instead of the delivery's own (e.g. the Response that failed parsing) */
-  deadLetter?: { topic: Topic; message: TopicMessages[Topic] };
-  url?: string;
 }
 
 export type Job<T> =

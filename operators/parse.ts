@@ -1,6 +1,6 @@
 import type { OperatorFunction } from "rxjs";
 import { bodyKind, wantsBody } from "../src/content/content-type.ts";
-import { headerValue } from "../src/download/transport.ts";
+import { headerValue } from "../src/runtime/transport.ts";
 import type { EventBus } from "../src/events/bus.ts";
 import { fingerprint, request, type Response } from "../src/model/index.ts";
 import type { ModuleRegistry } from "../src/modules/registry.ts";

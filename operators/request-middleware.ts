@@ -1,7 +1,7 @@
 import type { OperatorFunction } from "rxjs";
 import type { EventBus } from "../src/events/bus.ts";
 import { MiddlewareError, type MiddlewareChains } from "../src/middleware/chains.ts";
-import { RetryRequest } from "../src/middleware/types.ts";
+import { RetryRequest } from "../src/modules/middleware.ts";
 import type { Request } from "../src/model/index.ts";
 import { type Job, mapJob, StageError } from "./job.ts";
 

@@ -15,7 +15,7 @@ import { statusCommand } from "./commands/status.ts";
 import { submitCommand } from "./commands/submit.ts";
 import { ModuleError } from "./modules/registry.ts";
 import { args, exit, preferSteadyMemory } from "./runtime/index.ts";
-import { ServiceError } from "./service-error.ts";
+import { ServiceError } from "./runtime/service-error.ts";
 
 type Command = (argv: string[]) => Promise<number>;
 

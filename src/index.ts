@@ -24,7 +24,7 @@ export { MemoryRateLimiter } from "./ratelimit/memory-limiter.ts";
 export { JsonlSink } from "./storage/jsonl-sink.ts";
 export type { ItemSink } from "./storage/sink.ts";
 export { StdoutSink } from "./storage/stdout-sink.ts";
-export * from "./middleware/types.ts";
+export * from "./modules/middleware.ts";
 export { defaultHeaders, itemSchema, requiredFields, userAgentRotation } from "./middleware/builtin.ts";
 export { MiddlewareChains } from "./middleware/chains.ts";
 export { withStoreMiddleware } from "./middleware/store-sink.ts";

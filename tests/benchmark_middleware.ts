@@ -11,7 +11,7 @@
 //   npx tsx tests/benchmark_middleware.ts     (BENCH_MW_N=50000 messages, BENCH_MW_REPS=5)
 import { identity, lastValueFrom, type OperatorFunction, tap } from "rxjs";
 import { MiddlewareChains } from "../src/middleware/chains.ts";
-import { dataMiddleware, downloadMiddleware } from "../src/middleware/types.ts";
+import { dataMiddleware, downloadMiddleware } from "../src/modules/middleware.ts";
 import { fingerprint, request, type Request, response } from "../src/model/index.ts";
 import { defineModule } from "../src/modules/define.ts";
 import { ModuleRegistry } from "../src/modules/registry.ts";

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { EventBus } from "../src/events/bus.ts";
 import type { CrawlEvent } from "../src/events/events.ts";
 import { type Response, response, uuidv4, uuidv7 } from "../src/model/index.ts";
-import { BLOB_OFFLOAD_THRESHOLD, BlobOffloadQueue } from "../src/queue/blob-offload-queue.ts";
+import { BLOB_OFFLOAD_THRESHOLD, BlobOffloadQueue } from "../src/storage/blob-offload-queue.ts";
 import { MemoryQueue } from "../src/queue/memory-queue.ts";
 import { type BlobStorage, FileBlobStorage } from "../src/storage/blob-storage.ts";
 

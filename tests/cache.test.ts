@@ -2,7 +2,7 @@
 import type { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { TwoLevelCache } from "../src/cache/cache.ts";
-import { SessionDownloader, SessionStore } from "../src/cache/session-store.ts";
+import { SessionDownloader, SessionStore } from "../src/download/session-store.ts";
 import { cookie, type Request, request, response } from "../src/model/index.ts";
 import { defineModule } from "../src/modules/define.ts";
 import { initCompression } from "../src/queue/compression.ts";

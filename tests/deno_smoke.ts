@@ -83,7 +83,7 @@ console.log(`deno smoke test passed on ${runtime}: demo crawl ${result.stats.pag
 {
   const { defineModule } = await import("../src/modules/define.ts");
   const { itemSchema, requiredFields } = await import("../src/middleware/builtin.ts");
-  const { storeMiddleware } = await import("../src/middleware/types.ts");
+  const { storeMiddleware } = await import("../src/modules/middleware.ts");
   const { JsonlSink } = await import("../src/storage/jsonl-sink.ts");
   const { startServer, html } = await import("./helpers/http-server.ts");
   const runs = new Set<string>();

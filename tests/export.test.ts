@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse as parseCsv } from "csv-parse/sync";
 import { afterEach, describe, expect, it } from "vitest";
-import { connectionOptions } from "../src/queue/redis/connection.ts";
+import { connectionOptions } from "../src/redis/connection.ts";
 import { redisSourceConfig } from "../src/queue/redis/source.ts";
 import { createWorkerSink } from "../src/commands/start-worker.ts";
 import { parseConfig } from "../src/config/index.ts";

@@ -2,7 +2,7 @@ import { brotliCompressSync, deflateSync, gzipSync } from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";
 import { DownloadError } from "../src/download/download-error.ts";
 import { HttpClient } from "../src/download/http-client.ts";
-import { kyTransport } from "../src/download/ky-transport.ts";
+import { kyTransport } from "../src/runtime/ky-transport.ts";
 import { cookie, request } from "../src/model/index.ts";
 import { startServer, type TestServer } from "./helpers/http-server.ts";
 

@@ -6,7 +6,7 @@ import { EventBus } from "../src/events/bus.ts";
 import type { CrawlEvent } from "../src/events/events.ts";
 import { runStandalone } from "../src/engine/standalone.ts";
 import { defaultHeaders, itemSchema, requiredFields, userAgentRotation } from "../src/middleware/builtin.ts";
-import { dataMiddleware, downloadMiddleware, type Middleware, RetryRequest, storeMiddleware } from "../src/middleware/types.ts";
+import { dataMiddleware, downloadMiddleware, type Middleware, RetryRequest, storeMiddleware } from "../src/modules/middleware.ts";
 import { defineModule } from "../src/modules/define.ts";
 import { ModuleRegistry } from "../src/modules/registry.ts";
 import { JsonlSink } from "../src/storage/jsonl-sink.ts";

@@ -2,7 +2,7 @@ import { hostname } from "node:os";
 import type { Redis } from "ioredis";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { defaultConfig } from "../src/config/index.ts";
-import { listNodes, NodeRegistry, nodeKey, nodesIndexKey } from "../src/engine/node-registry.ts";
+import { listNodes, NodeRegistry, nodeKey, nodesIndexKey } from "../src/observe/node-registry.ts";
 import { deleteNamespace, rawClient, REDIS_HOST, REDIS_PORT, requireRedis, uniqueName } from "./helpers/redis.ts";
 
 await requireRedis("node-registry tests");

@@ -9,7 +9,7 @@ import { Hono, type MiddlewareHandler } from "hono";
 import { rateLimiter } from "hono-rate-limiter";
 import type { ApiConfig } from "../config/schema.ts";
 import type { PauseControl } from "../control/pause.ts";
-import type { NodeInfo } from "../engine/node-registry.ts";
+import type { NodeInfo } from "../observe/node-registry.ts";
 import { isPriority, PRIORITIES, type Priority, TOPICS, type Topic } from "../model/index.ts";
 import type { EngineMetrics } from "../observe/metrics.ts";
 import type { DeadLetter, QueueStats } from "../queue/queue.ts";

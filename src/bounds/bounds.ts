@@ -9,10 +9,12 @@
 import type { CrawlerConfig } from "../config/schema.ts";
 import type { CrawlEvent } from "../events/events.ts";
 import { fingerprint, type JsonValue, type MetaData, type Request, type Response } from "../model/index.ts";
-import type { ModuleSettings } from "../modules/define.ts";
 import type { BudgetKey, BudgetName, BudgetStore } from "./budget-store.ts";
 
 /** The limits of one module; 0 = unlimited. */
+/** A module's settings as the bounds read them: `maxDepth`, `maxRequests`, `maxItems` (checked as whole numbers here). */
+export type BoundSettings = Readonly<Record<string, unknown>>;
+
 export interface Limits {
   maxDepth: number;
   maxRequests: number;
@@ -40,7 +42,7 @@ export interface CrawlBoundsOptions {
   store: BudgetStore;
   crawler: Pick<CrawlerConfig, "maxDepth" | "maxRequests" | "maxItems">;
   /** a module's own settings (maxDepth, maxRequests, maxItems win over [crawler]) */
-  settingsOf: (module: string) => Readonly<ModuleSettings> | undefined;
+  settingsOf: (module: string) => BoundSettings | undefined;
   emit?: (event: CrawlEvent) => void;
 }
 

@@ -1,9 +1,9 @@
 // src/bounds/budget-store.ts: where a run's budgets are counted — in this process, or in Redis
 // for every worker of the run at once (one Lua call per admitted request, atomic).
 
-import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
 import type { Config } from "../config/schema.ts";
+import { ScriptSet } from "../redis/scripts.ts";
 
 /** Which budget a run spent. */
 export type BudgetName = "max_requests" | "max_items";
@@ -92,10 +92,7 @@ export function budgetTtlSecs(config: Config): number {
   return config.crawler.dedupTtlSecs > 0 ? config.crawler.dedupTtlSecs : 86_400;
 }
 
-const TAKE_REQUEST = readFileSync(new URL("./take-request.lua", import.meta.url), "utf8");
-const COUNT_ITEMS = readFileSync(new URL("./count-items.lua", import.meta.url), "utf8");
-
-type ScriptCall = (numKeys: number, ...args: Array<string | number>) => Promise<unknown>;
+const budgetScripts = new ScriptSet("budget", new URL("./", import.meta.url), { take: "take-request.lua", items: "count-items.lua" });
 
 /**
  * Budgets shared by every worker through Redis: `<name>:budget:<run id>:<module>` (a hash:
@@ -108,22 +105,17 @@ export class RedisBudgetStore implements BudgetStore {
     private readonly name: string,
     private readonly ttlSecs: number,
   ) {
-    redis.defineCommand("mocraBudget_take", { lua: TAKE_REQUEST });
-    redis.defineCommand("mocraBudget_items", { lua: COUNT_ITEMS });
+    budgetScripts.define(redis);
   }
 
   private hashKey(key: BudgetKey): string {
     return `${this.name}:budget:${key.runId}:${key.module}`;
   }
 
-  private call(script: string, keys: string[], args: Array<string | number>): Promise<unknown> {
-    const fn = (this.redis as unknown as Record<string, ScriptCall>)[script];
-    return fn.call(this.redis, keys.length, ...keys, ...args);
-  }
 
   async takeRequest(key: BudgetKey, fingerprint: string, maxRequests: number): Promise<TakeResult> {
     const h = this.hashKey(key);
-    const r = (await this.call("mocraBudget_take", [`${h}:requests`, h], [fingerprint, maxRequests, this.ttlSecs])) as number | [number, string, number];
+    const r = (await budgetScripts.run(this.redis, "take", [`${h}:requests`, h], [fingerprint, maxRequests, this.ttlSecs])) as number | [number, string, number];
     if (r === 2) return "last";
     if (r === 1) return "ok";
     const [, budget, limit] = r as [number, string, number];
@@ -131,7 +123,7 @@ export class RedisBudgetStore implements BudgetStore {
   }
 
   async addItems(key: BudgetKey, count: number, maxItems: number): Promise<Spent | undefined> {
-    const [, spent, limit] = (await this.call("mocraBudget_items", [this.hashKey(key)], [count, maxItems, this.ttlSecs])) as [number, string, number];
+    const [, spent, limit] = (await budgetScripts.run(this.redis, "items", [this.hashKey(key)], [count, maxItems, this.ttlSecs])) as [number, string, number];
     return spent === "max_items" || spent === "max_requests" ? { budget: spent, limit } : undefined;
   }
 

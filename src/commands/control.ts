@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { cacheRedisConnection } from "../config/index.ts";
 import { RedisPauseControl } from "../control/pause.ts";
-import { openConnection } from "../queue/redis/connection.ts";
+import { openConnection } from "../redis/connection.ts";
 import { loadConfigFrom } from "./common.ts";
 import { printable } from "../text/printable.ts";
 

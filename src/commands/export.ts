@@ -2,7 +2,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Config } from "../config/index.ts";
-import { openConnection } from "../queue/redis/connection.ts";
+import { openConnection } from "../redis/connection.ts";
 import { EXPORT_FORMATS, type ExportFormat } from "../storage/export.ts";
 import { connectPostgres, exportPostgresItems, listPostgresModules } from "../storage/postgres-sink.ts";
 import { exportItems, listItemModules } from "../storage/redis-sink.ts";

@@ -13,7 +13,7 @@ import { CreditMeter } from "../observe/credit.ts";
 import type { Queue } from "../queue/queue.ts";
 import { onStopSignals } from "../runtime/index.ts";
 import { lastRunIn } from "../state/state-folder.ts";
-import { schedulesOf } from "../sync/cron.ts";
+import { schedulesOf } from "../modules/schedules.ts";
 import { loadConfigFrom, loadRegistry, parseLogLevel, UsageError } from "./common.ts";
 
 export const usage = `usage: run-standalone [--config PATH] [--module NAME]... [--resume] [--demo [--items N]] [--schedule] [--log-level L]

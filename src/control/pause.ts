@@ -6,9 +6,9 @@
 // worker's copy is re-read on a timer (one GET + SMEMBERS, off the hot path), and at once on
 // that message when it is given a subscriber connection.
 
-import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
 import type { EventBus } from "../events/bus.ts";
+import { ScriptSet } from "../redis/scripts.ts";
 
 /** What a reader needs: the current flags, and a way to wait for a resume. */
 export interface PauseGate {
@@ -99,7 +99,7 @@ export function pauseKeys(name: string): PauseKeys {
   return { flag: `${name}:engine:pause`, modules: `${name}:engine:pause:modules`, channel: `${name}:engine:control` };
 }
 
-const PAUSE_SCRIPT = readFileSync(new URL("./pause.lua", import.meta.url), "utf8");
+const pauseScripts = new ScriptSet("control", new URL("./", import.meta.url), { pause: "pause.lua" });
 
 /** Reads the flags from Redis. */
 export async function readPauseState(redis: Redis, keys: PauseKeys): Promise<PauseState> {
@@ -120,7 +120,7 @@ export class RedisPauseControl implements PauseControl {
 
   private run(action: "pause" | "resume", module = ""): Promise<void> {
     const { flag, modules, channel } = this.keys;
-    return this.redis.eval(PAUSE_SCRIPT, 2, flag, modules, action, module, channel).then(() => {});
+    return pauseScripts.run(this.redis, "pause", [flag, modules], [action, module, channel]).then(() => {});
   }
 
   pause(module?: string): Promise<void> {

@@ -1,10 +1,9 @@
-import { cookieHeader, type CookieItem, cookie, type Request, type Response, responseFor } from "../model/index.ts";
-import { URL_HEADER } from "../modules/page.ts";
+import { cookieHeader, type CookieItem, cookie, type Request, type Response, responseFor, URL_HEADER } from "../model/index.ts";
 import { defaultTransport } from "../runtime/http-transport.ts";
-import { Deadline } from "./deadline.ts";
+import { Deadline } from "../runtime/deadline.ts";
 import { DownloadError } from "./download-error.ts";
-import { kyTransport } from "./ky-transport.ts";
-import { headerValue, type HopResponse, type Transport } from "./transport.ts";
+import { kyTransport } from "../runtime/ky-transport.ts";
+import { headerValue, type HopResponse, type Transport } from "../runtime/transport.ts";
 
 export interface HttpClientOptions {
   userAgent: string;

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import type { CrawlEvent } from "../events/events.ts";
 import type { ProxyEnum, Request, Response } from "../model/index.ts";
-import type { Downloader } from "../../operators/download.ts";
+import type { Downloader } from "./downloader.ts";
 import { DownloadError } from "./download-error.ts";
 
 /** One proxy and its health. */

@@ -7,10 +7,9 @@
  * the rate limit when it is dequeued. The chain travels in the request (`meta.task.redirect`), so
  * a loop or a chain over `max_redirects` is caught on whichever worker sees it.
  */
-import { domainMatches } from "../cache/session-store.ts";
-import { type CookieItem, type JsonValue, type Request, type Response, uuidv7 } from "../model/index.ts";
-import { isAllowedDomain } from "../modules/requests.ts";
+import { type CookieItem, domainMatches, type JsonValue, type Request, type Response, uuidv7 } from "../model/index.ts";
 import { canonicalizeUrl, impossibleHost, type UrlRules } from "../url/canonical.ts";
+import { isAllowedDomain } from "../url/link-rules.ts";
 
 /** What the engine does with a 3xx. */
 export type RedirectDecision =

@@ -14,7 +14,7 @@ import { EngineMetrics } from "../observe/metrics.ts";
 import type { Queue } from "../queue/queue.ts";
 import { type RunBook, runView } from "../queue/redis/index.ts";
 import type { HttpServer } from "../runtime/serve.ts";
-import type { NodeInfo } from "./node-registry.ts";
+import type { NodeInfo } from "../observe/node-registry.ts";
 
 /** The logger `[logger]` asks for, `--log-level` winning. */
 export function createLogger(config: Config, level?: LogLevel): Logger {

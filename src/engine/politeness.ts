@@ -3,9 +3,9 @@
 // caches — from config, on Redis (shared by all workers) or in memory (one process).
 import type { Redis } from "ioredis";
 import { type Config } from "../config/index.ts";
-import { CachingDownloader } from "../cache/response-cache.ts";
+import { CachingDownloader } from "../download/response-cache.ts";
 import { type Cache, TwoLevelCache } from "../cache/cache.ts";
-import { SessionDownloader, SessionStore } from "../cache/session-store.ts";
+import { SessionDownloader, SessionStore } from "../download/session-store.ts";
 import { HttpClient } from "../download/http-client.ts";
 import { ProxiedDownloader, ProxyPool } from "../download/proxy-pool.ts";
 import { DownloadError } from "../download/download-error.ts";
@@ -22,7 +22,7 @@ import { MemoryRateLimiter } from "../ratelimit/memory-limiter.ts";
 import { MemoryPolitenessStore, Politeness, RedisPolitenessStore } from "../ratelimit/politeness.ts";
 import { RedisRateLimiter } from "../ratelimit/redis-limiter.ts";
 import { closeProxyTransports, proxyFetch } from "../runtime/proxy-fetch.ts";
-import type { Downloader } from "../../operators/download.ts";
+import type { Downloader } from "../download/downloader.ts";
 
 /** Where module settings come from (the ModuleRegistry fits). */
 export interface ModuleLookup {

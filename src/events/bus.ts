@@ -1,20 +1,23 @@
-import { Observable } from "rxjs";
+import { Observable, Subject } from "rxjs";
 import type { CrawlEvent, CrawlEventType, EventOf } from "./events.ts";
 
 interface Listener {
   next(event: CrawlEvent): void;
   complete?(): void;
+  error?(err: unknown): void;
   /** the types it reads; undefined = every type */
   types?: ReadonlySet<CrawlEventType>;
 }
 
 /**
- * The EventBus: CrawlEvents to their listeners. A page emits several events, so emit() is a
- * loop over a plain array (no Subject, no per-call closure), and a listener may name the types
- * it reads (`listen`), so a stage can skip building an event nobody wants (`wants`).
- * `events$` is the same stream as an Observable (a subscriber of it reads every type).
+ * The EventBus: an RxJS `Subject<CrawlEvent>` (`next`, `subscribe`, `pipe`, `complete` behave as
+ * a Subject's) that stays cheap on the hot path. A page emits several events, so besides the
+ * Subject's own subscribers the bus keeps typed listeners in a plain array (`listen`, `on`):
+ * emit() loops over it without a per-call closure, and the Subject's machinery runs only while
+ * something subscribed to the bus itself. A stage asks `wants(type)` before it builds an event,
+ * so an event nobody reads is never built.
  */
-export class EventBus {
+export class EventBus extends Subject<CrawlEvent> {
   /** replaced, never mutated, on (un)subscribe: an emit in progress keeps its array */
   private listeners: readonly Listener[] = [];
   /** how many listeners read each type (those that read every type are in `allTypes`) */
@@ -22,9 +25,18 @@ export class EventBus {
   private allTypes = 0;
   private completed = false;
 
-  readonly events$: Observable<CrawlEvent> = this.stream<CrawlEvent>();
+  /** every event, as an Observable (the bus without its Subject side) */
+  readonly events$: Observable<CrawlEvent> = this.asObservable();
+
+  /** The Subject's next(): the same as emit(). */
+  override next(event: CrawlEvent): void {
+    this.emit(event);
+  }
 
   emit(event: CrawlEvent): void {
+    if (this.completed) return;
+    // the Subject's subscribers (bus.subscribe, bus.pipe(...)): only when there are some
+    if (super.observed) super.next(event);
     const ls = this.listeners;
     for (let i = 0; i < ls.length; i++) {
       const l = ls[i]!;
@@ -43,13 +55,13 @@ export class EventBus {
   }
 
   /** True if anyone listens: lets a hot path skip building an event nobody reads. */
-  get observed(): boolean {
-    return this.listeners.length > 0;
+  override get observed(): boolean {
+    return this.listeners.length > 0 || super.observed;
   }
 
   /** True if some listener reads events of `type`: a per-page event is built only then. */
   wants(type: CrawlEventType): boolean {
-    return this.allTypes > 0 || (this.byType.get(type) ?? 0) > 0;
+    return this.allTypes > 0 || (this.byType.get(type) ?? 0) > 0 || super.observed;
   }
 
   /**
@@ -65,14 +77,25 @@ export class EventBus {
     return this.stream<EventOf<T>>(new Set([type]));
   }
 
-  complete(): void {
-    if (this.completed) return;
+  override complete(): void {
+    for (const l of this.close()) l.complete?.();
+    super.complete();
+  }
+
+  override error(err: unknown): void {
+    for (const l of this.close()) l.error?.(err);
+    super.error(err);
+  }
+
+  /** Stops the bus; returns the listeners it had. */
+  private close(): readonly Listener[] {
+    if (this.completed) return [];
     this.completed = true;
     const ls = this.listeners;
     this.listeners = [];
     this.byType.clear();
     this.allTypes = 0;
-    for (const l of ls) l.complete?.();
+    return ls;
   }
 
   /** An Observable of the events of `types` (undefined: every type); it completes with the bus. */
@@ -83,7 +106,7 @@ export class EventBus {
         return;
       }
       // subscriber.next catches and reports a throwing handler, as a Subject's subscribers do
-      return this.add({ next: (e) => subscriber.next(e as E), complete: () => subscriber.complete(), types });
+      return this.add({ next: (e) => subscriber.next(e as E), complete: () => subscriber.complete(), error: (err) => subscriber.error(err), types });
     });
   }
 

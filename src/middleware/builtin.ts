@@ -2,7 +2,7 @@
 // (download), required fields and JSON Schema validation of items (data).
 import { Ajv, type ErrorObject } from "ajv";
 import type { Request } from "../model/index.ts";
-import { type DataMiddleware, type DownloadMiddleware, dataMiddleware, downloadMiddleware } from "./types.ts";
+import { type DataMiddleware, type DownloadMiddleware, dataMiddleware, downloadMiddleware } from "../modules/middleware.ts";
 
 function hasHeader(req: Request, name: string): boolean {
   const lower = name.toLowerCase();

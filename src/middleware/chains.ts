@@ -14,7 +14,7 @@ import {
   type MiddlewareContext,
   RetryRequest,
   type StoreMiddleware,
-} from "./types.ts";
+} from "../modules/middleware.ts";
 
 export type ChainKind = Middleware["kind"];
 

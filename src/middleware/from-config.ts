@@ -7,7 +7,7 @@ import { type Config, ConfigError, DEFAULT_CONFIG_FILE, type MiddlewareConfig } 
 import type { ModuleRegistry } from "../modules/registry.ts";
 import { defaultHeaders, itemSchema, requiredFields, userAgentRotation } from "./builtin.ts";
 import { MiddlewareChains } from "./chains.ts";
-import type { Middleware } from "./types.ts";
+import type { Middleware } from "../modules/middleware.ts";
 
 /** A `[middleware]` value that cannot be used: a configuration error naming the key. */
 class MiddlewareConfigError extends ConfigError {

@@ -3,7 +3,7 @@
 // middleware all receive each batch, and the batch is durable when every one of them is.
 import type { ItemBatch, ItemSink } from "../storage/sink.ts";
 import type { MiddlewareChains } from "./chains.ts";
-import type { StoreMiddleware } from "./types.ts";
+import type { StoreMiddleware } from "../modules/middleware.ts";
 
 export class StoreChainSink implements ItemSink {
   private readonly targets = new Map<string, readonly StoreMiddleware[]>();

@@ -20,3 +20,9 @@ export function cookie(init: Pick<CookieItem, "name" | "value"> & Partial<Cookie
 export function cookieHeader(cookies: readonly CookieItem[]): string {
   return cookies.map((c) => `${c.name}=${c.value}`).join("; ");
 }
+
+/** Whether a cookie for `domain` applies to `host` (the host or a subdomain of it). */
+export function domainMatches(host: string, domain: string): boolean {
+  const d = domain.toLowerCase().replace(/^\./, "");
+  return d === "" || host === d || host.endsWith(`.${d}`);
+}

@@ -6,6 +6,9 @@ import type { Request } from "./request.ts";
 import { NIL_UUID, type Uuid } from "./uuid.ts";
 
 /** mocra's Response (19 wire fields, same order). `id` equals the Request's id. */
+/** The header carrying the final URL of a Response (mocra's Response has no url field). */
+export const URL_HEADER = "x-mocra-url";
+
 export interface Response {
   id: Uuid;
   platform: string;

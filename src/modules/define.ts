@@ -1,4 +1,4 @@
-import type { Middleware } from "../middleware/types.ts";
+import type { Middleware } from "./middleware.ts";
 import type { JsonValue, Priority, TaskModel } from "../model/index.ts";
 import type { LockOptions, WithLock } from "../sync/lock.ts";
 import type { LinkRules } from "../url/link-rules.ts";

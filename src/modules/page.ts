@@ -2,10 +2,9 @@ import { decodeBody } from "../content/charset.ts";
 import { type BodyKind, bodyKind, mimeOf } from "../content/content-type.ts";
 import { redirectTrail } from "../download/redirects.ts";
 import { type HtmlDocument, type LinkOptions, parseHtml, parseXml, type Selection } from "../html/document.ts";
-import type { JsonValue, Response } from "../model/index.ts";
+import { type JsonValue, type Response, URL_HEADER } from "../model/index.ts";
 
-/** The header carrying the final URL of a Response (mocra's Response has no url field). */
-export const URL_HEADER = "x-mocra-url";
+export { URL_HEADER } from "../model/index.ts";
 
 /**
  * A downloaded page as a module's parse() sees it: body, headers, text decoded by its real

@@ -210,14 +210,3 @@ export function seedToRequest(seed: Seed, origin: RequestOrigin, defaults?: Omit
   return typeof resolved === "string" ? resolved : buildRequest(resolved, origin);
 }
 
-/** Is `url`'s host one of `domains` or a subdomain of one? (No list: everything is allowed.) */
-export function isAllowedDomain(url: string, domains: readonly string[] | undefined): boolean {
-  if (!domains || domains.length === 0) return true;
-  let host: string;
-  try {
-    host = new URL(url).hostname;
-  } catch {
-    return false;
-  }
-  return domains.some((d) => host === d || host.endsWith(`.${d}`));
-}

@@ -1,10 +1,10 @@
 import { type JsonValue, type ParserTaskModel, parserTaskModel, type Request, type Response, taskModel } from "../model/index.ts";
 import type { LockOptions, LockService, WithLock } from "../sync/lock.ts";
 import type { UrlRules } from "../url/canonical.ts";
-import { type DropReason, linkFilter } from "../url/link-rules.ts";
+import { type DropReason, isAllowedDomain, linkFilter } from "../url/link-rules.ts";
 import type { CrawlModule, EnqueueLinksOptions, ModuleSettings, ParseContext, RequestSpec, Seed } from "./define.ts";
 import { Page, URL_HEADER } from "./page.ts";
-import { buildRequest, isAllowedDomain, knownLink, linkScope, plainGetDefaults, rememberLink, resolveSeed, seedFingerprint, urlRulesFor } from "./requests.ts";
+import { buildRequest, knownLink, linkScope, plainGetDefaults, rememberLink, resolveSeed, seedFingerprint, urlRulesFor } from "./requests.ts";
 
 /** A link a module asked for that is not crawled, and why. */
 export interface DroppedLink {

@@ -2,7 +2,7 @@
 // workers when backed by Redis.
 import type { Redis } from "ioredis";
 import { uuidv4 } from "../model/index.ts";
-import { rateKey, runRateScript } from "./scripts.ts";
+import { rateKey, rateScripts } from "./scripts.ts";
 
 /** One held slot. Release it exactly once (further calls are no-ops). */
 export interface Lease {
@@ -152,12 +152,12 @@ export class RedisConcurrencyLimiter implements ConcurrencyLimiter {
   private async tryAcquire(key: string, limit: number, leaseMs: number, waited: boolean): Promise<{ lease?: Lease; retryMs: number }> {
     const id = uuidv4();
     const zkey = rateKey(this.name, "leases", key);
-    const [ok, ms] = (await runRateScript(this.conn, "leaseAcquire", [zkey], [limit, Math.ceil(leaseMs), id])) as [number, number];
+    const [ok, ms] = (await rateScripts.run(this.conn, "leaseAcquire", [zkey], [limit, Math.ceil(leaseMs), id])) as [number, number];
     if (Number(ok) !== 1) return { retryMs: Number(ms) };
     this.total++;
     let released = false;
     const renew = setInterval(() => {
-      runRateScript(this.conn, "leaseRenew", [zkey], [Math.ceil(leaseMs), id]).catch(() => {});
+      rateScripts.run(this.conn, "leaseRenew", [zkey], [Math.ceil(leaseMs), id]).catch(() => {});
     }, Math.max(50, Math.floor(leaseMs / 3)));
     (renew as { unref?: () => void }).unref?.();
     const lease: Lease = {

@@ -3,7 +3,7 @@
 // connection failures — shared by all workers through Redis, or in memory for one process.
 import type { Redis } from "ioredis";
 import type { CrawlEvent } from "../events/events.ts";
-import { rateKey, runRateScript } from "./scripts.ts";
+import { rateKey, rateScripts } from "./scripts.ts";
 
 /** What a request of a key must respect right now. */
 export interface KeyState {
@@ -130,7 +130,7 @@ export class RedisPolitenessStore implements PolitenessStore {
 
   private run(key: string, args: Array<string | number>): Promise<string[]> {
     const keys = [rateKey(this.name, "suspended", key), rateKey(this.name, "adaptive", key)];
-    return runRateScript(this.conn, "politeness", keys, [args[0], ADAPTIVE_IDLE_MS, ...args.slice(1)]) as Promise<string[]>;
+    return rateScripts.run(this.conn, "politeness", keys, [args[0], ADAPTIVE_IDLE_MS, ...args.slice(1)]) as Promise<string[]>;
   }
 
   async state(key: string): Promise<KeyState> {

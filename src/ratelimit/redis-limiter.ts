@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import type { RateLimiter, Reservation } from "./limiter.ts";
-import { rateKey, runRateScript } from "./scripts.ts";
+import { rateKey, rateScripts } from "./scripts.ts";
 
 /**
  * GCRA with reservation on Redis, shared by every worker: one atomic Lua call (gcra.lua) reads
@@ -23,7 +23,7 @@ export class RedisRateLimiter implements RateLimiter {
   async reserve(key: string, ratePerSec: number, maxWaitMs: number): Promise<Reservation> {
     if (!(ratePerSec > 0) || ratePerSec === Infinity) return { ok: true, waitMs: 0 };
     const interval = 1000 / ratePerSec;
-    const reply = (await runRateScript(this.conn, "gcra", [rateKey(this.name, "gcra", key)], [interval.toFixed(3), Math.max(0, maxWaitMs)])) as [number, string];
+    const reply = (await rateScripts.run(this.conn, "gcra", [rateKey(this.name, "gcra", key)], [interval.toFixed(3), Math.max(0, maxWaitMs)])) as [number, string];
     const waitMs = Number(reply[1]);
     return Number(reply[0]) === 1 ? { ok: true, waitMs } : { ok: false, retryAfterMs: Math.ceil(waitMs) };
   }

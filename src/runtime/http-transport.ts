@@ -4,8 +4,8 @@
 //   workload it costs ~100 µs of CPU per request against ~440 µs for Node 20's global fetch and
 //   ~690 µs for ky over it (tests/benchmark_compare.ts), the largest single cost of a page.
 // - Deno: ky over Deno's native fetch.
-import { kyTransport } from "../download/ky-transport.ts";
-import type { HopRequest, HopResponse, Transport } from "../download/transport.ts";
+import { kyTransport } from "./ky-transport.ts";
+import type { HopRequest, HopResponse, Transport } from "./transport.ts";
 import type { Agent, Dispatcher } from "undici";
 import { runtime } from "./index.ts";
 

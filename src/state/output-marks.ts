@@ -1,8 +1,18 @@
 import { appendFileSync, writeFileSync } from "node:fs";
-import type { StoredMarks } from "../storage/jsonl-sink.ts";
 import { readJsonLines } from "./line-file.ts";
 
 type MarkLine = { o: string; at: number } | { m: string; at: number; f: string[] };
+
+/**
+ * Durable "stored" marks for a JsonlSink whose run can be resumed (src/state/output-marks.ts).
+ * `stored` is called after the lines are written and before write() resolves.
+ */
+export interface StoredMarks {
+  /** from the run being resumed: the fingerprints it stored, and each file's length at its last mark */
+  readonly restored: { fingerprints: Iterable<string>; committed: ReadonlyMap<string, number> } | undefined;
+  opened(module: string, length: number): void;
+  stored(module: string, length: number, fingerprints: readonly string[]): void;
+}
 
 /**
  * The items sink's "stored" marks in the state folder (marks.log): for each write, the

@@ -1,6 +1,6 @@
 import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { crc32 } from "../queue/redis/crc32.ts";
+import { crc32 } from "../codec/crc32.ts";
 import { StateError } from "./errors.ts";
 
 /** Where a record sits: segment number, byte offset of its frame, frame length. */

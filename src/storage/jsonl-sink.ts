@@ -1,6 +1,7 @@
 import { type FileHandle, mkdir, open, stat, truncate } from "node:fs/promises";
 import { join } from "node:path";
 import { SeenSet } from "../queue/seen-set.ts";
+import type { StoredMarks } from "../state/output-marks.ts";
 import type { ItemBatch, ItemSink } from "./sink.ts";
 
 const encoder = new TextEncoder();
@@ -14,16 +15,6 @@ interface PendingWrite {
   reject: (err: unknown) => void;
 }
 
-/**
- * Durable "stored" marks for a JsonlSink whose run can be resumed (src/state/output-marks.ts).
- * `stored` is called after the lines are written and before write() resolves.
- */
-export interface StoredMarks {
-  /** from the run being resumed: the fingerprints it stored, and each file's length at its last mark */
-  readonly restored: { fingerprints: Iterable<string>; committed: ReadonlyMap<string, number> } | undefined;
-  opened(module: string, length: number): void;
-  stored(module: string, length: number, fingerprints: readonly string[]): void;
-}
 
 export interface JsonlSinkOptions {
   /** "append" (default) adds to existing files; "replace" truncates each file when first opened */

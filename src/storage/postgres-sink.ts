@@ -15,7 +15,7 @@
 
 import postgres from "postgres";
 import type { Config } from "../config/schema.ts";
-import { ServiceError } from "../service-error.ts";
+import { ServiceError } from "../runtime/service-error.ts";
 import { type ExportFormat, type ExportTarget, type ItemSource, writeExport } from "./export.ts";
 import type { ItemBatch, ItemSink } from "./sink.ts";
 

@@ -18,15 +18,14 @@
 //
 // Pages without items write nothing (and so take no seen-set entry).
 
-import { readFileSync } from "node:fs";
 import type { ChainableCommander, Redis } from "ioredis";
 import type { Config } from "../config/schema.ts";
-import { describeEndpoint, openConnection } from "../queue/redis/connection.ts";
+import { describeEndpoint, openConnection } from "../redis/connection.ts";
+import { ScriptSet } from "../redis/scripts.ts";
 import { type ExportFormat, type ExportTarget, type ItemSource, writeExport } from "./export.ts";
 import type { ItemBatch, ItemSink } from "./sink.ts";
 
-const STORE_ITEMS = readFileSync(new URL("./store-items.lua", import.meta.url), "utf8");
-const COMMAND = "mocraSink_storeItems";
+const sinkScripts = new ScriptSet("sink", new URL("./", import.meta.url), { storeItems: "store-items.lua" });
 
 const MODULE_PATTERN = /^[A-Za-z0-9_.-]+$/;
 
@@ -89,7 +88,7 @@ export class RedisItemSink implements ItemSink {
     this.maxLen = nonNegativeInt(options.maxLen ?? 0, "maxLen");
     this.seenTtlSecs = nonNegativeInt(options.seenTtlSecs ?? 0, "seenTtlSecs");
     this.maxPagesPerCall = Math.max(1, nonNegativeInt(options.maxPagesPerCall ?? 500, "maxPagesPerCall"));
-    redis.defineCommand(COMMAND, { lua: STORE_ITEMS, numberOfKeys: 2 });
+    sinkScripts.define(redis);
   }
 
   /** Opens its own connection to `[channel_config.redis]` (closed by close()). */
@@ -185,14 +184,9 @@ export class RedisItemSink implements ItemSink {
   }
 
   private queueCall(pipe: ChainableCommander, module: string, chunk: readonly PendingWrite[]): void {
-    const args: Array<string | number> = [
-      itemStreamKey(this.name, module),
-      itemSeenKey(this.name, module),
-      this.maxLen,
-      this.seenTtlSecs,
-    ];
+    const args: Array<string | number> = [this.maxLen, this.seenTtlSecs];
     for (const w of chunk) args.push(w.fingerprint, w.items.length, ...w.items);
-    (pipe as unknown as Record<string, (...a: Array<string | number>) => unknown>)[COMMAND](...args);
+    sinkScripts.pipe(pipe, "storeItems", [itemStreamKey(this.name, module), itemSeenKey(this.name, module)], args);
   }
 
   /** Waits for pending writes; closes the connection if the sink opened it. */

@@ -10,7 +10,6 @@ import type { Redis } from "ioredis";
 import { type Config, ConfigError, DEFAULT_CONFIG_FILE } from "../config/index.ts";
 import type { EventBus } from "../events/bus.ts";
 import { taskModel, type Uuid } from "../model/index.ts";
-import type { ModuleRegistry } from "../modules/registry.ts";
 import type { Queue } from "../queue/queue.ts";
 import type { Leadership } from "./leader.ts";
 
@@ -30,23 +29,6 @@ export function parseCron(expression: string): Cron {
   return new Cron(expression, { paused: true, timezone: "UTC", alternativeWeekdays: true, domAndDow: true });
 }
 
-/** Every module's schedule: `cron` in `[modules.<name>]` over the module's own; bad ones throw naming the module. */
-export function schedulesOf(registry: ModuleRegistry, only?: readonly string[]): Schedule[] {
-  const out: Schedule[] = [];
-  for (const module of only && only.length > 0 ? only : registry.names()) {
-    const own = registry.get(module).cron;
-    const over = registry.settings(module).cron;
-    const expression = typeof over === "string" ? over : own;
-    if (expression === undefined || expression === "") continue;
-    try {
-      out.push({ module, expression, cron: parseCron(expression) });
-    } catch (err) {
-      const message = `module ${module}: cron ${JSON.stringify(expression)} is not a cron expression: ${err instanceof Error ? err.message : String(err)}`;
-      throw new ConfigError(DEFAULT_CONFIG_FILE, [{ file: DEFAULT_CONFIG_FILE, message }]);
-    }
-  }
-  return out;
-}
 
 /**
  * The run id of a tick: a UUID v7 whose timestamp is the tick and whose other bits hash the

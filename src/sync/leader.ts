@@ -4,7 +4,7 @@
 // pace), so a leader killed with kill -9 is replaced within lease + lease/10.
 import type { Redis } from "ioredis";
 import type { EventBus } from "../events/bus.ts";
-import { runSyncScript } from "./scripts.ts";
+import { syncScripts } from "./scripts.ts";
 
 /** Who leads: what the scheduler asks before it submits. */
 export interface Leadership {
@@ -68,7 +68,7 @@ export class LeaderElector implements Leadership {
     await this.inflight; // a round in flight may just have won the key
     if (this.leading) {
       this.set(false);
-      await runSyncScript(this.redis, "leaderResign", [leaderKey(this.name)], [this.id]).catch(() => {});
+      await syncScripts.run(this.redis, "leaderResign", [leaderKey(this.name)], [this.id]).catch(() => {});
     }
   }
 
@@ -76,7 +76,7 @@ export class LeaderElector implements Leadership {
     if (this.stopped) return;
     const asked = Date.now();
     try {
-      const [leads, term] = (await runSyncScript(this.redis, "leaderAcquire", [leaderKey(this.name), `${leaderKey(this.name)}:term`], [this.id, Math.ceil(this.leaseMs)])) as [number, number];
+      const [leads, term] = (await syncScripts.run(this.redis, "leaderAcquire", [leaderKey(this.name), `${leaderKey(this.name)}:term`], [this.id, Math.ceil(this.leaseMs)])) as [number, number];
       this.currentTerm = term;
       if (leads === 1) this.leaseEnd = asked + this.leaseMs;
       this.set(leads === 1);

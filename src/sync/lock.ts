@@ -6,7 +6,7 @@
 import { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
 import { uuidv4 } from "../model/index.ts";
-import { runSyncScript } from "./scripts.ts";
+import { syncScripts } from "./scripts.ts";
 
 export interface LockOptions {
   /** lease, ms (renewed while held; default 10 000) */
@@ -103,7 +103,7 @@ export class RedisLockService extends BaseLockService {
     if (this.closed) return undefined;
     const ttl = Math.max(1, Math.ceil(ttlMs));
     const key = this.lockKey(lock);
-    const [token] = (await runSyncScript(this.redis, "lockAcquire", [key, `${this.name}:lock:fence`], [this.owner, ttl])) as [number, number];
+    const [token] = (await syncScripts.run(this.redis, "lockAcquire", [key, `${this.name}:lock:fence`], [this.owner, ttl])) as [number, number];
     if (!token) return undefined;
     const value = `${this.owner}:${token}`;
     const controller = new AbortController();
@@ -118,7 +118,7 @@ export class RedisLockService extends BaseLockService {
     };
     const timer = setInterval(() => {
       const asked = Date.now();
-      runSyncScript(redis, "lockRenew", [key], [value, ttl]).then(
+      syncScripts.run(redis, "lockRenew", [key], [value, ttl]).then(
         (ok) => (ok === 1 ? (leaseEnd = asked + ttl) : lose()),
         () => Date.now() >= leaseEnd && lose(),
       );
@@ -131,7 +131,7 @@ export class RedisLockService extends BaseLockService {
       isHeld: async () => !controller.signal.aborted && (await redis.get(key)) === value,
       setIfHeld: async (target, v, ttlMs) => {
         const data = typeof v === "string" ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-        const ok = (await runSyncScript(redis, "lockFencedSet", [key, target], [value, data, Math.max(0, Math.ceil(ttlMs))])) === 1;
+        const ok = (await syncScripts.run(redis, "lockFencedSet", [key, target], [value, data, Math.max(0, Math.ceil(ttlMs))])) === 1;
         if (!ok) lose();
         return ok;
       },
@@ -139,7 +139,7 @@ export class RedisLockService extends BaseLockService {
         clearInterval(timer);
         if (!this.held.delete(handle)) return;
         controller.abort(new Error(`lock ${lock} released`));
-        await runSyncScript(redis, "lockRelease", [key], [value]);
+        await syncScripts.run(redis, "lockRelease", [key], [value]);
       },
     };
     this.held.add(handle);

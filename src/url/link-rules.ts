@@ -93,3 +93,15 @@ export function hostOf(url: string): string {
   const m = /^[a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?(\[[^\]]*\]|[^:/?#]*)/i.exec(url);
   return m ? m[1].toLowerCase() : "";
 }
+
+/** Is `url`'s host one of `domains` or a subdomain of one? (No list: everything is allowed.) */
+export function isAllowedDomain(url: string, domains: readonly string[] | undefined): boolean {
+  if (!domains || domains.length === 0) return true;
+  let host: string;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    return false;
+  }
+  return domains.some((d) => host === d || host.endsWith(`.${d}`));
+}

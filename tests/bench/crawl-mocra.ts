@@ -24,7 +24,7 @@ import { EventBus } from "../../src/events/bus.ts";
 import { CreditMeter } from "../../src/observe/credit.ts";
 import { EngineMetrics } from "../../src/observe/metrics.ts";
 import { HttpClient } from "../../src/download/http-client.ts";
-import { kyTransport } from "../../src/download/ky-transport.ts";
+import { kyTransport } from "../../src/runtime/ky-transport.ts";
 import { preferSteadyMemory } from "../../src/runtime/index.ts";
 import { argValue, hasFlag, machineBusyMs, numArg, printResult, rssSampler } from "./common.ts";
 

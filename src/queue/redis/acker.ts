@@ -6,9 +6,9 @@
 // tried again after a reconnect, so an outage delays acks but never drops them.
 
 import type { Redis } from "ioredis";
-import { isConnectionError } from "./connection.ts";
+import { isConnectionError } from "../../redis/connection.ts";
 import { RunTallies } from "./runs.ts";
-import { runScript } from "./scripts.ts";
+import { queueScripts } from "./scripts.ts";
 
 interface PendingAck {
   stream: string;
@@ -139,7 +139,7 @@ export class Acker {
     const counts: Array<string | number> = [];
     for (const [key, field, n] of tallies) counts.push(at(key), field, n);
     try {
-      await runScript(this.conn, "ack", keys, [this.group, this.options.runTtlSecs, layout, tallies.length, ...counts, ...ids]);
+      await queueScripts.run(this.conn, "ack", keys, [this.group, this.options.runTtlSecs, layout, tallies.length, ...counts, ...ids]);
     } catch (err) {
       if (isConnectionError(err) && !this.failed) this.tallies.restore(tallies);
       return this.retryLater(batch, err);

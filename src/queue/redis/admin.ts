@@ -6,14 +6,14 @@ import { type Priority, type Topic, TOPICS, type TopicMessages } from "../../mod
 import type { DeadLetter, QueueStats, TopicStats } from "../queue.ts";
 import type { QueueCore } from "./core.ts";
 import { compareIds, decodePayload } from "./entries.ts";
-import { pipeScript, runScript } from "./scripts.ts";
+import { queueScripts } from "./scripts.ts";
 
 export class QueueAdmin {
   constructor(private readonly core: QueueCore) {}
 
   async depth(topic: Topic): Promise<number> {
     const pipe = this.core.cmd.pipeline();
-    pipeScript(pipe, "stats", this.core.streams(topic).map((s) => s.key), [this.core.keys.group]);
+    queueScripts.pipe(pipe, "stats", this.core.streams(topic).map((s) => s.key), [this.core.keys.group]);
     pipe.zcard(this.core.keys.delayed(topic));
     const [lagPending, delayed] = await this.core.exec(pipe);
     let ready = 0;
@@ -26,7 +26,7 @@ export class QueueAdmin {
     const pipe = this.core.cmd.pipeline();
     for (const t of TOPICS) {
       const streams = this.core.streams(t);
-      pipeScript(pipe, "stats", streams.map((s) => s.key), [this.core.keys.group]);
+      queueScripts.pipe(pipe, "stats", streams.map((s) => s.key), [this.core.keys.group]);
       pipe.zcard(this.core.keys.delayed(t));
       for (const s of streams) pipe.xlen(this.core.keys.dlq(s.key));
     }
@@ -88,7 +88,7 @@ export class QueueAdmin {
     let moved = 0;
     for (const s of this.core.streams(topic)) {
       if (!(left >= 1)) break;
-      const n = (await this.core.guard(runScript(this.core.cmd, "replay", [this.core.keys.dlq(s.key), s.key], [this.core.keys.group, left]))) as number;
+      const n = (await this.core.guard(queueScripts.run(this.core.cmd, "replay", [this.core.keys.dlq(s.key), s.key], [this.core.keys.group, left]))) as number;
       moved += n;
       left -= n;
     }
@@ -97,6 +97,6 @@ export class QueueAdmin {
 
   async purgeDeadLetters(topic: Topic): Promise<number> {
     this.core.assertOpen();
-    return (await this.core.guard(runScript(this.core.cmd, "purge", this.core.streams(topic).map((s) => this.core.keys.dlq(s.key)), []))) as number;
+    return (await this.core.guard(queueScripts.run(this.core.cmd, "purge", this.core.streams(topic).map((s) => this.core.keys.dlq(s.key)), []))) as number;
   }
 }

@@ -11,7 +11,7 @@
 import type { Redis } from "ioredis";
 import { TOPICS, type Topic } from "../../model/index.ts";
 import type { QueueKeys } from "./keys.ts";
-import { pipeScript } from "./scripts.ts";
+import { queueScripts } from "./scripts.ts";
 
 export interface DelayedMoverOptions {
   /** longest sleep between two looks (ms) */
@@ -79,7 +79,7 @@ export class DelayedMover {
     let next = this.options.pollMs;
     try {
       const pipe = this.conn.pipeline();
-      for (const t of TOPICS) pipeScript(pipe, "moveDue", [this.keys.delayed(t), ...this.streamsOf.get(t)!], [this.keys.group, this.options.batch]);
+      for (const t of TOPICS) queueScripts.pipe(pipe, "moveDue", [this.keys.delayed(t), ...this.streamsOf.get(t)!], [this.keys.group, this.options.batch]);
       const results = (await pipe.exec()) ?? [];
       for (const [err, reply] of results) {
         if (err) throw err;

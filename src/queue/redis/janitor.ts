@@ -15,7 +15,7 @@ import type { Redis } from "ioredis";
 import type { Topic } from "../../model/index.ts";
 import { unref } from "./delayed.ts";
 import type { QueueKeys, StreamRef } from "./keys.ts";
-import { pipeScript, runScriptBuffer } from "./scripts.ts";
+import { queueScripts } from "./scripts.ts";
 
 /** One reclaimed entry: its stream, id, fields and PEL delivery count (this claim included). */
 export interface ClaimedEntry {
@@ -103,7 +103,7 @@ export class Janitor {
   private async claimOnce(topic: Topic, stream: StreamRef, count: number): Promise<boolean> {
     const o = this.options;
     const cursor = this.cursors.get(stream.key) ?? "0-0";
-    const reply = (await runScriptBuffer(
+    const reply = (await queueScripts.runBuffer(
       this.conn,
       "claim",
       [stream.key],
@@ -132,7 +132,7 @@ export class Janitor {
       let n = 0;
       for (const topic of this.hooks.topics()) {
         for (const s of this.keys.streams(topic)) {
-          pipeScript(pipe, "trim", [s.key], [this.options.keepConsumedMs]);
+          queueScripts.pipe(pipe, "trim", [s.key], [this.options.keepConsumedMs]);
           n++;
         }
       }

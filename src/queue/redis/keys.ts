@@ -26,7 +26,7 @@
 // batch and its dedup keys): like mocra's layout, this targets a single Redis, not a cluster.
 
 import { messageId, PRIORITIES, type Priority, type Topic, type TopicMessages } from "../../model/index.ts";
-import { crc32 } from "./crc32.ts";
+import { crc32 } from "../../codec/crc32.ts";
 
 export interface StreamRef {
   key: string;

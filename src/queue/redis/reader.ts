@@ -8,12 +8,12 @@ import type { Redis } from "ioredis";
 import type { ChannelRedisConfig } from "../../config/schema.ts";
 import type { Topic } from "../../model/index.ts";
 import type { Delivery } from "../queue.ts";
-import { isConnectionError, isReplyError, openConnection } from "./connection.ts";
+import { isConnectionError, isReplyError, openConnection } from "../../redis/connection.ts";
 import type { QueueCore } from "./core.ts";
 import { asBuffer, byPriority, decodePayload, entryFields, RedisDelivery } from "./entries.ts";
 import type { ClaimedEntry } from "./janitor.ts";
 import type { StreamRef } from "./keys.ts";
-import { pipeScript, runScript } from "./scripts.ts";
+import { queueScripts } from "./scripts.ts";
 
 export interface QueueReaderOptions {
   /** the queue's consumer name in the group */
@@ -166,7 +166,7 @@ export class QueueReader {
     const start = this.shardStart.get(topic) ?? 0;
     this.shardStart.set(topic, (start + 1) % shards);
     const plan = (await this.core.guard(
-      runScript(
+      queueScripts.run(
         this.core.cmd,
         "readPlan",
         streams.map((s) => s.key),
@@ -284,7 +284,7 @@ export class QueueReader {
       const pipe = this.core.cmd.pipeline();
       for (const p of poison) {
         // its run is unknown (the payload does not decode): counted under the run "undecodable"
-        pipeScript(
+        queueScripts.pipe(
           pipe,
           "deadLetter",
           [p.entry.stream.key, this.core.keys.dlq(p.entry.stream.key), this.core.keys.run("undecodable"), this.core.keys.runs()],

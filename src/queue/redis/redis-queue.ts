@@ -33,7 +33,7 @@ import { compressPayload, initCompression } from "../compression.ts";
 import type { DeadLetter, Delivery, Outgoing, PublishResult, Queue, QueueStats } from "../queue.ts";
 import { Acker } from "./acker.ts";
 import { QueueAdmin } from "./admin.ts";
-import { describeEndpoint, isReplyError, lastError, openConnection } from "./connection.ts";
+import { describeEndpoint, isReplyError, lastError, openConnection } from "../../redis/connection.ts";
 import type { QueueCore } from "./core.ts";
 import { DelayedMover, unref } from "./delayed.ts";
 import { asBuffer, decodePayload, entryFields, RedisDelivery } from "./entries.ts";
@@ -41,7 +41,7 @@ import { type ClaimedEntry, Janitor } from "./janitor.ts";
 import { QueueKeys, type StreamRef } from "./keys.ts";
 import { QueueReader } from "./reader.ts";
 import { RUN_TTL_SECS, RunBook, runReason } from "./runs.ts";
-import { defineScripts, pipeScript, runScript } from "./scripts.ts";
+import { queueScripts } from "./scripts.ts";
 import { QueueWriter } from "./writer.ts";
 
 export interface RedisQueueOptions {
@@ -143,7 +143,7 @@ export class RedisQueue implements Queue {
     this.fatal$ = this.fatalSubject.asObservable();
     if (options.onFatal) this.fatal$.subscribe(options.onFatal);
 
-    defineScripts(cmd);
+    queueScripts.define(cmd);
     const core: QueueCore = {
       cmd,
       keys: this.keys,
@@ -320,7 +320,7 @@ export class RedisQueue implements Queue {
     this.assertOpen();
     const d = this.locate(delivery);
     const delay = Math.max(0, Math.round(delayMs));
-    await this.guard(runScript(this.cmd, "retryLater", [d.stream, this.keys.delayed(delivery.topic)], [this.keys.group, delivery.entryId, delay, deliveries, d.payload]));
+    await this.guard(queueScripts.run(this.cmd, "retryLater", [d.stream, this.keys.delayed(delivery.topic)], [this.keys.group, delivery.entryId, delay, deliveries, d.payload]));
     this.mover.wake(delay);
   }
 
@@ -332,7 +332,7 @@ export class RedisQueue implements Queue {
 
   /** dead-letter.lua: the move and the run's count in one step (if the entry is still pending). */
   private deadLetterEntry(stream: string, entryId: string, payload: Buffer, reason: string, runId: string): Promise<unknown> {
-    return runScript(this.cmd, "deadLetter", [stream, this.keys.dlq(stream), this.keys.run(runId), this.keys.runs()], [
+    return queueScripts.run(this.cmd, "deadLetter", [stream, this.keys.dlq(stream), this.keys.run(runId), this.keys.runs()], [
       this.keys.group,
       entryId,
       payload,
@@ -374,7 +374,7 @@ export class RedisQueue implements Queue {
       else byStream.set(stream, [d.entryId]);
     }
     const pipe = this.cmd.pipeline();
-    for (const [stream, ids] of byStream) pipeScript(pipe, "touch", [stream], [this.keys.group, this.consumer, ...ids]);
+    for (const [stream, ids] of byStream) queueScripts.pipe(pipe, "touch", [stream], [this.keys.group, this.consumer, ...ids]);
     await this.exec(pipe);
   }
 

@@ -7,7 +7,7 @@ import { setImmediate } from "node:timers";
 import type { Topic, TopicMessages } from "../../model/index.ts";
 import { defaultPriority, type Outgoing, type PublishResult } from "../queue.ts";
 import type { QueueCore } from "./core.ts";
-import { pipeScript } from "./scripts.ts";
+import { queueScripts } from "./scripts.ts";
 import { SeenKeys } from "./seen-keys.ts";
 
 const PUBLISH_CHUNK = 1000;
@@ -117,7 +117,7 @@ export class QueueWriter {
           layout += `${streamIndex.get(p.stream)},${d},${r};`;
           payloads.push(p.payload);
         }
-        pipeScript(pipe, "publish", keys, [this.core.keys.group, this.dedupTtlSecs, layout, ...payloads]);
+        queueScripts.pipe(pipe, "publish", keys, [this.core.keys.group, this.dedupTtlSecs, layout, ...payloads]);
       }
       const sentAt = performance.now();
       // -1 = appended (its key now lives the full TTL); >= 0 = duplicate, its key's PTTL

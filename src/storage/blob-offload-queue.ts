@@ -6,8 +6,8 @@
 
 import type { EventBus } from "../events/bus.ts";
 import type { Response, Topic, TopicMessages } from "../model/index.ts";
-import { type BlobStorage, responseBlobKey } from "../storage/blob-storage.ts";
-import type { DeadLetter, Delivery, Outgoing, PublishResult, Queue, QueueStats } from "./queue.ts";
+import { type BlobStorage, responseBlobKey } from "./blob-storage.ts";
+import type { DeadLetter, Delivery, Outgoing, PublishResult, Queue, QueueStats } from "../queue/queue.ts";
 
 /** mocra's BLOCKING_PAYLOAD_BYTES: bodies strictly longer than this are offloaded. */
 export const BLOB_OFFLOAD_THRESHOLD = 64 * 1024;

@@ -2,7 +2,7 @@
 // DataMiddleware, DataStoreMiddleware). The contracts live here, below operators/, so that
 // modules, config and operators all depend on one definition.
 import type { Request, Response } from "../model/index.ts";
-import type { ModuleSettings } from "../modules/define.ts";
+import type { ModuleSettings } from "./define.ts";
 import type { ItemSink } from "../storage/sink.ts";
 
 /** What every middleware has: a name (in events and counters) and a weight (lower runs first). */

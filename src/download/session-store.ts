@@ -1,8 +1,8 @@
 // src/cache/session-store.ts: per-module cookies and headers, kept in the shared cache under
 // mocra's keys `<name>:cache:cookies:<module>` and `<name>:cache:headers:<module>`.
-import type { CookieItem, HeaderItem, Request, Response } from "../model/index.ts";
-import type { Downloader } from "../../operators/download.ts";
-import type { Cache } from "./cache.ts";
+import { type CookieItem, domainMatches, type HeaderItem, type Request, type Response } from "../model/index.ts";
+import type { Downloader } from "./downloader.ts";
+import type { Cache } from "../cache/cache.ts";
 
 /** Cookies kept per module at most (the oldest go first). */
 export const MAX_COOKIES_PER_MODULE = 300;
@@ -26,11 +26,6 @@ function fromWire(w: WireCookie): CookieItem {
   return { name: w.name, value: w.value, domain: w.domain, path: w.path || "/", expires: w.expires ?? null, maxAge: w.max_age ?? null, secure: !!w.secure, httpOnly: w.http_only ?? null };
 }
 
-/** Whether a cookie for `domain` applies to `host` (the host or a subdomain of it). */
-export function domainMatches(host: string, domain: string): boolean {
-  const d = domain.toLowerCase().replace(/^\./, "");
-  return d === "" || host === d || host.endsWith(`.${d}`);
-}
 
 function pathMatches(path: string, cookiePath: string): boolean {
   if (!cookiePath || cookiePath === "/") return true;

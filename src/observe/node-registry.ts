@@ -17,7 +17,7 @@ import process from "node:process";
 import type { Redis } from "ioredis";
 import { cacheRedisConnection, type Config } from "../config/schema.ts";
 import { uuidv4 } from "../model/index.ts";
-import { openConnection } from "../queue/redis/connection.ts";
+import { openConnection } from "../redis/connection.ts";
 
 export const HEARTBEAT_INTERVAL_MS = 10_000;
 export const NODE_TTL_SECS = 30;

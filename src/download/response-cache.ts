@@ -3,8 +3,8 @@
 import { jsonCodec } from "../codec/index.ts";
 import type { CrawlEvent } from "../events/events.ts";
 import { fingerprint, type Request, type Response } from "../model/index.ts";
-import type { Downloader } from "../../operators/download.ts";
-import type { Cache } from "./cache.ts";
+import type { Downloader } from "./downloader.ts";
+import type { Cache } from "../cache/cache.ts";
 
 const fromCache = new WeakSet<Response>();
 

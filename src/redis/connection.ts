@@ -2,9 +2,9 @@
 // and the connection options that make an outage a pause rather than a loss.
 
 import { Redis, type RedisOptions } from "ioredis";
-import type { RedisConnectionConfig } from "../../config/schema.ts";
-import { restoreFastStringPrototype } from "../../runtime/index.ts";
-import { ServiceError } from "../../service-error.ts";
+import type { RedisConnectionConfig } from "../config/schema.ts";
+import { restoreFastStringPrototype } from "../runtime/index.ts";
+import { ServiceError } from "../runtime/service-error.ts";
 
 // ioredis 6 subclasses String at load, which slows every string scan in the process by ~1.8x
 // (htmlparser2's tokenizer included) until String.prototype is made fast again: see the function.
