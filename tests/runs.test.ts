@@ -1,11 +1,17 @@
 // tests/runs.test.ts: a distributed run that ends and reports. The run's open count lives in
 // the queue's scripts (publish/ack/dead-letter), so `submit --wait` ends exactly when nothing
-// of the run is left anywhere, with the fleet's figures, even after a worker was killed -9.
+// of the run is left anywhere, with the fleet's figures, even after a worker was killed -9;
+// and the read-only `dashboard` shows it in a real headless Chromium.
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type ShopServer, startShop } from "../src/demo/shop.ts";
 import { request as requestModel, taskModel } from "../src/model/index.ts";
 import { isFinished, RedisQueue } from "../src/queue/redis/index.ts";
-import { deleteNamespace, redisTestConfig, requireRedis, sinkItems, uniqueName } from "./helpers/redis.ts";
+import { deleteNamespace, freePort, redisTestConfig, requireRedis, sinkItems, uniqueName } from "./helpers/redis.ts";
 import { readItems, runStandaloneProcess, standaloneDirs } from "./helpers/standalone-process.ts";
 import { startProcess, startWorker, waitFor, type WorkerProcess, writeConfig } from "./helpers/worker-process.ts";
 
@@ -13,13 +19,61 @@ beforeAll(async () => {
   await requireRedis("runs");
 });
 
+const CHROMIUM = "/usr/bin/chromium";
+
+function haveChromium(): boolean {
+  if (existsSync(CHROMIUM)) return true;
+  if (process.env.CI === "true") throw new Error(`runs: no ${CHROMIUM} (CI=true: .ci/run installs Debian's chromium)`);
+  console.warn(`runs: no ${CHROMIUM}: the dashboard part is skipped (apt-get install -y chromium)`);
+  return false;
+}
+
+/**
+ * The read-only dashboard after the run, on its first load: badge finished (no worker left),
+ * the fleet's counters, the run listed, and the chart drawn from the server's history.
+ */
+async function checkDashboard(port: number, expected: { pages: number; items: number }): Promise<void> {
+  const profile = await mkdtemp(join(tmpdir(), "mocra-chromium-"));
+  const browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.waitForFunction(() => document.getElementById("state")?.textContent !== "connecting", undefined, { timeout: 15_000 });
+    expect(await page.locator("#state").textContent()).toBe("finished");
+    expect(Number(await page.locator("#pages").textContent())).toBe(expected.pages);
+    expect(Number(await page.locator("#items").textContent())).toBe(expected.items);
+    expect(await page.locator("#fleet-scope").textContent()).toContain("all workers");
+    expect(await page.locator("#runs tbody tr").count()).toBe(1);
+    expect(await page.locator("#runs tbody tr td").nth(2).textContent()).toBe("finished");
+    // the pages line (#1565c0) is on the canvas at the first render: history kept server-side
+    const blue = await page.evaluate(() => {
+      const c = document.getElementById("chart") as HTMLCanvasElement;
+      const d = c.getContext("2d")!.getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 0; i < d.length; i += 4) if (d[i] < 60 && d[i + 1] > 70 && d[i + 1] < 130 && d[i + 2] > 160) n++;
+      return n;
+    });
+    expect(blue).toBeGreaterThan(50);
+  } finally {
+    await browser.close();
+    await rm(profile, { recursive: true, force: true });
+  }
+}
+
 let shops: ShopServer[] = [];
 let procs: WorkerProcess[] = [];
+/** processes besides the workers and submit (the dashboard) */
+let others: WorkerProcess[] = [];
 let name = "";
 
 afterEach(async () => {
-  for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL");
+  for (const p of [...procs, ...others]) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL");
   procs = [];
+  others = [];
   for (const s of shops) await s.close();
   shops = [];
   if (name) await deleteNamespace(name);
@@ -112,11 +166,15 @@ describe("runs in Redis", () => {
     }
   }, 30_000);
 
-  it("two workers + submit --wait: ends with the summary when the site is crawled, same figures as run-standalone; --exit-when-idle ends the workers with 0", async () => {
+  it("two workers + submit --wait: ends with the summary when the site is crawled, same figures as run-standalone; --exit-when-idle ends the workers with 0; the dashboard (Chromium) says finished with the fleet's figures", async () => {
     name = uniqueName();
     const shop = await startShop({ items: 60, latencyMs: 5 });
     shops.push(shop);
     const cfg = await writeConfig(workerToml(shop.url));
+    // the read-only dashboard watches from the start (its chart history is sampled server-side)
+    const port = await freePort();
+    const dashboard = await startProcess("src/cli.ts", ["dashboard", "--config", cfg, "--port", String(port), "--host", "127.0.0.1"], { ready: "dashboard of" });
+    others.push(dashboard);
     // a batch job: the run is submitted first, then workers that stop once it is all done
     const submit = await submitWait(cfg);
     const workerArgs = ["start-worker", "--config", cfg, "--exit-when-idle", "3"];
@@ -134,6 +192,7 @@ describe("runs in Redis", () => {
     const codes = await Promise.all(procs.slice(0, 2).map((w) => w.exited));
     expect(codes, procs[0].output()).toEqual([0, 0]);
     expect(procs[0].output()).toContain("--exit-when-idle");
+    if (haveChromium()) await checkDashboard(port, { pages: served, items: 60 });
 
     // the same site crawled by run-standalone: the same figures
     const solo = await startShop({ items: 60, latencyMs: 5 });
