@@ -192,6 +192,14 @@ describe("runs in Redis", () => {
     const codes = await Promise.all(procs.slice(0, 2).map((w) => w.exited));
     expect(codes, procs[0].output()).toEqual([0, 0]);
     expect(procs[0].output()).toContain("--exit-when-idle");
+    // the API's runs route: the run, finished, with its figures and how long it is kept
+    const runs = (await (await fetch(`http://127.0.0.1:${port}/runs`)).json()) as Array<Record<string, unknown>>;
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toMatchObject({ state: "finished", pages: served, items: 60, open: 0, dead_letters: 0, modules: ["demo_shop"] });
+    expect(Date.parse(String(runs[0].expires_at)) - Date.parse(String(runs[0].finished_at))).toBe(7 * 24 * 3600 * 1000);
+    const one = await fetch(`http://127.0.0.1:${port}/runs/${String(runs[0].run_id)}`);
+    expect(((await one.json()) as { pages: number }).pages).toBe(served);
+    expect((await fetch(`http://127.0.0.1:${port}/runs/nope`)).status).toBe(404);
     if (haveChromium()) await checkDashboard(port, { pages: served, items: 60 });
 
     // the same site crawled by run-standalone: the same figures
