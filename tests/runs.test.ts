@@ -13,7 +13,7 @@ import { request as requestModel, taskModel } from "../src/model/index.ts";
 import { isFinished, RedisQueue } from "../src/queue/redis/index.ts";
 import { deleteNamespace, freePort, redisTestConfig, requireRedis, sinkItems, uniqueName } from "./helpers/redis.ts";
 import { readItems, runStandaloneProcess, standaloneDirs } from "./helpers/standalone-process.ts";
-import { startProcess, startWorker, waitFor, type WorkerProcess, writeConfig } from "./helpers/worker-process.ts";
+import { startProcess, startWorker, waitFor, type WorkerProcess, writeConfig, shopWorkerToml } from "./helpers/worker-process.ts";
 
 beforeAll(async () => {
   await requireRedis("runs");
@@ -80,21 +80,7 @@ afterEach(async () => {
   name = "";
 });
 
-function workerToml(shopUrl: string): string {
-  return `name = "${name}"
-[crawler]
-task_concurrency = 4
-shutdown_timeout_secs = 10
-progress_interval_secs = 1
-[output]
-sink = "redis"
-[channel_config.redis]
-claim_min_idle = 1500
-claim_interval = 500
-[modules.demo_shop]
-start_url = "${shopUrl}/list/0"
-`;
-}
+const workerToml = (shopUrl: string) => shopWorkerToml(name, shopUrl, 4);
 
 /** `submit --wait` as a process (its exit is the point). */
 function submitWait(cfg: string, extra: string[] = []): Promise<WorkerProcess> {
