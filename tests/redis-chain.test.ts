@@ -1,4 +1,4 @@
-// The README's Redis chain (examples/redis-chain.ts), run as real processes: two of them share a
+// docs/custom-chains.md's Redis chain (examples/redis-chain.ts), run as real processes: two of them share a
 // crawl that `submit` put into Redis; one is killed with kill -9 and the other finishes; the same
 // example under Deno. Plus fromRedisStream's own contract against the real Redis.
 import { readFile } from "node:fs/promises";
@@ -52,8 +52,8 @@ start_url = "${shopUrl}/list/0"
 const items = () => sinkItems(name, "demo_shop");
 
 describe("examples/redis-chain.ts", () => {
-  it("is the README's example, verbatim", async () => {
-    const readme = await readFile(join(ROOT, "README.md"), "utf8");
+  it("is docs/custom-chains.md's example, verbatim", async () => {
+    const readme = await readFile(join(ROOT, "docs/custom-chains.md"), "utf8");
     const example = await readFile(join(ROOT, "examples/redis-chain.ts"), "utf8");
     expect(readme).toContain(example.trim());
   });
