@@ -11,7 +11,7 @@ import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type ShopServer, startShop } from "../src/demo/shop.ts";
 import { request as requestModel, taskModel } from "../src/model/index.ts";
 import { isFinished, RedisQueue } from "../src/queue/redis/index.ts";
-import { deleteNamespace, freePort, redisTestConfig, requireRedis, sinkItems, uniqueName } from "./helpers/redis.ts";
+import { deleteNamespace, freePort, rawClient, redisTestConfig, requireRedis, sinkItems, uniqueName } from "./helpers/redis.ts";
 import { readItems, runStandaloneProcess, standaloneDirs } from "./helpers/standalone-process.ts";
 import { startProcess, startWorker, waitFor, type WorkerProcess, writeConfig, shopWorkerToml } from "./helpers/worker-process.ts";
 
@@ -82,6 +82,12 @@ afterEach(async () => {
 
 const workerToml = (shopUrl: string) => shopWorkerToml(name, shopUrl, 4);
 
+/** Seconds left on a run's hash (-1: no expiry). */
+function rawTtl(runId: string): Promise<number> {
+  const r = rawClient();
+  return r.ttl(`${name}:run:${runId}`).finally(() => r.disconnect());
+}
+
 /** `submit --wait` as a process (its exit is the point). */
 function submitWait(cfg: string, extra: string[] = []): Promise<WorkerProcess> {
   return startProcess("src/cli.ts", ["submit", "demo_shop", "--config", cfg, "--wait", ...extra], { ready: "submitted" });
@@ -132,6 +138,17 @@ describe("runs in Redis", () => {
       expect(isFinished(run)).toBe(true);
       const listed = await b.runs().list();
       expect(listed.map((r) => r.runId)).toContain(task.runId);
+      // its dead letter replayed: the run is open again (and kept while open) until it is settled
+      expect(await b.replayDeadLetters("request", 10)).toBe(1);
+      run = (await b.runs().read(task.runId))!;
+      expect([run.open, isFinished(run)]).toEqual([1, false]);
+      expect(await rawTtl(task.runId)).toBe(-1);
+      const replayed = await b.read("request", 3, 500);
+      expect(replayed.map((d) => d.message.url)).toEqual([got[1].message.url]);
+      await b.ack(replayed[0]);
+      run = (await b.runs().read(task.runId))!;
+      expect([run.open, isFinished(run)]).toEqual([0, true]);
+      expect(await rawTtl(task.runId)).toBeGreaterThan(0);
 
       // a poison entry (delivered more than maxDeliveries times) is dead-lettered by the janitor
       // and counted off its run
