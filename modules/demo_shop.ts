@@ -1,4 +1,4 @@
-// The demo module: crawls the bundled demo shop (src/demo/shop.ts), which `run-standalone --demo`
+// The demo module: crawls the bundled demo shop (examples/demo-shop/shop.ts), which `run-standalone --demo`
 // serves on 127.0.0.1. A two-step module: list pages lead to item pages, item pages give items.
 import { defineModule } from "../src/modules/define.ts";
 

@@ -7,6 +7,7 @@ import { dashboardCommand } from "./commands/dashboard.ts";
 import { configCommand } from "./commands/config.ts";
 import { dlqCommand } from "./commands/dlq.ts";
 import { exportCommand } from "./commands/export.ts";
+import { initCommand } from "./commands/init.ts";
 import { newModuleCommand } from "./commands/new-module.ts";
 import { parseCommand } from "./commands/parse.ts";
 import { runStandaloneCommand } from "./commands/run-standalone.ts";
@@ -28,6 +29,7 @@ const commands: Record<string, { run: Command; summary: string }> = {
   export: { run: exportCommand, summary: "write the stored items (Redis or PostgreSQL) as JSONL, JSON or CSV files" },
   config: { run: configCommand, summary: "check a config file: errors, warnings, effective settings" },
   parse: { run: parseCommand, summary: "run a module's parse on one page (URL or saved file) and print items and links" },
+  init: { run: initCommand, summary: "write a crawler project of your own to DIR (package.json, config, a module and its test)" },
   new: { run: newModuleCommand, summary: "write a module skeleton to modules/<name>.ts" },
   pause: { run: controlCommand("pause"), summary: "stop every worker of the crawl taking new work (or one module's)" },
   resume: { run: controlCommand("resume"), summary: "let the paused crawl (or module) go on" },

@@ -2,7 +2,7 @@
 // metrics against the shop's own count, fleet-wide pause through one worker's API (and per
 // module through the CLI), resume to the end; the log line of a Redis outage.
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type ShopServer, startShop } from "../src/demo/shop.ts";
+import { type ShopServer, startShop } from "../examples/demo-shop/shop.ts";
 import { itemStreamKey } from "../src/storage/redis-sink.ts";
 import { getJson, scrape, sumOf } from "./helpers/api.ts";
 import { deleteNamespace, freePort, rawClient, requireRedis, startRedisServer, stopRedisServer, uniqueName } from "./helpers/redis.ts";

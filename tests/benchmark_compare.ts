@@ -8,7 +8,7 @@
 // Scenarios: no latency at each concurrency of BENCH_CONCURRENCIES (16,64,200), and 50 ms latency
 // per response (BENCH_LATENCY_MS) at C = 200 (ideal 4 000 pages/s). Medians over BENCH_RUNS (3)
 // runs of pages/s, CPU per page (process.cpuUsage of the crawler, user+sys), peak RSS, and the
-// ratios mocra-ts/Crawlee and mocra-ts/bare. The mock shop (src/demo/serve.ts) runs in its own
+// ratios mocra-ts/Crawlee and mocra-ts/bare. The mock shop (examples/demo-shop/serve.ts) runs in its own
 // process; its ceiling is measured first (which also warms its page cache).
 //
 //   npx tsx tests/benchmark_compare.ts [--memory]

@@ -18,7 +18,7 @@
 import { Redis } from "ioredis";
 import { lastValueFrom, tap } from "rxjs";
 import { defaultConfig } from "../src/config/index.ts";
-import { startShop } from "../src/demo/shop.ts";
+import { startShop } from "../examples/demo-shop/shop.ts";
 import { parseHtml } from "../src/html/document.ts";
 import { fingerprint, request, type Request, response, uuidv7 } from "../src/model/index.ts";
 import { ModuleRegistry } from "../src/modules/registry.ts";

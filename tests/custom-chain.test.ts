@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { lastValueFrom, merge } from "rxjs";
 import { describe, expect, it } from "vitest";
-import { startShop } from "../src/demo/shop.ts";
+import { startShop } from "../examples/demo-shop/shop.ts";
 import { crawlWithCustomChain } from "../examples/custom-chain.ts";
 import {
   ack, dedup, defineModule, download, fromQueue, generate, HttpClient, JsonlSink, MemoryQueue, MemoryRateLimiter,

@@ -1,6 +1,6 @@
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { itemPrice, itemTitle, startShop, type ShopServer } from "../src/demo/shop.ts";
+import { itemPrice, itemTitle, startShop, type ShopServer } from "../examples/demo-shop/shop.ts";
 
 const LINK_RE = /href="(\/(?:item|list)\/\d+)"/g;
 

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { defaultConfig } from "../src/config/index.ts";
-import { startShop } from "../src/demo/shop.ts";
+import { startShop } from "../examples/demo-shop/shop.ts";
 import { runStandalone } from "../src/engine/standalone.ts";
 import { ModuleRegistry } from "../src/modules/registry.ts";
 import demoShop from "../modules/demo_shop.ts";

@@ -1,7 +1,7 @@
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config/index.ts";
 import { readStatus } from "../src/commands/status.ts";
-import { type ShopServer, startShop } from "../src/demo/shop.ts";
+import { type ShopServer, startShop } from "../examples/demo-shop/shop.ts";
 import { TOPICS } from "../src/model/index.ts";
 import { itemStreamKey } from "../src/storage/redis-sink.ts";
 import { deleteNamespace, rawClient, requireRedis, uniqueName, sinkItems } from "./helpers/redis.ts";

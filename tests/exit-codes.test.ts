@@ -3,7 +3,7 @@
 // a module's settings caught by `config check` and at start-up.
 import { writeFile } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import { type ShopServer, startShop } from "../src/demo/shop.ts";
+import { type ShopServer, startShop } from "../examples/demo-shop/shop.ts";
 import { readItems, runStandaloneProcess, standaloneDirs, until } from "./helpers/standalone-process.ts";
 import { runCli } from "./helpers/worker-process.ts";
 

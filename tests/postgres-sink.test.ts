@@ -10,7 +10,7 @@ import { parse as parseCsv } from "csv-parse/sync";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig, parseConfig } from "../src/config/index.ts";
 import { readStatus } from "../src/commands/status.ts";
-import { type ShopServer, startShop } from "../src/demo/shop.ts";
+import { type ShopServer, startShop } from "../examples/demo-shop/shop.ts";
 import { TOPICS } from "../src/model/index.ts";
 import { exportPostgresItems, PostgresItemSink, postgresEndpoint } from "../src/storage/postgres-sink.ts";
 import {

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { lastValueFrom, take, toArray } from "rxjs";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { fromRedisStream } from "../operators/index.ts";
-import { type ShopServer, startShop } from "../src/demo/shop.ts";
+import { type ShopServer, startShop } from "../examples/demo-shop/shop.ts";
 import { request } from "../src/model/index.ts";
 import { QueueKeys } from "../src/queue/redis/index.ts";
 import { connectRedisStream, redisSourceConfig } from "../src/queue/redis/source.ts";

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type ShopServer, startShop } from "../src/demo/shop.ts";
+import { type ShopServer, startShop } from "../examples/demo-shop/shop.ts";
 import { request as requestModel, taskModel } from "../src/model/index.ts";
 import { isFinished, RedisQueue } from "../src/queue/redis/index.ts";
 import { deleteNamespace, freePort, rawClient, redisTestConfig, requireRedis, sinkItems, uniqueName } from "./helpers/redis.ts";

@@ -3,7 +3,7 @@
 import { readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { type ShopServer, startShop } from "../src/demo/shop.ts";
+import { type ShopServer, startShop } from "../examples/demo-shop/shop.ts";
 import { startServer, type TestServer } from "./helpers/http-server.ts";
 import { cliPid, type Launch, readItems, runStandaloneProcess, type StandaloneDirs, standaloneDirs, until } from "./helpers/standalone-process.ts";
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { type ShopServer, startShop } from "../src/demo/shop.ts";
+import { type ShopServer, startShop } from "../examples/demo-shop/shop.ts";
 import { defineModule } from "../src/modules/define.ts";
 import { cleanup, crawl, expectFetchedOnceBarRetries, testConfig } from "./helpers/crawl.ts";
 import { html, startServer, type TestServer } from "./helpers/http-server.ts";
@@ -36,7 +36,7 @@ describe("standalone crawl of the demo shop", () => {
     const urls = new Set(run.items.map((i) => i.url));
     expect(urls.size).toBe(300);
     const item7 = run.items.find((i) => String(i.url).endsWith("/item/7"))!;
-    const { itemTitle, itemPrice } = await import("../src/demo/shop.ts");
+    const { itemTitle, itemPrice } = await import("../examples/demo-shop/shop.ts");
     expect(item7.title).toBe(itemTitle(7));
     expect(item7.price).toBe(itemPrice(7));
     expect(run.stats.pages).toBe(306);

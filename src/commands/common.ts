@@ -11,6 +11,8 @@ export class UsageError extends Error {}
 
 /** The project's own modules/ folder (the demo module lives there). */
 export const PROJECT_MODULES = fileURLToPath(new URL("../../modules/", import.meta.url));
+/** The module `run-standalone --demo` runs when no --module is given. */
+export const DEMO_MODULE = "demo_shop";
 
 export function loadConfigFrom(path: string | undefined): Promise<Config> {
   return loadConfig(path);
@@ -32,6 +34,12 @@ export async function loadRegistry(
   const registry = new ModuleRegistry(overrides);
   const local = resolve("modules");
   const paths = existsSync(local) ? [local] : [PROJECT_MODULES];
+  // a project of the user's own (`mocra-ts init`) crawls the bundled demo shop with the bundled
+  // demo module, which is not in its modules/
+  if (paths[0] === local && required.includes(DEMO_MODULE) && resolve(local) !== resolve(PROJECT_MODULES)) {
+    const demo = ["ts", "js"].map((ext) => resolve(PROJECT_MODULES, `${DEMO_MODULE}.${ext}`)).find((f) => existsSync(f));
+    if (demo && !existsSync(resolve(local, `${DEMO_MODULE}.ts`)) && !existsSync(resolve(local, `${DEMO_MODULE}.js`))) paths.push(demo);
+  }
   await registry.load([...paths, ...config.crawler.modulePaths], { required });
   for (const p of registry.problems) console.error(`warning: skipped ${p}`);
   checkModuleSections(config, registry);

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
-import { join, relative, resolve, sep } from "node:path";
+import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { UsageError } from "./common.ts";
@@ -16,9 +16,10 @@ Refuses to overwrite a file that exists.
 
 /** The text of a new module file (imports resolved from `dir` to this project's src/index.ts). */
 export function moduleSkeleton(name: string, startUrl: string, importPath: string): string {
+  const cli = importPath === "mocra-ts" ? "npx mocra-ts" : "npx tsx src/cli.ts";
   return `// modules/${name}.ts: written by \`new ${name}\`. Try it on one page without crawling:
-//   npx tsx src/cli.ts parse --module ${name} ${startUrl}
-// then crawl: npx tsx src/cli.ts run-standalone --module ${name}
+//   ${cli} parse --module ${name} ${startUrl}
+// then crawl: ${cli} run-standalone --module ${name}
 import { defineModule } from ${JSON.stringify(importPath)};
 
 export default defineModule({
@@ -39,6 +40,22 @@ export default defineModule({
   },
 });
 `;
+}
+
+/**
+ * How a module in `dir` imports mocra-ts: by package name where the package is installed (a
+ * project of the user's own, or the CLI running from an installed package); from a clone of
+ * this repository, which does not install itself, by a relative path to src/index.ts.
+ */
+function importPathFrom(dir: string): string {
+  const entry = fileURLToPath(new URL("../index.ts", import.meta.url));
+  if (!existsSync(entry)) return "mocra-ts";
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(join(d, "node_modules", "mocra-ts", "package.json"))) return "mocra-ts";
+    if (dirname(d) === d) break;
+  }
+  const rel = relative(dir, entry).split(sep).join("/");
+  return rel.startsWith(".") ? rel : `./${rel}`;
 }
 
 function hostOf(url: string): string {
@@ -67,11 +84,8 @@ export async function newModuleCommand(argv: string[]): Promise<number> {
   const dir = resolve(values.dir ?? "modules");
   const file = join(dir, `${name}.ts`);
   if (existsSync(file)) throw new UsageError(`${file} exists; not overwriting it`);
-  const entry = fileURLToPath(new URL("../index.ts", import.meta.url));
-  let rel = relative(dir, entry).split(sep).join("/");
-  if (!rel.startsWith(".")) rel = `./${rel}`;
   await mkdir(dir, { recursive: true });
-  await writeFile(file, moduleSkeleton(name, url, rel));
+  await writeFile(file, moduleSkeleton(name, url, importPathFrom(dir)));
   console.log(`wrote ${file}`);
   return 0;
 }

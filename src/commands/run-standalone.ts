@@ -1,7 +1,7 @@
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { MemoryPauseFlag } from "../control/pause.ts";
-import { startShop } from "../demo/shop.ts";
+import type { ShopServer } from "../../examples/demo-shop/shop.ts";
 import { ALL_ROLES } from "../engine/flows.ts";
 import { createLogger, type Observed, observeCrawl } from "../engine/observability.ts";
 import { summaryText } from "../engine/progress.ts";
@@ -14,7 +14,7 @@ import type { Queue } from "../queue/queue.ts";
 import { onStopSignals } from "../runtime/index.ts";
 import { lastRunIn } from "../state/state-folder.ts";
 import { schedulesOf } from "../modules/schedules.ts";
-import { loadConfigFrom, loadRegistry, parseLogLevel, UsageError } from "./common.ts";
+import { DEMO_MODULE, loadConfigFrom, loadRegistry, parseLogLevel, UsageError } from "./common.ts";
 
 export const usage = `usage: run-standalone [--config PATH] [--module NAME]... [--resume] [--demo [--items N]] [--schedule] [--log-level L]
 
@@ -28,7 +28,8 @@ The frontier (queued requests, seen set, dead letters, stored marks) is kept on 
                   fetched again, and the output gets no duplicate item; with nothing
                   unfinished there, says when the last run finished and exits 0 without
                   crawling (a fresh crawl is the plain command)
-  --demo          serve the bundled demo shop on 127.0.0.1 and crawl it with modules/demo_shop.ts
+  --demo          serve the bundled demo shop on 127.0.0.1 and crawl it with the bundled demo_shop
+                  module, or with the --module(s) given (their start_url set to the shop's)
   --items N       with --demo: items in the demo shop (default 200)
   --schedule      keep running and submit each module's cron schedule at its ticks (modules
                   without one run once); stop with Ctrl-C
@@ -75,14 +76,17 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
   const config = await loadConfigFrom(values.config);
   let modules = values.module ?? [];
   const overrides: Record<string, Record<string, unknown>> = {};
-  let shop: Awaited<ReturnType<typeof startShop>> | undefined;
+  let shop: ShopServer | undefined;
   if (values.demo) {
     const items = values.items === undefined ? 200 : Number(values.items);
     if (!Number.isInteger(items) || items < 1) throw new UsageError(`--items must be a whole number >= 1, got ${values.items}`);
+    // the demo shop is an example beside the engine, loaded only for --demo
+    const { startShop } = await import("../../examples/demo-shop/shop.ts");
     shop = await startShop({ items });
     console.error(`demo shop with ${items} items serving at ${shop.url}`);
-    overrides.demo_shop = { start_url: `${shop.url}/list/0` };
-    if (modules.length === 0) modules = ["demo_shop"];
+    if (modules.length === 0) modules = [DEMO_MODULE];
+    // every module run against the demo starts at its first list page
+    for (const m of modules) overrides[m] = { start_url: `${shop.url}/list/0` };
   }
   if (values.resume && !values.demo) {
     const last = lastRunIn(config.state.dir, config.name);

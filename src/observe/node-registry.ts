@@ -236,11 +236,19 @@ function localHostname(): string {
   }
 }
 
-const PACKAGE_VERSION: string = (() => {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version?: unknown };
-    return typeof pkg.version === "string" ? pkg.version : "0.0.0";
-  } catch {
-    return "0.0.0";
+/**
+ * mocra-ts's own package.json (name, version, dependencies): two levels up from src/observe/ in
+ * the repository, three from dist/src/observe/ in the installed package.
+ */
+export const OWN_PACKAGE: { name: string; version: string; dependencies: Record<string, string> } = (() => {
+  for (const path of ["../../package.json", "../../../package.json"]) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), "utf8")) as { name?: unknown; version?: unknown; dependencies?: Record<string, string> };
+      if (pkg.name === "mocra-ts" && typeof pkg.version === "string") return { name: pkg.name, version: pkg.version, dependencies: pkg.dependencies ?? {} };
+    } catch {
+      // not there: the other layout
+    }
   }
+  return { name: "mocra-ts", version: "0.0.0", dependencies: {} };
 })();
+const PACKAGE_VERSION = OWN_PACKAGE.version;

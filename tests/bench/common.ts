@@ -161,11 +161,11 @@ export interface ShopProcess {
   stop(): Promise<{ hits: number; cpuMs: number; usPerHit: number }>;
 }
 
-/** Starts src/demo/serve.ts in its own process (pinned to `cpu` if given); resolves once it listens. */
+/** Starts examples/demo-shop/serve.ts in its own process (pinned to `cpu` if given); resolves once it listens. */
 export async function startShopProcess(o: { items: number; latencyMs?: number; cpu?: string }): Promise<ShopProcess> {
   const args = ["--items", String(o.items), "--stats"];
   if (o.latencyMs) args.push("--latency", String(o.latencyMs));
-  const [cmd, argv] = nodeCommand("src/demo/serve.ts", args, o.cpu);
+  const [cmd, argv] = nodeCommand("examples/demo-shop/serve.ts", args, o.cpu);
   const child = spawn(cmd, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";

@@ -2,8 +2,8 @@
  * Runs the demo shop in its own process (for benchmarks that keep the mock out of the
  * process under test).
  *
- *   tsx src/demo/serve.ts [--items N] [--per-page N] [--latency MS] [--host H] [--port P]
- *   deno run -A src/demo/serve.ts ...
+ *   tsx examples/demo-shop/serve.ts [--items N] [--per-page N] [--latency MS] [--host H] [--port P]
+ *   deno run -A examples/demo-shop/serve.ts ...
  *
  * Prints exactly one line `SHOP_URL <url>` to stdout once listening; exits 0 on SIGTERM/SIGINT
  * after closing the server. Errors go to stderr with exit code 2 (usage) or 1 (startup).

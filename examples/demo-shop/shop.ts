@@ -17,7 +17,7 @@
  * Rendered pages are cached as Buffers (lazily, on first request) when N <= 50 000, otherwise
  * rendered on every request.
  *
- * Serving ceiling (measured with src/demo/measure.ts against `serve.ts --stats` in its own
+ * Serving ceiling (measured with examples/demo-shop/measure.ts against `serve.ts --stats` in its own
  * process; Node 20, 2-vCPU container, keep-alive, concurrency 64, client on the same box):
  *   - server cost ~100-110 us CPU per cached page, the same as a bare node:http server answering
  *     a fixed 6 KB Buffer (85-98 us on that box) => ~9-10k pages/s per server process;

@@ -3,11 +3,11 @@
  * keep-alive workers fetching /item/ID round-robin (plus a list page every 50 requests) for
  * `--seconds` (default 5, after a warm-up of at least 1 s and one full pass over the items).
  *
- *   tsx src/demo/measure.ts [--url http://127.0.0.1:PORT] [--items N] [--client fetch|http]
+ *   tsx examples/demo-shop/measure.ts [--url http://127.0.0.1:PORT] [--items N] [--client fetch|http]
  *                           [--concurrency C] [--seconds S]
  *
  * Without --url the shop runs in this same process (client and server then share one thread,
- * so that number is a lower bound); start `src/demo/serve.ts` separately and pass --url to
+ * so that number is a lower bound); start `examples/demo-shop/serve.ts` separately and pass --url to
  * measure the server process alone. `--client fetch` uses node's built-in fetch (undici),
  * `--client http` node:http with a keep-alive Agent (cheaper per request on the client side).
  */
