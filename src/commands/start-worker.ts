@@ -162,6 +162,11 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
     requestStop(err.message);
   }, events);
   const stopCountingRuns = countRuns(events, redis);
+  // a cron tick's run is listed (status, /runs) from its submission, as a submitted one
+  const runBook = redis.runs();
+  const recordTicks = events.on("schedule_submitted").subscribe((e) => {
+    runBook.record(e.runId, [e.module]).catch(() => {}); // only the listing waits for it: the run is counted anyway
+  });
   const sink = withStoreMiddleware(await createWorkerSink(config), middleware);
   const stats = new CrawlStats(events);
   // rate limits, concurrency leases, robots.txt, caches and backoff shared with every worker
@@ -242,6 +247,7 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   await politeness.close();
   cacheRedis.disconnect();
   stopCountingRuns();
+  recordTicks.unsubscribe();
   await queue.close();
   removeSignals();
   stats.stop();
