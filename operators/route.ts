@@ -22,6 +22,8 @@ export function route(targets: {
   events?: EventBus;
   bounds?: CrawlBounds;
   middleware?: MiddlewareChains;
+  /** `output.max_item_bytes`: an item with more JSON dead-letters its page */
+  maxItemBytes?: number;
 }): OperatorFunction<Job<Parsed>, Job<Parsed>> {
   const stored = pipe(sink(targets.sink, targets), toQueue(targets.queue, targets), ack(targets));
   return targets.middleware?.anyData ? pipe(applyDataMiddleware(targets.middleware, targets), stored) : stored;

@@ -16,7 +16,7 @@ export function toQueue(queue: Queue, options: { events?: EventBus; bounds?: Cra
     const { tasks } = parsed.output;
     try {
       const requests = options.bounds
-        ? await options.bounds.followUps(parsed.response, parsed.output.requests, parsed.output.items.length)
+        ? await options.bounds.followUps(parsed.response, parsed.output.requests, parsed.output.items.length, parsed.url)
         : parsed.output.requests;
       // follow-ups parse() left out as seen before are duplicates the queue did not have to drop
       const seenBefore = parsed.output.seenBefore ?? 0;

@@ -52,6 +52,7 @@ const EXPECTED_DEFAULTS: Config = {
     maxDepth: 0,
     maxRequests: 0,
     maxItems: 0,
+    maxBarrenHops: 20,
   },
   downloadConfig: {
     timeout: 30,
@@ -95,7 +96,7 @@ const EXPECTED_DEFAULTS: Config = {
     blobStorage: { path: "" },
   },
   cache: { ttl: 300, compressionThreshold: 1024, l1MaxEntries: 10000, redis: null },
-  output: { sink: "jsonl", path: "output", redisMaxLen: 0, redisSeenTtlSecs: 0, postgresBatchRows: 500, postgresOutageSecs: 600, mode: "replace" },
+  output: { sink: "jsonl", path: "output", redisMaxLen: 0, redisSeenTtlSecs: 0, postgresBatchRows: 500, postgresOutageSecs: 600, maxItemBytes: 8388608, mode: "replace" },
   middleware: { userAgents: [], defaultHeaders: [], requiredFields: [], itemSchema: "", paths: [] },
   scheduler: { misfireToleranceSecs: 300, concurrency: 100, leaderLeaseSecs: 10 },
   db: { url: "", databaseSchema: "public", poolSize: 4, tls: false },
@@ -261,6 +262,7 @@ const FULL_CONFIG: Config = {
     maxDepth: 3,
     maxRequests: 100,
     maxItems: 50,
+    maxBarrenHops: 20,
   },
   downloadConfig: {
     timeout: 12.5,
@@ -316,7 +318,7 @@ const FULL_CONFIG: Config = {
       tls: true,
     },
   },
-  output: { sink: "stdout", path: "out/items", redisMaxLen: 100000, redisSeenTtlSecs: 86400, postgresBatchRows: 50, postgresOutageSecs: 30, mode: "append" },
+  output: { sink: "stdout", path: "out/items", redisMaxLen: 100000, redisSeenTtlSecs: 86400, postgresBatchRows: 50, postgresOutageSecs: 30, maxItemBytes: 8388608, mode: "append" },
   middleware: { userAgents: ["ua-1", "ua-2"], defaultHeaders: ["Accept-Language: en"], requiredFields: ["title"], itemSchema: "schema.json", paths: [] },
   scheduler: { misfireToleranceSecs: 30, concurrency: 4, leaderLeaseSecs: 2 },
   db: { url: "", databaseSchema: "crawl", poolSize: 2, tls: true },
@@ -467,7 +469,7 @@ describe("validation errors", () => {
 
   it("unknown key without a near miss lists the known keys", () => {
     const e = configError(() => parseConfig("[output]\nzzz = 1\n", "c.toml"));
-    expect(e.message).toBe('c.toml:2: unknown key "output.zzz"; known keys in [output]: sink, path, redis_max_len, redis_seen_ttl_secs, postgres_batch_rows, postgres_outage_secs, mode');
+    expect(e.message).toBe('c.toml:2: unknown key "output.zzz"; known keys in [output]: sink, path, redis_max_len, redis_seen_ttl_secs, postgres_batch_rows, postgres_outage_secs, max_item_bytes, mode');
   });
 
   it("unknown sections", () => {

@@ -9,7 +9,8 @@ import process from "node:process";
 import { bincodeCodec, CodecError } from "../src/codec/index.ts";
 import { parseConfig } from "../src/config/index.ts";
 import type { Topic } from "../src/model/index.ts";
-import { exportPostgresItems, openPostgres, PostgresItemSink } from "../src/storage/postgres-sink.ts";
+import { exportPostgresItems } from "../src/storage/export-postgres.ts";
+import { openPostgres, PostgresItemSink } from "../src/storage/postgres-sink.ts";
 
 function check(cond: boolean, what: string): void {
   if (!cond) {

@@ -13,7 +13,8 @@ import { connectionOptions } from "../src/redis/connection.ts";
 import { redisSourceConfig } from "../src/queue/redis/source.ts";
 import { createWorkerSink } from "../src/commands/start-worker.ts";
 import { parseConfig } from "../src/config/index.ts";
-import { countItems, exportItems, itemSeenKey, itemStreamKey, RedisItemSink } from "../src/storage/redis-sink.ts";
+import { countItems, exportItems } from "../src/storage/export-redis.ts";
+import { itemSeenKey, itemStreamKey, RedisItemSink } from "../src/storage/redis-sink.ts";
 import { deleteNamespace, freePort, rawClient, REDIS_HOST, REDIS_PORT, requireRedis, uniqueName } from "./helpers/redis.ts";
 import { ROOT, runCli, writeConfig } from "./helpers/worker-process.ts";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { canonicalHttpUrl, parseHtml, type HtmlDocument } from "../src/html/document.ts";
+import { canonicalHttpUrl, MAX_NESTING_DEPTH, parseHtml, type HtmlDocument } from "../src/html/document.ts";
 
 const PAGE = "https://shop.example.com/list/3?page=2#results";
 
@@ -400,10 +400,25 @@ describe("malformed html", () => {
 
   it("does not overflow the stack on 20 000 unclosed <div>s", () => {
     const d = doc("<div>".repeat(20_000) + `<p class="deep">deep <a href="/deep">d</a></p>`);
-    expect(d.text("p.deep")).toBe("deep d");
+    // past the nesting cap (512, as in Chromium) the <a> becomes the <p>'s sibling, as a browser makes it
+    expect(d.text("p.deep")).toBe("deep");
     expect(d.links()).toEqual(["https://shop.example.com/deep"]);
-    expect(d.select("div div p").length).toBe(1);
+    expect(d.select("div div p.deep").length).toBe(1); // (the stray </p> then opens an empty <p>, as in a browser)
     expect(d.text("div")).toBe("deep d");
+  });
+
+  it("caps nesting at 512 open elements as browsers do: deeper elements become siblings, nothing is lost", () => {
+    const n = 5_000;
+    const d = doc(`<body>${Array.from({ length: n }, (_, i) => `<div id="d${i}">`).join("")}<p class="deep">deep <a href="/deep">d</a></p>${"</div>".repeat(n)}</body>`);
+    expect(MAX_NESTING_DEPTH).toBe(512);
+    expect(d.select("div").length).toBe(n);
+    expect(d.text("p.deep")).toBe("deep"); // the <a> opened past the cap is the <p>'s sibling
+    expect(d.select("#d510 ~ p.deep").length).toBe(1);
+    expect(d.links()).toEqual(["https://shop.example.com/deep"]);
+    // body + 510 nested divs and the next reach the cap: every div after that is a sibling of #d510
+    expect(d.select("#d509 > #d510").length).toBe(1);
+    expect(d.select("#d510 > #d511").length).toBe(0);
+    expect(d.select("#d509 > #d4999").length).toBe(1);
   });
 });
 

@@ -12,7 +12,8 @@ import { loadConfig, parseConfig } from "../src/config/index.ts";
 import { readStatus } from "../src/commands/status.ts";
 import { type ShopServer, startShop } from "../examples/demo-shop/shop.ts";
 import { TOPICS } from "../src/model/index.ts";
-import { exportPostgresItems, PostgresItemSink, postgresEndpoint } from "../src/storage/postgres-sink.ts";
+import { exportPostgresItems } from "../src/storage/export-postgres.ts";
+import { PostgresItemSink, postgresEndpoint } from "../src/storage/postgres-sink.ts";
 import {
   dropSchema,
   PG_URL,

@@ -5,7 +5,8 @@ import { Writable } from "node:stream";
 import type { Redis } from "ioredis";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { defaultConfig } from "../src/config/index.ts";
-import { countItems, exportItems, itemSeenKey, itemStreamKey, listItemModules, RedisItemSink } from "../src/storage/redis-sink.ts";
+import { countItems, exportItems, listItemModules } from "../src/storage/export-redis.ts";
+import { itemSeenKey, itemStreamKey, RedisItemSink } from "../src/storage/redis-sink.ts";
 import { deleteNamespace, rawClient, REDIS_HOST, REDIS_PORT, requireRedis, uniqueName } from "./helpers/redis.ts";
 
 await requireRedis("redis-sink tests");

@@ -3,12 +3,16 @@
 // Depth travels with each request, in mocra's MetaData: `meta.task` holds `{"depth": N}` (a JSON
 // object; other keys there are kept), and a Response carries its Request's meta, so a follow-up
 // made on any worker gets its parent's depth + 1. Start requests are depth 0.
+// Crawl traps travel the same way: `meta.task.trap` holds the URL shape of the page a request was
+// found on, how many pages of that shape in a row found nothing new (`barren`), and a hash of
+// what that page found (`found`), so any worker can tell whether the chain still discovers.
 // Budgets are counted per run (TaskModel.run_id) and module, in a BudgetStore: one process's, or
 // Redis for every worker of the run.
 
 import type { CrawlerConfig } from "../config/schema.ts";
 import type { CrawlEvent } from "../events/events.ts";
 import { fingerprint, type JsonValue, type MetaData, type Request, type Response } from "../model/index.ts";
+import { setHash, urlShape } from "../url/shape.ts";
 import type { BudgetKey, BudgetName, BudgetStore } from "./budget-store.ts";
 
 /** The limits of one module; 0 = unlimited. */
@@ -19,6 +23,41 @@ export interface Limits {
   maxDepth: number;
   maxRequests: number;
   maxItems: number;
+  maxBarrenHops: number;
+}
+
+/** Where a request sits in a chain of pages of one URL shape (see the header). */
+export interface TrapTrail {
+  /** the URL shape of the page the request was found on */
+  shape: string;
+  /** pages of that shape in a row, up to that page, that found nothing new */
+  barren: number;
+  /** hash of what that page found: its new links of other shapes */
+  found: string;
+}
+
+/** The trap trail a request (or the Response it made) carries, if any. */
+export function trailOf(meta: MetaData): TrapTrail | undefined {
+  const t = meta.task;
+  if (!t || typeof t !== "object" || Array.isArray(t)) return undefined;
+  const trap = t.trap;
+  if (!trap || typeof trap !== "object" || Array.isArray(trap)) return undefined;
+  const { shape, barren, found } = trap;
+  if (typeof shape !== "string" || typeof barren !== "number" || typeof found !== "string") return undefined;
+  return { shape, barren, found };
+}
+
+/**
+ * The trail of a page's follow-ups of its own shape: one more barren page if the page is of its
+ * parent's shape and found what its parent found (no items, no new links of another shape).
+ */
+export function nextTrail(pageUrl: string, parent: TrapTrail | undefined, requests: readonly Request[], items: number): TrapTrail {
+  const shape = urlShape(pageUrl);
+  const others: string[] = [];
+  for (const r of requests) if (urlShape(r.url) !== shape) others.push(r.url);
+  const found = setHash(others);
+  const barren = items === 0 && parent !== undefined && parent.shape === shape && parent.found === found;
+  return { shape, barren: barren ? parent.barren + 1 : 0, found };
 }
 
 /** The link depth a request (or the Response it made) was found at. */
@@ -40,7 +79,7 @@ export function withDepth(meta: MetaData, depth: number): MetaData {
 
 export interface CrawlBoundsOptions {
   store: BudgetStore;
-  crawler: Pick<CrawlerConfig, "maxDepth" | "maxRequests" | "maxItems">;
+  crawler: Pick<CrawlerConfig, "maxDepth" | "maxRequests" | "maxItems"> & Partial<Pick<CrawlerConfig, "maxBarrenHops">>;
   /** a module's own settings (maxDepth, maxRequests, maxItems win over [crawler]) */
   settingsOf: (module: string) => BoundSettings | undefined;
   emit?: (event: CrawlEvent) => void;
@@ -67,6 +106,7 @@ export class CrawlBounds {
       maxDepth: wholeNumber(s?.maxDepth) ?? c.maxDepth,
       maxRequests: wholeNumber(s?.maxRequests) ?? c.maxRequests,
       maxItems: wholeNumber(s?.maxItems) ?? c.maxItems,
+      maxBarrenHops: wholeNumber(s?.maxBarrenHops) ?? c.maxBarrenHops ?? 0,
     };
   }
 
@@ -94,8 +134,10 @@ export class CrawlBounds {
    * The follow-ups of a parsed page that may be enqueued: each gets the page's depth + 1; those
    * beyond max_depth, and all of them once the run has spent a budget, are left out (counted in
    * a `bounded` event). `items` is how many items the page stored (counted towards max_items).
+   * Follow-ups of the page's own URL shape carry its trap trail; once max_barren_hops pages of
+   * that shape in a row found nothing new, they are left out (a `links_dropped` event).
    */
-  async followUps(response: Response, requests: Request[], items: number): Promise<Request[]> {
+  async followUps(response: Response, requests: Request[], items: number, pageUrl?: string): Promise<Request[]> {
     const limits = this.limitsOf(response.module);
     const key = { runId: response.runId, module: response.module };
     // items are counted for every run with a budget, so that `status` shows them
@@ -116,7 +158,41 @@ export class CrawlBounds {
     }
     // the requests were just made by this page's parse: set their depth in place
     for (const r of requests) r.meta = withDepth(r.meta, depth);
-    return requests;
+    return pageUrl === undefined ? requests : this.withoutTraps(response, pageUrl, requests, items, limits.maxBarrenHops);
+  }
+
+  /** `requests` with the page's trap trail on those of its shape; none of them past maxBarrenHops. */
+  private withoutTraps(response: Response, pageUrl: string, requests: Request[], items: number, maxBarrenHops: number): Request[] {
+    if (maxBarrenHops === 0) return requests;
+    const trail = nextTrail(pageUrl, trailOf(response.metadata), requests, items);
+    const kept: Request[] = [];
+    let dropped: Request | undefined;
+    let count = 0;
+    for (const r of requests) {
+      if (urlShape(r.url) !== trail.shape) {
+        kept.push(r);
+        continue;
+      }
+      if (trail.barren >= maxBarrenHops) {
+        dropped ??= r;
+        count++;
+        continue;
+      }
+      const t = r.meta.task as { [key: string]: JsonValue };
+      r.meta = { ...r.meta, task: { ...t, trap: { ...trail } } };
+      kept.push(r);
+    }
+    if (dropped) {
+      const domain = (() => {
+        try {
+          return new URL(dropped.url).host;
+        } catch {
+          return "";
+        }
+      })();
+      this.o.emit?.({ type: "links_dropped", module: response.module, domain, reason: `crawl trap (${maxBarrenHops} pages of one URL shape in a row found nothing new: max_barren_hops)`, count, example: dropped.url });
+    }
+    return kept;
   }
 
   /** Whether any of these modules (or [crawler]) sets max_requests or max_items: else no budget stage is needed. */

@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { TOPICS, type Topic } from "../model/index.ts";
+import { TOPICS, type Topic, URL_HEADER } from "../model/index.ts";
 import { RedisQueue } from "../queue/redis/index.ts";
 import { loadConfigFrom, UsageError } from "./common.ts";
 import { printable } from "../text/printable.ts";
@@ -41,10 +41,8 @@ export async function dlqCommand(argv: string[]): Promise<number> {
       const letters = await queue.listDeadLetters(topic, count ?? 20);
       if (letters.length === 0) console.log(`no dead letters in ${topic}`);
       for (const d of letters) {
-        const m = d.message as { url?: string; module?: string } | undefined;
-        const what = m === undefined ? "(undecodable payload)" : (m.url ?? m.module ?? "");
         // reasons and URLs come from the network: no raw control characters on the terminal
-        console.log(`${d.id}  ${d.priority}  ${printable(d.reason)}  [was ${d.originalId}]  ${printable(what)}`);
+        console.log(`${d.id}  ${d.priority}  ${printable(d.reason)}  [was ${d.originalId}]  ${printable(whatOf(d.message))}`);
       }
     } else if (action === "replay") {
       console.log(`replayed ${await queue.replayDeadLetters(topic, count ?? Number.MAX_SAFE_INTEGER)} dead letters of ${topic}`);
@@ -55,4 +53,25 @@ export async function dlqCommand(argv: string[]): Promise<number> {
     await queue.close();
   }
   return 0;
+}
+
+/**
+ * What a dead letter of any topic was about: its module(s) and URL where it has them (a task's
+ * `module` is a list, or null for every module; a response carries its URL), else its run.
+ */
+export function whatOf(message: unknown): string {
+  if (message === undefined || message === null || typeof message !== "object") return "(undecodable payload)";
+  const m = message as { url?: unknown; module?: unknown; runId?: unknown; headers?: unknown };
+  const parts: string[] = [];
+  if (Array.isArray(m.module)) parts.push(`module ${m.module.map(String).join(",")}`);
+  else if (m.module === null) parts.push("every module");
+  else if (typeof m.module === "string") parts.push(m.module);
+  let url = typeof m.url === "string" ? m.url : undefined;
+  if (url === undefined && Array.isArray(m.headers)) {
+    const header = (m.headers as unknown[]).find((h): h is [string, string] => Array.isArray(h) && h[0] === URL_HEADER && typeof h[1] === "string");
+    url = header?.[1];
+  }
+  if (url !== undefined) parts.push(url);
+  if (parts.length === 0 && typeof m.runId === "string") parts.push(`run ${m.runId}`);
+  return parts.join(" ");
 }

@@ -4,8 +4,9 @@ import { parseArgs } from "node:util";
 import type { Config } from "../config/index.ts";
 import { openConnection } from "../redis/connection.ts";
 import { EXPORT_FORMATS, type ExportFormat } from "../storage/export.ts";
-import { connectPostgres, exportPostgresItems, listPostgresModules } from "../storage/postgres-sink.ts";
-import { exportItems, listItemModules } from "../storage/redis-sink.ts";
+import { exportPostgresItems, listPostgresModules } from "../storage/export-postgres.ts";
+import { exportItems, listItemModules } from "../storage/export-redis.ts";
+import { connectPostgres } from "../storage/postgres-sink.ts";
 import { loadConfigFrom, UsageError } from "./common.ts";
 
 export const usage = `usage: export [--config PATH] [--module NAME]... [--out DIR] [--format jsonl|json|csv] [--delete] [--from redis|postgres]

@@ -167,6 +167,12 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   const recordTicks = events.on("schedule_submitted").subscribe((e) => {
     runBook.record(e.runId, [e.module]).catch(() => {}); // only the listing waits for it: the run is counted anyway
   });
+  // a file this worker writes (a JSONL or stdout sink) that cannot be written stops it: one line, exit 1
+  events.listen(["write_fault"], (e) => {
+    if (fatal) return;
+    fatal = new Error(e.message);
+    requestStop("write fault");
+  });
   const sink = withStoreMiddleware(await createWorkerSink(config), middleware);
   const stats = new CrawlStats(events);
   // rate limits, concurrency leases, robots.txt, caches and backoff shared with every worker

@@ -52,6 +52,8 @@ export interface CrawlerConfig {
   maxDepth: number;
   maxRequests: number;
   maxItems: number;
+  /** crawl traps: follow-ups of one URL shape after this many pages of it in a row found nothing new (0 = off) */
+  maxBarrenHops: number;
 }
 
 /** `[download_config]` */
@@ -129,6 +131,8 @@ export interface OutputConfig {
   redisSeenTtlSecs: number;
   postgresBatchRows: number;
   postgresOutageSecs: number;
+  /** the most JSON one item may take; a page with a bigger item is dead-lettered */
+  maxItemBytes: number;
   /** run-standalone: a fresh run replaces each module's JSONL file, or appends to it */
   mode: "replace" | "append";
 }
@@ -470,6 +474,13 @@ const crawlerFields: FieldTable<CrawlerConfig> = {
     min: 0,
     description: "Items stored per run and module after which the run stops enqueueing and downloading; 0 = unlimited. A module's maxItems wins.",
   },
+  maxBarrenHops: {
+    key: "max_barren_hops",
+    type: "integer",
+    default: 20,
+    min: 0,
+    description: "Crawl traps: a chain of pages of one URL shape (digits aside) that stays this many pages in a row without new items or new links of another shape is not followed further; 0 = off. A module's maxBarrenHops wins.",
+  },
 };
 
 const downloadFields: FieldTable<DownloadConfig> = {
@@ -795,6 +806,13 @@ const outputFields: FieldTable<OutputConfig> = {
     default: 600,
     min: 1,
     description: "PostgreSQL sink: seconds writes wait for a database that went away (nothing is acked meanwhile) before they fail.",
+  },
+  maxItemBytes: {
+    key: "max_item_bytes",
+    type: "integer",
+    default: 8 * 1024 * 1024,
+    min: 1,
+    description: "Most bytes of JSON one item may take in any sink; a page with a bigger item (or one JSON cannot hold: a BigInt, a cycle) is dead-lettered with the reason.",
   },
   mode: {
     key: "mode",

@@ -171,6 +171,21 @@ function toDownloadError(err: unknown, deadline: Deadline): DownloadError {
   if (deadline.aborted && deadline.reason instanceof DownloadError) return deadline.reason;
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
   const detail = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
+  // the server answered, but with what no HTTP parser accepts (10 000 headers, a malformed
+  // status line or header): the page's fault, not the host's health, and the same next time
+  // (undici's dispatcher throws its error as it is; fetch wraps it as the cause)
+  const own = err as { code?: string; message?: string; name?: string };
+  for (const e of [own, cause as typeof own | undefined]) {
+    if (e?.name === "HTTPParserError" || isRejectedResponse(e?.code)) return new DownloadError(`response rejected by the HTTP parser: ${[e?.code, e?.message].filter(Boolean).join(" ")}`, false);
+  }
   return new DownloadError(`network error: ${detail}`, true);
+}
+
+/** undici's codes for a response its parser refuses (llhttp's HPE_* and the header limits). */
+function isRejectedResponse(code: string | undefined): boolean {
+  if (code === undefined) return false;
+  if (code === "UND_ERR_HEADERS_OVERFLOW") return true;
+  // a connection closed mid-response is the network's doing, not the page's
+  return code.startsWith("HPE_") && !/^HPE_(CLOSED_CONNECTION|INVALID_EOF_STATE|PAUSED)/.test(code);
 }
 

@@ -232,7 +232,7 @@ export function requestFlow(deps: FlowDeps, signal: AbortSignal): Observable<unk
   return source(deps, "request", effectivePrefetch(deps.config), signal, true).pipe(
     fetchStages(deps),
     parseStage(deps),
-    route({ sink: deps.sink, queue: deps.queue, events: deps.events, bounds: boundsOf(deps), middleware: middlewareOf(deps) }),
+    route({ sink: deps.sink, queue: deps.queue, events: deps.events, bounds: boundsOf(deps), middleware: middlewareOf(deps), maxItemBytes: deps.config.output.maxItemBytes }),
     settleFailures(deps),
   );
 }
@@ -264,7 +264,7 @@ export function responseFlow(deps: FlowDeps, signal: AbortSignal): Observable<un
       return { response, fingerprint: response.requestHash ?? response.id, url };
     }),
     parseStage(deps),
-    route({ sink: deps.sink, queue: deps.queue, events: deps.events, bounds: boundsOf(deps), middleware: middlewareOf(deps) }),
+    route({ sink: deps.sink, queue: deps.queue, events: deps.events, bounds: boundsOf(deps), middleware: middlewareOf(deps), maxItemBytes: deps.config.output.maxItemBytes }),
     settleFailures(deps),
   );
 }

@@ -14,6 +14,7 @@ import type { CreditMeter } from "../observe/credit.ts";
 import type { Logger } from "../observe/logger.ts";
 import { MemoryQueue } from "../queue/memory-queue.ts";
 import { MemoryRateLimiter } from "../ratelimit/memory-limiter.ts";
+import type { FileWriteFault } from "../state/errors.ts";
 import { StateFolder } from "../state/state-folder.ts";
 import { JsonlSink, type JsonlSinkOptions } from "../storage/jsonl-sink.ts";
 import { openPostgres, PostgresItemSink, postgresEndpoint } from "../storage/postgres-sink.ts";
@@ -85,15 +86,16 @@ export interface StandaloneResult {
 export function createLocalSink(config: Config, jsonl?: JsonlSinkOptions): ItemSink {
   switch (config.output.sink) {
     case "stdout":
-      return new StdoutSink();
+      return new StdoutSink(config.output.maxItemBytes);
     case "jsonl":
-      return new JsonlSink(config.output.path, jsonl);
+      return new JsonlSink(config.output.path, { maxItemBytes: config.output.maxItemBytes, ...jsonl });
     case "redis":
       throw new Error('output.sink = "redis" needs Redis: use start-worker, or set output.sink = "jsonl" for run-standalone');
     case "postgres": // lazy pool: nothing connects until the first write (PostgresItemSink.connect checks first)
       return new PostgresItemSink(openPostgres(config), config.db.databaseSchema, postgresEndpoint(config.db.url), {
         batchRows: config.output.postgresBatchRows,
         outageSecs: config.output.postgresOutageSecs,
+        maxItemBytes: config.output.maxItemBytes,
       }, true);
   }
 }
@@ -121,6 +123,15 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
 
   const events = options.events ?? new EventBus();
   const stats = new CrawlStats(events);
+  // a file that cannot be written (a full disk) stops the crawl: the first fault is the one reported
+  let fault: Error | undefined;
+  let onFault = (): void => {};
+  const faulted = (f: FileWriteFault): void => events.emit({ type: "write_fault", path: f.path, message: f.message });
+  const stopListening = events.listen(["write_fault"], (e) => {
+    if (fault) return;
+    fault = new Error(e.message);
+    onFault();
+  });
   const folder = options.state
     ? StateFolder.open({
         dir: config.state.dir,
@@ -129,6 +140,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
         resume: options.state.resume,
         fsync: config.state.fsync,
         segmentBytes: config.state.segmentMb * 1024 * 1024,
+        onFault: faulted,
       })
     : undefined;
   for (const note of folder?.notes ?? []) options.state?.notify?.(note);
@@ -136,7 +148,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
   const middleware = await loadMiddlewareChains(config, registry, options.middleware);
   const output =
     options.sink ??
-    (config.output.sink === "postgres" ? await PostgresItemSink.connect(config) : createLocalSink(config, { mode: config.output.mode, marks: folder?.marks }));
+    (config.output.sink === "postgres" ? await PostgresItemSink.connect(config) : createLocalSink(config, { mode: config.output.mode, marks: folder?.marks, onFault: faulted }));
   const sink = withStoreMiddleware(output, middleware);
   const worker = new Worker(
     {
@@ -192,22 +204,31 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
       interrupted = true;
       done();
     };
+    onFault = () => {
+      stopProgress(); // the fault is reported once, by the caller: not the errors of the pages still in flight
+      onAbort();
+    };
     const done = () => {
       clearInterval(timer);
       options.signal?.removeEventListener("abort", onAbort);
       resolve();
     };
-    if (options.signal?.aborted) onAbort();
+    if (options.signal?.aborted || fault) onAbort(); // a fault while the first task was published
     else options.signal?.addEventListener("abort", onAbort, { once: true });
     running.catch(done);
   });
   await scheduler.stop();
-  const outcome = await worker.stop(interrupted ? "interrupted" : "drained", config.crawler.shutdownTimeoutSecs * 1000);
+  // after a write fault nothing in flight can be stored: what is not done in 2 s is fetched again on --resume
+  const stopMs = fault ? Math.min(2000, config.crawler.shutdownTimeoutSecs * 1000) : config.crawler.shutdownTimeoutSecs * 1000;
+  const outcome = await worker.stop(fault ? "write fault" : interrupted ? "interrupted" : "drained", stopMs);
   // a failed flow still gets its summary: the caller reports the error after it
-  const fatal = await running.then(
-    () => undefined,
-    (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
-  );
+  const fatal =
+    fault ??
+    (await running.then(
+      () => undefined,
+      (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+    ));
+  stopListening();
   stopProgress();
   const queueStats = await queue.stats();
   const abandoned = outcome === "timeout" ? TOPICS.reduce((n, t) => n + queueStats[t].inFlight, 0) : 0;
@@ -217,7 +238,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
   folder?.close(drained);
   stats.stop();
   const deadLetters = Object.fromEntries(TOPICS.map((t) => [t, queueStats[t].dead])) as Record<Topic, number>;
-  const deadLetterFile = await writeDeadLetters(queue, config.output.path);
+  const deadLetterFile = fault ? undefined : await writeDeadLetters(queue, config.output.path);
   const remaining = TOPICS.reduce((n, t) => n + queueStats[t].delayed + PRIORITIES.reduce((m, p) => m + queueStats[t].ready[p], 0), 0);
   const state = folder ? { path: folder.path, resumed: folder.resumed, notes: folder.notes } : undefined;
   return { stats, output: sink.describe(), deadLetters, deadLetterFile, interrupted, abandoned, remaining, fatal, state, queue };

@@ -73,6 +73,8 @@ export type CrawlEvent =
   | { type: "budget_spent"; module: string; runId: string; budget: "max_requests" | "max_items"; limit: number }
   /** requests not enqueued (beyond max_depth) or not downloaded (their run's budget is spent) */
   | { type: "bounded"; module: string; bound: "max_depth" | "budget"; count: number; url?: string }
+  /** a file the crawl writes (items, frontier, dead letters) could not be written: the crawl stops */
+  | { type: "write_fault"; path: string; message: string }
   | { type: "warning"; message: string }
   | { type: "error"; stage: string; message: string };
 

@@ -22,11 +22,15 @@
  *  - `html()` is the OUTER html of the first element.
  *  - htmlparser2 is not an HTML5 tree builder: it adds no implied <html>/<body> (so "body" matches
  *    only when the page has one) and does not foster-parent table content; for extraction this
- *    rarely matters. Pathological nesting is quadratic in the parser (20k unclosed <div>s ~0.2 s).
+ *    rarely matters.
+ *  - Nesting is capped at MAX_NESTING_DEPTH (512) open elements, as Chromium's HTML parser caps
+ *    it: an element opened deeper becomes a sibling of the deepest one instead of its child.
+ *    htmlparser2 keeps its stack of open elements in an array it unshifts, so without the cap
+ *    200 000 nested <div>s (2.2 MB) took 25-30 s; with it, parse time stays linear in the size.
  */
-import { parseDocument } from "htmlparser2";
+import { Parser } from "htmlparser2";
 import { compile } from "css-select";
-import { Document, isTag, isText, type AnyNode, type Element, type ParentNode } from "domhandler";
+import { Document, DomHandler, isTag, isText, type AnyNode, type Element, type ParentNode } from "domhandler";
 import { getOuterHTML } from "domutils";
 
 /** One or more elements (possibly none). */
@@ -334,7 +338,7 @@ class Doc implements HtmlDocument {
   get #doc(): Document {
     if (this.#root === undefined) {
       try {
-        this.#root = parseDocument(this.#html ?? "", { xmlMode: this.#xmlMode });
+        this.#root = parseCapped(this.#html ?? "", this.#xmlMode);
       } catch {
         this.#root = new Document([]); // htmlparser2 does not throw on strings; belt and braces
       }
@@ -595,4 +599,39 @@ function isCanonicalIpv4(s: string, from: number, to: number): boolean {
     }
   }
   return parts === 4;
+}
+
+/** The most elements open at once while parsing (Chromium's kMaximumHTMLParserDOMTreeDepth). */
+export const MAX_NESTING_DEPTH = 512;
+
+/**
+ * htmlparser2's Parser, but an element opened at MAX_NESTING_DEPTH first closes the deepest
+ * open one (an implied close, as an implied </p> is), so the parser's stack of open elements,
+ * which it unshifts and searches on every tag, never grows past the cap.
+ */
+class DepthCappedParser extends Parser {}
+
+/** The parser internals the cap reaches into (private in htmlparser2's types, present at runtime). */
+interface ParserInternals {
+  stack: string[];
+  cbs: { onclosetag?: (name: string, isImplied: boolean) => void };
+  emitOpenTag(name: string): void;
+  isVoidElement(name: string): boolean;
+}
+
+const baseEmitOpenTag = (Parser.prototype as unknown as ParserInternals).emitOpenTag;
+if (typeof baseEmitOpenTag !== "function") throw new Error("htmlparser2: Parser.emitOpenTag is gone; update the nesting cap in src/html/document.ts");
+(DepthCappedParser.prototype as unknown as ParserInternals).emitOpenTag = function (this: ParserInternals, name: string): void {
+  if (this.stack.length >= MAX_NESTING_DEPTH && !this.isVoidElement(name)) {
+    const deepest = this.stack.shift()!;
+    this.cbs.onclosetag?.(deepest, true);
+  }
+  baseEmitOpenTag.call(this, name);
+};
+
+/** htmlparser2's parseDocument with the nesting cap. */
+function parseCapped(html: string, xmlMode: boolean): Document {
+  const handler = new DomHandler(undefined, { xmlMode });
+  new DepthCappedParser(handler, { xmlMode }).end(html);
+  return handler.root;
 }

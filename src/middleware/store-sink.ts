@@ -31,7 +31,8 @@ export class StoreChainSink implements ItemSink {
     const results = await Promise.all(
       targets.map((t) =>
         t.sink.write(batch).catch((err: unknown) => {
-          throw new Error(`store middleware ${t.name}: ${err instanceof Error ? err.message : String(err)}`);
+          // the cause stays: an unstorable item or a write fault is still one
+          throw new Error(`store middleware ${t.name}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
         }),
       ),
     );

@@ -59,6 +59,7 @@ export const ENGINE_MODULE_SETTINGS: readonly string[] = [
   "max_depth",
   "max_requests",
   "max_items",
+  "max_barren_hops",
   "cron",
 ];
 
@@ -84,6 +85,8 @@ export interface ModuleSettings {
   contentTypes?: string[];
   /** store the items of pages sharing one `<link rel=canonical>` once (default: config crawler.dedup_items_by_canonical) */
   dedupItemsByCanonical?: boolean;
+  /** crawl traps: pages of one URL shape in a row that found nothing new before its links are not followed (default: config crawler.max_barren_hops; 0 = off) */
+  maxBarrenHops?: number;
   /** defaults for ctx.enqueueLinks(): strategy, include/exclude, selector, scope, nofollow */
   linkRules?: EnqueueLinksOptions;
   /** anything else your module reads from ctx.settings */

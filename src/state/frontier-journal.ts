@@ -1,11 +1,12 @@
-import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setImmediate } from "node:timers";
 import { jsonCodec } from "../codec/index.ts";
 import { PRIORITIES, type Priority, TOPICS, type Topic, type TopicMessages } from "../model/index.ts";
 import type { QueueEntry, QueueJournal, RecoveredQueue } from "../queue/journal.ts";
 import type { DeadLetter } from "../queue/queue.ts";
-import { StateError } from "./errors.ts";
+import { AppendFile } from "./append-file.ts";
+import { type FileWriteFault, StateError, writeFault } from "./errors.ts";
 import { readJsonLines } from "./line-file.ts";
 import { SegmentLog, segmentName } from "./segment-log.ts";
 
@@ -20,6 +21,11 @@ export interface FrontierOptions {
   segmentBytes: number;
   /** fsync every batch (survives power loss, not only a killed process) */
   fsync: boolean;
+  /**
+   * Called once when a frontier file cannot be written (a full disk): every commit after it
+   * rejects with the same fault, and the files stay as they were after their last whole record.
+   */
+  onFault?: (fault: FileWriteFault) => void;
 }
 
 interface EnqueuedHeader {
@@ -61,9 +67,11 @@ export class FrontierJournal implements QueueJournal {
   private seenLines = "";
   private deadLines = "";
   private commitWaiters: Array<() => void> = [];
-  private commitError: unknown;
+  private commitError: FileWriteFault | undefined;
   private scheduled = false;
   private closed = false;
+  private seenFile: AppendFile | undefined;
+  private deadFile: AppendFile | undefined;
 
   private constructor(
     private readonly dir: string,
@@ -72,12 +80,17 @@ export class FrontierJournal implements QueueJournal {
     this.log = new SegmentLog(dir, options.segmentBytes, options.fsync);
   }
 
+  /** Opens seen.log and dead.log for appends (emptied for a new frontier). */
+  private openLineFiles(truncate: boolean): void {
+    this.seenFile = new AppendFile(join(this.dir, FRONTIER_FILES.seen), { truncate });
+    this.deadFile = new AppendFile(join(this.dir, FRONTIER_FILES.dead), { truncate });
+  }
+
   /** An empty frontier in `dir` (existing frontier files are removed). */
   static create(dir: string, options: FrontierOptions): FrontierJournal {
     removeFrontierFiles(dir);
     const j = new FrontierJournal(dir, options);
-    writeFileSync(join(dir, FRONTIER_FILES.seen), "");
-    writeFileSync(join(dir, FRONTIER_FILES.dead), "");
+    j.openLineFiles(true);
     j.rotate(1);
     return j;
   }
@@ -129,6 +142,7 @@ export class FrontierJournal implements QueueJournal {
       if (due === undefined) ready.push(entry);
       else delayed.push({ due, entry });
     }
+    j.openLineFiles(false);
     j.rotate(range.last + 1);
     return { journal: j, recovered: { ready, delayed, dead: [...dead.values()], seen, lastSeq }, notes };
   }
@@ -187,23 +201,35 @@ export class FrontierJournal implements QueueJournal {
     this.scheduled = false;
     const waiters = this.commitWaiters;
     this.commitWaiters = [];
-    try {
-      // the log first: its enqueue records carry the dedup keys, so seen.log may lag it
-      this.log.flush();
-      if (this.seenLines) appendFileSync(join(this.dir, FRONTIER_FILES.seen), this.seenLines);
-      if (this.deadLines) appendFileSync(join(this.dir, FRONTIER_FILES.dead), this.deadLines);
-      this.seenLines = this.deadLines = "";
-      this.dropSettledSegments();
-      if (this.log.bytesInCurrent >= this.options.segmentBytes) this.rotate(this.log.currentSegment + 1);
-    } catch (err) {
-      this.commitError = err;
+    // after a fault nothing more is written: the files end at their last whole record
+    if (this.commitError === undefined) {
+      try {
+        // the log first: its enqueue records carry the dedup keys, so seen.log may lag it
+        this.log.flush();
+        if (this.seenLines) this.seenFile!.append(this.seenLines);
+        this.seenLines = "";
+        if (this.deadLines) this.deadFile!.append(this.deadLines);
+        this.deadLines = "";
+        this.dropSettledSegments();
+        if (this.log.bytesInCurrent >= this.options.segmentBytes) this.rotate(this.log.currentSegment + 1);
+      } catch (err) {
+        this.commitError = writeFault(this.dir, err);
+        this.options.onFault?.(this.commitError);
+      }
     }
     for (const w of waiters) w();
   }
 
+  /** The fault that stopped the frontier's writes, if one did. */
+  get fault(): FileWriteFault | undefined {
+    return this.commitError;
+  }
+
   close(): void {
     this.flush();
-    this.log.close();
+    this.log.close(this.commitError === undefined);
+    this.seenFile?.close();
+    this.deadFile?.close();
     this.closed = true;
   }
 
@@ -233,8 +259,12 @@ export class FrontierJournal implements QueueJournal {
 
   private writeSegmentsFile(): void {
     const path = join(this.dir, FRONTIER_FILES.segments);
-    writeFileSync(`${path}.tmp`, JSON.stringify({ format: 1, first: this.segments[0], last: this.segments[this.segments.length - 1] }) + "\n");
-    renameSync(`${path}.tmp`, path);
+    try {
+      writeFileSync(`${path}.tmp`, JSON.stringify({ format: 1, first: this.segments[0], last: this.segments[this.segments.length - 1] }) + "\n");
+      renameSync(`${path}.tmp`, path);
+    } catch (err) {
+      throw writeFault(path, err);
+    }
   }
 }
 

@@ -1,4 +1,4 @@
-import { appendFileSync, writeFileSync } from "node:fs";
+import { AppendFile } from "./append-file.ts";
 import { readJsonLines } from "./line-file.ts";
 
 type MarkLine = { o: string; at: number } | { m: string; at: number; f: string[] };
@@ -23,15 +23,14 @@ export interface StoredMarks {
 export class OutputMarks implements StoredMarks {
   readonly restored: StoredMarks["restored"];
 
-  private constructor(
-    private readonly path: string,
-    restored: StoredMarks["restored"],
-  ) {
+  private readonly file: AppendFile;
+
+  private constructor(path: string, restored: StoredMarks["restored"]) {
     this.restored = restored;
+    this.file = new AppendFile(path, { truncate: restored === undefined });
   }
 
   static create(path: string): OutputMarks {
-    writeFileSync(path, "");
     return new OutputMarks(path, undefined);
   }
 
@@ -48,11 +47,17 @@ export class OutputMarks implements StoredMarks {
     return new OutputMarks(path, { fingerprints, committed });
   }
 
+  /** Throws a FileWriteFault if marks.log cannot be written (a line cut short is rolled back). */
   opened(module: string, length: number): void {
-    appendFileSync(this.path, JSON.stringify({ o: module, at: length }) + "\n");
+    this.file.append(JSON.stringify({ o: module, at: length }) + "\n");
   }
 
+  /** Throws a FileWriteFault if marks.log cannot be written (a line cut short is rolled back). */
   stored(module: string, length: number, fingerprints: readonly string[]): void {
-    appendFileSync(this.path, JSON.stringify({ m: module, at: length, f: fingerprints }) + "\n");
+    this.file.append(JSON.stringify({ m: module, at: length, f: fingerprints }) + "\n");
+  }
+
+  close(): void {
+    this.file.close();
   }
 }

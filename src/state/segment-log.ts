@@ -1,7 +1,7 @@
 import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { crc32 } from "../codec/crc32.ts";
-import { StateError } from "./errors.ts";
+import { StateError, writeFault } from "./errors.ts";
 
 /** Where a record sits: segment number, byte offset of its frame, frame length. */
 export interface RecordRef {
@@ -45,8 +45,14 @@ export class SegmentLog {
   /** Opens segment `seg` (new, empty) for appends. */
   startSegment(seg: number): void {
     this.flush();
-    const fd = openSync(join(this.dir, segmentName(seg)), "w+");
-    writeSync(fd, MAGIC);
+    const path = join(this.dir, segmentName(seg));
+    let fd: number;
+    try {
+      fd = openSync(path, "w+");
+      if (writeSync(fd, MAGIC) !== MAGIC.length) throw new Error("short write of the segment header");
+    } catch (err) {
+      throw writeFault(path, err);
+    }
     this.fds.set(seg, fd);
     this.current = seg;
     this.written = MAGIC.length;
@@ -70,14 +76,26 @@ export class SegmentLog {
     return this.written + this.pendingBytes;
   }
 
-  /** Writes the buffered records (one write call). */
+  /**
+   * Writes the buffered records (one write call). A write cut short (a full disk) is rolled back
+   * to the last whole record and thrown as a FileWriteFault naming the segment.
+   */
   flush(): void {
     if (this.pendingBytes === 0) return;
     const fd = this.fds.get(this.current)!;
     const chunk = concat(this.pending, this.pendingBytes);
     let done = 0;
-    while (done < chunk.length) done += writeSync(fd, chunk, done, chunk.length - done, this.written + done);
-    if (this.fsync) fsyncSync(fd);
+    try {
+      while (done < chunk.length) done += writeSync(fd, chunk, done, chunk.length - done, this.written + done);
+      if (this.fsync) fsyncSync(fd);
+    } catch (err) {
+      try {
+        ftruncateSync(fd, this.written);
+      } catch {
+        // recovery drops a frame cut off at the end of the newest segment anyway
+      }
+      throw writeFault(join(this.dir, segmentName(this.current)), err);
+    }
     this.written += chunk.length;
     this.pending = [];
     this.pendingBytes = 0;
@@ -153,8 +171,9 @@ export class SegmentLog {
     return { truncatedBytes };
   }
 
-  close(): void {
-    this.flush();
+  /** Closes every segment, first writing what is buffered unless `flush` is false (after a fault). */
+  close(flush = true): void {
+    if (flush) this.flush();
     for (const fd of this.fds.values()) closeSync(fd);
     this.fds.clear();
   }

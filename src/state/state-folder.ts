@@ -85,6 +85,9 @@ export class StateFolder {
   /** Writes what is buffered and closes; `finished` marks the run as not resumable. */
   close(finished: boolean): void {
     this.journal.close();
+    this.marks.close();
+    // after a write fault the run stays "running" (as state.json already says): --resume continues it
+    if (this.journal.fault) return;
     this.meta = { ...this.meta, status: finished ? "finished" : "running", updated: new Date().toISOString() };
     writeMeta(this.path, this.meta);
   }

@@ -1,48 +1,57 @@
 import { type FileHandle, mkdir, open, stat, truncate } from "node:fs/promises";
 import { join } from "node:path";
 import { SeenSet } from "../queue/seen-set.ts";
+import { type FileWriteFault, writeFault } from "../state/errors.ts";
 import type { StoredMarks } from "../state/output-marks.ts";
+import { itemTexts } from "./item-text.ts";
 import type { ItemBatch, ItemSink } from "./sink.ts";
+import { byModule, type PendingWrite, WriteBatcher } from "./write-batcher.ts";
 
 const encoder = new TextEncoder();
 
-interface PendingWrite {
+interface LinesToWrite {
   module: string;
   text: string;
   count: number;
   fingerprint: string;
-  resolve: (stored: boolean) => void;
-  reject: (err: unknown) => void;
 }
-
 
 export interface JsonlSinkOptions {
   /** "append" (default) adds to existing files; "replace" truncates each file when first opened */
   mode?: "append" | "replace";
   marks?: StoredMarks;
+  /** `output.max_item_bytes` for batches that come without their texts */
+  maxItemBytes?: number;
+  /**
+   * Called once when a file cannot be written (a full disk): the crawl should stop. The file is
+   * rolled back to its last whole line, and every write after it rejects with the same fault.
+   */
+  onFault?: (fault: FileWriteFault) => void;
 }
 
 /**
  * Items as JSON lines in `<dir>/<module>.jsonl`, one line per item. Writes are grouped: every
  * batch that arrives while a write is running goes out in the next single write, and each
  * write() resolves once its lines are in the file. A fingerprint already written adds nothing
- * (per process: a JSONL file is per worker; the Redis sink dedups across workers).
+ * (per process: a JSONL file is per worker; the Redis sink dedups across workers). A page counts
+ * as written only once its lines are in the file (and marked): an item JSON cannot hold rejects
+ * with an UnstorableItemError before anything is booked.
  */
 export class JsonlSink implements ItemSink {
   private readonly files = new Map<string, Promise<FileHandle>>();
   private readonly written = new SeenSet();
   /** lines appended per module by this sink */
   private readonly lines = new Map<string, number>();
-  private pending: PendingWrite[] = [];
-  private flushing: Promise<void> | undefined;
-  /** bytes in each open file */
+  private readonly batcher = new WriteBatcher<LinesToWrite, boolean>((writes) => this.flush(writes));
+  /** bytes in each open file (the end of its last whole line) */
   private readonly lengths = new Map<string, number>();
   private readonly mode: "append" | "replace";
   private readonly marks: StoredMarks | undefined;
+  private fault: FileWriteFault | undefined;
 
   constructor(
     private readonly dir: string,
-    options: JsonlSinkOptions = {},
+    private readonly options: JsonlSinkOptions = {},
   ) {
     this.marks = options.marks;
     // a resumed run continues its files: never replace them
@@ -61,49 +70,65 @@ export class JsonlSink implements ItemSink {
   }
 
   write(batch: ItemBatch): Promise<boolean> {
+    if (this.fault) return Promise.reject(this.fault);
+    let text: string;
+    try {
+      text = itemTexts(batch, this.options.maxItemBytes).join("\n");
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (batch.items.length > 0) text += "\n";
+    // booked as written now so a copy arriving meantime adds nothing; unbooked if the write fails
     if (!this.written.add(batch.fingerprint)) return Promise.resolve(false);
-    let text = "";
-    for (const item of batch.items) text += JSON.stringify(item) + "\n";
-    return new Promise((resolve, reject) => {
-      this.pending.push({ module: batch.module, text, count: batch.items.length, fingerprint: batch.fingerprint, resolve, reject });
-      this.flushing ??= this.flushLoop();
-    });
+    return this.batcher.add({ module: batch.module, text, count: batch.items.length, fingerprint: batch.fingerprint });
   }
 
-  private async flushLoop(): Promise<void> {
+  private async flush(writes: PendingWrite<LinesToWrite, boolean>[]): Promise<void> {
+    await Promise.all([...byModule(writes, (w) => w.value.module)].map(([module, list]) => this.append(module, list)));
+  }
+
+  /** One write of every pending line of `module`; marked stored after it is whole in the file. */
+  private async append(module: string, writes: PendingWrite<LinesToWrite, boolean>[]): Promise<void> {
     try {
-      while (this.pending.length > 0) {
-        const batch = this.pending;
-        this.pending = [];
-        const byModule = new Map<string, PendingWrite[]>();
-        for (const w of batch) {
-          const list = byModule.get(w.module);
-          if (list) list.push(w);
-          else byModule.set(w.module, [w]);
-        }
-        await Promise.all(
-          [...byModule].map(async ([module, writes]) => {
-            try {
-              const fh = await this.file(module);
-              const bytes = encoder.encode(writes.map((w) => w.text).join(""));
-              await fh.write(bytes);
-              const length = this.lengths.get(module)! + bytes.length;
-              this.lengths.set(module, length);
-              this.marks?.stored(module, length, writes.map((w) => w.fingerprint));
-              this.lines.set(module, (this.lines.get(module) ?? 0) + writes.reduce((n, w) => n + w.count, 0));
-              for (const w of writes) w.resolve(true);
-            } catch (err) {
-              for (const w of writes) {
-                this.written.delete(w.fingerprint);
-                w.reject(err);
-              }
-            }
-          }),
-        );
+      if (this.fault) throw this.fault;
+      const fh = await this.file(module);
+      const bytes = encoder.encode(writes.map((w) => w.value.text).join(""));
+      const length = await this.appendWhole(module, fh, bytes);
+      this.marks?.stored(module, length, writes.map((w) => w.value.fingerprint));
+      this.lines.set(module, (this.lines.get(module) ?? 0) + writes.reduce((n, w) => n + w.value.count, 0));
+      for (const w of writes) w.resolve(true);
+    } catch (err) {
+      const fault = err === this.fault ? this.fault : this.faulted(module, err);
+      for (const w of writes) {
+        this.written.delete(w.value.fingerprint);
+        w.reject(fault);
       }
-    } finally {
-      this.flushing = undefined;
     }
+  }
+
+  /**
+   * Writes all of `bytes` at the end of the file (a short write continues where it stopped);
+   * returns the new length. On an error the file is cut back to where it ended before.
+   */
+  private async appendWhole(module: string, fh: FileHandle, bytes: Uint8Array): Promise<number> {
+    const start = this.lengths.get(module)!;
+    let done = 0;
+    try {
+      while (done < bytes.length) done += (await fh.write(bytes, done, bytes.length - done, start + done)).bytesWritten;
+    } catch (err) {
+      await fh.truncate(start).catch(() => {}); // else --resume cuts it back to the last mark
+      throw err;
+    }
+    this.lengths.set(module, start + bytes.length);
+    return start + bytes.length;
+  }
+
+  /** The first failure to write or open a file: every write from now on rejects with it. */
+  private faulted(module: string, err: unknown): FileWriteFault {
+    if (this.fault) return this.fault;
+    this.fault = writeFault(this.pathOf(module), err);
+    this.options.onFault?.(this.fault);
+    return this.fault;
   }
 
   private file(module: string): Promise<FileHandle> {
@@ -124,7 +149,11 @@ export class JsonlSink implements ItemSink {
       const size = await stat(path).then((s) => s.size, () => undefined);
       if (size !== undefined && size > committed) await truncate(path, committed);
     }
-    const fh = await open(path, this.mode === "replace" ? "w" : "a");
+    // positioned writes (at the file's known end) rather than O_APPEND, so a short write can be continued or cut back
+    const fh = await open(path, this.mode === "replace" ? "w" : "r+").catch((err: unknown) => {
+      if ((err as { code?: unknown }).code === "ENOENT") return open(path, "w");
+      throw err;
+    });
     const length = (await fh.stat()).size;
     this.lengths.set(module, length);
     this.marks?.opened(module, length);
@@ -132,8 +161,8 @@ export class JsonlSink implements ItemSink {
   }
 
   async close(): Promise<void> {
-    while (this.flushing) await this.flushing;
-    for (const fh of this.files.values()) await (await fh).close();
+    await this.batcher.drained();
+    for (const fh of this.files.values()) await (await fh.catch(() => undefined))?.close();
     this.files.clear();
   }
 }

@@ -16,10 +16,11 @@
 import postgres from "postgres";
 import type { Config } from "../config/schema.ts";
 import { ServiceError } from "../runtime/service-error.ts";
-import { type ExportFormat, type ExportTarget, type ItemSource, writeExport } from "./export.ts";
+import { itemTexts, UnstorableItemError } from "./item-text.ts";
 import type { ItemBatch, ItemSink } from "./sink.ts";
+import { byModule, type PendingWrite, WriteBatcher } from "./write-batcher.ts";
 
-const MODULE_PATTERN = /^[A-Za-z0-9_.-]+$/;
+export const MODULE_PATTERN = /^[A-Za-z0-9_.-]+$/;
 /** PostgreSQL truncates identifiers beyond 63 bytes; "items_" takes 6. */
 const MAX_MODULE_LENGTH = 57;
 
@@ -32,6 +33,8 @@ export interface PostgresItemSinkOptions {
   outageSecs?: number;
   /** where "database unavailable / back" lines go (default: stderr) */
   onStatus?: (line: string) => void;
+  /** `output.max_item_bytes` for batches that come without their texts */
+  maxItemBytes?: number;
 }
 
 /** The parts of a postgres:// URL that messages may show (never the password). */
@@ -61,7 +64,7 @@ export function itemsTable(schema: string, module: string): string {
   return `${ident(schema)}.${ident(`items_${module}`)}`;
 }
 
-function checkModule(module: string): void {
+export function checkModule(module: string): void {
   if (!MODULE_PATTERN.test(module) || module.length > MAX_MODULE_LENGTH) {
     throw new Error(`invalid module name for a PostgreSQL table: ${JSON.stringify(module)} ([A-Za-z0-9_.-], at most ${MAX_MODULE_LENGTH} characters)`);
   }
@@ -101,22 +104,27 @@ export function isConnectionError(err: unknown): boolean {
   return /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|CONNECT_TIMEOUT|CONNECTION_CLOSED|CONNECTION_ENDED|CONNECTION_DESTROYED)$/.test(code);
 }
 
+/** SQLSTATE class 22: the data itself is refused (e.g. \u0000 in jsonb), retrying cannot help. */
+function isDataException(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("22");
+}
+
 function reason(err: unknown): string {
   const e = err as { code?: unknown; message?: unknown } | null;
   const msg = typeof e?.message === "string" && e.message !== "" ? e.message : String(err);
   return typeof e?.code === "string" && !msg.includes(e.code) ? `${e.code}: ${msg}` : msg;
 }
 
-interface PendingWrite {
+interface PageRows {
   batch: ItemBatch;
-  items: string[];
-  resolve: (stored: boolean) => void;
-  reject: (err: unknown) => void;
+  items: readonly string[];
 }
 
+type Write = PendingWrite<PageRows, boolean>;
+
 export class PostgresItemSink implements ItemSink {
-  private pending: PendingWrite[] = [];
-  private flushing: Promise<void> | undefined;
+  private readonly batcher = new WriteBatcher<PageRows, boolean>((writes) => this.flush(writes));
   private closed = false;
   private readonly tables = new Map<string, Promise<void>>();
   private readonly batchRows: number;
@@ -128,7 +136,7 @@ export class PostgresItemSink implements ItemSink {
     private readonly sql: Sql,
     readonly schema: string,
     endpoint: PostgresEndpoint,
-    options: PostgresItemSinkOptions = {},
+    private readonly options: PostgresItemSinkOptions = {},
     private readonly ownsPool = false,
   ) {
     this.batchRows = Math.max(1, options.batchRows ?? 500);
@@ -159,37 +167,20 @@ export class PostgresItemSink implements ItemSink {
       return Promise.reject(err);
     }
     if (batch.items.length === 0) return Promise.resolve(true);
-    const items: string[] = [];
+    let items: readonly string[];
     try {
-      for (const item of batch.items) items.push(JSON.stringify(item) ?? "null");
+      items = itemTexts(batch, this.options.maxItemBytes);
     } catch (err) {
       return Promise.reject(err);
     }
-    return new Promise((resolve, reject) => {
-      this.pending.push({ batch, items, resolve, reject });
-      this.flushing ??= this.flushLoop();
-    });
+    return this.batcher.add({ batch, items });
   }
 
-  private async flushLoop(): Promise<void> {
-    try {
-      while (this.pending.length > 0) {
-        const writes = this.pending;
-        this.pending = [];
-        const byModule = new Map<string, PendingWrite[]>();
-        for (const w of writes) {
-          const list = byModule.get(w.batch.module);
-          if (list) list.push(w);
-          else byModule.set(w.batch.module, [w]);
-        }
-        await Promise.all([...byModule].map(([module, list]) => this.storeModule(module, list)));
-      }
-    } finally {
-      this.flushing = undefined;
-    }
+  private async flush(writes: Write[]): Promise<void> {
+    await Promise.all([...byModule(writes, (w) => w.value.batch.module)].map(([module, list]) => this.storeModule(module, list)));
   }
 
-  private async storeModule(module: string, writes: PendingWrite[]): Promise<void> {
+  private async storeModule(module: string, writes: Write[]): Promise<void> {
     try {
       await this.whileAvailable(() => this.ensureTable(module));
     } catch (err) {
@@ -197,11 +188,11 @@ export class PostgresItemSink implements ItemSink {
       return;
     }
     // the same page twice in one flush (a redelivery): stored once, the copy answers "stored before"
-    const firsts = new Map<string, PendingWrite>();
+    const firsts = new Map<string, Write>();
     for (const w of writes) {
-      const first = firsts.get(w.batch.fingerprint);
+      const first = firsts.get(w.value.batch.fingerprint);
       if (first === undefined) {
-        firsts.set(w.batch.fingerprint, w);
+        firsts.set(w.value.batch.fingerprint, w);
         continue;
       }
       const [resolve, reject] = [first.resolve, first.reject];
@@ -215,16 +206,16 @@ export class PostgresItemSink implements ItemSink {
       };
     }
     // chunks of whole pages, each at most batchRows rows (a page with more rows is one chunk)
-    let chunk: PendingWrite[] = [];
+    let chunk: Write[] = [];
     let rows = 0;
     for (const w of firsts.values()) {
-      if (rows > 0 && rows + w.items.length > this.batchRows) {
+      if (rows > 0 && rows + w.value.items.length > this.batchRows) {
         await this.storeChunk(module, chunk);
         chunk = [];
         rows = 0;
       }
       chunk.push(w);
-      rows += w.items.length;
+      rows += w.value.items.length;
     }
     await this.storeChunk(module, chunk);
   }
@@ -232,16 +223,18 @@ export class PostgresItemSink implements ItemSink {
   /**
    * Settles every write of a chunk. If the chunk's INSERT fails for a reason other than the
    * database being away (a value PostgreSQL refuses, such as a \u0000 in jsonb), each page is
-   * tried alone, so only the bad page fails.
+   * tried alone, so only the bad page fails; a page whose data PostgreSQL refuses (SQLSTATE
+   * class 22) fails as unstorable (dead-lettered, not retried).
    */
-  private async storeChunk(module: string, chunk: PendingWrite[]): Promise<void> {
+  private async storeChunk(module: string, chunk: Write[]): Promise<void> {
     if (chunk.length === 0) return;
     try {
       const stored = new Set(await this.whileAvailable(() => this.insert(module, chunk)));
-      for (const w of chunk) w.resolve(stored.has(w.batch.fingerprint));
+      for (const w of chunk) w.resolve(stored.has(w.value.batch.fingerprint));
     } catch (err) {
       if (chunk.length === 1 || isConnectionError((err as { cause?: unknown }).cause)) {
-        for (const w of chunk) w.reject(err);
+        const refused = chunk.length === 1 && isDataException((err as { cause?: unknown }).cause);
+        for (const w of chunk) w.reject(refused ? new UnstorableItemError(`${this.where}: ${reason((err as { cause?: unknown }).cause)} (it refuses an item of ${module})`, { cause: err }) : err);
         return;
       }
       for (const w of chunk) await this.storeChunk(module, [w]);
@@ -249,14 +242,14 @@ export class PostgresItemSink implements ItemSink {
   }
 
   /** One INSERT for the pages of a chunk; returns the fingerprints that got new rows. */
-  private async insert(module: string, writes: readonly PendingWrite[]): Promise<string[]> {
+  private async insert(module: string, writes: readonly Write[]): Promise<string[]> {
     const fps: string[] = [];
     const idx: number[] = [];
     const mods: string[] = [];
     const runs: string[] = [];
     const urls: string[] = [];
     const items: string[] = [];
-    for (const w of writes) {
+    for (const { value: w } of writes) {
       w.items.forEach((item, i) => {
         fps.push(w.batch.fingerprint);
         idx.push(i);
@@ -315,7 +308,7 @@ export class PostgresItemSink implements ItemSink {
   /** Waits for pending writes; ends the pool if the sink opened it. */
   async close(): Promise<void> {
     this.closed = true; // writes still waiting for an absent database give up (their messages stay un-acked)
-    while (this.flushing) await this.flushing;
+    await this.batcher.drained();
     if (this.ownsPool) await this.sql.end({ timeout: 5 });
   }
 }
@@ -344,48 +337,4 @@ export async function createItemsTable(sql: Sql, schema: string, module: string)
     stored_at timestamptz NOT NULL DEFAULT now(),
     UNIQUE (fingerprint, item_index)
   )`);
-}
-
-/** The modules that have an items table in `schema`, sorted. */
-export async function listPostgresModules(sql: Sql, schema: string): Promise<string[]> {
-  const rows = await sql`SELECT table_name FROM information_schema.tables WHERE table_schema = ${schema} AND table_name LIKE 'items\\_%' ORDER BY table_name`;
-  return rows.map((r) => String(r.table_name).slice("items_".length)).filter((m) => MODULE_PATTERN.test(m));
-}
-
-export interface PostgresExportOptions {
-  /** jsonl (default), json (one array) or csv (header = union of the item keys) */
-  format?: ExportFormat;
-  /** rows per SELECT (default 1000) */
-  pageSize?: number;
-  /**
-   * After everything is written, delete the exported rows (rows stored meanwhile stay). Their
-   * unique keys go with them: a page redelivered after that is stored again.
-   */
-  removeExported?: boolean;
-}
-
-/**
- * Writes the items of `module`'s table (stored order, up to the last row there when the export
- * starts) to `out`; returns the item count. A module without a table exports nothing.
- */
-export async function exportPostgresItems(sql: Sql, schema: string, module: string, out: ExportTarget, opts: PostgresExportOptions = {}): Promise<number> {
-  checkModule(module);
-  const table = itemsTable(schema, module);
-  const pageSize = opts.pageSize ?? 1000;
-  const [{ exists }] = await sql`SELECT to_regclass(${table}) IS NOT NULL AS exists`;
-  const maxId = exists === true ? Number((await sql.unsafe(`SELECT coalesce(max(id), 0) AS max FROM ${table}`))[0].max) : 0;
-  const source: ItemSource = {
-    async *pages() {
-      let after = 0;
-      while (after < maxId) {
-        const rows = await sql.unsafe(`SELECT id, item::text AS item FROM ${table} WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3`, [after, maxId, pageSize]);
-        if (rows.length === 0) return;
-        after = Number(rows[rows.length - 1].id);
-        yield rows.map((r) => String(r.item));
-      }
-    },
-  };
-  const count = await writeExport(source, opts.format ?? "jsonl", out);
-  if (opts.removeExported && maxId > 0) await sql.unsafe(`DELETE FROM ${table} WHERE id <= $1`, [maxId]);
-  return count;
 }

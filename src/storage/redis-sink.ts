@@ -22,12 +22,13 @@ import type { ChainableCommander, Redis } from "ioredis";
 import type { Config } from "../config/schema.ts";
 import { describeEndpoint, openConnection } from "../redis/connection.ts";
 import { ScriptSet } from "../redis/scripts.ts";
-import { type ExportFormat, type ExportTarget, type ItemSource, writeExport } from "./export.ts";
+import { itemTexts } from "./item-text.ts";
 import type { ItemBatch, ItemSink } from "./sink.ts";
+import { byModule, type PendingWrite, WriteBatcher } from "./write-batcher.ts";
 
 const sinkScripts = new ScriptSet("sink", new URL("./", import.meta.url), { storeItems: "store-items.lua" });
 
-const MODULE_PATTERN = /^[A-Za-z0-9_.-]+$/;
+export const MODULE_PATTERN = /^[A-Za-z0-9_.-]+$/;
 
 /** The item stream of a module: `<name>:items:<module>`. */
 export function itemStreamKey(name: string, module: string): string {
@@ -46,16 +47,18 @@ export interface RedisItemSinkOptions {
   seenTtlSecs?: number;
   /** pages per script call (default 500); a call also stops at ~4 MiB of item JSON */
   maxPagesPerCall?: number;
+  /** `output.max_item_bytes` for batches that come without their texts */
+  maxItemBytes?: number;
 }
 
-interface PendingWrite {
+interface PageItems {
   module: string;
   fingerprint: string;
-  items: string[];
+  items: readonly string[];
   bytes: number;
-  resolve: (stored: boolean) => void;
-  reject: (err: unknown) => void;
 }
+
+type Write = PendingWrite<PageItems, boolean>;
 
 /** Item JSON per script call before a new call starts (keeps one script run short). */
 const MAX_BYTES_PER_CALL = 4 * 1024 * 1024;
@@ -67,12 +70,12 @@ const MAX_BYTES_PER_CALL = 4 * 1024 * 1024;
  * EVALSHA per group of pages of a module), so throughput does not depend on round trips.
  */
 export class RedisItemSink implements ItemSink {
-  private pending: PendingWrite[] = [];
-  private flushing: Promise<void> | undefined;
+  private readonly batcher = new WriteBatcher<PageItems, boolean>((writes) => this.send(writes));
   private closed = false;
   private readonly maxLen: number;
   private readonly seenTtlSecs: number;
   private readonly maxPagesPerCall: number;
+  private readonly maxItemBytes: number | undefined;
 
   /**
    * Uses `redis` (a command connection, e.g. shared with other components); it is not closed
@@ -88,6 +91,7 @@ export class RedisItemSink implements ItemSink {
     this.maxLen = nonNegativeInt(options.maxLen ?? 0, "maxLen");
     this.seenTtlSecs = nonNegativeInt(options.seenTtlSecs ?? 0, "seenTtlSecs");
     this.maxPagesPerCall = Math.max(1, nonNegativeInt(options.maxPagesPerCall ?? 500, "maxPagesPerCall"));
+    this.maxItemBytes = options.maxItemBytes;
     sinkScripts.define(redis);
   }
 
@@ -109,47 +113,23 @@ export class RedisItemSink implements ItemSink {
     }
     // a page without items stores nothing, so a redelivery of it adds nothing either
     if (batch.items.length === 0) return Promise.resolve(true);
-    const items: string[] = [];
-    let bytes = batch.fingerprint.length;
+    let items: readonly string[];
     try {
-      for (const item of batch.items) {
-        const text = JSON.stringify(item) ?? "null";
-        items.push(text);
-        bytes += text.length;
-      }
+      items = itemTexts(batch, this.maxItemBytes);
     } catch (err) {
       return Promise.reject(err);
     }
-    return new Promise((resolve, reject) => {
-      this.pending.push({ module: batch.module, fingerprint: batch.fingerprint, items, bytes, resolve, reject });
-      this.flushing ??= this.flushLoop();
-    });
-  }
-
-  private async flushLoop(): Promise<void> {
-    try {
-      while (this.pending.length > 0) {
-        const batch = this.pending;
-        this.pending = [];
-        await this.send(batch);
-      }
-    } finally {
-      this.flushing = undefined;
-    }
+    let bytes = batch.fingerprint.length;
+    for (const text of items) bytes += text.length;
+    return this.batcher.add({ module: batch.module, fingerprint: batch.fingerprint, items, bytes });
   }
 
   /** One pipeline for everything pending: one script call per module and chunk. */
-  private async send(writes: PendingWrite[]): Promise<void> {
-    const byModule = new Map<string, PendingWrite[]>();
-    for (const w of writes) {
-      const list = byModule.get(w.module);
-      if (list) list.push(w);
-      else byModule.set(w.module, [w]);
-    }
-    const calls: PendingWrite[][] = [];
+  private async send(writes: Write[]): Promise<void> {
+    const calls: Write[][] = [];
     const pipe = this.redis.pipeline();
-    for (const [module, list] of byModule) {
-      let chunk: PendingWrite[] = [];
+    for (const [module, list] of byModule(writes, (w) => w.value.module)) {
+      let chunk: Write[] = [];
       let bytes = 0;
       const emit = () => {
         if (chunk.length === 0) return;
@@ -159,9 +139,9 @@ export class RedisItemSink implements ItemSink {
         bytes = 0;
       };
       for (const w of list) {
-        if (chunk.length >= this.maxPagesPerCall || (chunk.length > 0 && bytes + w.bytes > MAX_BYTES_PER_CALL)) emit();
+        if (chunk.length >= this.maxPagesPerCall || (chunk.length > 0 && bytes + w.value.bytes > MAX_BYTES_PER_CALL)) emit();
         chunk.push(w);
-        bytes += w.bytes;
+        bytes += w.value.bytes;
       }
       emit();
     }
@@ -183,16 +163,16 @@ export class RedisItemSink implements ItemSink {
     });
   }
 
-  private queueCall(pipe: ChainableCommander, module: string, chunk: readonly PendingWrite[]): void {
+  private queueCall(pipe: ChainableCommander, module: string, chunk: readonly Write[]): void {
     const args: Array<string | number> = [this.maxLen, this.seenTtlSecs];
-    for (const w of chunk) args.push(w.fingerprint, w.items.length, ...w.items);
+    for (const { value: w } of chunk) args.push(w.fingerprint, w.items.length, ...w.items);
     sinkScripts.pipe(pipe, "storeItems", [itemStreamKey(this.name, module), itemSeenKey(this.name, module)], args);
   }
 
   /** Waits for pending writes; closes the connection if the sink opened it. */
   async close(): Promise<void> {
     this.closed = true;
-    while (this.flushing) await this.flushing;
+    await this.batcher.drained();
     if (this.ownsConnection) await this.redis.quit().catch(() => this.redis.disconnect());
   }
 }
@@ -206,91 +186,4 @@ function endpointOf(redis: Redis): string {
 function nonNegativeInt(v: number, what: string): number {
   if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`RedisItemSink: ${what} must be an integer >= 0, got ${v}`);
   return v;
-}
-
-// ------------------------------------------------------------------------------------ export
-
-export type { ExportTarget } from "./export.ts";
-
-export interface ExportOptions {
-  /** entries per XRANGE (default 1000) */
-  pageSize?: number;
-  /** export only entries after this stream id (exclusive); default: from the start */
-  after?: string;
-  /** jsonl (default), json (one array) or csv (header = union of the item keys) */
-  format?: ExportFormat;
-  /**
-   * After everything is written, remove the exported entries (XTRIM MINID, so entries added
-   * meanwhile stay). The seen-set stays: a redelivered page still adds nothing.
-   */
-  removeExported?: boolean;
-}
-
-/**
- * Writes every item of `module` (stream order, up to the last entry there when the export
- * starts) to `out`: a file path (written to a temporary name and renamed; parent directories
- * are created) or a stream, which is left open. Returns the item count.
- */
-export async function exportItems(redis: Redis, name: string, module: string, out: ExportTarget, opts: ExportOptions = {}): Promise<number> {
-  if (!MODULE_PATTERN.test(module)) throw new Error(`exportItems: invalid module name ${JSON.stringify(module)}`);
-  const pageSize = opts.pageSize ?? 1000;
-  if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new RangeError(`exportItems: pageSize must be an integer >= 1, got ${pageSize}`);
-  const key = itemStreamKey(name, module);
-  const last = await redis.xrevrange(key, "+", "-", "COUNT", 1);
-  const lastId = last[0]?.[0];
-  const source: ItemSource = {
-    async *pages() {
-      if (lastId === undefined) return;
-      let start = opts.after === undefined ? "-" : `(${opts.after}`;
-      for (;;) {
-        const entries = await redis.xrange(key, start, lastId, "COUNT", pageSize);
-        if (entries.length === 0) return;
-        const page: string[] = [];
-        for (const [, fields] of entries) {
-          for (let i = 0; i + 1 < fields.length; i += 2) {
-            if (fields[i] === "item") {
-              page.push(fields[i + 1]);
-              break;
-            }
-          }
-        }
-        yield page;
-        const end = entries[entries.length - 1][0];
-        if (entries.length < pageSize || end === lastId) return;
-        start = `(${end}`;
-      }
-    },
-  };
-  const count = await writeExport(source, opts.format ?? "jsonl", out);
-  if (opts.removeExported) await removeThrough(redis, key, lastId);
-  return count;
-}
-
-/** Removes every entry up to and including `lastId`. */
-async function removeThrough(redis: Redis, key: string, lastId: string | undefined): Promise<void> {
-  if (lastId === undefined) return;
-  const [ms, seq] = lastId.split("-");
-  await redis.xtrim(key, "MINID", `${ms}-${(BigInt(seq) + 1n).toString()}`);
-}
-
-/** The modules that have an item stream under `name`, sorted (SCAN, for the CLI). */
-export async function listItemModules(redis: Redis, name: string): Promise<string[]> {
-  const prefix = `${name}:items:`;
-  const pattern = `${prefix.replace(/[*?[\]\\]/g, "\\$&")}*`;
-  const found = new Set<string>();
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000, "TYPE", "stream");
-    cursor = next;
-    for (const k of keys) {
-      const module = k.slice(prefix.length);
-      if (MODULE_PATTERN.test(module)) found.add(module);
-    }
-  } while (cursor !== "0");
-  return [...found].sort();
-}
-
-/** Items held for `module` (XLEN of its stream). */
-export function countItems(redis: Redis, name: string, module: string): Promise<number> {
-  return redis.xlen(itemStreamKey(name, module));
 }

@@ -90,3 +90,24 @@ export function cliPid(rootPid: number): number | undefined {
   }
   return undefined;
 }
+
+export interface CliRun {
+  child: ChildProcess;
+  /** stdout and stderr as they came */
+  output(): string;
+  stdout(): string;
+  exited: Promise<number | null>;
+}
+
+/** `src/cli.ts <args>` as a real Node process (with tsx's loader), its output collected. */
+export function runCliProcess(args: string[]): CliRun {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let stdout = "";
+  child.stdout!.on("data", (d: Buffer) => {
+    out += d.toString();
+    stdout += d.toString();
+  });
+  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  return { child, output: () => out, stdout: () => stdout, exited: new Promise((r) => child.on("exit", (code) => r(code))) };
+}
