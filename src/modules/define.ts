@@ -39,29 +39,34 @@ export interface EnqueueLinksOptions extends LinkRules, Omit<RequestSpec, "url">
   nofollow?: boolean;
 }
 
+/** The named keys of ModuleSettings (without its `[key: string]` catch-all). */
+type NamedSettingKeys = keyof { [K in keyof ModuleSettings as string extends K ? never : K]: true };
+
+/**
+ * Each named ModuleSettings key as written in config.toml: the compiler makes a setting added
+ * to ModuleSettings be listed here too (so `[modules.<name>]` accepts it).
+ */
+const SETTING_KEYS: Record<NamedSettingKeys, string> = {
+  rateLimit: "rate_limit",
+  allowedDomains: "allowed_domains",
+  headers: "headers",
+  maxRetries: "max_retries",
+  handleStatuses: "handle_statuses",
+  obeyRobotsTxt: "obey_robots_txt",
+  keepQueryOrder: "keep_query_order",
+  stripParams: "strip_params",
+  contentTypes: "content_types",
+  dedupItemsByCanonical: "dedup_items_by_canonical",
+  maxBarrenHops: "max_barren_hops",
+  linkRules: "link_rules",
+};
+
 /**
  * The keys of `[modules.<name>]` the engine itself reads (ModuleSettings below, the crawl bounds
  * and the schedule), as written in config.toml. Any other key must be one the module declares
  * in `settings` (a typo is a configuration error, with "did you mean").
  */
-export const ENGINE_MODULE_SETTINGS: readonly string[] = [
-  "rate_limit",
-  "allowed_domains",
-  "headers",
-  "max_retries",
-  "handle_statuses",
-  "obey_robots_txt",
-  "keep_query_order",
-  "strip_params",
-  "content_types",
-  "dedup_items_by_canonical",
-  "link_rules",
-  "max_depth",
-  "max_requests",
-  "max_items",
-  "max_barren_hops",
-  "cron",
-];
+export const ENGINE_MODULE_SETTINGS: readonly string[] = [...Object.values(SETTING_KEYS), "max_depth", "max_requests", "max_items", "cron"];
 
 /** Per-module settings; `[modules.<name>]` in config.toml overrides them. */
 export interface ModuleSettings {
