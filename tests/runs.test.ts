@@ -12,7 +12,7 @@ import { type ShopServer, startShop } from "../examples/demo-shop/shop.ts";
 import { request as requestModel, taskModel } from "../src/model/index.ts";
 import { isFinished, RedisQueue } from "../src/queue/redis/index.ts";
 import { deleteNamespace, freePort, rawClient, redisTestConfig, requireRedis, sinkItems, uniqueName } from "./helpers/redis.ts";
-import { readItems, runStandaloneProcess, standaloneDirs } from "./helpers/standalone-process.ts";
+import { cliPid, readItems, runStandaloneProcess, standaloneDirs } from "./helpers/standalone-process.ts";
 import { startProcess, startWorker, waitFor, type WorkerProcess, writeConfig, shopWorkerToml } from "./helpers/worker-process.ts";
 
 beforeAll(async () => {
@@ -71,7 +71,7 @@ let others: WorkerProcess[] = [];
 let name = "";
 
 afterEach(async () => {
-  for (const p of [...procs, ...others]) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL");
+  await Promise.all([...procs, ...others].map(stopProcess));
   procs = [];
   others = [];
   for (const s of shops) await s.close();
@@ -79,6 +79,21 @@ afterEach(async () => {
   if (name) await deleteNamespace(name);
   name = "";
 });
+
+/**
+ * Stops a CLI process started through the tsx wrapper: SIGTERM (tsx relays it; the command drains
+ * and exits), then SIGKILL to the CLI itself and the wrapper (SIGKILL of the wrapper alone would
+ * leave the CLI running).
+ */
+async function stopProcess(p: WorkerProcess): Promise<void> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+  const cli = cliPid(p.child.pid!);
+  p.child.kill("SIGTERM");
+  const done = await Promise.race([p.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 15_000))]);
+  if (done) return;
+  if (cli !== undefined) process.kill(cli, "SIGKILL");
+  p.child.kill("SIGKILL");
+}
 
 const workerToml = (shopUrl: string) => shopWorkerToml(name, shopUrl, 4);
 
@@ -106,7 +121,7 @@ describe("runs in Redis", () => {
     const config = redisTestConfig((c) => {
       c.name = name;
       c.channelConfig.redis.claimMinIdle = 100;
-      c.channelConfig.redis.claimInterval = 50;
+      c.channelConfig.redis.claimInterval = 600_000; // reclaims only when the test sweeps (maintain): no surprise under load
     });
     const a = await RedisQueue.connect(config, { consumerName: "a", maxDeliveries: 2 });
     let b: RedisQueue | undefined;
@@ -128,8 +143,12 @@ describe("runs in Redis", () => {
       await a.close(); // "killed" holding the 3rd
       b = await RedisQueue.connect(config, { consumerName: "b", maxDeliveries: 2 });
       // b reclaims the 3rd after claim_min_idle and acks it: finished, counted once
-      let again = await b.read("request", 3, 50);
-      for (let i = 0; i < 50 && again.length === 0; i++) again = await b.read("request", 3, 100);
+      await new Promise((r) => setTimeout(r, 150)); // idle past claim_min_idle
+      let again = await b.read("request", 3, 50); // (gives the reader credit for the sweep)
+      for (let i = 0; i < 50 && again.length === 0; i++) {
+        await b.maintain();
+        again = await b.read("request", 3, 100);
+      }
       expect(again.map((d) => d.message.url)).toEqual([got[2].message.url]);
       await b.ack(again[0]);
       await b.ack(got[2]); // the first delivery acked late (XACK 0): no second count
@@ -158,8 +177,10 @@ describe("runs in Redis", () => {
       // b takes it, and again on each reclaim, never settling it, until it is poison
       await waitFor("the poison entry settled", async () => {
         await q.read("request", 1, 50);
+        await new Promise((r) => setTimeout(r, 120)); // idle past claim_min_idle
+        await q.maintain();
         return (await q.runs().read(t2.runId))?.open === 0;
-      }, 10_000, 10);
+      }, 15_000, 10);
       const r2 = (await q.runs().read(t2.runId))!;
       expect(r2.dead).toBe(1);
       expect(isFinished(r2)).toBe(true);
@@ -204,6 +225,8 @@ describe("runs in Redis", () => {
     expect(((await one.json()) as { pages: number }).pages).toBe(served);
     expect((await fetch(`http://127.0.0.1:${port}/runs/nope`)).status).toBe(404);
     if (haveChromium()) await checkDashboard(port, { pages: served, items: 60 });
+    dashboard.child.kill("SIGTERM");
+    expect(await dashboard.exited).toBe(0);
 
     // the same site crawled by run-standalone: the same figures
     const solo = await startShop({ items: 60, latencyMs: 5 });
@@ -225,14 +248,21 @@ describe("runs in Redis", () => {
     const submit = await submitWait(cfg);
     procs.push(submit);
     await waitFor("a quarter of the items", async () => (await sinkItems(name, "demo_shop")).total > 40, 60_000, 50);
-    procs[0].child.kill("SIGKILL");
+    // kill -9 of the worker itself (the CLI process under the tsx wrapper)
+    const victim = cliPid(procs[0].child.pid!);
+    expect(victim, "the worker process under tsx").toBeDefined();
+    process.kill(victim!, "SIGKILL");
     expect(await submit.exited, submit.output()).toBe(0);
     // submit said done only once every item was stored (the killed worker's pages were
     // reclaimed after claim_min_idle and fetched again)
     const got = await sinkItems(name, "demo_shop");
     expect(got.total).toBe(160);
     expect(got.urls.size).toBe(160);
-    expect(figures(submit.output()).items).toBe(160);
+    // the summary's item count can miss the items of pages the killed worker had stored but not
+    // acked (its counts died with it; the Redis sink stores the re-delivery's items no second time)
+    const reported = figures(submit.output()).items;
+    expect(reported).toBeLessThanOrEqual(160);
+    expect(reported).toBeGreaterThanOrEqual(160 - 16); // at most its in-flight pages (task_concurrency 4 × 4 prefetch)
     procs[1].child.kill("SIGTERM");
     expect(await procs[1].exited).toBe(0);
   }, 180_000);
