@@ -22,6 +22,12 @@
 //       fingerprint is stored by its md5.
 //   <name>:delayed:<topic>                   sorted set of retries waiting for their due time
 //       (ours; score = due ms). Bound: one member per message waiting to be retried.
+//   <name>:run:<run_id>                      hash: a run's counts (ours; runs.ts lists the
+//       fields). `open` is the run's messages not yet settled anywhere (queued, in flight or
+//       delayed), kept by the scripts that append and settle; 0 = finished. Bound: expires
+//       run_ttl_secs after the run finished.
+//   <name>:runs                              sorted set of run ids (score = submitted or finished
+//       ms). Bound: members older than run_ttl_secs are dropped when the runs are listed.
 //
 // Keys of different hash tags meet in one script (the delayed set and its streams, a publish
 // batch and its dedup keys): like mocra's layout, this targets a single Redis, not a cluster.
@@ -101,5 +107,15 @@ export class QueueKeys {
 
   delayed(topic: Topic): string {
     return `${this.name}:delayed:${topic}`;
+  }
+
+  /** A run's counts (hash). */
+  run(runId: string): string {
+    return `${this.name}:run:${runId}`;
+  }
+
+  /** The runs known (sorted set of run ids). */
+  runs(): string {
+    return `${this.name}:runs`;
   }
 }

@@ -19,11 +19,12 @@
 --
 -- KEYS[1..n]  the stream keys of this batch
 -- KEYS[n+1..] "keys": the dedup keys (<name>:cache:dedup:<key>) of the items that have one;
---             "buckets": the buckets (<name>:cache:seen:<prefix>) those items fall in, each once
+--             "buckets": the buckets (<name>:cache:seen:<prefix>) those items fall in, each once;
+--             then the run hashes (<name>:run:<run_id>) of the items' runs
 -- ARGV[1]     consumer group
 -- ARGV[2]     dedup TTL in seconds (> 0; unused when no item has a dedup key)
--- ARGV[3]     layout: per item "<stream index>,<dedup key index>;" (indexes into KEYS; dedup
---             key index 0 = no dedup key), in item order
+-- ARGV[3]     layout: per item "<stream index>,<dedup key index>,<run index>;" (indexes into
+--             KEYS; 0 = no dedup key / no run counted), in item order
 -- ARGV[4]     field width in bytes: 0 = "keys" layout, > 0 = "buckets" layout
 -- ARGV[5]     "buckets": the fields of the items with a dedup key, in item order, concatenated
 -- ARGV[6..]   the payloads, in item order
@@ -31,6 +32,9 @@
 -- Returns one integer per item: -1 = appended; >= 0 = duplicate, and the milliseconds its dedup
 -- key (or bucket) still lives (PTTL; a key without expiry reports the full TTL), which bounds
 -- how long the caller may remember it as seen.
+--
+-- Each appended item adds one to its run's `open` count (the run's messages not yet settled),
+-- in this same step: a run cannot look finished while an entry of it exists.
 
 local group = ARGV[1]
 local ttl = ARGV[2]
@@ -89,7 +93,8 @@ end
 
 local out = {}
 local item = 0
-for s, d in string.gmatch(ARGV[3], '(%d+),(%d+);') do
+local opened = {}
+for s, d, r in string.gmatch(ARGV[3], '(%d+),(%d+),(%d+);') do
   item = item + 1
   local dk = tonumber(d)
   if dk == 0 or mark(dk) then
@@ -100,6 +105,7 @@ for s, d in string.gmatch(ARGV[3], '(%d+),(%d+);') do
       redis.call('XADD', stream, '*', 'payload', payload)
     end
     out[item] = -1
+    if r ~= '0' then opened[r] = (opened[r] or 0) + 1 end
   else
     out[item] = dk
   end
@@ -110,5 +116,8 @@ for i = 1, item do
 end
 for dk in pairs(changed) do
   redis.call('SET', KEYS[dk], bucket[dk], 'EX', ttl)
+end
+for r, n in pairs(opened) do
+  redis.call('HINCRBY', KEYS[tonumber(r)], 'open', n)
 end
 return out

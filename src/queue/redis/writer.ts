@@ -17,6 +17,8 @@ interface Prepared {
   stream: string;
   payload: Buffer;
   dedupKey: string | undefined;
+  /** the run hash counting it */
+  runKey: string;
 }
 
 /** One publish() call waiting for the next send: its items still to go to Redis. */
@@ -65,7 +67,7 @@ export class QueueWriter {
     const prepared: Prepared[] = [];
     for (const { item, dedupKey } of mayBeNew(items, this.dedupTtlSecs > 0, this.seen)) {
       const priority = item.priority ?? defaultPriority(item.message);
-      prepared.push({ stream: this.core.keys.streamFor(topic, priority, item.message), payload: this.core.encode(topic, item.message), dedupKey });
+      prepared.push({ stream: this.core.keys.streamFor(topic, priority, item.message), payload: this.core.encode(topic, item.message), dedupKey, runKey: this.core.runKeyOf(topic, item.message) });
     }
     if (prepared.length === 0) return { accepted: 0, duplicates: items.length };
     return new Promise((resolve, reject) => {
@@ -96,6 +98,7 @@ export class QueueWriter {
         const streamIndex = new Map<string, number>();
         for (const p of chunk) if (!streamIndex.has(p.stream)) streamIndex.set(p.stream, streamIndex.size + 1);
         const keys = [...streamIndex.keys()];
+        const runIndex = new Map<string, number>();
         let layout = "";
         const payloads: Buffer[] = [];
         const buckets = this.dedupLayout === "buckets";
@@ -116,7 +119,12 @@ export class QueueWriter {
             keys.push(this.core.keys.dedup(p.dedupKey));
             d = keys.length;
           }
-          layout += `${streamIndex.get(p.stream)},${d};`;
+          let r = runIndex.get(p.runKey);
+          if (r === undefined) {
+            keys.push(p.runKey);
+            runIndex.set(p.runKey, (r = keys.length));
+          }
+          layout += `${streamIndex.get(p.stream)},${d},${r};`;
           payloads.push(p.payload);
         }
         const width = buckets ? SEEN_FIELD_BYTES : 0;
