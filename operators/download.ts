@@ -70,6 +70,7 @@ export function download(client: Downloader, options: DownloadOptions): Operator
           bytes: response.content.byteLength,
           ms: performance.now() - started,
           fromCache: isFromCache(response),
+          runId: req.runId,
         });
       }
       if (status >= 400 && !options.acceptStatus?.(req, status)) {
@@ -79,7 +80,7 @@ export function download(client: Downloader, options: DownloadOptions): Operator
           const requeue = status === 429 && retryAfterMs !== undefined;
           throw new StageError({ stage: "download", reason: `HTTP ${status}`, retryable: true, retryAfterMs, url: req.url, requeue });
         }
-        events?.emit({ type: "http_error", url: req.url, module: req.module, status });
+        events?.emit({ type: "http_error", url: req.url, module: req.module, status, runId: req.runId });
         throw new StageError({ stage: "download", reason: `HTTP ${status}`, retryable: false, drop: true, url: req.url });
       }
       const location = status >= 300 && status < 400 && options.redirect ? headerValue(response.headers, "location") : undefined;

@@ -32,7 +32,7 @@ export function sink(itemSink: ItemSink, options: { events?: EventBus; maxItemBy
       if (fault) options.events?.emit({ type: "write_fault", path: fault.path, message: fault.message });
       throw new StageError({ stage: "sink", reason: `sink failed: ${why}`, retryable: true, url: parsed.url });
     }
-    if (stored) options.events?.emit({ type: "items_stored", module: parsed.module, count: items.length, ms: performance.now() - started });
+    if (stored) options.events?.emit({ type: "items_stored", module: parsed.module, count: items.length, ms: performance.now() - started, runId: parsed.response.runId });
     return parsed;
   });
 }

@@ -40,6 +40,7 @@ const EXPECTED_DEFAULTS: Config = {
     retryMaxDelayMs: 60000,
     userAgent: "mocra-ts/0.1 (+https://github.com/mocra-ts)",
     dedupTtlSecs: 86400,
+    dedupLayout: "buckets",
     modulePaths: [],
     proxyPath: "",
     generateBacklog: 1000,
@@ -126,6 +127,7 @@ retry_base_delay_ms = 250
 retry_max_delay_ms = 10000
 user_agent = "bot/2"
 dedup_ttl_secs = 0
+dedup_layout = "keys"
 module_paths = ["./extra", "/opt/mods"]
 proxy_path = "proxies.txt"
 generate_backlog = 50
@@ -265,6 +267,7 @@ const FULL_CONFIG: Config = {
     retryMaxDelayMs: 10000,
     userAgent: "bot/2",
     dedupTtlSecs: 0,
+    dedupLayout: "keys",
     modulePaths: ["./extra", "/opt/mods"],
     proxyPath: "proxies.txt",
     generateBacklog: 50,

@@ -5,7 +5,7 @@ import { type ShopServer, startShop } from "../examples/demo-shop/shop.ts";
 import { TOPICS } from "../src/model/index.ts";
 import { itemStreamKey } from "../src/storage/redis-sink.ts";
 import { deleteNamespace, rawClient, requireRedis, uniqueName, sinkItems } from "./helpers/redis.ts";
-import { runCli, startWorker, waitFor, type WorkerProcess, writeConfig } from "./helpers/worker-process.ts";
+import { runCli, startWorker, waitFor, type WorkerProcess, writeConfig, shopWorkerToml } from "./helpers/worker-process.ts";
 
 beforeAll(async () => {
   await requireRedis("distributed");
@@ -23,21 +23,7 @@ afterEach(async () => {
   if (name) await deleteNamespace(name);
 });
 
-function workerToml(shopUrl: string): string {
-  return `name = "${name}"
-[crawler]
-task_concurrency = 8
-shutdown_timeout_secs = 10
-progress_interval_secs = 1
-[output]
-sink = "redis"
-[channel_config.redis]
-claim_min_idle = 1500
-claim_interval = 500
-[modules.demo_shop]
-start_url = "${shopUrl}/list/0"
-`;
-}
+const workerToml = (shopUrl: string) => shopWorkerToml(name, shopUrl);
 
 /** Items in the Redis sink: total entries and distinct URLs. */
 const items = () => sinkItems(name, "demo_shop");

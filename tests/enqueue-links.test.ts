@@ -55,7 +55,7 @@ describe("enqueueLinks", () => {
       expect(lines).toHaveLength(1); // both origins are host 127.0.0.1
       expect(lines[0]).toMatch(/^links not followed on 127\.0\.0\.1: /);
       expect(lines[0]).toContain("1 excluded");
-      expect(lines[0]).toContain("1 strategy");
+      expect(lines[0]).toContain("1 off-origin (same-origin strategy)");
     } finally {
       await cleanup(config);
     }
@@ -97,6 +97,22 @@ describe("enqueueLinks", () => {
       await cleanup(config);
     }
   }, 60_000);
+
+  it("links not followed are one summary line: counts by reason in words, the top three domains", () => {
+    const bus = new EventBus();
+    const stats = new CrawlStats(bus);
+    const drop = (domain: string, reason: string, count: number) => bus.emit({ type: "links_dropped", module: "m", domain, reason, count, example: `http://${domain}/x` });
+    drop("bugs.python.org", "off-site (same-host strategy)", 2202);
+    drop("docs.python.org", "off-site (same-host strategy)", 40);
+    drop("docs.python.org", "nofollow", 3);
+    drop("a.example", "off-site (same-host strategy)", 20);
+    drop("b.example", "off-site (same-host strategy)", 1);
+    expect(stats.droppedLinksSummary()).toBe(
+      "links not followed: 2263 off-site (same-host strategy), 3 nofollow; most on bugs.python.org (2202), docs.python.org (43), a.example (20) and 1 more domains (per domain: --log-level debug)",
+    );
+    expect(stats.droppedLinksLines()).toHaveLength(4); // the detail, for debug
+    stats.stop();
+  });
 
   it("the drop summary escapes control characters that came from the network", () => {
     const bus = new EventBus();

@@ -7,6 +7,8 @@ import { join } from "node:path";
 import { MemoryQueue } from "../src/queue/memory-queue.ts";
 import { FrontierJournal } from "../src/state/frontier-journal.ts";
 import { retryDelay } from "../src/queue/retry-policy.ts";
+import type { QueueEntry } from "../src/queue/journal.ts";
+import { ReadyList } from "../src/queue/ready-list.ts";
 import { SeenSet } from "../src/queue/seen-set.ts";
 import { MemoryRateLimiter } from "../src/ratelimit/memory-limiter.ts";
 
@@ -189,6 +191,37 @@ describe("MemoryRateLimiter (GCRA)", () => {
   });
 });
 
+describe("ReadyList", () => {
+  it("keeps first-in-first-out order over cold (columns) and hot (objects) entries, across growth, wrap-around and emptying", () => {
+    const list = new ReadyList("request", "low");
+    const made: QueueEntry[] = [];
+    let n = 0;
+    const entry = (): QueueEntry => {
+      n++;
+      const cold = n % 3 !== 0;
+      return { topic: "request", priority: "low", message: cold ? undefined : req(`https://example.com/${n}`, "low"), attempts: n % 5, seq: n, ref: { seg: n % 7, off: n * 100, len: 50 + (n % 11) } };
+    };
+    const taken: QueueEntry[] = [];
+    // bursts of pushes larger than what is taken: the ring grows while its head is mid-way
+    for (let round = 0; round < 12; round++) {
+      for (let i = 0; i < 700; i++) {
+        const e = entry();
+        made.push(e);
+        list.push(e);
+      }
+      for (let i = 0; i < 400; i++) taken.push(list.shift()!);
+    }
+    while (list.length > 0) taken.push(list.shift()!);
+    expect(list.shift()).toBeUndefined();
+    expect(taken).toEqual(made);
+    // empty again: reused from the start
+    const again = entry();
+    list.push(again);
+    expect(list.length).toBe(1);
+    expect(list.shift()).toEqual(again);
+  });
+});
+
 describe("SeenSet", () => {
   it("keeps md5 keys compactly and other keys as strings", () => {
     const s = new SeenSet();
@@ -199,5 +232,52 @@ describe("SeenSet", () => {
     s.delete("00b22979947e3c69e203f326272420e3");
     expect(s.has("00b22979947e3c69e203f326272420e3")).toBe(false);
     expect(s.size).toBe(1);
+  });
+
+  it("is exact: fingerprints sharing their first 52 bits (or 96) are different keys", () => {
+    const s = new SeenSet();
+    const a = "0123456789abcdef0123456789abcdef";
+    const b = "0123456789abcdef0123456789abcde0"; // the last digit differs
+    const c = "0123456789abc000ffffffffffffffff"; // the first 52 bits of a
+    expect(s.add(a)).toBe(true);
+    expect(s.add(b)).toBe(true);
+    expect(s.add(c)).toBe(true);
+    expect(s.has(b) && s.has(c)).toBe(true);
+    expect(s.add("00000000000000000000000000000000")).toBe(true); // the all-zero fingerprint (the empty slot's pattern)
+    expect(s.has("00000000000000000000000000000000")).toBe(true);
+    expect(s.size).toBe(4);
+  });
+
+  it("agrees with a Set of strings over 60 000 random adds, deletes and lookups, clustered keys and wrap-around included", () => {
+    const s = new SeenSet();
+    const ref = new Set<string>();
+    let seed = 42;
+    const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296);
+    const hex8 = (n: number) => (n >>> 0).toString(16).padStart(8, "0");
+    const key = () => {
+      const r = rnd();
+      // a few hundred share their first word (long probe runs), some at the top of the range (runs wrap to slot 0)
+      const w0 = r < 0.002 ? 0x12345678 : r < 0.004 ? 0xffffffff : Math.floor(rnd() * 4294967296);
+      return hex8(w0) + hex8(rnd() * 4294967296) + hex8(rnd() * 64) + hex8(rnd() * 4294967296);
+    };
+    const keys: string[] = [];
+    for (let i = 0; i < 60_000; i++) {
+      const op = rnd();
+      if (op < 0.6 || keys.length === 0) {
+        const k = key();
+        keys.push(k);
+        expect(s.add(k)).toBe(!ref.has(k));
+        ref.add(k);
+      } else if (op < 0.8) {
+        const k = keys[Math.floor(rnd() * keys.length)];
+        s.delete(k);
+        ref.delete(k);
+      } else {
+        const k = rnd() < 0.5 ? keys[Math.floor(rnd() * keys.length)] : key();
+        expect(s.has(k)).toBe(ref.has(k));
+      }
+    }
+    expect(s.size).toBe(ref.size);
+    for (const k of keys) expect(s.has(k)).toBe(ref.has(k));
   });
 });

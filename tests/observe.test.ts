@@ -74,7 +74,7 @@ function emptyStatus(): CrawlStatus {
       priorities: Object.fromEntries(PRIORITIES.map((p) => [p, { length: 0, waiting: 0, pending: 0, oldestIdleMs: 0, dead: 0 }])) as CrawlStatus["topics"]["task"]["priorities"],
     };
   }
-  return { name: "shop", topics, workers: [], items: {}, paused: { all: false, modules: [] }, finished: true, budgets: [], leader: null };
+  return { name: "shop", topics, workers: [], items: {}, paused: { all: false, modules: [] }, finished: true, budgets: [], leader: null, runs: [] };
 }
 
 describe("status at a glance", () => {

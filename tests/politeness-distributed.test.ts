@@ -41,6 +41,7 @@ describe("politeness across worker processes", () => {
         `import { defineModule } from ${JSON.stringify(define)};
 export default defineModule({
   name: "polite_pages",
+  settings: { base: "" },
   start: (ctx) => [...Array.from({ length: 120 }, (_, i) => \`\${ctx.settings.base}/p/\${i}\`), \`\${ctx.settings.base}/private/x\`],
   parse() {},
 });

@@ -11,6 +11,7 @@ import { type Priority, request, type Request } from "../src/model/index.ts";
 import { compressPayload, decompressPayload, initCompression } from "../src/queue/compression.ts";
 import type { Delivery } from "../src/queue/queue.ts";
 import { crc32, QueueKeys, RedisQueue, type RedisQueueFatalError, type RedisQueueOptions } from "../src/queue/redis/index.ts";
+import { SEEN_FIELD_BYTES, seenSlot } from "../src/queue/redis/keys.ts";
 import {
   deleteNamespace,
   freePort,
@@ -192,8 +193,8 @@ describe("RedisQueue", () => {
     expect(got.length + rest.length).toBe(2);
   });
 
-  it("dedup: one atomic check-and-enqueue, also across two queue instances", async () => {
-    const config = redisTestConfig();
+  it.each(["buckets", "keys"] as const)("dedup: one atomic check-and-enqueue, also across two queue instances (%s layout)", async (layout) => {
+    const config = redisTestConfig((c) => (c.crawler.dedupLayout = layout));
     const a = await open(config);
     const b = await open({ ...config });
     const r = req(1);
@@ -204,10 +205,43 @@ describe("RedisQueue", () => {
     });
     const raw = rawClient();
     cleanups.push(async () => raw.disconnect());
-    const ttl = await raw.ttl(`${config.name}:cache:dedup:fp1`);
+    const keys = new QueueKeys(config.name, 1);
+    const marker = layout === "keys" ? keys.dedup("fp1") : keys.seenBucket(seenSlot("fp1").bucket);
+    const ttl = await raw.ttl(marker);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(config.crawler.dedupTtlSecs);
+    // the other layout's key was not written
+    expect(await raw.exists(layout === "keys" ? keys.seenBucket(seenSlot("fp1").bucket) : keys.dedup("fp1"))).toBe(0);
     expect(await readAll(a, 10, 3)).toHaveLength(3);
+  });
+
+  it("dedup buckets: fingerprints sharing a bucket are told apart exactly, a match across two fields is no match, in one batch and across batches", async () => {
+    const config = redisTestConfig();
+    const q = await open(config);
+    const fp = (rest: string) => `abcd${rest}`; // one bucket: abcd
+    const a = fp("01".repeat(14));
+    const b = fp("02".repeat(14));
+    const straddling = fp("01".repeat(7) + "02".repeat(7)); // the bytes of a's tail and b's head
+    const nearA = fp("01".repeat(13) + "00"); // differs from a in the last byte only
+    expect(await q.publish("request", [{ message: req(1), dedupKey: a }, { message: req(2), dedupKey: b }])).toEqual({ accepted: 2, duplicates: 0 });
+    expect(await q.publish("request", [{ message: req(3), dedupKey: straddling }, { message: req(4), dedupKey: nearA }])).toEqual({ accepted: 2, duplicates: 0 });
+    // a fresh queue (no local knowledge): the script finds each in the bucket
+    const fresh = await open({ ...config });
+    expect(await fresh.publish("request", [a, b, straddling, nearA].map((k, i) => ({ message: req(10 + i), dedupKey: k })))).toEqual({ accepted: 0, duplicates: 4 });
+    const raw = rawClient();
+    cleanups.push(async () => raw.disconnect());
+    const bucket = new QueueKeys(config.name, 1).seenBucket("abcd");
+    expect(await raw.strlen(bucket)).toBe(4 * SEEN_FIELD_BYTES);
+    // a batch of 2 000 fingerprints over 16 buckets, a third repeated: each new one once
+    const many = Array.from({ length: 2000 }, (_, i) => `${(i % 16).toString(16)}000${i.toString(16).padStart(28, "0")}`);
+    const batch = many.flatMap((k, i) => (i % 3 === 0 ? [k, k] : [k])).map((k, i) => ({ message: req(100 + i), dedupKey: k }));
+    const r = await fresh.publish("request", batch);
+    expect(r).toEqual({ accepted: 2000, duplicates: batch.length - 2000 });
+    expect(await q.publish("request", many.map((k, i) => ({ message: req(5000 + i), dedupKey: k })))).toEqual({ accepted: 0, duplicates: 2000 });
+    expect(await raw.strlen(new QueueKeys(config.name, 1).seenBucket("0000"))).toBe(125 * SEEN_FIELD_BYTES);
+    // a key that is not an md5 fingerprint is stored by its md5
+    expect(await q.publish("request", [{ message: req(1), dedupKey: "custom:key" }, { message: req(1), dedupKey: "custom:key2" }])).toEqual({ accepted: 2, duplicates: 0 });
+    expect(await fresh.publish("request", [{ message: req(1), dedupKey: "custom:key" }])).toEqual({ accepted: 0, duplicates: 1 });
   });
 
   it("dedup: a key this queue knows to be set is a duplicate without a script call, and seenBefore says so", async () => {
@@ -279,6 +313,7 @@ describe("RedisQueue", () => {
     const raw = rawClient();
     cleanups.push(async () => raw.disconnect());
     expect(await raw.exists(`${config.name}:cache:dedup:fp1`)).toBe(0);
+    expect(await raw.exists(new QueueKeys(config.name, 1).seenBucket(seenSlot("fp1").bucket))).toBe(0);
     expect(await readAll(q, 10, 2)).toHaveLength(2);
   });
 

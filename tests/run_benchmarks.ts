@@ -11,13 +11,17 @@ import { fmt, hasFlag, argValue, nodeCommand, pinning, ROOT, table } from "./ben
 const started = performance.now();
 const pin = pinning();
 const all = ["engine", "compare", "production"];
-const only = (argValue("only") ?? all.join(",")).split(",").filter((b) => all.includes(b));
+// not in the default run (it takes ~10 minutes): `npm run bench -- scale`
+const extraBenchmarks = ["scale"];
+const named = process.argv.slice(2).filter((a, i, argv) => !a.startsWith("--") && !argv[i - 1]?.startsWith("--only"));
+const only = (argValue("only") ?? (named.length > 0 ? named.join(",") : all.join(","))).split(",").filter((b) => all.includes(b) || extraBenchmarks.includes(b));
 const extra = hasFlag("memory") ? ["--memory"] : [];
 
 function run(name: string): Promise<number> {
   const script = `tests/benchmark_${name}.ts`;
   // the engine benchmark runs in this one process: pin it like the crawlers; the others pin their children
-  const [cmd, argv] = nodeCommand(script, name === "compare" ? extra : [], name === "engine" ? pin.crawler : undefined);
+  const args = name === "compare" ? extra : name === "scale" ? process.argv.slice(2).filter((a) => a !== "scale") : [];
+  const [cmd, argv] = nodeCommand(script, args, name === "engine" ? pin.crawler : undefined);
   return new Promise((resolve) => {
     const child = spawn(cmd, argv, { cwd: ROOT, stdio: "inherit" });
     child.on("exit", (code) => resolve(code ?? 1));

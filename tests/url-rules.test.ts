@@ -97,6 +97,6 @@ describe("link rules", () => {
     expect(f("https://www.shop.example.co.uk/about")).toBe("not included");
     expect(f("https://www.shop.example.co.uk/item/7/reviews")).toBe("excluded");
     expect(f("https://www.shop.example.co.uk/item/7?sort=asc")).toBe("excluded");
-    expect(f("https://elsewhere.example/item/7")).toBe("strategy");
+    expect(f("https://elsewhere.example/item/7")).toBe("off-site (same-host strategy)");
   });
 });

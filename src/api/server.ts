@@ -41,6 +41,46 @@ export interface ApiSources {
   /** enqueues the task, returns its run id; throws an Error with a message for bad input */
   submit(task: SubmitRequest): Promise<string>;
   control: PauseControl;
+  /** the crawl's runs, newest first (distributed: Redis); absent = none known */
+  runs?(): Promise<RunRow[]>;
+  /** the configured rate (req/s, 0 = none) of a politeness key, for keys the metrics know no rate of */
+  configuredRate?(key: string): number;
+}
+
+/** A run as the API shows it (runView). */
+export type RunRow = Record<string, unknown> & { run_id: string; state: string; pages: number; items: number; open: number };
+
+/** The crawl's figures the dashboard shows: summed over the runs, else the workers' heartbeats, else this process. */
+interface Fleet {
+  pages: number;
+  items: number;
+  errors: number;
+  retries: number;
+  deferrals: number;
+  deadLetters: number;
+  /** where the figures come from */
+  source: "runs" | "workers" | "process";
+}
+
+/** One sample of the fleet's counters, kept server-side so the chart has history when first loaded. */
+interface Sample {
+  t: number;
+  pages: number;
+  items: number;
+}
+
+/** The last HISTORY samples (one per second while the API serves). */
+const HISTORY = 120;
+
+export class FleetHistory {
+  readonly samples: Sample[] = [];
+
+  add(sample: Sample): void {
+    const last = this.samples[this.samples.length - 1];
+    if (last && sample.t - last.t < 500) return; // a poll right after the sampler: one sample
+    this.samples.push(sample);
+    if (this.samples.length > HISTORY) this.samples.shift();
+  }
 }
 
 const DASHBOARD = readFileSync(new URL("./dashboard.html", import.meta.url), "utf8");
@@ -150,19 +190,64 @@ function cached<T>(ms: number, read: () => Promise<T>): () => Promise<T> {
   };
 }
 
+interface Reads {
+  stats: () => Promise<QueueStats>;
+  nodes: () => Promise<NodeInfo[]>;
+  dead: () => Promise<DeadLetter[]>;
+  runs: () => Promise<RunRow[]>;
+}
+
+/** The fleet's counters: the runs' (exact, from Redis), else the heartbeats', else this process's. */
+function fleetOf(s: ApiSources, nodes: NodeInfo[], runs: RunRow[]): Fleet {
+  const t = s.metrics.totals;
+  if (runs.length > 0) {
+    const sum = (k: string) => runs.reduce((n, r) => n + (Number(r[k]) || 0), 0);
+    return { pages: sum("pages"), items: sum("items"), errors: sum("http_errors"), retries: sum("retries"), deferrals: sum("deferred"), deadLetters: sum("dead_letters"), source: "runs" };
+  }
+  if (nodes.length > 0 && !s.node) {
+    const sum = (k: "pages" | "items") => nodes.reduce((n, w) => n + (w[k] ?? 0), 0);
+    return { ...t, pages: sum("pages"), items: sum("items"), source: "workers" };
+  }
+  return { ...t, source: "process" };
+}
+
+/**
+ * What the badge says: paused (the whole crawl), running (work queued, in flight or delayed),
+ * finished (nothing left, and a run finished), idle (nothing left, nothing run).
+ */
+function crawlState(paused: boolean, stats: QueueStats | undefined, runs: RunRow[], fleet: Fleet): "paused" | "running" | "finished" | "idle" | "unknown" {
+  if (paused) return "paused";
+  if (!stats) return "unknown";
+  const busy = TOPICS.some((t) => stats[t].inFlight + stats[t].delayed + PRIORITIES.reduce((n, p) => n + stats[t].ready[p], 0) > 0);
+  if (busy || runs.some((r) => r.state === "running")) return "running";
+  return runs.some((r) => r.state === "finished") || fleet.pages > 0 ? "finished" : "idle";
+}
+
+/** A run as shown without the API key: its counts, not the reasons of its dead letters. */
+function withoutReasons(run: RunRow): RunRow {
+  const { dead_letters_by_reason: _, ...counts } = run;
+  return counts;
+}
+
+/** Samples the fleet's counters into `history` (the chart's history, kept server-side). */
+async function sampleFleet(s: ApiSources, reads: Reads, history: FleetHistory): Promise<void> {
+  const [nodes, runs] = await Promise.all([reads.nodes().catch(() => []), reads.runs().catch(() => [])]);
+  const f = fleetOf(s, nodes, runs);
+  history.add({ t: Date.now(), pages: f.pages, items: f.items });
+}
+
 /** The JSON snapshot behind the dashboard (GET /observability/engine). */
-async function engineSnapshot(
-  s: ApiSources,
-  reads: { stats: () => Promise<QueueStats>; nodes: () => Promise<NodeInfo[]>; dead: () => Promise<DeadLetter[]> },
-  withDeadLetters: boolean,
-) {
-  const [stats, nodes, dead, pause] = await Promise.all([
+async function engineSnapshot(s: ApiSources, reads: Reads, history: FleetHistory, withKey: boolean) {
+  const [stats, nodes, dead, pause, runs] = await Promise.all([
     reads.stats().catch(() => undefined),
     reads.nodes().catch(() => []),
-    withDeadLetters ? reads.dead().catch(() => []) : Promise.resolve([]),
+    withKey ? reads.dead().catch(() => []) : Promise.resolve([]),
     s.control.state().catch(() => ({ all: false, modules: [] })),
+    reads.runs().catch(() => []),
   ]);
   const now = Date.now();
+  const fleet = fleetOf(s, nodes, runs);
+  history.add({ t: now, pages: fleet.pages, items: fleet.items });
   const queues = stats
     ? TOPICS.flatMap((topic) =>
         PRIORITIES.map((priority) => ({
@@ -179,13 +264,16 @@ async function engineSnapshot(
     runtime,
     node: s.node ? { id: s.node.id, roles: [...s.node.roles], uptime_secs: Math.round((now - startedAt) / 1000) } : null,
     paused: pause,
+    state: crawlState(pause.all, stats, runs, fleet),
     totals: { ...s.metrics.totals },
     fleet: {
-      pages: nodes.reduce((n, w) => n + (w.pages ?? 0), 0),
-      items: nodes.reduce((n, w) => n + (w.items ?? 0), 0),
+      ...fleet,
       /** browser pages in flight on the workers started with --browser */
       rendering: nodes.reduce((n, w) => n + (w.rendering ?? 0), 0),
     },
+    history: history.samples,
+    // dead letters by reason quote what failed (URLs, module headers): only with the key
+    runs: runs.slice(0, 10).map((r) => (withKey ? r : withoutReasons(r))),
     errors_by_kind: s.metrics.errorsByKind(),
     queues,
     queues_readable: stats !== undefined,
@@ -200,19 +288,21 @@ async function engineSnapshot(
       last_heartbeat: w.last_heartbeat,
       age_secs: w.started_at ? Math.max(0, Math.round(now / 1000 - w.started_at)) : null,
     })),
-    domains: s.metrics.domainRows(20),
+    // a key whose rate no event told yet shows the configured one
+    domains: s.metrics.domainRows(20).map((d) => (d.rate ? d : { ...d, rate: s.configuredRate?.(d.key) ?? 0 })),
     // the letters carry payloads (URLs, module headers): only with the key; the counts are in `queues`
     dead_letters: dead.map(deadLetterView),
-    dead_letters_hidden: !withDeadLetters,
+    dead_letters_hidden: !withKey,
   };
 }
 
 /** Builds the app: routes and auth as mocra's (see the README's API section). */
-export function createApi(api: ApiConfig, s: ApiSources): Hono {
+export function createApi(api: ApiConfig, s: ApiSources, history = new FleetHistory()): Hono {
   const app = new Hono();
-  const reads = {
+  const reads: Reads = {
     stats: cached(900, () => s.queueStats()),
     nodes: cached(900, () => s.nodes()),
+    runs: cached(900, () => (s.runs ? s.runs() : Promise.resolve([]))),
     dead: cached(1900, async () => (await Promise.all(TOPICS.map((t) => s.listDeadLetters(t, 10)))).flat().slice(-30)),
   };
 
@@ -252,7 +342,18 @@ export function createApi(api: ApiConfig, s: ApiSources): Hono {
   // monitoring: no key
   app.get("/metrics", async (c) => c.body(await s.metrics.render(), 200, { "content-type": s.metrics.contentType }));
   // without the key: counts only (dead-letter payloads and reasons need the key, as /dlq does)
-  app.get("/observability/engine", async (c) => c.json(await engineSnapshot(s, reads, hasKey(api.apiKey, c.req.raw.headers))));
+  app.get("/observability/engine", async (c) => c.json(await engineSnapshot(s, reads, history, hasKey(api.apiKey, c.req.raw.headers))));
+  // runs: their counts, state and finish time (a finished run is kept RUN_TTL_SECS); the dead
+  // letters' reasons only with the key
+  app.get("/runs", async (c) => {
+    const withKey = hasKey(api.apiKey, c.req.raw.headers);
+    return c.json((await reads.runs()).map((r) => (withKey ? r : withoutReasons(r))));
+  });
+  app.get("/runs/:id", async (c) => {
+    const run = (await reads.runs()).find((r) => r.run_id === c.req.param("id"));
+    if (!run) return c.json({ error: `no run ${printable(c.req.param("id"))} (unknown, or expired)` }, 404);
+    return c.json(hasKey(api.apiKey, c.req.raw.headers) ? run : withoutReasons(run));
+  });
 
   // control: key required
   const key = requireKey(api.apiKey);
@@ -306,7 +407,25 @@ export function createApi(api: ApiConfig, s: ApiSources): Hono {
 }
 
 /** Serves the API on `[api] host:port`. */
-export function startApi(api: ApiConfig, sources: ApiSources): Promise<HttpServer> {
-  const app = createApi(api, sources);
-  return serveHttp((req) => app.fetch(req), api.host, api.port);
+export async function startApi(api: ApiConfig, sources: ApiSources): Promise<HttpServer> {
+  const history = new FleetHistory();
+  const app = createApi(api, sources, history);
+  const server = await serveHttp((req) => app.fetch(req), api.host, api.port);
+  // the chart's history is sampled from the start, not from when a browser first looks
+  const reads = {
+    stats: () => sources.queueStats(),
+    nodes: cached(900, () => sources.nodes()),
+    dead: () => Promise.resolve([]),
+    runs: cached(900, () => (sources.runs ? sources.runs() : Promise.resolve([]))),
+  };
+  const timer = setInterval(() => void sampleFleet(sources, reads, history).catch(() => {}), 1000);
+  (timer as { unref?: () => void }).unref?.();
+  return {
+    port: server.port,
+    host: server.host,
+    close: () => {
+      clearInterval(timer);
+      return server.close();
+    },
+  };
 }

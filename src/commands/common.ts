@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Config, loadConfig } from "../config/index.ts";
+import { type Config, ConfigError, loadConfig, moduleSectionIssues } from "../config/index.ts";
 import type { LogLevel } from "../config/schema.ts";
 import { isLogLevel, LOG_LEVELS } from "../observe/logger.ts";
 import { ModuleRegistry } from "../modules/registry.ts";
@@ -42,7 +42,18 @@ export async function loadRegistry(
   }
   await registry.load([...paths, ...config.crawler.modulePaths], { required });
   for (const p of registry.problems) console.error(`warning: skipped ${p}`);
+  checkModuleSections(config, registry);
   return registry;
+}
+
+/**
+ * Every key of `[modules.<name>]` for a loaded module is an engine setting or one the module
+ * declares: a typo (`rate_limt`) stops start-up with a ConfigError (exit 2), not a crawl
+ * that silently ignores it.
+ */
+export function checkModuleSections(config: Config, registry: ModuleRegistry): void {
+  const issues = moduleSectionIssues(config, (m) => (registry.has(m) ? registry.allowedSettings(m) : undefined));
+  if (issues.length > 0) throw new ConfigError(issues[0].file, issues);
 }
 
 /** `--log-level`: undefined when not given (the config's [logger] level applies). */

@@ -1,12 +1,13 @@
 import { parseArgs } from "node:util";
 import { type Config, ConfigError, DEFAULT_CONFIG_FILE, formatConfig, formatIssue, loadCheckedConfig, redactUrl } from "../config/index.ts";
-import { UsageError } from "./common.ts";
+import { loadRegistry, UsageError } from "./common.ts";
 
 export const usage = `usage: config check [--config PATH]
 
 Validates a configuration file (default: ./config.toml; built-in defaults if there is none) and
 prints the warnings (mocra keys that have no effect here) and the effective settings, passwords
-hidden. Connects to nothing. Exit code 0 if the file is valid, 2 if not (every problem is
+hidden. Loads the modules it finds (as run-standalone does) to check their [modules.<name>]
+sections: a key neither the engine nor the module knows is an error. Connects to nothing. Exit code 0 if the file is valid, 2 if not (every problem is
 listed, one per line, with its line number).`;
 
 /** The configuration with secrets replaced, for printing. */
@@ -40,6 +41,14 @@ export async function configCommand(argv: string[]): Promise<number> {
     return 2;
   }
   const { config, warnings } = checked;
+  try {
+    await loadRegistry(config);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.log(`${file}: invalid (${err.issues.length} problem${err.issues.length === 1 ? "" : "s"})`);
+    console.log(err.message);
+    return 2;
+  }
   console.log(`${file}: valid${warnings.length > 0 ? `, ${warnings.length} warning${warnings.length === 1 ? "" : "s"}` : ""}`);
   for (const w of warnings) console.log(`warning: ${formatIssue(w)}`);
   console.log("\n# effective settings");

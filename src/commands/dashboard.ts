@@ -3,13 +3,14 @@ import { startApi } from "../api/server.ts";
 import { cacheRedisConnection } from "../config/index.ts";
 import { RedisPauseControl } from "../control/pause.ts";
 import { listNodes } from "../observe/node-registry.ts";
-import { submitTask } from "../engine/observability.ts";
+import { configuredRate, submitTask } from "../engine/observability.ts";
 import { EventBus } from "../events/bus.ts";
 import { PRIORITIES, TOPICS, uuidv4 } from "../model/index.ts";
 import { EngineMetrics } from "../observe/metrics.ts";
 import type { QueueStats } from "../queue/queue.ts";
 import { openConnection } from "../redis/connection.ts";
 import { openQueue } from "../queue/open-queue.ts";
+import { RedisQueue, runView } from "../queue/redis/index.ts";
 import { onShutdownSignal } from "../runtime/index.ts";
 import { loadConfigFrom, loadRegistry, UsageError } from "./common.ts";
 import { type CrawlStatus, readStatus } from "./status.ts";
@@ -56,6 +57,8 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
   const r = config.channelConfig.redis;
   const redis = await openConnection(cacheRedisConnection(config), "command", r.connectTimeoutMs, `${config.name}:dashboard`);
   const queue = await openQueue(config, { readOnly: true });
+  // runs are counted by the Redis queue's own steps; on JetStream there are none to show
+  const runBook = queue instanceof RedisQueue ? queue.runs() : undefined;
   const control = new RedisPauseControl(redis, config.name);
   const statusRedis = await openConnection(r, "command", r.connectTimeoutMs, `${config.name}:dashboard-status`);
   const queueStats = async () => asQueueStats(await readStatus(config, statusRedis));
@@ -67,8 +70,10 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
     nodes: () => listNodes(redis, config.name),
     listDeadLetters: (t, n) => queue.listDeadLetters(t, n),
     replayDeadLetters: (t, n) => queue.replayDeadLetters(t, n),
-    submit: (task) => submitTask(queue, registry, task),
+    submit: (task) => submitTask(queue, registry, task, runBook),
     control,
+    runs: runBook ? async () => (await runBook.list()).map(runView) : undefined,
+    configuredRate: (key) => configuredRate(config, key),
   });
   console.error(`dashboard of ${config.name} on http://${server.host}:${server.port}/`);
   await new Promise<void>((resolve) => {

@@ -7,9 +7,12 @@ import { createLogger, type Observed, observeCrawl } from "../engine/observabili
 import { summaryText } from "../engine/progress.ts";
 import { runStandalone } from "../engine/standalone.ts";
 import { EventBus } from "../events/bus.ts";
+import type { CrawlStats } from "../events/stats.ts";
+import type { Logger } from "../observe/logger.ts";
 import { CreditMeter } from "../observe/credit.ts";
 import type { Queue } from "../queue/queue.ts";
 import { onStopSignals } from "../runtime/index.ts";
+import { lastRunIn } from "../state/state-folder.ts";
 import { schedulesOf } from "../modules/schedules.ts";
 import { DEMO_MODULE, loadConfigFrom, loadRegistry, parseLogLevel, UsageError } from "./common.ts";
 
@@ -22,7 +25,9 @@ The frontier (queued requests, seen set, dead letters, stored marks) is kept on 
   --config PATH   config file (default: ./config.toml if present, else built-in defaults)
   --module NAME   run this module (repeatable; default: every module found)
   --resume        continue the unfinished run in the state folder: only what was in flight is
-                  fetched again, and the output gets no duplicate item
+                  fetched again, and the output gets no duplicate item; with nothing
+                  unfinished there, says when the last run finished and exits 0 without
+                  crawling (a fresh crawl is the plain command)
   --demo          serve the bundled demo shop on 127.0.0.1 and crawl it with the bundled demo_shop
                   module, or with the --module(s) given (their start_url set to the shop's)
   --items N       with --demo: items in the demo shop (default 200)
@@ -36,7 +41,18 @@ there hold this process's crawl.
 
 Ctrl-C (or SIGTERM) stops taking new work, lets in-flight pages finish (up to
 crawler.shutdown_timeout_secs), and prints the summary; a second one, 2 s or more after the
-first, quits at once. Either way the state is kept for --resume.`;
+first, quits at once. Either way the state is kept for --resume.
+
+Exit codes: 0 finished (everything crawled; dead letters are in the summary); 130 interrupted
+(Ctrl-C/SIGTERM with work left: continue with --resume); 1 failed (a fatal error, or in-flight
+work outlasted shutdown_timeout_secs); 2 bad configuration or command line.`;
+
+/** Links not followed: one summary line; the per-domain lines at --log-level debug. */
+export function printDroppedLinks(stats: CrawlStats, logger: Logger): void {
+  const summary = stats.droppedLinksSummary();
+  if (summary) logger.print(summary);
+  if (logger.enabled("debug")) for (const line of stats.droppedLinksLines()) logger.print(line);
+}
 
 export async function runStandaloneCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -71,6 +87,17 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
     if (modules.length === 0) modules = [DEMO_MODULE];
     // every module run against the demo starts at its first list page
     for (const m of modules) overrides[m] = { start_url: `${shop.url}/list/0` };
+  }
+  if (values.resume && !values.demo) {
+    const last = lastRunIn(config.state.dir, config.name);
+    if (last?.status !== "running") {
+      console.error(
+        last
+          ? `--resume: nothing unfinished in ${last.path}: the last run (${last.modules.join(", ")}) finished at ${last.updated}; not crawling (run without --resume for a fresh crawl)`
+          : `--resume: no run of ${config.name} in ${config.state.dir} yet; not crawling (run without --resume to start one)`,
+      );
+      return 0;
+    }
   }
   const controller = new AbortController();
   let observed: Observed | undefined;
@@ -111,8 +138,10 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
       watchdog: true,
       onStart,
     }).finally(() => observed?.stop());
-    for (const line of summaryText(result.stats, result.output).split("\n")) logger.print(line);
-    for (const line of result.stats.droppedLinksLines()) logger.print(line);
+    // stopped with work left: resumable, and a script can tell it from a finished crawl
+    const interrupted = result.interrupted && result.remaining > 0;
+    for (const line of summaryText(result.stats, result.output, { ended: interrupted ? "interrupted" : "done" }).split("\n")) logger.print(line);
+    printDroppedLinks(result.stats, logger);
     const dead = Object.entries(result.deadLetters).filter(([, n]) => n > 0);
     if (dead.length > 0) logger.print(`dead letters: ${dead.map(([t, n]) => `${t} ${n}`).join(", ")}; all of them in ${result.deadLetterFile}`);
     const where = result.state?.path ?? "";
@@ -127,7 +156,10 @@ export async function runStandaloneCommand(argv: string[]): Promise<number> {
       );
       return 1;
     }
-    if (result.interrupted) logger.print(`interrupted: ${result.remaining} messages still queued; state in ${where} (continue with --resume)`);
+    if (interrupted) {
+      logger.print(`interrupted: ${result.remaining} messages still queued; state in ${where} (continue with --resume)`);
+      return 130;
+    }
     return 0;
   } finally {
     removeSignals();

@@ -6,6 +6,7 @@ import { ALL_ROLES, createBounds, type Role } from "../engine/flows.ts";
 import { listNodes, NodeRegistry } from "../observe/node-registry.ts";
 import { createLogger, observeCrawl } from "../engine/observability.ts";
 import { createPoliteness } from "../engine/politeness.ts";
+import { countRuns } from "../engine/run-counts.ts";
 import { showProgress } from "../engine/progress.ts";
 import { createHttpClient, openItemSink } from "../engine/standalone.ts";
 import { createRendering } from "../engine/rendering.ts";
@@ -17,6 +18,7 @@ import { BlobOffloadQueue } from "../storage/blob-offload-queue.ts";
 import type { Queue } from "../queue/queue.ts";
 import { openConnection } from "../redis/connection.ts";
 import { openQueue, queueEngineName } from "../queue/open-queue.ts";
+import { RedisQueue } from "../queue/redis/index.ts";
 import { loadMiddlewareChains } from "../middleware/from-config.ts";
 import { withStoreMiddleware } from "../middleware/store-sink.ts";
 import { MemoryRateLimiter } from "../ratelimit/memory-limiter.ts";
@@ -29,11 +31,12 @@ import { FileBlobStorage } from "../storage/blob-storage.ts";
 import { RedisItemSink } from "../storage/redis-sink.ts";
 import type { ItemSink } from "../storage/sink.ts";
 import { loadConfigFrom, loadRegistry, parseLogLevel, UsageError } from "./common.ts";
+import { printDroppedLinks } from "./run-standalone.ts";
 
 /** How long the watchdog's record of a blocking delivery is kept (`<stream key>:poison`). */
 const POISON_TTL_SECS = 7 * 24 * 3600;
 
-export const usage = `usage: start-worker [--config PATH] [--roles task,download,parse] [--browser] [--log-level L]
+export const usage = `usage: start-worker [--config PATH] [--roles task,download,parse] [--browser] [--exit-when-idle SECS] [--log-level L]
 
 Joins the crawl in Redis (channel_config.redis), or on NATS JetStream when [channel_config.nats]
 is set, and works until SIGINT/SIGTERM; then stops
@@ -46,8 +49,14 @@ taking work, finishes and acks what is in flight, flushes the sink, and exits 0.
   --browser       this worker has Chromium ([browser] executable): it also takes pages that
                   need a browser (render = "browser" | "auto", the "render" topic); without it,
                   it never takes rendering work and leaves it to workers started with --browser
+  --exit-when-idle SECS   stop (and exit 0) once every queue of the crawl has been empty
+                  (nothing ready, in flight or delayed, fleet-wide) for SECS seconds: for batch
+                  jobs (a Kubernetes Job, a CI step)
   --log-level L   debug, info, warn or error (default: [logger] level)
   -h, --help      this help
+
+Exit codes: 0 stopped (signal, --exit-when-idle) after draining; 1 fatal error (Redis lost past
+reconnect_budget_secs) or in-flight work outlasted shutdown_timeout_secs; 2 bad config or usage.
 
 With [api] port set, serves the API and the dashboard (GET /) on [api] host:port.`;
 
@@ -63,13 +72,52 @@ export function parseRoles(text: string | undefined): Role[] {
 
 /** The queue a worker uses: JetStream ([channel_config.nats]) or Redis, with large Response bodies offloaded when blob storage is set. */
 export async function connectQueue(config: Config, onFatal: (err: Error) => void, events?: EventBus): Promise<Queue> {
-  const redis = await openQueue(config, {
+  return (await connectWorkerQueue(config, onFatal, events)).queue;
+}
+
+/** connectQueue, and the Redis queue under it when the queues are on Redis (it keeps the per-run counts). */
+export async function connectWorkerQueue(config: Config, onFatal: (err: Error) => void, events?: EventBus): Promise<{ queue: Queue; redis: RedisQueue | undefined }> {
+  const opened = await openQueue(config, {
     onFatal,
     onConnection: (c) =>
       events?.emit(c.state === "down" ? { type: "redis_unreachable", endpoint: c.endpoint, reason: c.reason } : { type: "redis_reconnected", endpoint: c.endpoint, downMs: c.downMs }),
   });
   const path = config.channelConfig.blobStorage.path;
-  return path ? new BlobOffloadQueue(redis, new FileBlobStorage(path)) : redis;
+  return { queue: path ? new BlobOffloadQueue(opened, new FileBlobStorage(path)) : opened, redis: opened instanceof RedisQueue ? opened : undefined };
+}
+
+/** Parses --exit-when-idle: seconds > 0, or undefined when not given. */
+export function parseIdleSecs(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--exit-when-idle takes seconds > 0, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+/**
+ * Resolves once every topic has had nothing ready, in flight or delayed (fleet-wide) at each
+ * look for `idleMs` (looks every second, at most idleMs / 4 apart).
+ */
+export function whenIdleFor(queue: Queue, idleMs: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    let emptySince: number | undefined;
+    const look = async () => {
+      if (signal.aborted) return resolve();
+      try {
+        const stats = await queue.stats();
+        const busy = Object.values(stats).some((t) => t.ready.high + t.ready.normal + t.ready.low + t.inFlight + t.delayed > 0);
+        if (busy) emptySince = undefined;
+        else {
+          emptySince ??= Date.now();
+          if (Date.now() - emptySince >= idleMs) return resolve();
+        }
+      } catch {
+        emptySince = undefined; // Redis away: not idle
+      }
+      setTimeout(look, Math.max(50, Math.min(1000, idleMs / 4)));
+    };
+    void look();
+  });
 }
 
 export async function createWorkerSink(config: Config): Promise<ItemSink> {
@@ -91,13 +139,21 @@ export function deliveryNote(config: Config): string {
 export async function startWorkerCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { config: { type: "string" }, roles: { type: "string" }, browser: { type: "boolean" }, "log-level": { type: "string" }, help: { type: "boolean", short: "h" } },
+    options: {
+      config: { type: "string" },
+      roles: { type: "string" },
+      browser: { type: "boolean" },
+      "exit-when-idle": { type: "string" },
+      "log-level": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
   });
   if (values.help) {
     console.log(usage);
     return 0;
   }
   const roles = parseRoles(values.roles);
+  const idleSecs = parseIdleSecs(values["exit-when-idle"]);
   const logLevel = parseLogLevel(values["log-level"]);
   const config = await loadConfigFrom(values.config);
   const registry = await loadRegistry(config);
@@ -115,10 +171,17 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
 
   let fatal: Error | undefined;
   let requestStop: (reason: string) => void = () => {};
-  const queue = await connectQueue(config, (err) => {
+  const { queue, redis } = await connectWorkerQueue(config, (err) => {
     fatal = err;
     requestStop(err.message);
   }, events);
+  // runs are counted in the Redis queue's own steps; on JetStream there are no per-run counts
+  const stopCountingRuns = redis ? countRuns(events, redis) : () => {};
+  // a cron tick's run is listed (status, /runs) from its submission, as a submitted one
+  const runBook = redis?.runs();
+  const recordTicks = events.on("schedule_submitted").subscribe((e) => {
+    runBook?.record(e.runId, [e.module]).catch(() => {}); // only the listing waits for it: the run is counted anyway
+  });
   // a file this worker writes (a JSONL or stdout sink) that cannot be written stops it: one line, exit 1
   events.listen(["write_fault"], (e) => {
     if (fatal) return;
@@ -179,6 +242,7 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
     control: pause,
     nodes: () => listNodes(cacheRedis, config.name),
     progress: true,
+    runs: redis?.runs(),
   });
   const stopProgress = showProgress(events, stats, {
     intervalSecs: config.crawler.progressIntervalSecs,
@@ -196,7 +260,14 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
     process.exit(130);
   });
   const running = worker.run();
+  const idleWatch = new AbortController();
+  if (idleSecs !== undefined) {
+    void whenIdleFor(queue, idleSecs * 1000, idleWatch.signal).then(() => {
+      if (!idleWatch.signal.aborted) requestStop(`the queues were empty for ${idleSecs} s (--exit-when-idle)`);
+    });
+  }
   const reason = await Promise.race([stopped, running.then(() => "flows ended")]);
+  idleWatch.abort();
   console.error(`stopping (${reason}): finishing in-flight work`);
   await scheduler.stop();
   await leader.stop();
@@ -210,13 +281,15 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   await politeness.close();
   await rendering.close();
   cacheRedis.disconnect();
+  stopCountingRuns();
+  recordTicks.unsubscribe();
   await queue.close();
   removeSignals();
   stats.stop();
   console.error(
     `worker ${worker.id} stopped: ${stats.pages} pages, ${stats.items} items, ${stats.retries} retries, ${stats.deferred} deferred, ${stats.deadLetters} dead letters, ${stats.dropped} items dropped by middleware; items: ${sink.describe()}${deliveryNote(config)}`,
   );
-  for (const line of stats.droppedLinksLines()) console.error(line);
+  printDroppedLinks(stats, logger);
   if (fatal) {
     console.error(`fatal: ${fatal.message}`);
     return 1;

@@ -6,7 +6,7 @@ import { listNodes } from "../observe/node-registry.ts";
 import { printable } from "../text/printable.ts";
 import { PRIORITIES, type Priority, TOPICS, type Topic } from "../model/index.ts";
 import { openConnection } from "../redis/connection.ts";
-import { QueueKeys } from "../queue/redis/index.ts";
+import { listRuns, QueueKeys, RUN_TTL_SECS, runView } from "../queue/redis/index.ts";
 import { NatsQueue } from "../queue/nats/nats-queue.ts";
 import { type PauseState, pauseKeys, readPauseState } from "../control/pause.ts";
 import { itemStreamKey } from "../storage/redis-sink.ts";
@@ -18,8 +18,9 @@ export const usage = `usage: status [--config PATH] [--all] [--json]
 What the crawl in Redis (queues on JetStream with [channel_config.nats]) looks like now: whether it is finished (or paused); per topic and
 priority the messages waiting (not yet delivered to any worker), pending (delivered, not
 acked), how long the oldest pending one has been idle, delayed retries and dead letters; the
-items stored per module (Redis sink); the live workers; and the runs with a budget
-(max_requests / max_items): requests and items counted, and which budget is spent.
+items stored per module (Redis sink); the live workers; the runs (submit's run ids) with
+their progress and when they finished; and the runs with a budget (max_requests /
+max_items): requests and items counted, and which budget is spent.
 
   --all    also show the rows that are all zero, and each stream's length (which counts
            consumed entries kept for minid_time too)
@@ -49,6 +50,8 @@ export interface CrawlStatus {
   budgets: BudgetState[];
   /** the elected leader (`<name>:leader:cron`), null when none holds the key */
   leader: Awaited<ReturnType<typeof readLeader>>;
+  /** the runs known, newest first (runView) */
+  runs: Array<ReturnType<typeof runView>>;
 }
 
 /** Reads the status of the crawl `config.name` from Redis (read-only), on `conn` or a connection of its own. */
@@ -60,6 +63,8 @@ export async function readStatus(config: Config, conn?: Redis): Promise<CrawlSta
     const workers = await listNodes(redis, config.name);
     const finished = TOPICS.every((t) => topics[t].delayed === 0 && PRIORITIES.every((p) => topics[t].priorities[p].waiting === 0 && topics[t].priorities[p].pending === 0));
     const items = await storedItems(redis, config.name);
+    // runs are counted by the Redis queue's own steps (none on JetStream)
+    const runs = config.channelConfig.nats ? [] : (await listRuns(redis, new QueueKeys(config.name, r.shards), 20)).map(runView);
     const paused = await readPauseState(redis, pauseKeys(config.name));
     // the budgets live on the coordination connection ([cache.redis], by default the same Redis)
     const c = cacheRedisConnection(config);
@@ -68,7 +73,7 @@ export async function readStatus(config: Config, conn?: Redis): Promise<CrawlSta
     try {
       const budgets = await new RedisBudgetStore(budgetRedis, config.name, budgetTtlSecs(config)).list();
       // the leader key lives there too, beside the locks
-      return { name: config.name, topics, workers, items, paused, finished, budgets, leader: await readLeader(budgetRedis, config.name) };
+      return { name: config.name, topics, workers, items, paused, finished, budgets, leader: await readLeader(budgetRedis, config.name), runs };
     } finally {
       if (!same) budgetRedis.disconnect();
     }
@@ -241,6 +246,27 @@ export function formatStatus(s: CrawlStatus, options: { all?: boolean } = {}): s
           `${Math.max(0, Math.round(now - w.last_heartbeat))}s ago`,
         ]),
         4,
+      ),
+    );
+  }
+  if (s.runs.length > 0) {
+    out.push("", `runs (a finished run is kept ${RUN_TTL_SECS / 86400} days):`);
+    const when = (iso: unknown) => (typeof iso === "string" ? iso.replace("T", " ").slice(0, 19) : "-");
+    out.push(
+      ...table(
+        ["run", "modules", "state", "pages", "items", "dead", "open", "started", "finished at"],
+        s.runs.map((r) => [
+          String(r.run_id),
+          printable((r.modules as string[]).join(",")),
+          String(r.state),
+          String(r.pages),
+          String(r.items),
+          String(r.dead_letters),
+          String(r.open),
+          when(r.started_at),
+          when(r.finished_at),
+        ]),
+        3,
       ),
     );
   }

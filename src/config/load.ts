@@ -125,7 +125,40 @@ export function checkConfig(text: string, file: string = DEFAULT_CONFIG_FILE): C
   const config = v.build(raw);
   v.crossChecks(config, raw);
   v.throwIfIssues();
+  sources.set(config, { file, text });
   return { config, warnings: v.sortedWarnings() };
+}
+
+/** Where each parsed configuration came from (for problems found after loading, with their line). */
+const sources = new WeakMap<Config, { file: string; text: string }>();
+
+/**
+ * The problems of `[modules.<name>]` sections, found once the modules are loaded: a key that is
+ * in `allowed(name)` neither as written nor in another spelling (camelCase, kebab-case) is an
+ * error, with the closest allowed key as "did you mean". Sections of modules not loaded
+ * (`allowed` returns undefined) are not looked at here.
+ */
+export function moduleSectionIssues(config: Config, allowed: (module: string) => readonly string[] | undefined): ConfigIssue[] {
+  const src = sources.get(config);
+  const file = src?.file ?? DEFAULT_CONFIG_FILE;
+  const lines = src ? new KeyLines(src.text) : undefined;
+  const issues: ConfigIssue[] = [];
+  for (const [module, section] of Object.entries(config.modules)) {
+    const keys = allowed(module);
+    if (keys === undefined) continue;
+    const known = new Set(keys.map(normalizeKey));
+    for (const key of Object.keys(section)) {
+      if (known.has(normalizeKey(key))) continue;
+      const hint = closest(key, keys);
+      const parts = ["modules", module, key];
+      const line = lines?.find(parts);
+      const message =
+        `unknown key "${dotted(parts)}"` +
+        (hint === undefined ? `; module ${module} knows: ${[...keys].sort().join(", ")} (its own are those declared in defineModule({ settings }))` : ` (did you mean "${hint}"?)`);
+      issues.push(line === undefined ? { file, key: dotted(parts), message } : { file, line, key: dotted(parts), message });
+    }
+  }
+  return issues;
 }
 
 /**

@@ -38,6 +38,7 @@ export interface CrawlerConfig {
   retryMaxDelayMs: number;
   userAgent: string;
   dedupTtlSecs: number;
+  dedupLayout: "buckets" | "keys";
   modulePaths: string[];
   proxyPath: string;
   generateBacklog: number;
@@ -434,6 +435,14 @@ const crawlerFields: FieldTable<CrawlerConfig> = {
     default: 86400,
     min: 0,
     description: "Seconds a request fingerprint is remembered for de-duplication in Redis; 0 = no Redis dedup (as in mocra; the in-memory queue dedups for the whole run).",
+  },
+  dedupLayout: {
+    key: "dedup_layout",
+    type: "enum",
+    default: "buckets",
+    values: ["buckets", "keys"],
+    description:
+      'How Redis remembers seen request fingerprints: "buckets" packs them 14 bytes each into <name>:cache:seen:<4 hex> strings (~16 B per URL; mocra-ts only), "keys" is mocra\'s <name>:cache:dedup:<fingerprint> key per URL (~100 B per URL; use it when Rust mocra workers share the queue).',
   },
   modulePaths: {
     key: "module_paths",

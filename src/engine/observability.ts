@@ -12,6 +12,7 @@ import type { CreditMeter } from "../observe/credit.ts";
 import { Logger, logEvents } from "../observe/logger.ts";
 import { EngineMetrics } from "../observe/metrics.ts";
 import type { Queue } from "../queue/queue.ts";
+import { type RunBook, runView } from "../queue/redis/index.ts";
 import type { HttpServer } from "../runtime/serve.ts";
 import type { NodeInfo } from "../observe/node-registry.ts";
 
@@ -33,6 +34,8 @@ export interface ObserveOptions {
   nodes?: () => Promise<NodeInfo[]>;
   /** a showProgress with the same logger runs (it prints warnings, errors, circuits, budgets) */
   progress?: boolean;
+  /** the crawl's runs (distributed: Redis) */
+  runs?: RunBook;
 }
 
 export interface Observed {
@@ -64,8 +67,10 @@ export async function observeCrawl(o: ObserveOptions): Promise<Observed> {
         nodes: o.nodes ?? (() => Promise.resolve([])),
         listDeadLetters: (t, n) => o.queue.listDeadLetters(t, n),
         replayDeadLetters: (t, n) => o.queue.replayDeadLetters(t, n),
-        submit: (task) => submitTask(o.queue, o.registry, task),
+        submit: (task) => submitTask(o.queue, o.registry, task, o.runs),
         control: o.control,
+        runs: o.runs ? async () => (await o.runs!.list()).map(runView) : undefined,
+        configuredRate: (key) => configuredRate(o.config, key),
       });
     } catch (err) {
       stopLogs();
@@ -87,10 +92,18 @@ export async function observeCrawl(o: ObserveOptions): Promise<Observed> {
   };
 }
 
+/** The rate `[download_config]` / `[rate_limits]` set for a politeness key (req/s, 0 = none). */
+export function configuredRate(config: Config, key: string): number {
+  const d = config.downloadConfig;
+  if (!d.enableRateLimit) return 0;
+  return Object.hasOwn(config.rateLimits, key) ? config.rateLimits[key] : d.rateLimit;
+}
+
 /** POST /start_work: a TaskModel for registered modules onto the task topic. */
-export async function submitTask(queue: Queue, registry: ModuleRegistry, t: SubmitRequest): Promise<string> {
+export async function submitTask(queue: Queue, registry: ModuleRegistry, t: SubmitRequest, runs?: RunBook): Promise<string> {
   for (const m of t.modules) registry.get(m); // an unknown module fails here, with the known ones named
   const task: TaskModel = taskModel({ account: t.account, platform: t.platform, module: t.modules, priority: t.priority });
+  await runs?.record(task.runId, t.modules);
   await queue.publish("task", [{ message: task }]);
   return task.runId;
 }

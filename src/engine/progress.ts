@@ -1,6 +1,7 @@
 import { stderr } from "node:process";
-import type { EventBus } from "../events/bus.ts";
-import type { CountWithUrls, CrawlStats } from "../events/stats.ts";
+import { EventBus } from "../events/bus.ts";
+import { type CountWithUrls, CrawlStats } from "../events/stats.ts";
+import { isFinished, type RunCounts } from "../queue/redis/index.ts";
 import type { LogLevel } from "../config/schema.ts";
 import type { Logger } from "../observe/logger.ts";
 import { printable } from "../text/printable.ts";
@@ -15,6 +16,13 @@ export interface ProgressOptions {
   write?: (text: string) => void;
   /** writes the lines (at their level, in its format); the terminal line is redrawn around them */
   logger?: Logger;
+}
+
+export interface SummaryOptions {
+  /** the run's length (default: since the stats began) */
+  elapsedSecs?: number;
+  /** how it ended, the first word: "done" (default), "interrupted", ... */
+  ended?: string;
 }
 
 function line(stats: CrawlStats, queued: number): string {
@@ -96,11 +104,12 @@ function withUrls(label: string, c: CountWithUrls): string {
 }
 
 /** The closing summary of a run: totals, status counts, HTTP errors and dead letters with their first URLs, bounds. */
-export function summaryText(stats: CrawlStats, output: string): string {
+export function summaryText(stats: CrawlStats, output: string, o: SummaryOptions = {}): string {
+  const secs = o.elapsedSecs ?? stats.elapsedSecs;
   const lines = [
-    `done in ${stats.elapsedSecs.toFixed(1)} s: ${stats.pages} pages, ${stats.items} items, ` +
+    `${o.ended ?? "done"} in ${secs.toFixed(1)} s: ${stats.pages} pages, ${stats.items} items, ` +
       `${stats.httpErrors} HTTP errors, ${stats.errors} errors, ${stats.retries} retries, ${stats.deferred} deferred, ` +
-      `${stats.deadLetters} dead letters, ${stats.pagesPerSec.toFixed(1)} pages/s`,
+      `${stats.deadLetters} dead letters, ${(secs > 0 ? stats.pages / secs : 0).toFixed(1)} pages/s`,
   ];
   if (stats.statuses.size > 0) {
     const counts = [...stats.statuses.entries()].sort((a, b) => a[0] - b[0]).map(([status, n]) => `${status} × ${n}`);
@@ -122,4 +131,25 @@ export function summaryText(stats: CrawlStats, output: string): string {
   lines.push(...middlewareSummary(stats));
   lines.push(`items: ${output}`);
   return lines.join("\n");
+}
+
+/**
+ * The summary of a distributed run from its fleet-wide counts (Redis), in the words of
+ * run-standalone's: `submit --wait` ends with it.
+ */
+export function runSummaryText(run: RunCounts, output: string): string {
+  const stats = new CrawlStats(new EventBus());
+  stats.stop();
+  stats.pages = run.pages;
+  stats.items = run.items;
+  stats.bytes = run.bytes;
+  stats.httpErrors = run.httpErrors;
+  stats.retries = run.retries;
+  stats.deferred = run.deferred;
+  stats.deadLetters = run.dead;
+  for (const [status, n] of run.statuses) stats.statuses.set(status, n);
+  for (const [reason, n] of run.deadByReason) stats.deadLettersByReason.set(reason, { count: n, urls: [] });
+  const end = run.finishedMs ?? Date.now();
+  const secs = run.startedMs === undefined ? 0 : Math.max(0, end - run.startedMs) / 1000;
+  return summaryText(stats, output, { elapsedSecs: secs, ended: isFinished(run) ? "done" : "not finished" });
 }

@@ -8,10 +8,11 @@ export type CrawlEvent =
   | { type: "task_received"; module: string | null; runId: string }
   | { type: "requests_generated"; module: string; count: number; duplicates: number }
   | { type: "request_sent"; url: string; module: string; attempt: number }
-  | { type: "response_received"; url: string; module: string; status: number; bytes: number; ms: number; fromCache: boolean }
-  | { type: "http_error"; url: string; module: string; status: number }
+  /** `runId`: the run the page belongs to (counted per run in distributed mode) */
+  | { type: "response_received"; url: string; module: string; status: number; bytes: number; ms: number; fromCache: boolean; runId?: string }
+  | { type: "http_error"; url: string; module: string; status: number; runId?: string }
   /** `ms`: how long the sink took to make them durable */
-  | { type: "items_stored"; module: string; count: number; ms?: number }
+  | { type: "items_stored"; module: string; count: number; ms?: number; runId?: string }
   /** a module's parse() ran on a page, taking `ms` */
   | { type: "page_parsed"; module: string; ms: number }
   | { type: "requests_enqueued"; topic: Topic; accepted: number; duplicates: number }

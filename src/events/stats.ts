@@ -147,6 +147,30 @@ export class CrawlStats {
     return s > 0 ? this.pages / s : 0;
   }
 
+  /**
+   * Every link not followed in one line: counts by reason, the three domains with most, e.g.
+   * "links not followed: 2202 off-site (same-host strategy), 3 nofollow; most on
+   * bugs.python.org (2202), ... (per domain: --log-level debug)". Undefined when none were.
+   */
+  droppedLinksSummary(): string | undefined {
+    if (this.droppedLinks.size === 0) return undefined;
+    const byReason = new Map<string, number>();
+    const byDomain: Array<[string, number]> = [];
+    for (const [domain, d] of this.droppedLinks) {
+      let total = 0;
+      for (const [r, n] of d.reasons) {
+        byReason.set(r, (byReason.get(r) ?? 0) + n);
+        total += n;
+      }
+      byDomain.push([domain, total]);
+    }
+    const reasons = [...byReason].sort((a, b) => b[1] - a[1]).map(([r, n]) => `${n} ${r}`).join(", ");
+    byDomain.sort((a, b) => b[1] - a[1]);
+    const top = byDomain.slice(0, 3).map(([d, n]) => `${printable(d)} (${n})`).join(", ");
+    const more = byDomain.length > 3 ? ` and ${byDomain.length - 3} more domains` : "";
+    return `links not followed: ${reasons}; most on ${top}${more} (per domain: --log-level debug)`;
+  }
+
   /** One line per domain with dropped links: "links not followed on shop.example: 12 strategy, 3 nofollow (e.g. ...)". */
   droppedLinksLines(maxDomains = 20): string[] {
     const rows = [...this.droppedLinks].map(([domain, d]) => ({ domain, d, total: [...d.reasons.values()].reduce((a, b) => a + b, 0) }));

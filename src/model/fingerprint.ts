@@ -8,7 +8,7 @@ type OneShotHash = (algorithm: string, data: string, outputEncoding: "hex") => u
  * createHash object for a fingerprint's ~80 characters) where it exists and gives the right
  * answer, else createHash (older runtimes, Deno versions without it).
  */
-const md5Hex: (s: string) => string = (() => {
+export const md5Hex: (s: string) => string = (() => {
   const oneShot = (nodeCrypto as unknown as { hash?: OneShotHash }).hash;
   const viaObject = (s: string): string => nodeCrypto.createHash("md5").update(s).digest("hex");
   if (typeof oneShot !== "function") return viaObject;

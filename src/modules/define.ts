@@ -43,6 +43,42 @@ export interface EnqueueLinksOptions extends LinkRules, Omit<RequestSpec, "url">
   nofollow?: boolean;
 }
 
+/** The named keys of ModuleSettings (without its `[key: string]` catch-all). */
+type NamedSettingKeys = keyof { [K in keyof ModuleSettings as string extends K ? never : K]: true };
+
+/**
+ * Each named ModuleSettings key as written in config.toml: the compiler makes a setting added
+ * to ModuleSettings be listed here too (so `[modules.<name>]` accepts it).
+ */
+const SETTING_KEYS: Record<NamedSettingKeys, string> = {
+  rateLimit: "rate_limit",
+  allowedDomains: "allowed_domains",
+  headers: "headers",
+  maxRetries: "max_retries",
+  handleStatuses: "handle_statuses",
+  obeyRobotsTxt: "obey_robots_txt",
+  keepQueryOrder: "keep_query_order",
+  stripParams: "strip_params",
+  contentTypes: "content_types",
+  dedupItemsByCanonical: "dedup_items_by_canonical",
+  maxBarrenHops: "max_barren_hops",
+  linkRules: "link_rules",
+  maxFollowsPerPage: "max_follows_per_page",
+  parseTimeoutSecs: "parse_timeout_secs",
+  render: "render",
+  renderWait: "render_wait",
+  renderCheck: "render_check",
+  renderHook: "render_hook",
+  sensitiveHeaders: "sensitive_headers",
+};
+
+/**
+ * The keys of `[modules.<name>]` the engine itself reads (ModuleSettings below, the crawl bounds
+ * and the schedule), as written in config.toml. Any other key must be one the module declares
+ * in `settings` (a typo is a configuration error, with "did you mean").
+ */
+export const ENGINE_MODULE_SETTINGS: readonly string[] = [...Object.values(SETTING_KEYS), "max_depth", "max_requests", "max_items", "cron"];
+
 /** Per-module settings; `[modules.<name>]` in config.toml overrides them. */
 export interface ModuleSettings {
   /** requests per second per domain for this module (0 = the global default) */

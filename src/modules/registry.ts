@@ -2,7 +2,7 @@ import { readdir } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type LockService, MemoryLockService } from "../sync/lock.ts";
-import type { CrawlModule, ModuleSettings } from "./define.ts";
+import { type CrawlModule, ENGINE_MODULE_SETTINGS, type ModuleSettings } from "./define.ts";
 
 /** A module asked for is unknown or its file cannot be loaded: one line says which and why. */
 export class ModuleError extends Error {
@@ -57,6 +57,15 @@ export class ModuleRegistry {
 
   names(): string[] {
     return [...this.modules.keys()].sort();
+  }
+
+  /**
+   * The keys `[modules.<name>]` may set for this module, snake_case: the engine's own
+   * (ENGINE_MODULE_SETTINGS) and the ones the module declares in `settings`.
+   */
+  allowedSettings(name: string): string[] {
+    const declared = Object.keys(this.get(name).settings ?? {}).map((k) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`));
+    return [...new Set([...ENGINE_MODULE_SETTINGS, ...declared])];
   }
 
   /**

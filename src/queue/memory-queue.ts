@@ -1,6 +1,7 @@
 import { PRIORITIES, type Priority, TOPICS, type Topic, type TopicMessages } from "../model/index.ts";
 import { DelayHeap } from "./delay-heap.ts";
 import { Fifo } from "./fifo.ts";
+import { ReadyList } from "./ready-list.ts";
 import type { QueueEntry as Entry, QueueJournal, RecoveredQueue } from "./journal.ts";
 import { SeenSet } from "./seen-set.ts";
 import {
@@ -14,7 +15,7 @@ import {
 } from "./queue.ts";
 
 interface TopicState {
-  ready: Record<Priority, Fifo<Entry>>;
+  ready: Record<Priority, Pick<Fifo<Entry>, "push" | "shift" | "length">>;
   inFlight: Map<string, Entry>;
   dead: DeadLetter[];
   waiters: Array<() => void>;
@@ -54,9 +55,11 @@ export class MemoryQueue implements Queue {
   private closed = false;
 
   constructor(options: MemoryQueueOptions = {}) {
+    // with a journal most ready entries are cold: ReadyList keeps those as a few numbers each
+    const list = (t: Topic, p: Priority) => (options.journal ? new ReadyList(t, p) : new Fifo<Entry>());
     for (const t of TOPICS) {
       this.topics.set(t, {
-        ready: { high: new Fifo(), normal: new Fifo(), low: new Fifo() },
+        ready: { high: list(t, "high"), normal: list(t, "normal"), low: list(t, "low") },
         inFlight: new Map(),
         dead: [],
         waiters: [],

@@ -93,6 +93,13 @@ export class StateFolder {
   }
 }
 
+/** The last run kept in `<dir>/<name>`: whether it finished, and when it last changed. */
+export function lastRunIn(dir: string, name: string): { path: string; status: "running" | "finished"; modules: string[]; started: string; updated: string } | undefined {
+  const path = resolve(dir, name);
+  const meta = readMeta(path);
+  return meta && { path, status: meta.status, modules: meta.modules, started: meta.started, updated: meta.updated };
+}
+
 function readMeta(path: string): Meta | undefined {
   const file = join(path, META);
   if (!existsSync(file)) return undefined;

@@ -24,7 +24,17 @@ export interface LinkRules {
 }
 
 /** Why links are dropped: a short, stable phrase (the summary counts by it). */
-export type DropReason = "strategy" | "not included" | "excluded" | "nofollow" | "outside allowed domains" | "not crawlable" | "over max_follows_per_page";
+/** Why a link is not followed, in words a log reader understands without the docs. */
+export type DropReason =
+  | "off-site (same-host strategy)"
+  | "off-origin (same-origin strategy)"
+  | "off-domain (same-domain strategy)"
+  | "not included"
+  | "excluded"
+  | "nofollow"
+  | "outside allowed domains"
+  | "not crawlable"
+  | "over max_follows_per_page";
 
 type Matcher = (url: string) => boolean;
 
@@ -69,9 +79,9 @@ export function linkFilter(pageUrl: string, rules: LinkRules): (url: string) => 
     if (strategy !== "all" && page) {
       const link = partsOf(url);
       if (!link) return "not crawlable";
-      if (strategy === "same-host" && link.host !== page.host) return "strategy";
-      if (strategy === "same-origin" && link.origin !== page.origin) return "strategy";
-      if (strategy === "same-domain" && link.domain !== page.domain) return "strategy";
+      if (strategy === "same-host" && link.host !== page.host) return "off-site (same-host strategy)";
+      if (strategy === "same-origin" && link.origin !== page.origin) return "off-origin (same-origin strategy)";
+      if (strategy === "same-domain" && link.domain !== page.domain) return "off-domain (same-domain strategy)";
     }
     if (include && !include(url)) return "not included";
     if (exclude?.(url)) return "excluded";

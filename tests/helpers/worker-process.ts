@@ -87,3 +87,20 @@ export async function waitFor(what: string, cond: () => Promise<boolean>, timeou
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/** A worker config crawling the demo shop at `shopUrl` under `name`, items in the Redis sink, reclaiming fast (1.5 s). */
+export function shopWorkerToml(name: string, shopUrl: string, taskConcurrency = 8): string {
+  return `name = "${name}"
+[crawler]
+task_concurrency = ${taskConcurrency}
+shutdown_timeout_secs = 10
+progress_interval_secs = 1
+[output]
+sink = "redis"
+[channel_config.redis]
+claim_min_idle = 1500
+claim_interval = 500
+[modules.demo_shop]
+start_url = "${shopUrl}/list/0"
+`;
+}

@@ -1,15 +1,20 @@
-// src/queue/redis/acker.ts: batched XACK. Acks are collected and flushed as one pipeline (one
-// XACK per stream) once `batchSize` are waiting (at the end of the current task, so acks made
-// together go together) or `flushMs` after the first; each ack() resolves once its flush
-// succeeded. A flush that fails on the connection keeps its ids and is
+// src/queue/redis/acker.ts: batched XACK. Acks are collected and flushed as one ack.lua call
+// (one XACK per stream and run, each run's `open` counted down in the same step, with the run
+// counts kept since the last flush) once `batchSize` are waiting (at the end of the current
+// task, so acks made together go together) or `flushMs` after the first; each ack() resolves
+// once its flush succeeded. A flush that fails on the connection keeps its ids and is
 // tried again after a reconnect, so an outage delays acks but never drops them.
 
 import type { Redis } from "ioredis";
 import { isConnectionError } from "../../redis/connection.ts";
+import { RunTallies } from "./runs.ts";
+import { queueScripts } from "./scripts.ts";
 
 interface PendingAck {
   stream: string;
   id: string;
+  /** the run hash counted down, or "" */
+  runKey: string;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -19,6 +24,10 @@ export interface AckerOptions {
   flushMs: number;
   /** pause before retrying a flush that failed on the connection */
   retryMs: number;
+  /** the runs index (<name>:runs) */
+  runsKey: string;
+  /** seconds a finished run's hash is kept */
+  runTtlSecs: number;
 }
 
 export class Acker {
@@ -28,6 +37,8 @@ export class Acker {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly inFlightBatches = new Set<PendingAck[]>();
   private failed: Error | undefined;
+  /** per-run counts (pages, items, ...) that go out with the next flush */
+  readonly tallies = new RunTallies();
 
   constructor(
     private readonly conn: Redis,
@@ -39,10 +50,17 @@ export class Acker {
     return this.waiting.length;
   }
 
-  ack(stream: string, id: string): Promise<void> {
+  /** Counts `n` of `field` for a run; sent with the next flush (at the latest `flushMs` from now). */
+  tally(runKey: string, field: string, n = 1): void {
+    if (this.failed) return;
+    this.tallies.add(runKey, field, n);
+    this.timer ??= setTimeout(() => this.flushNow(), this.options.flushMs);
+  }
+
+  ack(stream: string, id: string, runKey = ""): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
     return new Promise((resolve, reject) => {
-      this.waiting.push({ stream, id, resolve, reject });
+      this.waiting.push({ stream, id, runKey, resolve, reject });
       if (this.waiting.length >= this.options.batchSize) {
         if (!this.flushQueued) {
           this.flushQueued = true;
@@ -83,7 +101,7 @@ export class Acker {
   private flushNow(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.waiting.length === 0 || this.failed) return;
+    if ((this.waiting.length === 0 && this.tallies.size === 0) || this.failed) return;
     const batch = this.waiting.splice(0);
     this.inFlightBatches.add(batch);
     const p = this.send(batch).finally(() => {
@@ -94,38 +112,39 @@ export class Acker {
   }
 
   private async send(batch: PendingAck[]): Promise<void> {
-    const byStream = new Map<string, string[]>();
+    const tallies = this.tallies.take();
+    const keys = [this.options.runsKey];
+    const index = new Map<string, number>();
+    const at = (key: string) => {
+      let i = index.get(key);
+      if (i === undefined) {
+        keys.push(key);
+        index.set(key, (i = keys.length));
+      }
+      return i;
+    };
+    const groups = new Map<string, string[]>();
     for (const a of batch) {
-      const ids = byStream.get(a.stream);
+      const g = `${at(a.stream)},${a.runKey ? at(a.runKey) : 0}`;
+      const ids = groups.get(g);
       if (ids) ids.push(a.id);
-      else byStream.set(a.stream, [a.id]);
+      else groups.set(g, [a.id]);
     }
-    const pipe = this.conn.pipeline();
-    for (const [stream, ids] of byStream) pipe.xack(stream, this.group, ...ids);
-    let results: Array<[Error | null, unknown]> | null;
+    let layout = "";
+    const ids: string[] = [];
+    for (const [g, list] of groups) {
+      layout += `${g},${list.length};`;
+      ids.push(...list);
+    }
+    const counts: Array<string | number> = [];
+    for (const [key, field, n] of tallies) counts.push(at(key), field, n);
     try {
-      results = await pipe.exec();
+      await queueScripts.run(this.conn, "ack", keys, [this.group, this.options.runTtlSecs, layout, tallies.length, ...counts, ...ids]);
     } catch (err) {
+      if (isConnectionError(err) && !this.failed) this.tallies.restore(tallies);
       return this.retryLater(batch, err);
     }
-    const errors = new Map<string, Error>();
-    let connectionFailure: Error | undefined;
-    [...byStream.keys()].forEach((stream, i) => {
-      const err = results?.[i]?.[0];
-      if (!err) return;
-      if (isConnectionError(err)) connectionFailure = err;
-      else errors.set(stream, err);
-    });
-    if (connectionFailure) {
-      const retry = batch.filter((a) => !errors.has(a.stream));
-      for (const a of batch) if (errors.has(a.stream)) a.reject(errors.get(a.stream)!);
-      return this.retryLater(retry, connectionFailure);
-    }
-    for (const a of batch) {
-      const err = errors.get(a.stream);
-      if (err) a.reject(err);
-      else a.resolve();
-    }
+    for (const a of batch) a.resolve();
   }
 
   /** Puts the batch back in front and flushes again after a pause (ioredis reconnects meanwhile). */

@@ -1,10 +1,12 @@
 // src/queue/redis/admin.ts: the inspecting and administering side of the Redis queue: depth and
-// stats (stats.lua), dead letters listed, replayed (replay.lua) and purged (purge.lua).
+// stats (stats.lua), dead letters listed, replayed (replay.lua: their runs opened again) and
+// purged (purge.lua).
 
 import type { Buffer } from "node:buffer";
 import { type Priority, type Topic, TOPICS, type TopicMessages } from "../../model/index.ts";
 import type { DeadLetter, QueueStats, TopicStats } from "../queue.ts";
 import type { QueueCore } from "./core.ts";
+import type { StreamRef } from "./keys.ts";
 import { compareIds, decodePayload } from "./entries.ts";
 import { queueScripts } from "./scripts.ts";
 
@@ -87,12 +89,37 @@ export class QueueAdmin {
     let left = Math.floor(count);
     let moved = 0;
     for (const s of this.core.streams(topic)) {
-      if (!(left >= 1)) break;
-      const n = (await this.core.guard(queueScripts.run(this.core.cmd, "replay", [this.core.keys.dlq(s.key), s.key], [this.core.keys.group, left]))) as number;
-      moved += n;
-      left -= n;
+      while (left >= 1) {
+        const n = await this.replayBatch(topic, s, Math.min(left, 1000));
+        if (n === 0) break;
+        moved += n;
+        left -= n;
+      }
     }
     return moved;
+  }
+
+  /**
+   * replay.lua over the oldest `count` letters of one stream's dead letters. Their runs are in
+   * their payloads: read here, then moved (and their runs opened again) in the script.
+   */
+  private async replayBatch(topic: Topic, s: StreamRef, count: number): Promise<number> {
+    const dlq = this.core.keys.dlq(s.key);
+    const letters = (await this.core.guard(this.core.cmd.xrangeBuffer(dlq, "-", "+", "COUNT", count))) as Array<[Buffer, Buffer[]]>;
+    if (letters.length === 0) return 0;
+    const keys = [dlq, s.key];
+    const runIndex = new Map<string, number>();
+    const args: Array<string | number> = [this.core.keys.group];
+    for (const [id, fields] of letters) {
+      const runKey = this.core.keys.run(this.letter(topic, s.priority, id.toString(), fields).message?.runId ?? "undecodable");
+      let r = runIndex.get(runKey);
+      if (r === undefined) {
+        keys.push(runKey);
+        runIndex.set(runKey, (r = keys.length));
+      }
+      args.push(id.toString(), r);
+    }
+    return (await this.core.guard(queueScripts.run(this.core.cmd, "replay", keys, args))) as number;
   }
 
   async purgeDeadLetters(topic: Topic): Promise<number> {

@@ -14,6 +14,10 @@ export interface QueueCore {
   readonly codec: Codec;
   /** approximate cap of each dead-letter stream (MAXLEN ~) */
   readonly deadLetterMaxLen: number;
+  /** seconds a finished run's hash is kept */
+  readonly runTtlSecs: number;
+  /** the run hash a message is counted in (<name>:run:<run_id>) */
+  runKeyOf<K extends Topic>(topic: K, message: TopicMessages[K]): string;
   /** every stream of a topic, high priority first */
   streams(topic: Topic): StreamRef[];
   /** the stored bytes of a message (codec, then zstd above the compression threshold) */

@@ -5,7 +5,8 @@
 //   which gives them out through read(). It claims only as many as the queue has room for
 //   (`room(topic)`, bounded by the credit readers asked for), so memory stays O(prefetch);
 //   the XAUTOCLAIM cursor of each stream is kept between sweeps. An entry delivered more than
-//   `maxDeliveries` times goes to the dead letters instead, in the same script.
+//   `maxDeliveries` times is handed to `poisoned` instead, which dead-letters it (and counts it
+//   off its run, which only a decoded payload tells).
 // - Trim (every trimIntervalMs): trim.lua drops consumed entries older than minid_time, never
 //   an entry still pending or not yet delivered.
 
@@ -22,6 +23,8 @@ export interface ClaimedEntry {
   id: string;
   fields: Buffer[];
   deliveries: number;
+  /** why a worker's watchdog recorded it as blocking module code (a poison entry only) */
+  poisonReason?: string;
 }
 
 export interface JanitorOptions {
@@ -32,7 +35,6 @@ export interface JanitorOptions {
   maxDeliveries: number;
   /** deliveries of an entry the watchdog recorded as blocking a worker (request_max_retries) */
   maxPoisonDeliveries?: number;
-  deadLetterMaxLen: number;
   /** ms a consumed entry is kept (minid_time in ms) */
   keepConsumedMs: number;
   trimIntervalMs: number;
@@ -46,7 +48,8 @@ export interface JanitorHooks {
   /** how many more deliveries of `topic` the queue can hold now */
   room(topic: Topic): number;
   claimed(topic: Topic, entries: ClaimedEntry[]): void;
-  deadLettered(topic: Topic, count: number): void;
+  /** entries delivered more than maxDeliveries times (still pending, now this consumer's) */
+  poisoned(topic: Topic, entries: ClaimedEntry[]): Promise<void>;
   error(err: unknown): void;
 }
 
@@ -107,12 +110,14 @@ export class Janitor {
     const reply = (await queueScripts.runBuffer(
       this.conn,
       "claim",
-      [stream.key, this.keys.dlq(stream.key), this.keys.poison(stream.key)],
-      [this.keys.group, o.consumer, o.claimMinIdleMs, cursor, count, o.maxDeliveries, o.deadLetterMaxLen, o.maxPoisonDeliveries ?? o.maxDeliveries],
-    )) as [Buffer, number, ...Array<[Buffer, number, Buffer[]]>];
+      [stream.key, this.keys.poison(stream.key)],
+      [this.keys.group, o.consumer, o.claimMinIdleMs, cursor, count, o.maxDeliveries, o.maxPoisonDeliveries ?? o.maxDeliveries],
+    )) as [Buffer, Array<[Buffer, number, Buffer[], Buffer]>, ...Array<[Buffer, number, Buffer[]]>];
     const next = reply[0].toString();
     this.cursors.set(stream.key, next);
-    if (reply[1] > 0) this.hooks.deadLettered(topic, reply[1]);
+    if (reply[1].length > 0) {
+      await this.hooks.poisoned(topic, reply[1].map(([id, deliveries, fields, reason]) => ({ stream, id: id.toString(), fields, deliveries, poisonReason: reason.length > 0 ? reason.toString() : undefined })));
+    }
     const entries: ClaimedEntry[] = [];
     for (let i = 2; i < reply.length; i++) {
       const [id, deliveries, fields] = reply[i] as [Buffer, number, Buffer[]];

@@ -13,14 +13,40 @@
 //       each with a 32-hex fingerprint (1 000 000 requests a day at the default 86 400 s ≈ 100 MB).
 //       Each queue also remembers, for a while, keys it knows to be set (seen-keys.ts), and
 //       counts those as duplicates without asking Redis.
+//   <name>:cache:seen:<4 hex>               the seen set in the "buckets" dedup layout (ours, the
+//       default): a string per first 4 hex digits of a fingerprint (65 536 buckets), holding the
+//       other 28 digits of each fingerprint as 14 bytes, one after the other; SET EX
+//       dedup_ttl_secs each time a fingerprint is added (publish.lua). Bound: 14 bytes per
+//       distinct fingerprint published within dedup_ttl_secs of its bucket's last addition, plus
+//       ~100 bytes per bucket (~16 B per URL at 10 000 000 URLs). A key that is not a 32-hex
+//       fingerprint is stored by its md5.
 //   <name>:delayed:<topic>                   sorted set of retries waiting for their due time
 //       (ours; score = due ms). Bound: one member per message waiting to be retried.
+//   <name>:run:<run_id>                      hash: a run's counts (ours; runs.ts lists the
+//       fields). `open` is the run's messages not yet settled anywhere (queued, in flight or
+//       delayed), kept by the scripts that append and settle; 0 = finished. Bound: expires
+//       run_ttl_secs after the run finished.
+//   <name>:runs                              sorted set of run ids (score = submitted or finished
+//       ms). Bound: members older than run_ttl_secs are dropped when the runs are listed.
 //
 // Keys of different hash tags meet in one script (the delayed set and its streams, a publish
 // batch and its dedup keys): like mocra's layout, this targets a single Redis, not a cluster.
 
-import { messageId, PRIORITIES, type Priority, type Topic, type TopicMessages } from "../../model/index.ts";
+import { Buffer } from "node:buffer";
+import { md5Hex, messageId, PRIORITIES, type Priority, type Topic, type TopicMessages } from "../../model/index.ts";
 import { crc32 } from "../../codec/crc32.ts";
+
+/** "buckets" dedup layout: hex digits of a fingerprint that name its bucket, and bytes of the rest. */
+export const SEEN_BUCKET_DIGITS = 4;
+export const SEEN_FIELD_BYTES = (32 - SEEN_BUCKET_DIGITS) / 2;
+
+const MD5_HEX = /^[0-9a-f]{32}$/;
+
+/** Where a dedup key is kept in the "buckets" layout: its bucket's suffix and its field. */
+export function seenSlot(dedupKey: string): { bucket: string; field: Buffer } {
+  const hex = MD5_HEX.test(dedupKey) ? dedupKey : md5Hex(dedupKey);
+  return { bucket: hex.slice(0, SEEN_BUCKET_DIGITS), field: Buffer.from(hex.slice(SEEN_BUCKET_DIGITS), "hex") };
+}
 
 export interface StreamRef {
   key: string;
@@ -74,7 +100,22 @@ export class QueueKeys {
     return `${this.name}:cache:dedup:${key}`;
   }
 
+  /** a bucket of the "buckets" dedup layout (`bucket`: from seenSlot) */
+  seenBucket(bucket: string): string {
+    return `${this.name}:cache:seen:${bucket}`;
+  }
+
   delayed(topic: Topic): string {
     return `${this.name}:delayed:${topic}`;
+  }
+
+  /** A run's counts (hash). */
+  run(runId: string): string {
+    return `${this.name}:run:${runId}`;
+  }
+
+  /** The runs known (sorted set of run ids). */
+  runs(): string {
+    return `${this.name}:runs`;
   }
 }

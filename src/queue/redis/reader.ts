@@ -283,7 +283,13 @@ export class QueueReader {
     if (poison.length > 0) {
       const pipe = this.core.cmd.pipeline();
       for (const p of poison) {
-        queueScripts.pipe(pipe, "deadLetter", [p.entry.stream.key, this.core.keys.dlq(p.entry.stream.key)], [this.core.keys.group, p.entry.id, p.payload, p.reason, this.core.deadLetterMaxLen]);
+        // its run is unknown (the payload does not decode): counted under the run "undecodable"
+        queueScripts.pipe(
+          pipe,
+          "deadLetter",
+          [p.entry.stream.key, this.core.keys.dlq(p.entry.stream.key), this.core.keys.run("undecodable"), this.core.keys.runs()],
+          [this.core.keys.group, p.entry.id, p.payload, p.reason, this.core.deadLetterMaxLen, this.core.runTtlSecs],
+        );
       }
       await this.core.exec(pipe);
     }

@@ -23,7 +23,7 @@
 // without dedup keys whose reply is lost with the connection is re-sent by ioredis and may
 // be appended twice (at-least-once); with dedup keys the re-send finds the keys set.
 
-import type { Buffer } from "node:buffer";
+import { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
 import { Observable, Subject } from "rxjs";
 import { type Codec, codecByName } from "../../codec/index.ts";
@@ -36,10 +36,11 @@ import { QueueAdmin } from "./admin.ts";
 import { describeEndpoint, isReplyError, lastError, openConnection } from "../../redis/connection.ts";
 import type { QueueCore } from "./core.ts";
 import { DelayedMover, unref } from "./delayed.ts";
-import { asBuffer, RedisDelivery } from "./entries.ts";
-import { Janitor } from "./janitor.ts";
+import { asBuffer, decodePayload, entryFields, RedisDelivery } from "./entries.ts";
+import { type ClaimedEntry, Janitor } from "./janitor.ts";
 import { QueueKeys, type StreamRef } from "./keys.ts";
 import { QueueReader } from "./reader.ts";
+import { RUN_TTL_SECS, RunBook, runReason } from "./runs.ts";
 import { queueScripts } from "./scripts.ts";
 import { QueueWriter } from "./writer.ts";
 
@@ -79,6 +80,8 @@ export interface RedisQueueOptions {
   /** dedup keys remembered as set in Redis (SeenKeys; default 65 536, ~10 MB at most) */
   seenKeysMax?: number;
 }
+
+const EMPTY_PAYLOAD = Buffer.alloc(0);
 
 /** Redis stayed unreachable past the reconnect budget: the worker must stop. */
 export class RedisQueueFatalError extends Error {
@@ -146,6 +149,8 @@ export class RedisQueue implements Queue {
       keys: this.keys,
       codec: this.codec,
       deadLetterMaxLen: this.deadLetterMaxLen,
+      runTtlSecs: RUN_TTL_SECS,
+      runKeyOf: (topic, message) => this.keys.run(message.runId),
       streams: (topic) => this.streamsOf.get(topic)!,
       encode: (topic, message) => this.encode(topic, message),
       guard: (op) => this.guard(op),
@@ -156,12 +161,14 @@ export class RedisQueue implements Queue {
       fatalError: () => this.fatal,
     };
     this.reader = new QueueReader(core, { consumer, name: config.name, redis: ch.redis, onError: this.onError }, TOPICS);
-    this.writer = new QueueWriter(core, config.crawler.dedupTtlSecs, options.seenKeysMax ?? 65_536);
+    this.writer = new QueueWriter(core, config.crawler.dedupTtlSecs, options.seenKeysMax ?? 65_536, config.crawler.dedupLayout);
     this.admin = new QueueAdmin(core);
     this.acker = new Acker(cmd, this.keys.group, {
       batchSize: options.ackBatchSize ?? 50,
       flushMs: options.ackFlushMs ?? 20,
       retryMs: 250,
+      runsKey: this.keys.runs(),
+      runTtlSecs: RUN_TTL_SECS,
     });
     this.mover = new DelayedMover(cmd, this.keys, { pollMs: options.delayedPollMs ?? 200, batch: 500 }, this.onError);
     this.janitor = new Janitor(
@@ -174,7 +181,6 @@ export class RedisQueue implements Queue {
         claimCount: ch.redis.claimCount,
         maxDeliveries: options.maxDeliveries ?? Math.max(config.crawler.requestMaxRetries, 1) + 2,
         maxPoisonDeliveries: Math.max(config.crawler.requestMaxRetries, 1),
-        deadLetterMaxLen: this.deadLetterMaxLen,
         keepConsumedMs: ch.minidTime * 3_600_000,
         trimIntervalMs: options.trimIntervalMs ?? 60_000,
         maxCallsPerStream: 10,
@@ -183,7 +189,7 @@ export class RedisQueue implements Queue {
         topics: () => this.reader.topics(),
         room: (t) => this.reader.room(t),
         claimed: (t, entries) => void this.reader.takeClaimed(t, entries),
-        deadLettered: () => {},
+        poisoned: (t, entries) => this.deadLetterPoisoned(t, entries),
         error: this.onError,
       },
     );
@@ -287,10 +293,20 @@ export class RedisQueue implements Queue {
   ack(delivery: Delivery<Topic>): Promise<void> {
     const gate = this.gate();
     if (gate) return gate;
-    return this.acker.ack(this.locate(delivery).stream, delivery.entryId);
+    return this.acker.ack(this.locate(delivery).stream, delivery.entryId, this.keys.run(delivery.message.runId));
+  }
+
+  /**
+   * Counts `n` of `field` (pages, items, bytes, status:<code>, ...) for a run; the count goes to
+   * Redis with this worker's next ack batch (runs.ts). For figures only: whether a run is
+   * finished is counted by the scripts that append and settle.
+   */
+  countForRun(runId: string, field: string, n = 1): void {
+    if (!this.closed) this.acker.tally(this.keys.run(runId), field, n);
   }
 
   retryLater(delivery: Delivery<Topic>, delayMs: number, _reason: string): Promise<void> {
+    this.countForRun(delivery.message.runId, "retries");
     return this.park(delivery, delayMs, delivery.attempt);
   }
 
@@ -301,6 +317,7 @@ export class RedisQueue implements Queue {
    * before the download, never instead of a crash.
    */
   defer(delivery: Delivery<Topic>, delayMs: number, _reason: string): Promise<void> {
+    this.countForRun(delivery.message.runId, "deferred");
     return this.park(delivery, delayMs, Math.max(0, delivery.attempt - 1));
   }
 
@@ -316,10 +333,41 @@ export class RedisQueue implements Queue {
   async deadLetter(delivery: Delivery<Topic>, reason: string): Promise<void> {
     this.assertOpen();
     const d = this.locate(delivery);
-    await this.guard(queueScripts.run(this.cmd, "deadLetter", [d.stream, this.keys.dlq(d.stream)], [this.keys.group, delivery.entryId, d.payload, reason, this.deadLetterMaxLen]));
+    await this.guard(this.deadLetterEntry(d.stream, delivery.entryId, d.payload, reason, delivery.message.runId));
+  }
+
+  /** dead-letter.lua: the move and the run's count in one step (if the entry is still pending). */
+  private deadLetterEntry(stream: string, entryId: string, payload: Buffer, reason: string, runId: string): Promise<unknown> {
+    return queueScripts.run(this.cmd, "deadLetter", [stream, this.keys.dlq(stream), this.keys.run(runId), this.keys.runs()], [
+      this.keys.group,
+      entryId,
+      payload,
+      runReason(reason),
+      this.deadLetterMaxLen,
+      RUN_TTL_SECS,
+    ]);
+  }
+
+  /** Janitor hook: entries delivered too often (they kill or stall their worker) go to the dead letters. */
+  private async deadLetterPoisoned(topic: Topic, entries: ClaimedEntry[]): Promise<void> {
+    for (const e of entries) {
+      const { payload } = entryFields(e.fields);
+      let runId = "undecodable";
+      try {
+        if (payload) runId = decodePayload(this.codec, topic, payload).runId;
+      } catch {
+        // counted under "undecodable"
+      }
+      const reason = e.poisonReason !== undefined ? `${e.poisonReason} (after ${e.deliveries - 1} attempts)` : `delivered ${e.deliveries - 1} times without being acked`;
+      await this.deadLetterEntry(e.stream.key, e.id, payload ?? EMPTY_PAYLOAD, reason, runId);
+      if (e.poisonReason !== undefined) await this.cmd.hdel(this.keys.poison(e.stream.key), e.id);
+    }
   }
 
   deadLetterMessage<K extends Topic>(topic: K, message: TopicMessages[K], reason: string, originalId: string): Promise<void> {
+    // a derived message: the delivery it came from is settled (and counted off) on its own
+    this.countForRun(message.runId, "dead");
+    this.countForRun(message.runId, `dead:${runReason(reason)}`);
     return this.writer.deadLetterMessage(topic, message, reason, originalId);
   }
 
@@ -364,6 +412,11 @@ export class RedisQueue implements Queue {
 
   purgeDeadLetters(topic: Topic): Promise<number> {
     return this.admin.purgeDeadLetters(topic);
+  }
+
+  /** The crawl's runs (their counts, fleet-wide; runs.ts). */
+  runs(): RunBook {
+    return new RunBook(this.cmd, this.keys);
   }
 
   /** Runs the janitor once now (reclaim, then trim), besides its timers. */

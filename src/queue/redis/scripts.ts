@@ -5,6 +5,7 @@ import { ScriptSet } from "../../redis/scripts.ts";
 
 export const queueScripts = new ScriptSet("queue", new URL("./", import.meta.url), {
   publish: "publish.lua",
+  ack: "ack.lua",
   readPlan: "read-plan.lua",
   deadLetter: "dead-letter.lua",
   retryLater: "retry-later.lua",

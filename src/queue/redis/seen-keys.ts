@@ -3,12 +3,15 @@
 // followed links are duplicates (a page links to the same list and item pages again and again),
 // and each one cost a SET NX inside publish.lua.
 //
-// Why a remembered key can never drop a link that Redis would accept:
+// Why a remembered key can never drop a link that Redis would accept (in either dedup layout: a
+// key's own marker in "keys", its bucket in "buckets"; a bucket's expiry only moves later, each
+// time a fingerprint is added to it, and never drops one fingerprint alone):
 // - Expiry. A key is remembered only until shortly before it can expire in Redis: from the time
 //   the publish was sent (the script ran later, so Redis's clock for the key started later), for
-//   at most the key's TTL as the script reported it (the full dedup TTL for a key it set, its PTTL
-//   for a key it found), less a margin, and never longer than LOCAL_MAX_MS.
-// - Deletion. Nothing in mocra-ts deletes dedup keys (purge.lua deletes dead letters, replay.lua
+//   at most the key's TTL as the script reported it (the full dedup TTL for a key it set or a
+//   bucket it rewrote, the PTTL of a key or bucket it found), less a margin, and never longer
+//   than LOCAL_MAX_MS.
+// - Deletion. Nothing in mocra-ts deletes dedup keys or buckets (purge.lua deletes dead letters, replay.lua
 //   re-appends entries without a dedup check; neither reads these keys). A Redis that restarted
 //   without persistence lost them: the queue clears this cache when its connection comes back.
 //   What is left is an operator deleting keys by hand while workers run; then a link is still

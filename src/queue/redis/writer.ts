@@ -2,11 +2,12 @@
 // one publish.lua call per chunk), the local knowledge of dedup keys already set (SeenKeys, for
 // Queue.seenBefore), and dead letters made from a message rather than a delivery.
 
-import type { Buffer } from "node:buffer";
+import { Buffer } from "node:buffer";
 import { setImmediate } from "node:timers";
 import type { Topic, TopicMessages } from "../../model/index.ts";
 import { defaultPriority, type Outgoing, type PublishResult } from "../queue.ts";
 import type { QueueCore } from "./core.ts";
+import { SEEN_FIELD_BYTES, seenSlot } from "./keys.ts";
 import { queueScripts } from "./scripts.ts";
 import { mayBeNew, SeenKeys } from "./seen-keys.ts";
 
@@ -16,6 +17,8 @@ interface Prepared {
   stream: string;
   payload: Buffer;
   dedupKey: string | undefined;
+  /** the run hash counting it */
+  runKey: string;
 }
 
 /** One publish() call waiting for the next send: its items still to go to Redis. */
@@ -37,14 +40,18 @@ export class QueueWriter {
     /** crawler.dedup_ttl_secs; 0 = no dedup (as in mocra) */
     private readonly dedupTtlSecs: number,
     seenKeysMax: number,
+    /** crawler.dedup_layout: mocra's key per fingerprint, or fingerprints packed in buckets */
+    private readonly dedupLayout: "buckets" | "keys" = "buckets",
   ) {
     this.seen = new SeenKeys(seenKeysMax);
   }
 
   /**
    * Appends the batch (one publish.lua call per 1000 items). An item with a dedupKey is appended
-   * only if `<name>:cache:dedup:<key>` was not set (SET NX EX dedup_ttl_secs, in the same
-   * script); dedup_ttl_secs = 0 turns dedup off, as in mocra. A key this queue knows to be set
+   * only if the key was not seen: in the "buckets" layout its fingerprint is not in its bucket
+   * `<name>:cache:seen:<prefix>`, in the "keys" layout `<name>:cache:dedup:<key>` was not set
+   * (SET NX EX dedup_ttl_secs); either in the same script as the append. dedup_ttl_secs = 0
+   * turns dedup off, as in mocra. A key this queue knows to be set
    * (SeenKeys), or met earlier in the same batch, is a duplicate without going to Redis: the
    * script would find it set.
    *
@@ -60,7 +67,7 @@ export class QueueWriter {
     const prepared: Prepared[] = [];
     for (const { item, dedupKey } of mayBeNew(items, this.dedupTtlSecs > 0, this.seen)) {
       const priority = item.priority ?? defaultPriority(item.message);
-      prepared.push({ stream: this.core.keys.streamFor(topic, priority, item.message), payload: this.core.encode(topic, item.message), dedupKey });
+      prepared.push({ stream: this.core.keys.streamFor(topic, priority, item.message), payload: this.core.encode(topic, item.message), dedupKey, runKey: this.core.runKeyOf(topic, item.message) });
     }
     if (prepared.length === 0) return { accepted: 0, duplicates: items.length };
     return new Promise((resolve, reject) => {
@@ -91,18 +98,37 @@ export class QueueWriter {
         const streamIndex = new Map<string, number>();
         for (const p of chunk) if (!streamIndex.has(p.stream)) streamIndex.set(p.stream, streamIndex.size + 1);
         const keys = [...streamIndex.keys()];
+        const runIndex = new Map<string, number>();
         let layout = "";
         const payloads: Buffer[] = [];
+        const buckets = this.dedupLayout === "buckets";
+        const bucketIndex = new Map<string, number>();
+        const fields: Buffer[] = [];
         for (const p of chunk) {
           let d = 0;
-          if (p.dedupKey !== undefined) {
+          if (p.dedupKey !== undefined && buckets) {
+            const slot = seenSlot(p.dedupKey);
+            d = bucketIndex.get(slot.bucket) ?? 0;
+            if (d === 0) {
+              keys.push(this.core.keys.seenBucket(slot.bucket));
+              d = keys.length;
+              bucketIndex.set(slot.bucket, d);
+            }
+            fields.push(slot.field);
+          } else if (p.dedupKey !== undefined) {
             keys.push(this.core.keys.dedup(p.dedupKey));
             d = keys.length;
           }
-          layout += `${streamIndex.get(p.stream)},${d};`;
+          let r = runIndex.get(p.runKey);
+          if (r === undefined) {
+            keys.push(p.runKey);
+            runIndex.set(p.runKey, (r = keys.length));
+          }
+          layout += `${streamIndex.get(p.stream)},${d},${r};`;
           payloads.push(p.payload);
         }
-        queueScripts.pipe(pipe, "publish", keys, [this.core.keys.group, this.dedupTtlSecs, layout, ...payloads]);
+        const width = buckets ? SEEN_FIELD_BYTES : 0;
+        queueScripts.pipe(pipe, "publish", keys, [this.core.keys.group, this.dedupTtlSecs, layout, width, Buffer.concat(fields), ...payloads]);
       }
       const sentAt = performance.now();
       // -1 = appended (its key now lives the full TTL); >= 0 = duplicate, its key's PTTL

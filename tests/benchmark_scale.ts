@@ -1,0 +1,441 @@
+// tests/benchmark_scale.ts: ten million URLs (issue 27). Memory and disk per discovered URL of
+// the dedup and the frontier, standalone and on Redis.
+//
+// Standalone: the real CLI (`run-standalone`, frontier on disk) crawls tests/bench/scale_site.ts,
+// served on the fly by this process: every page links to `fanout` new URLs (plus its parent and
+// some siblings: duplicates), so a crawl of P pages discovers 1 + P·fanout distinct URLs, nearly
+// all of them left waiting. The crawler's RSS is read from /proc every second; once it has
+// crawled enough pages it gets SIGINT (as a user stops such a crawl), and the benchmark prints
+// RSS over time, bytes of RSS per discovered URL, the state folder's size per URL, pages/s over
+// the first and the last tenth of the pages, how long SIGINT took, and how long `--resume` takes
+// until its first page.
+//
+// Frontier: the standalone frontier store alone (MemoryQueue + FrontierJournal, in this process):
+// memory and disk per waiting URL, links/s through fingerprint + dedup + enqueue.
+//
+// Redis: its own redis-server (a free port, no persistence) and the real RedisQueue publish path
+// (publish.lua, dedup and enqueue in one script): `urls` distinct request URLs published as pages
+// of `fanout` links (plus repeats), once per dedup layout. The streams are trimmed as they go (a
+// consumer would drain them; their memory is the waiting frontier, not the seen set), so the
+// INFO used_memory delta per URL is the seen set's. Commands per page come from INFO commandstats.
+//
+//   npm run bench -- scale                    (all three parts, 10 000 000 URLs each)
+// When publishing that many takes too long (a loaded machine), --redis-urls publishes fewer and
+// --fill-urls writes the seen set of that many URLs directly in each layout (what publish.lua
+// would have written), measures it, and publishes one more page through the queue on top.
+//
+//   npx tsx tests/benchmark_scale.ts [--urls 10000000] [--fanout 500] [--repeats 20]
+//       [--part standalone|redis|frontier] [--layouts keys,buckets] [--redis-urls N] [--fill-urls N]
+//       [--frontier-urls N]
+//       [--concurrency 64] [--no-resume]
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import { defaultConfig } from "../src/config/index.ts";
+import { Buffer } from "node:buffer";
+import { fingerprint, fingerprintFields, request, type Request } from "../src/model/index.ts";
+import { QueueKeys, RedisQueue } from "../src/queue/redis/index.ts";
+import { SEEN_FIELD_BYTES } from "../src/queue/redis/keys.ts";
+import { enqueueRequests } from "../src/queue/enqueue-requests.ts";
+import { MemoryQueue } from "../src/queue/memory-queue.ts";
+import { FrontierJournal } from "../src/state/frontier-journal.ts";
+import { argValue, commandDelta, commandStats, fmt, hasFlag, numArg, procRss, redisCpuMs, ROOT, sleep, table, writeResults } from "./bench/common.ts";
+import { startScaleSite } from "./bench/scale_site.ts";
+import { freePort, startRedisServer } from "./helpers/redis.ts";
+
+const urls = numArg("urls", 10_000_000);
+const fanout = numArg("fanout", 500);
+const repeats = numArg("repeats", 20);
+const concurrency = numArg("concurrency", 64);
+const part = argValue("part");
+const layouts = (argValue("layouts") ?? "keys,buckets").split(",");
+const results: Record<string, unknown> = { urls, fanout, repeats, loadavg: loadAvg() };
+
+function loadAvg(): string {
+  try {
+    return execFileSync("cat", ["/proc/loadavg"]).toString().split(" ").slice(0, 3).join(" ");
+  } catch {
+    return "?";
+  }
+}
+
+function duBytes(path: string): number {
+  try {
+    return Number(execFileSync("du", ["-sb", path]).toString().split("\t")[0]);
+  } catch {
+    return 0;
+  }
+}
+
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
+
+// ---------------------------------------------------------------------------------- standalone
+
+interface CrawlerRun {
+  child: ChildProcess;
+  pages: () => number;
+  firstPageAt: () => number | undefined;
+  tail: () => string;
+  exited: Promise<number | null>;
+}
+
+function startCrawler(config: string, resume: boolean): CrawlerRun {
+  const args = ["--import", "tsx", "src/cli.ts", "run-standalone", "--config", config, "--module", "scale_site", ...(resume ? ["--resume"] : [])];
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  let pages = 0;
+  let firstPageAt: number | undefined;
+  let tail = "";
+  const onData = (d: Buffer) => {
+    const s = d.toString();
+    tail = (tail + s).slice(-4000);
+    for (const m of s.matchAll(/pages (\d+)/g)) pages = Math.max(pages, Number(m[1]));
+    if (pages > 0 && firstPageAt === undefined) firstPageAt = performance.now();
+  };
+  child.stderr!.on("data", onData);
+  child.stdout!.on("data", onData);
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return { child, pages: () => pages, firstPageAt: () => firstPageAt, tail: () => tail, exited };
+}
+
+async function standalone(): Promise<void> {
+  const targetPages = Math.ceil((urls - 1) / fanout);
+  const site = await startScaleSite(fanout, repeats);
+  const dir = mkdtempSync(join(tmpdir(), "mocra-bench-scale-"));
+  const state = join(dir, "state");
+  const config = join(dir, "config.toml");
+  writeFileSync(
+    config,
+    `name = "bench_scale"\n[crawler]\ntask_concurrency = ${concurrency}\nprogress_interval_secs = 1\nobey_robots_txt = false\n` +
+      `module_paths = [${JSON.stringify(join(ROOT, "tests/bench/scale_site.ts"))}]\n` +
+      `[output]\npath = ${JSON.stringify(join(dir, "out"))}\n[state]\ndir = ${JSON.stringify(state)}\n` +
+      `[modules.scale_site]\nstart_url = ${JSON.stringify(`${site.url}/p/0`)}\n`,
+  );
+  console.log(`\n--- standalone: run-standalone, ${fmt(targetPages)} pages × ${fanout} new links (+${repeats + 1} repeats) = ${fmt(targetPages * fanout + 1)} URLs`);
+  const started = performance.now();
+  const run = startCrawler(config, false);
+  const samples: { secs: number; pages: number; rss: number }[] = [];
+  let peak = 0;
+  let stopAt: number | undefined;
+  let lastPrint = 0;
+  while (true) {
+    const r = procRss(run.child.pid!);
+    if (!r || r.rssMb === 0) break; // gone (a zombie reads 0)
+    peak = Math.max(peak, r.hwmMb);
+    const secs = (performance.now() - started) / 1000;
+    samples.push({ secs, pages: run.pages(), rss: r.rssMb });
+    if (secs - lastPrint >= 15) {
+      lastPrint = secs;
+      console.log(`  ${secs.toFixed(0).padStart(4)} s  pages ${fmt(run.pages()).padStart(7)}  URLs ${fmt(run.pages() * fanout + 1).padStart(11)}  RSS ${r.rssMb.toFixed(0)} MB  state ${mb(duBytes(state))}`);
+    }
+    if (stopAt === undefined && run.pages() >= targetPages) {
+      stopAt = performance.now();
+      run.child.kill("SIGINT");
+    }
+    if (run.child.exitCode !== null) break;
+    await Promise.race([sleep(1000), run.exited]);
+  }
+  const code = await run.exited;
+  const exitSecs = stopAt === undefined ? NaN : (performance.now() - stopAt) / 1000;
+  const pages = run.pages();
+  const discovered = pages * fanout + 1;
+  const stateBytes = duBytes(state);
+  if (stopAt === undefined) console.log(`  crawler exited (${code}) before ${fmt(targetPages)} pages:\n${run.tail()}`);
+  const rate = (from: number, to: number) => {
+    const a = samples.find((s) => s.pages >= from);
+    const b = samples.find((s) => s.pages >= to) ?? samples[samples.length - 1];
+    return a && b && b.secs > a.secs ? (b.pages - a.pages) / (b.secs - a.secs) : NaN;
+  };
+  const startRate = rate(Math.max(1, pages * 0.02), pages * 0.12);
+  const endRate = rate(pages * 0.88, pages * 0.98);
+  console.log(table(
+    ["pages", "URLs discovered", "s", "RSS MB"],
+    [0.1, 0.25, 0.5, 0.75, 1].map((q) => {
+      const s = samples.find((x) => x.pages >= q * pages) ?? samples[samples.length - 1];
+      return [fmt(s.pages), fmt(s.pages * fanout + 1), s.secs.toFixed(0), s.rss.toFixed(0)];
+    }),
+  ));
+  const out = {
+    pages,
+    discovered,
+    peakRssMb: Math.round(peak),
+    rssBytesPerUrl: Math.round((peak * 1024 * 1024) / discovered),
+    stateBytes,
+    diskBytesPerUrl: Math.round(stateBytes / discovered),
+    pagesPerSecStart: Math.round(startRate),
+    pagesPerSecEnd: Math.round(endRate),
+    sigintExitSecs: Number(exitSecs.toFixed(1)),
+    resumeFirstPageSecs: NaN,
+  };
+  console.log(`peak RSS ${out.peakRssMb} MB = ${out.rssBytesPerUrl} B per discovered URL (${fmt(discovered)} URLs, ${fmt(pages)} pages)`);
+  console.log(`state on disk ${mb(stateBytes)} = ${out.diskBytesPerUrl} B per URL`);
+  console.log(`pages/s: ${fmt(startRate)} over the first tenth, ${fmt(endRate)} over the last (${((endRate / startRate - 1) * 100).toFixed(0)} %)`);
+  console.log(`SIGINT to exit: ${exitSecs.toFixed(1)} s (exit code ${code})`);
+  if (!hasFlag("no-resume") && stopAt !== undefined) {
+    const t0 = performance.now();
+    const again = startCrawler(config, true);
+    const deadline = t0 + 300_000;
+    let resumePeak = 0;
+    while (again.child.exitCode === null && again.pages() === 0 && performance.now() < deadline) {
+      resumePeak = Math.max(resumePeak, procRss(again.child.pid!)?.hwmMb ?? 0);
+      await Promise.race([sleep(200), again.exited]);
+    }
+    const at = again.firstPageAt();
+    out.resumeFirstPageSecs = at === undefined ? NaN : Number(((at - t0) / 1000).toFixed(1));
+    again.child.kill("SIGINT");
+    await again.exited;
+    console.log(
+      at === undefined
+        ? `--resume: no page within ${((performance.now() - t0) / 1000).toFixed(0)} s (peak RSS ${resumePeak.toFixed(0)} MB):\n${again.tail().slice(-600)}`
+        : `--resume: first progress line with pages at ${out.resumeFirstPageSecs} s (progress is printed every second; RSS peak while recovering ${resumePeak.toFixed(0)} MB)`,
+    );
+  }
+  results.standalone = out;
+  await site.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+// ---------------------------------------------------------------------------------- redis
+
+async function redisLayout(port: number, layout: string, urls: number): Promise<void> {
+  const config = defaultConfig();
+  config.name = `bench_scale_${layout}_${process.pid}`;
+  config.channelConfig.redis.redisHost = "127.0.0.1";
+  config.channelConfig.redis.redisPort = port;
+  config.crawler.dedupLayout = layout as "buckets" | "keys";
+  const raw = new Redis({ host: "127.0.0.1", port });
+  const queue = await RedisQueue.connect(config, { onError: () => {} });
+  const streams = new QueueKeys(config.name, config.channelConfig.redis.shards).streams("request").map((s) => s.key);
+  await raw.call("MEMORY", "PURGE");
+  const memBefore = Number(/used_memory:(\d+)/.exec(await raw.info("memory"))![1]);
+  const cmdBefore = await commandStats(raw);
+  const base = `http://site.test/p/`;
+  const pages = Math.ceil(urls / fanout);
+  const t0 = performance.now();
+  let accepted = 0;
+  let duplicates = 0;
+  let printed = t0;
+  // publish as a worker does: a page's links at once, a few pages in flight
+  const inFlight = 8;
+  let next = 0;
+  const one = async (): Promise<void> => {
+    while (next < pages) {
+      const n = next++;
+      const items: { message: Request; dedupKey: string }[] = [];
+      const push = (id: number) => {
+        const message = request({ url: base + id, module: "scale_site" });
+        items.push({ message, dedupKey: fingerprint(message) });
+      };
+      for (let c = n * fanout + 1; c <= n * fanout + fanout; c++) push(c);
+      if (n > 0) for (let s = 0; s < repeats; s++) push((n - 1) * fanout + 1 + s);
+      const r = await queue.publish("request", items);
+      accepted += r.accepted;
+      duplicates += r.duplicates;
+      if (n % 200 === 0) for (const s of streams) await raw.xtrim(s, "MAXLEN", 0);
+      if (performance.now() - printed > 15_000) {
+        printed = performance.now();
+        console.log(`  ${((printed - t0) / 1000).toFixed(0).padStart(4)} s  URLs ${fmt(accepted).padStart(11)}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, one));
+  const secs = (performance.now() - t0) / 1000;
+  for (const s of streams) await raw.xtrim(s, "MAXLEN", 0);
+  await raw.call("MEMORY", "PURGE");
+  const info = await raw.info("memory");
+  const memAfter = Number(/used_memory:(\d+)/.exec(info)![1]);
+  const cmd = commandDelta(cmdBefore, await commandStats(raw));
+  const keys = await raw.dbsize();
+  const perUrl = (memAfter - memBefore) / accepted;
+  const row = {
+    layout,
+    urls: accepted,
+    duplicates,
+    seconds: Math.round(secs),
+    urlsPerSec: Math.round(accepted / secs),
+    usedMemoryDeltaMb: Math.round((memAfter - memBefore) / 1e6),
+    bytesPerUrl: Number(perUrl.toFixed(1)),
+    keys,
+    commandsPerPage: Number((cmd.total / pages).toFixed(1)),
+    byCommand: cmd.byCommand,
+  };
+  console.log(
+    `  ${layout}: ${fmt(accepted)} URLs (+${fmt(duplicates)} duplicates) in ${row.seconds} s; used_memory +${row.usedMemoryDeltaMb} MB = ${row.bytesPerUrl} B per seen URL; ${fmt(keys)} keys; ${row.commandsPerPage} commands per page (${Object.entries(cmd.byCommand).map(([k, v]) => `${k} ${fmt(v / pages, 1)}`).join(", ")})`,
+  );
+  (results.redis as unknown[]).push(row);
+  await queue.close();
+  // delete what this layout made (own server, but keep it clean for the next layout)
+  let cursor = "0";
+  do {
+    const [nextCursor, found] = await raw.scan(cursor, "MATCH", `*${config.name}*`, "COUNT", 10000);
+    cursor = nextCursor;
+    if (found.length > 0) await raw.unlink(...found);
+  } while (cursor !== "0");
+  raw.disconnect();
+}
+
+/**
+ * The seen set of `fillUrls` URLs written directly in a layout (the keys and values publish.lua
+ * writes: keys.ts, seenSlot), for when publishing that many through the queue takes too long on a
+ * loaded machine; then one page published through RedisQueue on top of it (its new links and
+ * repeats), for the commands a page costs with that many URLs seen.
+ */
+async function redisFill(port: number, layout: string, fillUrls: number): Promise<void> {
+  const name = `bench_scale_fill_${layout}_${process.pid}`;
+  const raw = new Redis({ host: "127.0.0.1", port });
+  const keys = new QueueKeys(name, 1);
+  await raw.call("MEMORY", "PURGE");
+  const memBefore = Number(/used_memory:(\d+)/.exec(await raw.info("memory"))![1]);
+  const t0 = performance.now();
+  const ttl = 86_400;
+  const urlOf = (id: number) => request({ url: `http://site.test/p/${id}`, module: "scale_site" });
+  // the URLs the page below repeats: their real fingerprints are among those filled
+  const repeated = Array.from({ length: repeats + 1 }, (_, i) => 1 + i * 997);
+  if (layout === "buckets") {
+    // random 128-bit fingerprints stand for md5s (uniform either way): hashing 10^7 URLs takes
+    // minutes on a loaded machine; the buckets get the fields publish.lua would write
+    const random = randomBytes(fillUrls * 16);
+    for (let i = 0; i < repeated.length; i++) Buffer.from(fingerprintFields(urlOf(repeated[i])), "hex").copy(random, i * 16);
+    const counts = new Uint32Array(1 << 16);
+    for (let i = 0; i < fillUrls; i++) counts[random.readUInt16BE(i * 16)]++;
+    const buckets = Array.from(counts, (n) => Buffer.allocUnsafe(n * SEEN_FIELD_BYTES));
+    const filled = new Uint32Array(1 << 16);
+    for (let i = 0; i < fillUrls; i++) {
+      const b = random.readUInt16BE(i * 16);
+      random.copy(buckets[b], filled[b]++ * SEEN_FIELD_BYTES, i * 16 + 2, i * 16 + 16);
+    }
+    let pipe = raw.pipeline();
+    for (let b = 0; b < buckets.length; b++) {
+      if (buckets[b].length === 0) continue;
+      pipe.set(keys.seenBucket(b.toString(16).padStart(4, "0")), buckets[b], "EX", ttl);
+      if (pipe.length >= 1000) {
+        await pipe.exec();
+        pipe = raw.pipeline();
+      }
+    }
+    await pipe.exec();
+  } else {
+    let pipe = raw.pipeline();
+    for (let id = 1; id <= fillUrls; id++) {
+      pipe.set(keys.dedup(fingerprintFields(urlOf(id))), "1", "EX", ttl, "NX");
+      if (pipe.length >= 5000) {
+        await pipe.exec();
+        pipe = raw.pipeline();
+      }
+    }
+    await pipe.exec();
+  }
+  await raw.call("MEMORY", "PURGE");
+  const memAfter = Number(/used_memory:(\d+)/.exec(await raw.info("memory"))![1]);
+  const perUrl = (memAfter - memBefore) / fillUrls;
+  // one more page through the queue: fanout new links, and repeats of links already seen
+  const config = defaultConfig();
+  config.name = name;
+  config.channelConfig.redis.redisHost = "127.0.0.1";
+  config.channelConfig.redis.redisPort = port;
+  config.crawler.dedupLayout = layout as "buckets" | "keys";
+  const queue = await RedisQueue.connect(config, { onError: () => {} });
+  const page = [...Array.from({ length: fanout }, (_, i) => fillUrls + 1 + i), ...repeated];
+  const items = page.map((id) => ({ message: urlOf(id), dedupKey: fingerprintFields(urlOf(id)) }));
+  const cmdBefore = await commandStats(raw);
+  const cpuBefore = await redisCpuMs(raw);
+  const r = await queue.publish("request", items);
+  const redisCpu = (await redisCpuMs(raw)) - cpuBefore;
+  const cmd = commandDelta(cmdBefore, await commandStats(raw));
+  await queue.close();
+  const row = { layout, filledUrls: fillUrls, fillSeconds: Math.round((performance.now() - t0) / 1000), usedMemoryDeltaMb: Math.round((memAfter - memBefore) / 1e6), bytesPerUrl: Number(perUrl.toFixed(1)), pageAccepted: r.accepted, pageDuplicates: r.duplicates, commandsForThePage: cmd.byCommand, redisCpuMsForThePage: redisCpu };
+  console.log(
+    `  ${layout} (filled directly): ${fmt(fillUrls)} URLs seen: used_memory +${row.usedMemoryDeltaMb} MB = ${row.bytesPerUrl} B per URL; then a page of ${page.length} links through RedisQueue: ${r.accepted} new, ${r.duplicates} duplicates, commands ${Object.entries(cmd.byCommand).map(([k, v]) => `${k} ${v}`).join(", ")}; Redis CPU ${redisCpu.toFixed(0)} ms`,
+  );
+  (results.redisFill as unknown[]).push(row);
+  let cursor = "0";
+  do {
+    const [nextCursor, found] = await raw.scan(cursor, "MATCH", `*${name}*`, "COUNT", 10000);
+    cursor = nextCursor;
+    if (found.length > 0) await raw.unlink(...found);
+  } while (cursor !== "0");
+  raw.disconnect();
+}
+
+async function redis(): Promise<void> {
+  const port = await freePort();
+  const publishUrls = numArg("redis-urls", urls);
+  const fillUrls = numArg("fill-urls", 0);
+  console.log(
+    `\n--- redis: own redis-server on 127.0.0.1:${port}; per layout (${layouts.join(", ")}): ${fmt(publishUrls)} URLs through RedisQueue.publish` +
+      (fillUrls > 0 ? `, then ${fmt(fillUrls)} URLs written directly in the layout` : ""),
+  );
+  const server = await startRedisServer(port);
+  results.redis = [];
+  results.redisFill = [];
+  try {
+    for (const layout of layouts) {
+      if (publishUrls > 0) await redisLayout(port, layout, publishUrls);
+      if (fillUrls > 0) await redisFill(port, layout, fillUrls);
+    }
+  } finally {
+    server.kill("SIGTERM");
+  }
+}
+
+/**
+ * The standalone frontier store alone, in this process: `frontierUrls` follow-ups (pages of
+ * `fanout` new links plus repeats, as Requests a parse makes) published to a MemoryQueue with its
+ * journal on disk (FrontierJournal, as run-standalone), nothing read: the memory and disk a
+ * waiting, seen URL costs, and links per second through fingerprint + dedup + enqueue.
+ */
+async function frontier(frontierUrls: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "mocra-bench-frontier-"));
+  const queue = new MemoryQueue({ journal: FrontierJournal.create(dir, { segmentBytes: 16 << 20, fsync: false }) });
+  console.log(`\n--- frontier store: ${fmt(frontierUrls)} URLs published to a journaled MemoryQueue (pages of ${fanout} + ${repeats + 1} repeats), none read`);
+  (globalThis as { gc?: () => void }).gc?.();
+  const rss0 = process.memoryUsage().rss;
+  const heap0 = process.memoryUsage().heapUsed;
+  let peak = rss0;
+  const t0 = performance.now();
+  const pages = Math.ceil(frontierUrls / fanout);
+  let links = 0;
+  let printed = t0;
+  for (let n = 0; n < pages; n++) {
+    const ids: number[] = [];
+    for (let c = n * fanout + 1; c <= n * fanout + fanout; c++) ids.push(c);
+    if (n > 0) for (let s = 0; s < repeats + 1; s++) ids.push((n - 1) * fanout + 1 + s);
+    links += ids.length;
+    await enqueueRequests(queue, ids.map((id) => request({ url: `http://site.test/p/${id}`, module: "scale_site" })));
+    if (n % 100 === 0) peak = Math.max(peak, process.memoryUsage().rss);
+    if (performance.now() - printed > 15_000) {
+      printed = performance.now();
+      console.log(`  ${((printed - t0) / 1000).toFixed(0).padStart(4)} s  URLs ${fmt(n * fanout).padStart(11)}  RSS ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB`);
+    }
+  }
+  const secs = (performance.now() - t0) / 1000;
+  (globalThis as { gc?: () => void }).gc?.();
+  const rss = process.memoryUsage().rss;
+  const heap = process.memoryUsage().heapUsed;
+  const disk = duBytes(dir);
+  const row = {
+    urls: frontierUrls,
+    seconds: Math.round(secs),
+    linksPerSec: Math.round(links / secs),
+    rssDeltaMb: Math.round((rss - rss0) / 1e6),
+    rssBytesPerUrl: Math.round((rss - rss0) / frontierUrls),
+    peakRssMb: Math.round(peak / 1e6),
+    heapBytesPerUrl: Math.round((heap - heap0) / frontierUrls),
+    diskBytesPerUrl: Math.round(disk / frontierUrls),
+  };
+  console.log(
+    `  ${fmt(frontierUrls)} URLs waiting: RSS +${row.rssDeltaMb} MB = ${row.rssBytesPerUrl} B per URL (JS heap ${row.heapBytesPerUrl} B per URL); disk ${row.diskBytesPerUrl} B per URL; ${fmt(row.linksPerSec)} links/s (fingerprint + dedup + enqueue + journal, ${row.seconds} s)`,
+  );
+  results.frontier = row;
+  await queue.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+console.log(`benchmark_scale: ${fmt(urls)} URLs, fanout ${fanout} (+${repeats + 1} repeated links a page); load average ${results.loadavg} on ${(await import("node:os")).cpus().length} cpus`);
+if (part === undefined || part === "standalone") await standalone();
+if (part === undefined || part === "redis") await redis();
+if (part === undefined || part === "frontier") await frontier(numArg("frontier-urls", urls));
+console.log(`\nresults: ${writeResults("scale", results)}`);
+process.exit(0);
