@@ -12,7 +12,8 @@ import type { CreditMeter } from "../observe/credit.ts";
 import { Logger, logEvents } from "../observe/logger.ts";
 import { EngineMetrics } from "../observe/metrics.ts";
 import type { Queue } from "../queue/queue.ts";
-import { type RunBook, runView } from "../queue/redis/index.ts";
+// from its file, not the queue/redis barrel: the barrel loads ioredis, which a standalone crawl does not need
+import { type RunBook, runView } from "../queue/redis/runs.ts";
 import type { HttpServer } from "../runtime/serve.ts";
 import type { NodeInfo } from "../observe/node-registry.ts";
 
