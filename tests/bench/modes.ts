@@ -5,7 +5,7 @@
 //
 //   npx tsx tests/bench/modes.ts [--runs 10] [--items 5000] [--concurrency 64] [--warmup-secs 2] [--dir CHECKOUT]
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { argValue, fmt, median, numArg, ROOT, startShopProcess } from "./common.ts";
@@ -41,5 +41,6 @@ try {
   }
 } finally {
   await shop.stop();
+  rmSync(probe, { force: true });
 }
 console.log(`median ${fmt(median(rows.map((r) => r.cpuUs)))} CPU µs/page over ${runs} runs`);
