@@ -2,18 +2,6 @@
 import { ConfigError } from "./config/index.ts";
 import { StateError } from "./state/errors.ts";
 import { UsageError } from "./commands/common.ts";
-import { controlCommand } from "./commands/control.ts";
-import { dashboardCommand } from "./commands/dashboard.ts";
-import { configCommand } from "./commands/config.ts";
-import { dlqCommand } from "./commands/dlq.ts";
-import { exportCommand } from "./commands/export.ts";
-import { initCommand } from "./commands/init.ts";
-import { newModuleCommand } from "./commands/new-module.ts";
-import { parseCommand } from "./commands/parse.ts";
-import { runStandaloneCommand } from "./commands/run-standalone.ts";
-import { startWorkerCommand } from "./commands/start-worker.ts";
-import { statusCommand } from "./commands/status.ts";
-import { submitCommand } from "./commands/submit.ts";
 import { followParent, NO_SUPERVISOR, supervise, SUPERVISED_BY } from "./commands/supervise.ts";
 import { ModuleError } from "./modules/registry.ts";
 import { args, exit, preferSteadyMemory } from "./runtime/index.ts";
@@ -21,23 +9,31 @@ import { ServiceError } from "./runtime/service-error.ts";
 
 type Command = (argv: string[]) => Promise<number>;
 
+/**
+ * A command whose module is imported when it runs: each command loads only what it needs, so
+ * run-standalone does not load the Redis client, the PostgreSQL driver or the API server.
+ */
+function lazy<M>(load: () => Promise<M>, pick: (m: M) => Command): Command {
+  return async (argv) => pick(await load())(argv);
+}
+
 /** Commands run under the supervisor (src/commands/supervise.ts) unless --no-supervisor. */
 const SUPERVISED = new Set(["run-standalone", "start-worker"]);
 
 const commands: Record<string, { run: Command; summary: string }> = {
-  "run-standalone": { run: runStandaloneCommand, summary: "crawl in this process until drained (frontier kept on disk; --resume)" },
-  "start-worker": { run: startWorkerCommand, summary: "work on the crawl in Redis until SIGINT/SIGTERM" },
-  submit: { run: submitCommand, summary: "put a task for modules into Redis" },
-  status: { run: statusCommand, summary: "queues, pending work, dead letters and live workers in Redis" },
-  dlq: { run: dlqCommand, summary: "list, replay or purge dead letters in Redis" },
-  export: { run: exportCommand, summary: "write the stored items (Redis or PostgreSQL) as JSONL, JSON or CSV files" },
-  config: { run: configCommand, summary: "check a config file: errors, warnings, effective settings" },
-  parse: { run: parseCommand, summary: "run a module's parse on one page (URL or saved file) and print items and links" },
-  init: { run: initCommand, summary: "write a crawler project of your own to DIR (package.json, config, a module and its test)" },
-  new: { run: newModuleCommand, summary: "write a module skeleton to modules/<name>.ts" },
-  pause: { run: controlCommand("pause"), summary: "stop every worker of the crawl taking new work (or one module's)" },
-  resume: { run: controlCommand("resume"), summary: "let the paused crawl (or module) go on" },
-  dashboard: { run: dashboardCommand, summary: "serve the API and dashboard for the crawl in Redis, without crawling" },
+  "run-standalone": { run: lazy(() => import("./commands/run-standalone.ts"), (m) => m.runStandaloneCommand), summary: "crawl in this process until drained (frontier kept on disk; --resume)" },
+  "start-worker": { run: lazy(() => import("./commands/start-worker.ts"), (m) => m.startWorkerCommand), summary: "work on the crawl in Redis until SIGINT/SIGTERM" },
+  submit: { run: lazy(() => import("./commands/submit.ts"), (m) => m.submitCommand), summary: "put a task for modules into Redis" },
+  status: { run: lazy(() => import("./commands/status.ts"), (m) => m.statusCommand), summary: "queues, pending work, dead letters and live workers in Redis" },
+  dlq: { run: lazy(() => import("./commands/dlq.ts"), (m) => m.dlqCommand), summary: "list, replay or purge dead letters in Redis" },
+  export: { run: lazy(() => import("./commands/export.ts"), (m) => m.exportCommand), summary: "write the stored items (Redis or PostgreSQL) as JSONL, JSON or CSV files" },
+  config: { run: lazy(() => import("./commands/config.ts"), (m) => m.configCommand), summary: "check a config file: errors, warnings, effective settings" },
+  parse: { run: lazy(() => import("./commands/parse.ts"), (m) => m.parseCommand), summary: "run a module's parse on one page (URL or saved file) and print items and links" },
+  init: { run: lazy(() => import("./commands/init.ts"), (m) => m.initCommand), summary: "write a crawler project of your own to DIR (package.json, config, a module and its test)" },
+  new: { run: lazy(() => import("./commands/new-module.ts"), (m) => m.newModuleCommand), summary: "write a module skeleton to modules/<name>.ts" },
+  pause: { run: lazy(() => import("./commands/control.ts"), (m) => m.controlCommand("pause")), summary: "stop every worker of the crawl taking new work (or one module's)" },
+  resume: { run: lazy(() => import("./commands/control.ts"), (m) => m.controlCommand("resume")), summary: "let the paused crawl (or module) go on" },
+  dashboard: { run: lazy(() => import("./commands/dashboard.ts"), (m) => m.dashboardCommand), summary: "serve the API and dashboard for the crawl in Redis, without crawling" },
 };
 
 const usage = `usage: mocra-ts <command> [options]

@@ -16,7 +16,9 @@
 //   BENCH_MAX_SECS (12: time box per crawl; a crawl still running then stops taking new work and its
 //   figures are rates over what it did, marked *; 0 = none)  BENCH_CRAWLERS (mocra,crawlee,bare; add
 //   mocra-ky for mocra-ts with HttpClient over ky + Node's fetch, the transport Deno and proxies use;
-//   mocra-metrics, on by default, is mocra-ts with the Prometheus metrics subscriber on: its cost)
+//   mocra-metrics, on by default, is mocra-ts with the Prometheus metrics subscriber on: its cost;
+//   scrapy, on by default when python3 can import scrapy (Debian's python3-scrapy; never needed by
+//   npm test): tests/bench/crawl_scrapy.py, Scrapy's CrawlerProcess, same crawl, runs cold)
 //   BENCH_CLIENTS=0 (skip the HTTP client table)  BENCH_PIN=0 (no taskset)
 //   --memory / BENCH_MEMORY=1: also the memory-flatness run: mocra-ts standalone over
 //   BENCH_MEMORY_ITEMS (200000) items at C = 200, no time box, RSS sampled every second
@@ -39,6 +41,7 @@ import {
   table,
   writeResults,
 } from "./bench/common.ts";
+import { scrapyPython } from "./bench/crawl-scrapy.ts";
 import { metricsCostPerPage } from "./bench/metrics-cost.ts";
 
 const started = performance.now();
@@ -50,7 +53,11 @@ const LATENCY_C = envInt("BENCH_LATENCY_CONCURRENCY", 200);
 const MAX_SECS = envInt("BENCH_MAX_SECS", 12);
 /** untimed warm-up crawl in each crawler process before the timed one (bare and mocra-ts; Crawlee runs cold) */
 const WARMUP_SECS = envInt("BENCH_WARMUP_SECS", 2);
-const CRAWLERS = (process.env.BENCH_CRAWLERS ?? "mocra,mocra-metrics,crawlee,bare").split(",").filter(Boolean) as Crawler[];
+const CRAWLERS = (process.env.BENCH_CRAWLERS ?? `mocra,mocra-metrics,crawlee,bare${scrapyPython() !== undefined ? ",scrapy" : ""}`).split(",").filter(Boolean) as Crawler[];
+if (CRAWLERS.includes("scrapy") && scrapyPython() === undefined) {
+  console.error("BENCH_CRAWLERS lists scrapy, but no python3 can import scrapy (apt-get install -y python3-scrapy, or set BENCH_PYTHON)");
+  process.exit(2);
+}
 /** --memory-only: just the memory-flatness run */
 const MEMORY_ONLY = hasFlag("memory-only");
 const MEMORY = MEMORY_ONLY || hasFlag("memory") || process.env.BENCH_MEMORY === "1";
@@ -58,8 +65,8 @@ const MEMORY_ITEMS = envInt("BENCH_MEMORY_ITEMS", 200_000);
 const pin = pinning();
 
 /** "mocra-ky" (opt-in via BENCH_CRAWLERS): mocra-ts with HttpClient over ky + Node's fetch (the Deno/proxy transport) */
-type Crawler = "mocra" | "crawlee" | "bare" | "mocra-ky" | "mocra-metrics";
-const LABEL: Record<Crawler, string> = { mocra: "mocra-ts", crawlee: "crawlee", bare: "bare", "mocra-ky": "mocra-ts/ky", "mocra-metrics": "mocra-ts+metrics" };
+type Crawler = "mocra" | "crawlee" | "bare" | "mocra-ky" | "mocra-metrics" | "scrapy";
+const LABEL: Record<Crawler, string> = { mocra: "mocra-ts", crawlee: "crawlee", bare: "bare", "mocra-ky": "mocra-ts/ky", "mocra-metrics": "mocra-ts+metrics", scrapy: "scrapy" };
 
 interface CrawlResult {
   machineBusyMs: number;
@@ -104,7 +111,7 @@ async function crawl(shop: ShopProcess, crawler: Crawler, items: number, concurr
   const script = crawler === "mocra-ky" || crawler === "mocra-metrics" ? "mocra" : crawler;
   if (crawler === "mocra-ky") args.push("--downloader", "ky");
   if (crawler === "mocra-metrics") args.push("--metrics");
-  if (script !== "crawlee" && WARMUP_SECS > 0) args.push("--warmup-secs", String(WARMUP_SECS));
+  if (script !== "crawlee" && script !== "scrapy" && WARMUP_SECS > 0) args.push("--warmup-secs", String(WARMUP_SECS));
   const r = await runChild<CrawlResult>(`tests/bench/crawl-${script}.ts`, args, { cpu: pin.crawler });
   // the shop is idle outside the child's crawl window, so its CPU over the child's life is the window's
   const shopCpu = shop.cpuMs() - shop0;
@@ -243,6 +250,7 @@ console.log(
 interface Ratio {
   scenario: string;
   vsCrawlee: number;
+  vsScrapy: number;
   vsBare: number;
   cpuVsBare: number;
   ofIdeal?: number;
@@ -250,10 +258,12 @@ interface Ratio {
 const ratios: Ratio[] = scenarios.map((s) => {
   const m = get(s.name, "mocra");
   const cr = get(s.name, "crawlee");
+  const sc = get(s.name, "scrapy");
   const b = get(s.name, "bare");
   return {
     scenario: s.name,
     vsCrawlee: m && cr ? m.pagesPerSec / cr.pagesPerSec : NaN,
+    vsScrapy: m && sc ? m.pagesPerSec / sc.pagesPerSec : NaN,
     vsBare: m && b ? m.pagesPerSec / b.pagesPerSec : NaN,
     cpuVsBare: m && b ? m.cpuMsPerPage / b.cpuMsPerPage : NaN,
     ofIdeal: s.idealPagesPerSec && m ? m.pagesPerSec / s.idealPagesPerSec : undefined,
@@ -262,8 +272,8 @@ const ratios: Ratio[] = scenarios.map((s) => {
 console.log("\nmocra-ts ratios (pages/s; CPU per page)");
 console.log(
   table(
-    ["scenario", "mocra-ts/crawlee", "mocra-ts/bare", "CPU mocra-ts/bare", "of ideal"],
-    ratios.map((r) => [r.scenario, `${r.vsCrawlee.toFixed(2)}x`, `${(r.vsBare * 100).toFixed(0)}%`, `${r.cpuVsBare.toFixed(2)}x`, r.ofIdeal === undefined ? "" : `${(r.ofIdeal * 100).toFixed(0)}%`]),
+    ["scenario", "mocra-ts/crawlee", "mocra-ts/scrapy", "mocra-ts/bare", "CPU mocra-ts/bare", "of ideal"],
+    ratios.map((r) => [r.scenario, `${r.vsCrawlee.toFixed(2)}x`, Number.isNaN(r.vsScrapy) ? "" : `${r.vsScrapy.toFixed(2)}x`, `${(r.vsBare * 100).toFixed(0)}%`, `${r.cpuVsBare.toFixed(2)}x`, r.ofIdeal === undefined ? "" : `${(r.ofIdeal * 100).toFixed(0)}%`]),
   ),
 );
 

@@ -18,7 +18,11 @@ function stringPrototypeFastAfter(module: string): boolean {
 
 describe("String.prototype stays fast", () => {
   it("after loading the Redis connection module (ioredis subclasses String at load)", () => {
-    expect(stringPrototypeFastAfter("src/queue/redis/connection.ts")).toBe(true);
+    expect(stringPrototypeFastAfter("src/redis/connection.ts")).toBe(true);
+  });
+
+  it("after loading the start-worker command (the Redis queue, sinks and API)", () => {
+    expect(stringPrototypeFastAfter("src/commands/start-worker.ts")).toBe(true);
   });
 
   it("after loading the whole standalone engine", () => {

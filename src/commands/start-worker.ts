@@ -8,7 +8,7 @@ import { createLogger, observeCrawl } from "../engine/observability.ts";
 import { createPoliteness } from "../engine/politeness.ts";
 import { countRuns } from "../engine/run-counts.ts";
 import { showProgress } from "../engine/progress.ts";
-import { createHttpClient, createLocalSink } from "../engine/standalone.ts";
+import { createHttpClient, openItemSink } from "../engine/standalone.ts";
 import { createRendering } from "../engine/rendering.ts";
 import { Worker } from "../engine/worker.ts";
 import { EventBus } from "../events/bus.ts";
@@ -28,7 +28,6 @@ import { schedulesOf } from "../modules/schedules.ts";
 import { checkScheduleConfig, CronScheduler, RedisTickProgress } from "../sync/cron.ts";
 import { LeaderElector } from "../sync/leader.ts";
 import { FileBlobStorage } from "../storage/blob-storage.ts";
-import { PostgresItemSink } from "../storage/postgres-sink.ts";
 import { RedisItemSink } from "../storage/redis-sink.ts";
 import type { ItemSink } from "../storage/sink.ts";
 import { loadConfigFrom, loadRegistry, parseLogLevel, UsageError } from "./common.ts";
@@ -124,8 +123,7 @@ export function whenIdleFor(queue: Queue, idleMs: number, signal: AbortSignal): 
 export async function createWorkerSink(config: Config): Promise<ItemSink> {
   const o = config.output;
   if (o.sink === "redis") return RedisItemSink.connect(config, { maxLen: o.redisMaxLen, seenTtlSecs: o.redisSeenTtlSecs });
-  if (o.sink === "postgres") return PostgresItemSink.connect(config);
-  return createLocalSink(config);
+  return openItemSink(config);
 }
 
 /**

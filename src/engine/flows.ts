@@ -18,26 +18,21 @@ import { urlRulesFor } from "../modules/requests.ts";
 import { enqueueRequests } from "../queue/enqueue-requests.ts";
 import type { UrlRules } from "../url/canonical.ts";
 import { createPoliteness, type PolitenessKit } from "./politeness.ts";
-import {
-  ack,
-  budget,
-  deferPausedModules,
-  checkRequest,
-  type Downloader,
-  download,
-  type Fetched,
-  fromQueue,
-  generate,
-  type Job,
-  mapJob,
-  type Message,
-  parse,
-  politeness,
-  requestMiddleware,
-  retry,
-  route,
-  StageError,
-} from "../../operators/index.ts";
+// each operator from its own file, not the operators/ barrel: the barrel also exports
+// fromRedisStream, which loads ioredis (~17 MB) into every standalone crawl
+import { ack } from "../../operators/ack.ts";
+import { budget } from "../../operators/budget.ts";
+import { checkRequest } from "../../operators/check-request.ts";
+import { deferPausedModules } from "../../operators/defer-paused-modules.ts";
+import { type Downloader, download, type Fetched } from "../../operators/download.ts";
+import { fromQueue } from "../../operators/from-queue.ts";
+import { generate } from "../../operators/generate.ts";
+import { type Job, mapJob, type Message, StageError } from "../../operators/job.ts";
+import { parse } from "../../operators/parse.ts";
+import { politeness } from "../../operators/politeness.ts";
+import { requestMiddleware } from "../../operators/request-middleware.ts";
+import { retry } from "../../operators/retry.ts";
+import { route } from "../../operators/route.ts";
 
 /** Which stages a worker runs. Without `parse`, downloaded Responses go to the `response` topic. */
 export type Role = "task" | "download" | "parse";

@@ -1,7 +1,7 @@
 // src/engine/observability.ts: what start-worker and run-standalone attach to a crawl's
 // EventBus: log lines, metrics, and (with [api] port) the HTTP API and dashboard.
 
-import { type SubmitRequest, startApi } from "../api/server.ts";
+import type { SubmitRequest } from "../api/server.ts";
 import { ConfigError } from "../config/index.ts";
 import type { Config, LogLevel } from "../config/schema.ts";
 import type { PauseControl } from "../control/pause.ts";
@@ -12,7 +12,8 @@ import type { CreditMeter } from "../observe/credit.ts";
 import { Logger, logEvents } from "../observe/logger.ts";
 import { EngineMetrics } from "../observe/metrics.ts";
 import type { Queue } from "../queue/queue.ts";
-import { type RunBook, runView } from "../queue/redis/index.ts";
+// from its file, not the queue/redis barrel: the barrel loads ioredis, which a standalone crawl does not need
+import { type RunBook, runView } from "../queue/redis/runs.ts";
 import type { HttpServer } from "../runtime/serve.ts";
 import type { NodeInfo } from "../observe/node-registry.ts";
 
@@ -57,6 +58,8 @@ export async function observeCrawl(o: ObserveOptions): Promise<Observed> {
   let server: HttpServer | undefined;
   if (o.config.api.port !== 0) {
     try {
+      // loaded only with [api]: hono and its middleware are not part of a crawl without it
+      const { startApi } = await import("../api/server.ts");
       server = await startApi(o.config.api, {
         name: o.config.name,
         metrics,

@@ -1,7 +1,8 @@
 import { stderr } from "node:process";
 import { EventBus } from "../events/bus.ts";
 import { type CountWithUrls, CrawlStats } from "../events/stats.ts";
-import { isFinished, type RunCounts } from "../queue/redis/index.ts";
+// from its file, not the queue/redis barrel (which loads ioredis into a standalone crawl)
+import { isFinished, type RunCounts } from "../queue/redis/runs.ts";
 import type { LogLevel } from "../config/schema.ts";
 import type { Logger } from "../observe/logger.ts";
 import { printable } from "../text/printable.ts";

@@ -20,7 +20,6 @@ import { StateFolder } from "../state/state-folder.ts";
 import { FRONTIER_FILES } from "../state/frontier-journal.ts";
 import { Watchdog } from "../runtime/watchdog.ts";
 import { JsonlSink, type JsonlSinkOptions } from "../storage/jsonl-sink.ts";
-import { openPostgres, PostgresItemSink, postgresEndpoint } from "../storage/postgres-sink.ts";
 import type { ItemSink } from "../storage/sink.ts";
 import { StdoutSink } from "../storage/stdout-sink.ts";
 import { schedulesOf } from "../modules/schedules.ts";
@@ -100,13 +99,19 @@ export function createLocalSink(config: Config, jsonl?: JsonlSinkOptions): ItemS
       return new JsonlSink(config.output.path, { maxItemBytes: config.output.maxItemBytes, ...jsonl });
     case "redis":
       throw new Error('output.sink = "redis" needs Redis: use start-worker, or set output.sink = "jsonl" for run-standalone');
-    case "postgres": // lazy pool: nothing connects until the first write (PostgresItemSink.connect checks first)
-      return new PostgresItemSink(openPostgres(config), config.db.databaseSchema, postgresEndpoint(config.db.url), {
-        batchRows: config.output.postgresBatchRows,
-        outageSecs: config.output.postgresOutageSecs,
-        maxItemBytes: config.output.maxItemBytes,
-      }, true);
+    case "postgres":
+      throw new Error('output.sink = "postgres" is opened with openItemSink (it loads the PostgreSQL driver only then)');
   }
+}
+
+/**
+ * The item sink `[output]` asks for, the PostgreSQL one connected (it checks the database first).
+ * The driver is imported only for that sink: a crawl writing JSONL does not load it.
+ */
+export async function openItemSink(config: Config, jsonl?: JsonlSinkOptions): Promise<ItemSink> {
+  if (config.output.sink !== "postgres") return createLocalSink(config, jsonl);
+  const { PostgresItemSink } = await import("../storage/postgres-sink.ts");
+  return PostgresItemSink.connect(config);
 }
 
 /** `modules`: whose allowedDomains may resolve to private addresses (docs/security.md) */
@@ -166,7 +171,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
   const middleware = await loadMiddlewareChains(config, registry, options.middleware);
   const output =
     options.sink ??
-    (config.output.sink === "postgres" ? await PostgresItemSink.connect(config) : createLocalSink(config, { mode: config.output.mode, marks: folder?.marks, onFault: faulted }));
+    (await openItemSink(config, { mode: config.output.mode, marks: folder?.marks, onFault: faulted }));
   const sink = withStoreMiddleware(output, middleware);
   const worker = new Worker(
     {
