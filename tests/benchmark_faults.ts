@@ -63,6 +63,7 @@ writeFileSync(
   `import { defineModule } from ${JSON.stringify(join(root, "src/modules/define.ts"))};
 export default defineModule({
   name: "fanout",
+  settings: { url: "" },
   start: (ctx) => [String(ctx.settings.url) + "/"],
   parse(page, ctx) {
     if (!page.url.endsWith("/")) return ctx.emit({ url: page.url });

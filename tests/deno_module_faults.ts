@@ -33,6 +33,7 @@ await writeFile(
   `import { defineModule } from ${JSON.stringify(join(ROOT, "src/modules/define.ts"))};
 export default defineModule({
   name: "looping",
+  settings: { url: "" },
   start: (ctx) => [String(ctx.settings.url) + "/"],
   parse(page, ctx) {
     if (page.url.endsWith("/bad")) for (;;) {}

@@ -40,7 +40,7 @@ async function moduleDir(bad: string, extra = ""): Promise<string> {
     `import { defineModule } from ${JSON.stringify(join(ROOT, "src/modules/define.ts"))};
 export default defineModule({
   name: "faulty",
-  settings: { parseTimeoutSecs: 2 },
+  settings: { parseTimeoutSecs: 2, url: "" },
   start: (ctx) => [String(ctx.settings.url) + "/"],
   async parse(page, ctx) {
     if (page.url.endsWith("/bad")) { ${bad} }
@@ -172,6 +172,7 @@ describe("bounded fan-out", () => {
       `import { defineModule } from ${JSON.stringify(join(ROOT, "src/modules/define.ts"))};
 export default defineModule({
   name: "fanout",
+  settings: { url: "" },
   start: (ctx) => [String(ctx.settings.url) + "/"],
   parse(page, ctx) {
     if (!page.url.endsWith("/")) return ctx.emit({ url: page.url });
