@@ -76,8 +76,8 @@ export async function submitCommand(argv: string[]): Promise<number> {
     }
     console.log(task.runId);
     console.error(`submitted ${positionals.join(", ")} (run ${task.runId}, priority ${priority}) to ${config.name}`);
-    if (!values.wait) return 0;
-    const run = await followRun(runs!, task.runId, config.crawler.progressIntervalSecs * 1000);
+    if (!values.wait || !runs) return 0;
+    const run = await followRun(runs, task.runId, config.crawler.progressIntervalSecs * 1000);
     if (run === undefined) {
       console.error(`stopped following run ${task.runId}; it goes on (see: status)`);
       return 130;
