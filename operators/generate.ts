@@ -131,7 +131,7 @@ async function generateTask(input: TaskModel | ParserTaskModel, message: Message
 
     const seenBefore = o.queue.seenBefore?.bind(o.queue);
     const deadline = moduleTimeoutSecs(settings, o.parseTimeoutSecs ?? 60);
-    const record = o.guard ? o.queue.poisonKey?.(message.delivery) : undefined;
+    const record = o.guard ? (o.queue.poisonKey?.(message.delivery) ?? "") : undefined;
     const watched: Watched | undefined = o.guard && record !== undefined ? { guard: o.guard, record, label: `start() of module ${name}` } : undefined;
     // start() and every pull of its seeds run under the deadline (a sync generator costs no timer)
     const seeds = await timed(() => module.start({ task, settings, metadata, lock: (n, fn, opts) => moduleLock(o.registry.locks, n, fn, opts) }), deadline, watched);

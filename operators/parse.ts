@@ -83,7 +83,9 @@ export function parse(registry: ModuleRegistry, options: ParseOptions = {}): Ope
       }
       const started = performance.now();
       const deadline = moduleTimeoutSecs(settings, defaultDeadline);
-      const record = options.guard ? options.poisonKey?.(message) : undefined;
+      // a queue with nowhere to record the delivery ("") still has the process ended: its
+      // re-delivery budget then dead-letters the message
+      const record = options.guard ? (options.poisonKey?.(message) ?? "") : undefined;
       const output = await underDeadline(
         () => runParse(module, response, settings, timeoutSecs, { urlRules: options.urlRules, locks: registry.locks, seenBefore: options.seenBefore, maxFollows: options.maxFollowsPerPage }),
         deadline,

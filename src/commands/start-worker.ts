@@ -193,7 +193,7 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   // rate limits, concurrency leases, robots.txt, caches and backoff shared with every worker
   const r = config.channelConfig.redis;
   const cacheRedis = await openConnection(cacheRedisConnection(config), "command", r.connectTimeoutMs, `${config.name}:politeness`);
-  const politeness = createPoliteness(config, cacheRedis, { events });
+  const politeness = createPoliteness(config, cacheRedis, { events, allowedDomainsOf: (m) => (registry.has(m) ? registry.settings(m).allowedDomains : undefined) });
   registry.useLocks(politeness.locks); // modules' ctx.lock: shared by every worker
   // run budgets (max_requests, max_items) are counted for all workers on the same connection
   const bounds = createBounds(config, registry, new RedisBudgetStore(cacheRedis, config.name, budgetTtlSecs(config)), events);
@@ -204,8 +204,9 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   // process ends (the supervisor restarts it; claim.lua dead-letters the entry once its budget is spent)
   const watchdog = Watchdog.start({
     store: { kind: "redis", host: r.redisHost, port: r.redisPort, db: r.redisDb, username: r.redisUsername, password: r.redisPassword, ttlSecs: POISON_TTL_SECS },
-    // below claim_min_idle: a worker blocked longer has its entry claimed (and blocked on) by the next
-    maxBlockSecs: Math.min(config.crawler.shutdownTimeoutSecs || Infinity, (r.claimMinIdle / 1000) * 0.8),
+    // below claim_min_idle (JetStream: ack_wait): a worker blocked longer has its entry claimed
+    // (and blocked on) by the next
+    maxBlockSecs: Math.min(config.crawler.shutdownTimeoutSecs || Infinity, ((config.channelConfig.nats?.ackWaitMs ?? r.claimMinIdle) / 1000) * 0.8),
   });
   const worker = new Worker(
     { config, queue, registry, sink, events, downloader: renders ? rendering.downloader : httpClient, renders, limiter: new MemoryRateLimiter(), politeness, bounds, middleware, pause, credit, guard: watchdog },
@@ -247,7 +248,7 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
   const stopProgress = showProgress(events, stats, {
     intervalSecs: config.crawler.progressIntervalSecs,
     tty: false,
-    queued: () => queue.depth("request"),
+    queued: async () => (await queue.depth("request")) + (await queue.depth("render")),
     logger,
   });
   console.error(`worker ${worker.id} (${roles.join(", ")}${renders ? ", browser" : ""}) joined ${config.name} on ${queueEngineName(config)}; modules: ${registry.names().join(", ") || "none"}`);
@@ -266,7 +267,17 @@ export async function startWorkerCommand(argv: string[]): Promise<number> {
       if (!idleWatch.signal.aborted) requestStop(`the queues were empty for ${idleSecs} s (--exit-when-idle)`);
     });
   }
-  const reason = await Promise.race([stopped, running.then(() => "flows ended")]);
+  // a flow that fails still goes through the shutdown below (flush the sink, ack what is done)
+  const reason = await Promise.race([
+    stopped,
+    running.then(
+      () => "flows ended",
+      (err: unknown) => {
+        fatal ??= err instanceof Error ? err : new Error(String(err));
+        return "a flow failed";
+      },
+    ),
+  ]);
   idleWatch.abort();
   console.error(`stopping (${reason}): finishing in-flight work`);
   await scheduler.stop();

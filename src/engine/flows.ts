@@ -116,7 +116,7 @@ function politenessOf(deps: FlowDeps): PolitenessKit {
   if (deps.politeness) return deps.politeness;
   let kit = defaultKits.get(deps);
   if (!kit) {
-    kit = createPoliteness(deps.config, undefined, { limiter: deps.limiter, events: deps.events });
+    kit = createPoliteness(deps.config, undefined, { limiter: deps.limiter, events: deps.events, allowedDomainsOf: (m) => (deps.registry.has(m) ? deps.registry.settings(m).allowedDomains : undefined) });
     defaultKits.set(deps, kit);
   }
   return kit;
@@ -142,7 +142,7 @@ function parseStage(deps: FlowDeps) {
     parseTimeoutSecs: deps.config.crawler.parseTimeoutSecs,
     maxFollowsPerPage: deps.config.crawler.maxFollowsPerPage,
     guard: deps.guard,
-    poisonKey: deps.queue.poisonKey ? (m) => deps.queue.poisonKey!(m.delivery) : undefined,
+    poisonKey: (m) => deps.queue.poisonKey?.(m.delivery),
   });
 }
 

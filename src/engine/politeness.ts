@@ -67,6 +67,8 @@ export interface CreatePolitenessOptions {
   robotsUnavailableMs?: number;
   /** how long a fetched robots.txt is used, ms (default 1 day) */
   robotsTtlMs?: number;
+  /** a module's allowedDomains: hosts the crawl names, which may resolve to private addresses (docs/security.md) */
+  allowedDomainsOf?: (module: string) => readonly string[] | undefined;
 }
 
 /** Robots.txt is fetched with at most this timeout, seconds. */
@@ -104,7 +106,7 @@ export function createPoliteness(config: Config, redis?: Redis, options: CreateP
     ? ProxyPool.fromFile(config.crawler.proxyPath, { maxFailures: d.proxyMaxFailures, cooldownMs: d.proxyCooldownSecs * 1000, emit })
     : undefined;
 
-  const privateNetworks = privateNetworkPolicy(d);
+  const privateNetworks = privateNetworkPolicy(d, options.allowedDomainsOf);
   const httpClient = (fetch?: typeof globalThis.fetch): HttpClient =>
     new HttpClient({ userAgent: config.crawler.userAgent, maxBodyBytes: d.maxResponseSize, maxRedirects: d.maxRedirects, followRedirects: false, fetch, poolSize: d.poolSize, privateNetworks });
 

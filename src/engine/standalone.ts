@@ -215,7 +215,7 @@ export async function runStandalone(options: StandaloneOptions): Promise<Standal
   const stopProgress = options.progress
     ? showProgress(events, stats, {
         intervalSecs: config.crawler.progressIntervalSecs,
-        queued: async () => (await queue.depth("request")) + (await queue.depth("task")),
+        queued: async () => (await queue.depth("request")) + (await queue.depth("render")) + (await queue.depth("task")),
         logger: options.logger,
       })
     : () => {};

@@ -106,9 +106,14 @@ const THREAD = `
     firing = true;
     const secs = Math.round((now - lastBeatAt) / 100) / 10;
     const reason = (c) => "parse timed out after " + Math.min(c.timeoutMs, maxBlockMs) / 1000 + " s: it blocked the process (" + secs + " s without a turn of the event loop: a loop in module code?)" + (culprits.length > 1 ? " [one of " + culprits.length + " calls in flight]" : "");
+    // a delivery without a record ("": a queue with nowhere to keep one, e.g. JetStream) is not
+    // recorded; the process is still ended and the queue's re-delivery budget takes over
+    const recorded = culprits.filter((c) => c.record !== "");
     try {
-      if (store.kind === "file") recordFile(culprits, reason);
-      else await recordRedis(culprits, reason);
+      if (recorded.length === 0) {
+        // nothing to write
+      } else if (store.kind === "file") recordFile(recorded, reason);
+      else await recordRedis(recorded, reason);
     } catch (err) {
       fs.writeSync(2, "watchdog: could not record the blocking delivery: " + err + "\\n");
     }

@@ -111,6 +111,10 @@ export class BlobOffloadQueue implements Queue {
     return copy;
   }
 
+  poisonKey(delivery: Delivery<Topic>): string | undefined {
+    return this.inner.poisonKey?.(this.original(delivery));
+  }
+
   private original(d: Delivery<Topic>): Delivery<Topic> {
     return this.originals.get(d) ?? d;
   }

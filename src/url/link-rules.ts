@@ -23,8 +23,7 @@ export interface LinkRules {
   exclude?: readonly LinkPattern[];
 }
 
-/** Why links are dropped: a short, stable phrase (the summary counts by it). */
-/** Why a link is not followed, in words a log reader understands without the docs. */
+/** Why a link is not followed, in words a log reader understands without the docs (the summary counts by it). */
 export type DropReason =
   | "off-site (same-host strategy)"
   | "off-origin (same-origin strategy)"
