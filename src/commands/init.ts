@@ -116,7 +116,7 @@ const EXAMPLE_MODULE = `// modules/example.ts: a module for the demo shop bundle
 // and crawls it with this module). List pages lead to item pages; item pages give items.
 // Try it on one page without crawling:  npx mocra-ts parse --module example <url or saved file>
 // A new module for another site:        npx mocra-ts new my_site --url https://example.com/
-import { defineModule } from "mocra-ts";
+import { defineModule } from "mocra-ts/module";
 
 export interface Product {
   url: string;

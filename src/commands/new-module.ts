@@ -16,7 +16,7 @@ Refuses to overwrite a file that exists.
 
 /** The text of a new module file (imports resolved from `dir` to this project's src/index.ts). */
 export function moduleSkeleton(name: string, startUrl: string, importPath: string): string {
-  const cli = importPath === "mocra-ts" ? "npx mocra-ts" : "npx tsx src/cli.ts";
+  const cli = importPath.startsWith("mocra-ts") ? "npx mocra-ts" : "npx tsx src/cli.ts";
   return `// modules/${name}.ts: written by \`new ${name}\`. Try it on one page without crawling:
 //   ${cli} parse --module ${name} ${startUrl}
 // then crawl: ${cli} run-standalone --module ${name}
@@ -43,15 +43,16 @@ export default defineModule({
 }
 
 /**
- * How a module in `dir` imports mocra-ts: by package name where the package is installed (a
- * project of the user's own, or the CLI running from an installed package); from a clone of
- * this repository, which does not install itself, by a relative path to src/index.ts.
+ * How a module in `dir` imports defineModule: by package name (`mocra-ts/module`, which loads
+ * nothing of the engine) where the package is installed (a project of the user's own, or the CLI
+ * running from an installed package); from a clone of this repository, which does not install
+ * itself, by a relative path to src/modules/define.ts.
  */
 function importPathFrom(dir: string): string {
-  const entry = fileURLToPath(new URL("../index.ts", import.meta.url));
-  if (!existsSync(entry)) return "mocra-ts";
+  const entry = fileURLToPath(new URL("../modules/define.ts", import.meta.url));
+  if (!existsSync(entry)) return "mocra-ts/module";
   for (let d = dir; ; d = dirname(d)) {
-    if (existsSync(join(d, "node_modules", "mocra-ts", "package.json"))) return "mocra-ts";
+    if (existsSync(join(d, "node_modules", "mocra-ts", "package.json"))) return "mocra-ts/module";
     if (dirname(d) === d) break;
   }
   const rel = relative(dir, entry).split(sep).join("/");
