@@ -10,9 +10,10 @@
 -- ARGV[1]  consumer group
 -- ARGV[2]  entry id
 -- ARGV[3]  payload (as stored, possibly compressed)
--- ARGV[4]  reason
+-- ARGV[4]  reason (the dead letter's, in full)
 -- ARGV[5]  approximate cap of the dead-letter stream (MAXLEN ~)
 -- ARGV[6]  seconds a finished run's hash is kept (run_ttl_secs)
+-- ARGV[7]  the reason as the run counts it (bounded: a hash field per distinct reason)
 --
 -- Returns 1 if moved, 0 if the entry was not pending.
 
@@ -21,7 +22,7 @@ if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then
 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'payload', ARGV[3], 'reason', ARGV[4], 'original_id', ARGV[2])
 redis.call('HINCRBY', KEYS[3], 'dead', 1)
-redis.call('HINCRBY', KEYS[3], 'dead:' .. ARGV[4], 1)
+redis.call('HINCRBY', KEYS[3], 'dead:' .. ARGV[7], 1)
 if redis.call('HINCRBY', KEYS[3], 'open', -1) <= 0 then
   local tm = redis.call('TIME')
   local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)

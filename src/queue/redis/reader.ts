@@ -13,6 +13,7 @@ import type { QueueCore } from "./core.ts";
 import { asBuffer, byPriority, decodePayload, entryFields, RedisDelivery } from "./entries.ts";
 import type { ClaimedEntry } from "./janitor.ts";
 import type { StreamRef } from "./keys.ts";
+import { runReason } from "./runs.ts";
 import { queueScripts } from "./scripts.ts";
 
 export interface QueueReaderOptions {
@@ -288,7 +289,7 @@ export class QueueReader {
           pipe,
           "deadLetter",
           [p.entry.stream.key, this.core.keys.dlq(p.entry.stream.key), this.core.keys.run("undecodable"), this.core.keys.runs()],
-          [this.core.keys.group, p.entry.id, p.payload, p.reason, this.core.deadLetterMaxLen, this.core.runTtlSecs],
+          [this.core.keys.group, p.entry.id, p.payload, p.reason, this.core.deadLetterMaxLen, this.core.runTtlSecs, runReason(p.reason)],
         );
       }
       await this.core.exec(pipe);

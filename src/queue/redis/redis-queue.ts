@@ -342,9 +342,10 @@ export class RedisQueue implements Queue {
       this.keys.group,
       entryId,
       payload,
-      runReason(reason),
+      reason,
       this.deadLetterMaxLen,
       RUN_TTL_SECS,
+      runReason(reason),
     ]);
   }
 
