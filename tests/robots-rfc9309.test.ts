@@ -40,6 +40,8 @@ describe("RFC 9309 §2.3.1 access results, over HTTP", () => {
   function robots() {
     const config = defaultConfig();
     config.crawler.userAgent = "ExampleBot/1.0";
+    // the test servers are on loopback, which a crawl reaches only when it names the host
+    config.downloadConfig.allowPrivateHosts = ["127.0.0.1", "localhost"];
     return createPoliteness(config, undefined, { robotsUnavailableMs: 60_000 }).robots;
   }
 

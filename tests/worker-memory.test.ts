@@ -52,6 +52,9 @@ export default defineModule({ name: "memtest", start: () => [], parse() {} });\n
 module_paths = [${JSON.stringify(dir)}]
 task_concurrency = 64
 obey_robots_txt = false
+[download_config]
+# the requests are queued by hand (no start URL names the host) and the server is on loopback
+allow_private_hosts = ["127.0.0.1"]
 [output]
 sink = "jsonl"
 path = ${JSON.stringify(join(dir, "out"))}
