@@ -37,7 +37,7 @@ describe("dashboard snapshot", () => {
       runs: async () => runs,
       configuredRate: (key) => (key === "shop.example" ? 30 : 0),
     });
-    const snap = async () => (await (await app.fetch(new Request("http://x/observability/engine"))).json()) as {
+    const snap = async () => (await (await app.fetch(new Request("http://127.0.0.1/observability/engine", { headers: { host: "127.0.0.1" } }))).json()) as {
       state: string;
       fleet: { pages: number; items: number; retries: number; deadLetters: number; source: string };
       history: Array<{ pages: number }>;
