@@ -152,8 +152,16 @@ describe("run-standalone survives a stop", () => {
     expect(await killAt("node", 150, false)).toBe(true);
     const folder = join(dirs.state, "resume_test");
     const segment = join(folder, "frontier-000001.log");
+    // the crawl process under the killed supervisor ends on its own a moment later (what it
+    // had in flight may still reach the shop): count from when the hits stop moving
+    let hitsBefore = pageHits(shop);
+    for (let still = 0; still < 10; ) {
+      await new Promise((r) => setTimeout(r, 50));
+      const now = pageHits(shop);
+      still = now === hitsBefore ? still + 1 : 0;
+      hitsBefore = now;
+    }
     const original = await readFile(segment);
-    const hitsBefore = pageHits(shop);
 
     const expectRefused = async (pattern: RegExp) => {
       const run = runStandaloneProcess(dirs!, "node", ["--resume"]);
