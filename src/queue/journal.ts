@@ -1,5 +1,6 @@
 import type { Priority, Topic, TopicMessages } from "../model/index.ts";
 import type { DeadLetter } from "./queue.ts";
+import type { SeenKeys } from "./seen-set.ts";
 
 /** One queued message as the in-process queue holds it. */
 export interface QueueEntry {
@@ -24,7 +25,8 @@ export interface RecoveredQueue {
   ready: QueueEntry[];
   delayed: { due: number; entry: QueueEntry }[];
   dead: DeadLetter[];
-  seen: Iterable<string>;
+  /** dedup keys to re-add (a journal that keeps its own seen set, `QueueJournal.seen`, has none) */
+  seen?: Iterable<string>;
   /** the highest entry number used so far */
   lastSeq: number;
   /**
@@ -41,6 +43,8 @@ export interface RecoveredQueue {
  * to them (a new kind of settle) adds one call here if it changes what must be persisted.
  */
 export interface QueueJournal {
+  /** the seen set to use, kept by the journal (on disk); without it the queue keeps one in memory */
+  readonly seen?: SeenKeys;
   /** a new ready or delayed entry (`due` set for a delayed one); `dedupKey` joins the seen set */
   enqueued(entry: QueueEntry, dedupKey?: string, due?: number): void;
   /** the entry left the queue (acked, or replaced by a retry / dead letter recorded with it) */

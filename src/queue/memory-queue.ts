@@ -3,7 +3,7 @@ import { DelayHeap } from "./delay-heap.ts";
 import { Fifo } from "./fifo.ts";
 import { ReadyList } from "./ready-list.ts";
 import type { QueueEntry as Entry, QueueJournal, RecoveredQueue } from "./journal.ts";
-import { SeenSet } from "./seen-set.ts";
+import { type SeenKeys, SeenSet } from "./seen-set.ts";
 import {
   type DeadLetter,
   type Delivery,
@@ -45,7 +45,7 @@ export class MemoryQueue implements Queue {
   readonly backend = "memory";
   private readonly topics = new Map<Topic, TopicState>();
   private readonly delayed = new DelayHeap<Entry>();
-  private readonly seen = new SeenSet();
+  private readonly seen: SeenKeys;
   private readonly journal: QueueJournal | undefined;
   private readonly hotEntries: number;
   private delayTimer: ReturnType<typeof setTimeout> | undefined;
@@ -66,11 +66,12 @@ export class MemoryQueue implements Queue {
       });
     }
     this.journal = options.journal;
+    this.seen = options.journal?.seen ?? new SeenSet();
     this.hotEntries = options.hotEntries ?? 512;
     const r = options.recovered;
     if (r) {
       this.nextSeq = r.lastSeq;
-      for (const key of r.seen) this.seen.add(key);
+      for (const key of r.seen ?? []) this.seen.add(key);
       for (const entry of r.ready) {
         const poison = r.poisoned?.get(entry.seq);
         if (poison) entry.attempts += poison.count;

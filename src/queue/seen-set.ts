@@ -1,11 +1,32 @@
+import { md5Hex } from "../model/index.ts";
+
+/** The set of dedup keys a queue keeps (in memory: SeenSet; on disk: the state folder's SeenTable). */
+export interface SeenKeys {
+  readonly size: number;
+  /** Adds the key; returns false if it was already there. */
+  add(key: string): boolean;
+  has(key: string): boolean;
+  /** Forgets the key (e.g. when storing what it stands for failed). */
+  delete(key: string): void;
+}
+
 /** the 4 big-endian 32-bit words of the md5 fingerprint being looked up (one lookup at a time) */
 const words = new Uint32Array(4);
 
 /**
- * Parses `key` into `words` if it is an md5 fingerprint (32 lower-case hex digits); false if it
+ * The 128-bit fingerprint a dedup key stands for, as 4 big-endian 32-bit words in `out`: an md5
+ * key (32 lower-case hex digits) parsed, any other key by its md5 (as the Redis buckets layout
+ * stores it).
+ */
+export function keyFingerprint(key: string, out: Uint32Array): void {
+  if (!parseMd5(key, out)) parseMd5(md5Hex(key), out);
+}
+
+/**
+ * Parses `key` into `out` if it is an md5 fingerprint (32 lower-case hex digits); false if it
  * is not. One pass over the characters, no slices or regex (this runs for every followed link).
  */
-function parseMd5(key: string): boolean {
+function parseMd5(key: string, out: Uint32Array = words): boolean {
   if (key.length !== 32) return false;
   for (let w = 0; w < 4; w++) {
     let n = 0;
@@ -17,7 +38,7 @@ function parseMd5(key: string): boolean {
       else return false;
       n = n * 16 + d;
     }
-    words[w] = n;
+    out[w] = n;
   }
   return true;
 }
@@ -37,7 +58,7 @@ const GROWTH = 1.5;
  * tombstones). The all-zero slot means empty; the all-zero fingerprint itself is a flag. Other
  * keys stay strings.
  */
-export class SeenSet {
+export class SeenSet implements SeenKeys {
   private table = new Uint32Array(INITIAL_SLOTS * WORDS);
   private slots = INITIAL_SLOTS;
   private fingerprints = 0;

@@ -9,12 +9,15 @@ import { AppendFile } from "./append-file.ts";
 import { type FileWriteFault, StateError, writeFault } from "./errors.ts";
 import { readJsonLines } from "./line-file.ts";
 import { SegmentLog, segmentName } from "./segment-log.ts";
+import { SeenTable } from "./seen-table.ts";
 
 const ENQUEUED = 1;
 const SETTLED = 2;
 
 /** files of the frontier inside a state folder */
-export const FRONTIER_FILES = { segments: "segments.json", seen: "seen.log", dead: "dead.log", poison: "poison.log" } as const;
+export const FRONTIER_FILES = { segments: "segments.json", dead: "dead.log", poison: "poison.log" } as const;
+/** the seen set of earlier versions (JSON lines; now seen-table.ts): removed with a frontier */
+const OLD_SEEN_LOG = "seen.log";
 
 export interface FrontierOptions {
   /** a segment is closed and a new one started past this size */
@@ -33,7 +36,6 @@ interface EnqueuedHeader {
   t: Topic;
   p: Priority;
   a: number;
-  k?: string;
   d?: number;
 }
 
@@ -53,8 +55,8 @@ const decoder = new TextDecoder();
 
 /**
  * The standalone frontier on disk, as MemoryQueue's journal: entries in a segmented CRC-framed
- * log (an enqueue record with the message, a settle record per ack), the seen set and the dead
- * letters in append-only line files. Records buffered in one turn of the event loop go out in
+ * log (an enqueue record with the message, a settle record per ack), the seen set in its table
+ * (SeenTable, which the queue uses through `seen`), the dead letters in an append-only line file. Records buffered in one turn of the event loop go out in
  * one write, and `commit()` resolves after it, so what a caller was told is durable survives
  * `kill -9`. Segments are deleted from the oldest while nothing in them is live.
  */
@@ -64,32 +66,31 @@ export class FrontierJournal implements QueueJournal {
   private readonly live = new Map<number, number>();
   /** segments on disk, oldest first */
   private segments: number[] = [];
-  private seenLines = "";
   private deadLines = "";
   private commitWaiters: Array<() => void> = [];
   private commitError: FileWriteFault | undefined;
   private scheduled = false;
   private closed = false;
-  private seenFile: AppendFile | undefined;
   private deadFile: AppendFile | undefined;
 
   private constructor(
     private readonly dir: string,
     private readonly options: FrontierOptions,
+    /** the queue's seen set (the dedup keys of the enqueued entries), on disk */
+    readonly seen: SeenTable,
   ) {
     this.log = new SegmentLog(dir, options.segmentBytes, options.fsync);
   }
 
-  /** Opens seen.log and dead.log for appends (emptied for a new frontier). */
+  /** Opens dead.log for appends (emptied for a new frontier). */
   private openLineFiles(truncate: boolean): void {
-    this.seenFile = new AppendFile(join(this.dir, FRONTIER_FILES.seen), { truncate });
     this.deadFile = new AppendFile(join(this.dir, FRONTIER_FILES.dead), { truncate });
   }
 
   /** An empty frontier in `dir` (existing frontier files are removed). */
   static create(dir: string, options: FrontierOptions): FrontierJournal {
     removeFrontierFiles(dir);
-    const j = new FrontierJournal(dir, options);
+    const j = new FrontierJournal(dir, options, SeenTable.create(dir, { fsync: options.fsync }));
     j.openLineFiles(true);
     j.rotate(1);
     return j;
@@ -97,10 +98,9 @@ export class FrontierJournal implements QueueJournal {
 
   /** The frontier found in `dir`, and the queue state it holds. */
   static recover(dir: string, options: FrontierOptions): { journal: FrontierJournal; recovered: RecoveredQueue; notes: string[] } {
-    const j = new FrontierJournal(dir, options);
-    const notes: string[] = [];
     const range = readSegmentsFile(dir);
-    const seen = readJsonLines<string>(join(dir, FRONTIER_FILES.seen), notes);
+    const j = new FrontierJournal(dir, options, SeenTable.open(dir, { fsync: options.fsync }));
+    const notes: string[] = [];
     const live = new Map<number, { entry: QueueEntry; due?: number }>();
     let lastSeq = 0;
     for (let seg = range.first; seg <= range.last; seg++) {
@@ -112,7 +112,6 @@ export class FrontierJournal implements QueueJournal {
             throw new StateError(`state: ${join(dir, segmentName(seg))} byte ${ref.off}: not a frontier record`);
           }
           live.set(h.s, { entry: { topic: h.t, priority: h.p, message: undefined, attempts: h.a, seq: h.s, ref }, due: h.d });
-          if (h.k !== undefined) seen.push(h.k);
           lastSeq = Math.max(lastSeq, h.s);
           if (payload.length === 0) throw new StateError(`state: ${join(dir, segmentName(seg))} byte ${ref.off}: an enqueue record without its message`);
         } else if (type === SETTLED) {
@@ -152,18 +151,18 @@ export class FrontierJournal implements QueueJournal {
       if (due === undefined) ready.push(entry);
       else delayed.push({ due, entry });
     }
+    // the seen keys whose records were written after the table's last write
+    const replayed = j.seen.replayTail(lastSeq);
+    if (replayed > 0) notes.push(`re-added ${replayed} seen URLs written to the log after the seen table's last write`);
     j.openLineFiles(false);
     j.rotate(range.last + 1);
-    return { journal: j, recovered: { ready, delayed, dead: [...dead.values()], seen, lastSeq, poisoned }, notes };
+    return { journal: j, recovered: { ready, delayed, dead: [...dead.values()], lastSeq, poisoned }, notes };
   }
 
   enqueued(entry: QueueEntry, dedupKey?: string, due?: number): void {
     if (this.closed) return;
     const header: EnqueuedHeader = { s: entry.seq, t: entry.topic, p: entry.priority, a: entry.attempts };
-    if (dedupKey !== undefined) {
-      header.k = dedupKey;
-      this.seenLines += JSON.stringify(dedupKey) + "\n";
-    }
+    if (dedupKey !== undefined) this.seen.journaled(entry.seq, dedupKey);
     if (due !== undefined) header.d = due;
     entry.ref = this.append(record(ENQUEUED, header, jsonCodec.encode(entry.topic, entry.message!)));
     this.live.set(entry.ref.seg, (this.live.get(entry.ref.seg) ?? 0) + 1);
@@ -214,10 +213,11 @@ export class FrontierJournal implements QueueJournal {
     // after a fault nothing more is written: the files end at their last whole record
     if (this.commitError === undefined) {
       try {
-        // the log first: its enqueue records carry the dedup keys, so seen.log may lag it
+        // seen table: its tail (the batch's keys) before the log, its slots after it, so the
+        // table never holds a key whose record was lost and a crash between loses no key
+        this.seen.writeTail();
         this.log.flush();
-        if (this.seenLines) this.seenFile!.append(this.seenLines);
-        this.seenLines = "";
+        this.seen.writeSlots();
         if (this.deadLines) this.deadFile!.append(this.deadLines);
         this.deadLines = "";
         this.dropSettledSegments();
@@ -238,7 +238,7 @@ export class FrontierJournal implements QueueJournal {
   close(): void {
     this.flush();
     this.log.close(this.commitError === undefined);
-    this.seenFile?.close();
+    this.seen.close();
     this.deadFile?.close();
     this.closed = true;
   }
@@ -271,6 +271,7 @@ export class FrontierJournal implements QueueJournal {
   }
 
   private rotate(seg: number): void {
+    this.seen.writeTail(); // starting a segment writes the batch so far to the log
     this.log.startSegment(seg);
     this.segments.push(seg);
     this.writeSegmentsFile();
@@ -320,6 +321,6 @@ function readSegmentsFile(dir: string): { first: number; last: number } {
 
 function removeFrontierFiles(dir: string): void {
   for (const name of readdirSync(dir)) {
-    if (/^frontier-\d+\.log$/.test(name) || Object.values(FRONTIER_FILES).includes(name as never)) unlinkSync(join(dir, name));
+    if (/^frontier-\d+\.log$/.test(name) || name === OLD_SEEN_LOG || Object.values(FRONTIER_FILES).includes(name as never)) unlinkSync(join(dir, name));
   }
 }
