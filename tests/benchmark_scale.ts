@@ -13,6 +13,11 @@
 // Frontier: the standalone frontier store alone (MemoryQueue + FrontierJournal, in this process):
 // memory and disk per waiting URL, links/s through fingerprint + dedup + enqueue.
 //
+// Seen: the standalone seen set alone (tests/bench/seen_store.ts, a process per run), at
+// --seen-urls sizes (default 1 000 000 and --urls): the on-disk SeenTable against main's in-memory
+// SeenSet + seen.log; RSS and disk per URL, links/s through seenBefore + add, the slowest page
+// (a growth), and for the table how long reopening takes (--resume).
+//
 // Redis: its own redis-server (a free port, no persistence) and the real RedisQueue publish path
 // (publish.lua, dedup and enqueue in one script): `urls` distinct request URLs published as pages
 // of `fanout` links (plus repeats), once per dedup layout. The streams are trimmed as they go (a
@@ -25,12 +30,12 @@
 // would have written), measures it, and publishes one more page through the queue on top.
 //
 //   npx tsx tests/benchmark_scale.ts [--urls 10000000] [--fanout 500] [--repeats 20]
-//       [--part standalone|redis|frontier] [--layouts keys,buckets] [--redis-urls N] [--fill-urls N]
-//       [--frontier-urls N]
+//       [--part standalone|redis|frontier|seen] [--layouts keys,buckets] [--redis-urls N] [--fill-urls N]
+//       [--frontier-urls N] [--seen-urls 1000000,10000000] [--seen-impls table,memory]
 //       [--concurrency 64] [--no-resume]
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
@@ -42,7 +47,7 @@ import { SEEN_FIELD_BYTES } from "../src/queue/redis/keys.ts";
 import { enqueueRequests } from "../src/queue/enqueue-requests.ts";
 import { MemoryQueue } from "../src/queue/memory-queue.ts";
 import { FrontierJournal } from "../src/state/frontier-journal.ts";
-import { argValue, commandDelta, commandStats, fmt, hasFlag, numArg, procRss, redisCpuMs, ROOT, sleep, table, writeResults } from "./bench/common.ts";
+import { argValue, commandDelta, commandStats, fmt, hasFlag, numArg, procRss, redisCpuMs, ROOT, runChild, sleep, table, writeResults } from "./bench/common.ts";
 import { startScaleSite } from "./bench/scale_site.ts";
 import { freePort, startRedisServer } from "./helpers/redis.ts";
 
@@ -415,6 +420,10 @@ async function frontier(frontierUrls: number): Promise<void> {
   const rss = process.memoryUsage().rss;
   const heap = process.memoryUsage().heapUsed;
   const disk = duBytes(dir);
+  // the seen set's files (seen.table and seen.tail; seen.log before issue 27) apart from the log
+  const seenDisk = readdirSync(dir)
+    .filter((f) => f.startsWith("seen."))
+    .reduce((sum, f) => sum + statSync(join(dir, f)).size, 0);
   const row = {
     urls: frontierUrls,
     seconds: Math.round(secs),
@@ -424,18 +433,60 @@ async function frontier(frontierUrls: number): Promise<void> {
     peakRssMb: Math.round(peak / 1e6),
     heapBytesPerUrl: Math.round((heap - heap0) / frontierUrls),
     diskBytesPerUrl: Math.round(disk / frontierUrls),
+    seenDiskBytesPerUrl: Math.round(seenDisk / frontierUrls),
   };
   console.log(
-    `  ${fmt(frontierUrls)} URLs waiting: RSS +${row.rssDeltaMb} MB = ${row.rssBytesPerUrl} B per URL (JS heap ${row.heapBytesPerUrl} B per URL); disk ${row.diskBytesPerUrl} B per URL; ${fmt(row.linksPerSec)} links/s (fingerprint + dedup + enqueue + journal, ${row.seconds} s)`,
+    `  ${fmt(frontierUrls)} URLs waiting: RSS +${row.rssDeltaMb} MB = ${row.rssBytesPerUrl} B per URL (JS heap ${row.heapBytesPerUrl} B per URL); disk ${row.diskBytesPerUrl} B per URL (the seen set's files ${row.seenDiskBytesPerUrl} B of it); ${fmt(row.linksPerSec)} links/s (fingerprint + dedup + enqueue + journal, ${row.seconds} s)`,
   );
   results.frontier = row;
   await queue.close();
   rmSync(dir, { recursive: true, force: true });
 }
 
+// ---------------------------------------------------------------------------------- seen set
+
+interface SeenRow {
+  impl: string;
+  urls: number;
+  links: number;
+  linksPerCpuSec: number;
+  linksPerSec: number;
+  slowestPageCpuMs: number;
+  tableMemoryBytesPerUrl?: number;
+  firstTenthLinksPerSec: number;
+  lastTenthLinksPerSec: number;
+  slowestPageMs: number;
+  rssBytesPerUrl: number;
+  peakRssMb: number;
+  diskBytesPerUrl: number;
+  reopenMs?: number;
+}
+
+/** The standalone seen set alone at each size, each implementation in its own process. */
+async function seenSet(): Promise<void> {
+  const sizes = (argValue("seen-urls") ?? `1000000,${urls}`).split(",").map(Number);
+  const impls = (argValue("seen-impls") ?? "table,memory").split(",");
+  console.log(`\n--- seen set alone: pages of ${fanout} new + ${repeats + 1} seen links, seenBefore + add per link, written after every page`);
+  const rows: SeenRow[] = [];
+  for (const n of [...new Set(sizes)]) {
+    for (const impl of impls) {
+      const r = await runChild<SeenRow>("tests/bench/seen_store.ts", ["--impl", impl, "--urls", String(n), "--fanout", String(fanout), "--repeats", String(repeats)], {
+        nodeFlags: ["--expose-gc"],
+        timeoutMs: 30 * 60_000,
+      });
+      rows.push(r);
+      console.log(
+        `  ${impl === "table" ? "SeenTable (disk)" : "SeenSet + seen.log"}, ${fmt(r.urls)} URLs: RSS ${r.rssBytesPerUrl} B per URL${r.tableMemoryBytesPerUrl === undefined ? "" : ` (the table's own ${r.tableMemoryBytesPerUrl} B)`}, peak ${r.peakRssMb} MB; disk ${r.diskBytesPerUrl} B per URL; ${fmt(r.linksPerCpuSec)} links per CPU second (first tenth ${fmt(r.firstTenthLinksPerSec)}, last tenth ${fmt(r.lastTenthLinksPerSec)}; ${fmt(r.linksPerSec)} per wall second); slowest page ${r.slowestPageCpuMs} ms CPU, ${r.slowestPageMs} ms wall${r.reopenMs === undefined ? "" : `; reopened in ${r.reopenMs} ms`}`,
+      );
+    }
+  }
+  results.seen = rows;
+}
+
 console.log(`benchmark_scale: ${fmt(urls)} URLs, fanout ${fanout} (+${repeats + 1} repeated links a page); load average ${results.loadavg} on ${(await import("node:os")).cpus().length} cpus`);
 if (part === undefined || part === "standalone") await standalone();
 if (part === undefined || part === "redis") await redis();
 if (part === undefined || part === "frontier") await frontier(numArg("frontier-urls", urls));
+if (part === undefined || part === "seen") await seenSet();
 console.log(`\nresults: ${writeResults("scale", results)}`);
 process.exit(0);

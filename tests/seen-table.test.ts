@@ -1,7 +1,7 @@
 // The standalone seen set on disk (src/state/seen-table.ts): exact against a Set of strings, across
 // growth, deletes, odd keys, reopening, and crashes at each point of its write protocol.
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync, truncateSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -194,6 +194,19 @@ describe("SeenTable", () => {
     expect(third.size).toBe(1000);
     third.close();
     t.close();
+  });
+
+  it("a damaged or missing table is refused with one clear error, naming the file", () => {
+    dir = mkdtempSync(join(tmpdir(), "mocra-seen-"));
+    const t = SeenTable.create(dir, OPTIONS);
+    t.add(md5Hex("a"));
+    t.writeSlots();
+    t.close();
+    const path = join(dir, SEEN_FILES.table);
+    truncateSync(path, 1000);
+    expect(() => SeenTable.open(dir, OPTIONS)).toThrow(/seen\.table is not a seen table \(corrupted or truncated\); delete the state folder to start over/);
+    rmSync(path);
+    expect(() => SeenTable.open(dir, OPTIONS)).toThrow(/seen\.table is missing/);
   });
 
   for (const runtime of ["node", "deno"] as const) {

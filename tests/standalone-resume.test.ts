@@ -184,6 +184,11 @@ describe("run-standalone survives a stop", () => {
 
     await rm(join(folder, "state.json"));
     await writeFile(join(folder, "state.json"), JSON.stringify({ format: 1, name: "resume_test", modules: ["demo_shop"], status: "running" }));
+    const seenTable = join(folder, "seen.table");
+    const seenBytes = await readFile(seenTable);
+    await truncate(seenTable, 100);
+    await expectRefused(/seen\.table is not a seen table \(corrupted or truncated\)/);
+    await writeFile(seenTable, seenBytes);
     await rm(segment);
     await expectRefused(/frontier-000001\.log is missing/);
     expect(pageHits(shop)).toBe(hitsBefore);
