@@ -86,7 +86,7 @@ describe("SeenTable", () => {
       }
       if (i === 100_000) {
         // reopened mid-way: the tags rebuilt from the file
-        t.writeSlots();
+        t.writeSlots(true);
         t.close();
         t = SeenTable.open(dir, OPTIONS);
         expect(t.size).toBe(ref.size);
@@ -96,7 +96,7 @@ describe("SeenTable", () => {
     for (const k of keys) expect(t.has(k)).toBe(ref.has(k));
     // grew several times (×1.5 from 1 024), and stayed under a load of 0.8
     expect(slotsSeen.size).toBeGreaterThanOrEqual(6);
-    t.writeSlots();
+    t.writeSlots(true);
     expect(ref.size / slotsOnDisk()).toBeLessThanOrEqual(0.8);
     t.close();
     const again = SeenTable.open(dir, OPTIONS);
@@ -143,7 +143,7 @@ describe("SeenTable", () => {
     // a non-md5 key is stored as its md5 (as the Redis buckets layout): the two name one fingerprint
     expect(t.has(md5Hex("https://example.com/a"))).toBe(true);
     expect(t.size).toBe(3);
-    t.writeSlots();
+    t.writeSlots(true);
     const again = SeenTable.open(dir, OPTIONS);
     expect(again.has(zero)).toBe(true);
     expect(again.has("https://example.com/a")).toBe(true);
@@ -152,7 +152,7 @@ describe("SeenTable", () => {
     again.delete("https://example.com/a");
     expect(again.has(zero)).toBe(false);
     expect(again.has("https://example.com/a")).toBe(false);
-    again.writeSlots();
+    again.writeSlots(true);
     again.close();
     const third = SeenTable.open(dir, OPTIONS);
     expect(third.has(zero)).toBe(false);
@@ -196,11 +196,36 @@ describe("SeenTable", () => {
     t.close();
   });
 
+  it("changes below a pass's worth stay in memory and seen.tail; a crash then re-adds them from the tail", () => {
+    dir = mkdtempSync(join(tmpdir(), "mocra-seen-"));
+    const t = SeenTable.create(dir, OPTIONS);
+    for (let i = 0; i < 20_000; i++) t.add(md5Hex(`b${i}`));
+    t.writeSlots(true);
+    const tail = join(dir, SEEN_FILES.tail);
+    expect(statSync(tail).size).toBe(0);
+    for (let batch = 0; batch < 5; batch++) {
+      for (let i = 20_000 + batch * 100; i < 20_100 + batch * 100; i++) {
+        t.add(md5Hex(`b${i}`));
+        t.journaled(i + 1, md5Hex(`b${i}`));
+      }
+      t.writeTail();
+      t.writeSlots(); // 100 changes a batch: fewer than 1/32 of the slots, not written yet
+    }
+    expect(statSync(tail).size).toBe(5 * (8 + 100 * 24));
+    const back = SeenTable.open(dir, OPTIONS);
+    expect(back.size).toBe(20_000);
+    expect(back.replayTail(20_450)).toBe(450);
+    for (let i = 0; i < 20_500; i++) expect(back.has(md5Hex(`b${i}`))).toBe(i < 20_450);
+    expect(statSync(tail).size).toBe(0);
+    back.close();
+    t.close();
+  });
+
   it("a damaged or missing table is refused with one clear error, naming the file", () => {
     dir = mkdtempSync(join(tmpdir(), "mocra-seen-"));
     const t = SeenTable.create(dir, OPTIONS);
     t.add(md5Hex("a"));
-    t.writeSlots();
+    t.writeSlots(true);
     t.close();
     const path = join(dir, SEEN_FILES.table);
     truncateSync(path, 1000);

@@ -152,8 +152,7 @@ export class FrontierJournal implements QueueJournal {
       else delayed.push({ due, entry });
     }
     // the seen keys whose records were written after the table's last write
-    const replayed = j.seen.replayTail(lastSeq);
-    if (replayed > 0) notes.push(`re-added ${replayed} seen URLs written to the log after the seen table's last write`);
+    j.seen.replayTail(lastSeq);
     j.openLineFiles(false);
     j.rotate(range.last + 1);
     return { journal: j, recovered: { ready, delayed, dead: [...dead.values()], lastSeq, poisoned }, notes };
@@ -237,6 +236,13 @@ export class FrontierJournal implements QueueJournal {
 
   close(): void {
     this.flush();
+    try {
+      // the whole seen table written: the next --resume has no tail to re-add
+      if (this.commitError === undefined) this.seen.writeSlots(true);
+    } catch (err) {
+      this.commitError = writeFault(this.dir, err);
+      this.options.onFault?.(this.commitError);
+    }
     this.log.close(this.commitError === undefined);
     this.seen.close();
     this.deadFile?.close();
