@@ -457,6 +457,7 @@ interface SeenRow {
   lastTenthLinksPerSec: number;
   slowestPageMs: number;
   rssBytesPerUrl: number;
+  retainedBytesPerUrl: number;
   peakRssMb: number;
   diskBytesPerUrl: number;
   reopenMs?: number;
@@ -476,7 +477,7 @@ async function seenSet(): Promise<void> {
       });
       rows.push(r);
       console.log(
-        `  ${impl === "table" ? "SeenTable (disk)" : "SeenSet + seen.log"}, ${fmt(r.urls)} URLs: RSS ${r.rssBytesPerUrl} B per URL${r.tableMemoryBytesPerUrl === undefined ? "" : ` (the table's own ${r.tableMemoryBytesPerUrl} B)`}, peak ${r.peakRssMb} MB; disk ${r.diskBytesPerUrl} B per URL; ${fmt(r.linksPerCpuSec)} links per CPU second (first tenth ${fmt(r.firstTenthLinksPerSec)}, last tenth ${fmt(r.lastTenthLinksPerSec)}; ${fmt(r.linksPerSec)} per wall second); slowest page ${r.slowestPageCpuMs} ms CPU, ${r.slowestPageMs} ms wall${r.reopenMs === undefined ? "" : `; reopened in ${r.reopenMs} ms`}`,
+        `  ${impl === "table" ? "SeenTable (disk)" : "SeenSet + seen.log"}, ${fmt(r.urls)} URLs: RSS ${r.rssBytesPerUrl} B per URL (live heap + typed arrays ${r.retainedBytesPerUrl} B${r.tableMemoryBytesPerUrl === undefined ? "" : `, the table's own ${r.tableMemoryBytesPerUrl} B`}), peak ${r.peakRssMb} MB; disk ${r.diskBytesPerUrl} B per URL; ${fmt(r.linksPerCpuSec)} links per CPU second (first tenth ${fmt(r.firstTenthLinksPerSec)}, last tenth ${fmt(r.lastTenthLinksPerSec)}; ${fmt(r.linksPerSec)} per wall second); slowest page ${r.slowestPageCpuMs} ms CPU, ${r.slowestPageMs} ms wall${r.reopenMs === undefined ? "" : `; reopened in ${r.reopenMs} ms`}`,
       );
     }
   }

@@ -29,6 +29,9 @@ const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 const dir = mkdtempSync(join(tmpdir(), "mocra-bench-seen-"));
 gc();
 const rss0 = process.memoryUsage().rss;
+/** live JS heap + typed arrays: what the set holds, without the garbage V8 has not returned */
+const retained = () => process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+const retained0 = retained();
 const table = impl === "table" ? SeenTable.create(dir, { fsync: false }) : undefined;
 const memory = impl === "memory" ? new SeenSet() : undefined;
 const seenLog = impl === "memory" ? new AppendFile(join(dir, "seen.log"), { truncate: true }) : undefined;
@@ -70,6 +73,7 @@ for (let n = 0; n < pages; n++) {
 }
 gc();
 const rss = process.memoryUsage().rss;
+const retainedBytes = retained() - retained0;
 peak = Math.max(peak, rss);
 const disk = Number(execFileSync("du", ["-sb", dir]).toString().split("\t")[0]);
 const totalMs = pageMs.reduce((a, b) => a + b, 0);
@@ -105,6 +109,7 @@ printResult({
   lastTenthLinksPerSec: rate(pages - tenth, pages),
   slowestPageMs: Math.round(Math.max(...pageMs)),
   rssBytesPerUrl: Math.round((rss - rss0) / accepted),
+  retainedBytesPerUrl: Math.round((retainedBytes / accepted) * 10) / 10,
   peakRssMb: Math.round(peak / 1e6),
   diskBytesPerUrl: Math.round((disk / accepted) * 10) / 10,
   reopenMs,
