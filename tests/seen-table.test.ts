@@ -56,7 +56,7 @@ function keyMaker(): () => string {
 const slotsOnDisk = () => (statSync(join(dir, SEEN_FILES.table)).size - 16) / 16;
 
 describe("SeenTable", () => {
-  it("agrees with a Set of strings over 150 000 random and adversarial adds, deletes and lookups, growing from 1 024 slots, and after reopening", () => {
+  it("agrees with a Set of strings over 150 000 random and adversarial adds, deletes and lookups, growing from 64 slots, and after reopening", () => {
     dir = mkdtempSync(join(tmpdir(), "mocra-seen-"));
     let t = SeenTable.create(dir, OPTIONS);
     const ref = new Set<string>();
@@ -94,7 +94,7 @@ describe("SeenTable", () => {
     }
     expect(t.size).toBe(ref.size);
     for (const k of keys) expect(t.has(k)).toBe(ref.has(k));
-    // grew several times (×1.5 from 1 024), and stayed under a load of 0.8
+    // grew several times (×1.5 from 64), and stayed under a load of 0.8
     expect(slotsSeen.size).toBeGreaterThanOrEqual(6);
     t.writeSlots(true);
     expect(ref.size / slotsOnDisk()).toBeLessThanOrEqual(0.8);
@@ -172,7 +172,7 @@ describe("SeenTable", () => {
     }
     t.writeTail();
     t.writeSlots();
-    // the next batch: 700 more keys (a growth at 820), entries 701-1400; the tail is written, the
+    // the next batch: 700 more keys (growths past 875 and 1 313), entries 701-1400; the tail is written, the
     // log write reached entry 1000, the table write never happened
     for (let i = 700; i < 1400; i++) {
       t.add(md5Hex(`a${i}`));

@@ -19,7 +19,8 @@ const MAGIC = new TextEncoder().encode("MOCRAST1");
 /** magic, u32 slots, u8 "the all-zero fingerprint is in the set", 3 spare bytes */
 const HEADER = 16;
 const SLOT = 16;
-const INITIAL_SLOTS = 1024;
+/** small: a new state folder starts with a 1 KB table (a tiny disk fills with the crawl, not at its start) */
+const INITIAL_SLOTS = 64;
 /** grow (× GROWTH) past this share of slots in use: 16 B / load = 20-30 B per key on disk */
 const MAX_LOAD = 0.8;
 const GROWTH = 1.5;
