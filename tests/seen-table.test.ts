@@ -1,7 +1,7 @@
 // The standalone seen set on disk (src/state/seen-table.ts): exact against a Set of strings, across
 // growth, deletes, odd keys, reopening, and crashes at each point of its write protocol.
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, statSync, truncateSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, truncateSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -108,7 +108,7 @@ describe("SeenTable", () => {
 
   it("grows across sizes with every key found, each growth one new file that replaces the old at the next write", () => {
     dir = mkdtempSync(join(tmpdir(), "mocra-seen-"));
-    const t = SeenTable.create(dir, OPTIONS);
+    const t = SeenTable.create(dir, { fsync: true }); // the fsync path too
     for (const n of [500, 1_000, 5_000, 20_000, 80_000]) {
       for (let i = 0; i < n; i++) t.add(md5Hex(`n${n}-${i}`));
       // grown in memory and in seen.table.new; the durable table is still the old one
@@ -218,6 +218,19 @@ describe("SeenTable", () => {
     for (let i = 0; i < 20_500; i++) expect(back.has(md5Hex(`b${i}`))).toBe(i < 20_450);
     expect(statSync(tail).size).toBe(0);
     back.close();
+    t.close();
+  });
+
+  it("a growth that cannot be written (a full disk) keeps answering exactly and fails the next write, naming the file", () => {
+    dir = mkdtempSync(join(tmpdir(), "mocra-seen-"));
+    const t = SeenTable.create(dir, OPTIONS);
+    mkdirSync(join(dir, SEEN_FILES.building)); // opening the new table's file fails
+    const keys = Array.from({ length: 58 }, (_, i) => md5Hex(`f${i}`)); // 64 slots: grows past 51
+    for (const k of keys) expect(t.add(k)).toBe(true);
+    for (const k of keys) expect(t.add(k)).toBe(false);
+    expect(t.has(md5Hex("f58"))).toBe(false);
+    expect(() => t.writeTail()).toThrow(/cannot write .*seen\.table\.grow/);
+    expect(() => t.writeSlots(true)).toThrow(/cannot write .*seen\.table\.grow/);
     t.close();
   });
 

@@ -2,7 +2,7 @@ import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, r
 import { join } from "node:path";
 import { crc32 } from "../codec/crc32.ts";
 import { keyFingerprint, type SeenKeys } from "../queue/seen-set.ts";
-import { StateError, writeFault } from "./errors.ts";
+import { type FileWriteFault, StateError, writeFault } from "./errors.ts";
 
 /** files of the seen set inside a state folder */
 export const SEEN_FILES = {
@@ -84,6 +84,11 @@ export class SeenTable implements SeenKeys {
   private tailBytes = 0;
   /** a grown table (SEEN_FILES.next) is open and becomes the durable one at the next writeSlots() */
   private renamePending = false;
+  /**
+   * a growth that could not be written (a full disk): the table fills up in memory past its
+   * load, and the next writeTail()/writeSlots() throws this, which stops the journal's commits
+   */
+  private growFault: FileWriteFault | undefined;
   /** the key being looked up */
   private readonly words = new Uint32Array(4);
   /** a slot read for comparison */
@@ -233,6 +238,7 @@ export class SeenTable implements SeenKeys {
    * before the log write that makes their records durable. A no-op when there are none.
    */
   writeTail(): void {
+    if (this.growFault) throw this.growFault;
     if (this.tailEntries === 0) return;
     const end = TAIL_HEADER + this.tailEntries * TAIL_ENTRY;
     this.tailView.setUint32(0, this.tailEntries);
@@ -253,6 +259,7 @@ export class SeenTable implements SeenKeys {
    * after which seen.tail is emptied.
    */
   writeSlots(all = false): void {
+    if (this.growFault) throw this.growFault;
     const path = join(this.dir, SEEN_FILES.table);
     try {
       if (this.renamePending) {
@@ -338,10 +345,16 @@ export class SeenTable implements SeenKeys {
     }
     let at = this.find();
     if (at >= 0) return false;
-    if ((this.fingerprints + 1) / this.slots > MAX_LOAD) {
-      this.grow();
+    if ((this.fingerprints + 1) / this.slots > MAX_LOAD && this.growFault === undefined) {
+      try {
+        this.grow();
+      } catch (err) {
+        // answered from the table as it is until the journal stops on the fault (its next commit)
+        this.growFault = writeFault(join(this.dir, SEEN_FILES.building), err);
+      }
       at = this.find();
     }
+    if (this.fingerprints + 2 > this.slots) throw this.growFault ?? new StateError("state: the seen table is full");
     const slot = -at - 1;
     this.tags[slot] = tagOf(w[1]);
     this.setDirty(slot, w);
@@ -601,6 +614,11 @@ export class SeenTable implements SeenKeys {
       renameSync(buildPath, join(this.dir, SEEN_FILES.next));
     } catch (err) {
       closeSync(out);
+      try {
+        unlinkSync(buildPath); // its space back (a full disk)
+      } catch {
+        // open() removes it
+      }
       throw writeFault(buildPath, err);
     }
     // the old table file stays the durable one until writeSlots() (the new one may hold keys whose records are not written yet)
