@@ -38,7 +38,9 @@ import { defaultConfig } from "../src/config/index.ts";
 import { Buffer } from "node:buffer";
 import { fingerprint, fingerprintFields, request, type Request } from "../src/model/index.ts";
 import { QueueKeys, RedisQueue } from "../src/queue/redis/index.ts";
-import { SEEN_FIELD_BYTES } from "../src/queue/redis/keys.ts";
+import { SEEN_BUCKETS, seenSlot } from "../src/queue/redis/keys.ts";
+
+const EMPTY = Buffer.alloc(0);
 import { enqueueRequests } from "../src/queue/enqueue-requests.ts";
 import { MemoryQueue } from "../src/queue/memory-queue.ts";
 import { FrontierJournal } from "../src/state/frontier-journal.ts";
@@ -298,18 +300,24 @@ async function redisFill(port: number, layout: string, fillUrls: number): Promis
     // minutes on a loaded machine; the buckets get the fields publish.lua would write
     const random = randomBytes(fillUrls * 16);
     for (let i = 0; i < repeated.length; i++) Buffer.from(fingerprintFields(urlOf(repeated[i])), "hex").copy(random, i * 16);
-    const counts = new Uint32Array(1 << 16);
-    for (let i = 0; i < fillUrls; i++) counts[random.readUInt16BE(i * 16)]++;
-    const buckets = Array.from(counts, (n) => Buffer.allocUnsafe(n * SEEN_FIELD_BYTES));
-    const filled = new Uint32Array(1 << 16);
-    for (let i = 0; i < fillUrls; i++) {
-      const b = random.readUInt16BE(i * 16);
-      random.copy(buckets[b], filled[b]++ * SEEN_FIELD_BYTES, i * 16 + 2, i * 16 + 16);
-    }
+    // the fingerprints grouped by bucket (a counting sort of their indexes: no object per URL)
+    const bucketOf = (i: number) => seenSlot(random.toString("hex", i * 16, i * 16 + 16)).bucket;
+    const start = new Uint32Array(SEEN_BUCKETS + 1);
+    for (let i = 0; i < fillUrls; i++) start[bucketOf(i) + 1]++;
+    for (let b = 0; b < SEEN_BUCKETS; b++) start[b + 1] += start[b];
+    const order = new Uint32Array(fillUrls);
+    const next = start.slice(0, SEEN_BUCKETS);
+    for (let i = 0; i < fillUrls; i++) order[next[bucketOf(i)]++] = i;
     let pipe = raw.pipeline();
-    for (let b = 0; b < buckets.length; b++) {
-      if (buckets[b].length === 0) continue;
-      pipe.set(keys.seenBucket(b.toString(16).padStart(4, "0")), buckets[b], "EX", ttl);
+    for (let b = 0; b < SEEN_BUCKETS; b++) {
+      if (start[b + 1] === start[b]) continue;
+      const args: Buffer[] = [];
+      for (let j = start[b]; j < start[b + 1]; j++) {
+        const i = order[j];
+        args.push(seenSlot(random.toString("hex", i * 16, i * 16 + 16)).field, EMPTY);
+      }
+      pipe.hset(keys.seenBucket(b), ...args);
+      pipe.expire(keys.seenBucket(b), ttl);
       if (pipe.length >= 1000) {
         await pipe.exec();
         pipe = raw.pipeline();
