@@ -346,16 +346,41 @@ async function redisFill(port: number, layout: string, fillUrls: number): Promis
   config.crawler.dedupLayout = layout as "buckets" | "keys";
   const queue = await RedisQueue.connect(config, { onError: () => {} });
   const page = [...Array.from({ length: fanout }, (_, i) => fillUrls + 1 + i), ...repeated];
-  const items = page.map((id) => ({ message: urlOf(id), dedupKey: fingerprintFields(urlOf(id)) }));
-  const cmdBefore = await commandStats(raw);
-  const cpuBefore = await redisCpuMs(raw);
-  const r = await queue.publish("request", items);
-  const redisCpu = (await redisCpuMs(raw)) - cpuBefore;
-  const cmd = commandDelta(cmdBefore, await commandStats(raw));
+  const onePage = async (ids: number[]) => {
+    const items = ids.map((id) => ({ message: urlOf(id), dedupKey: fingerprintFields(urlOf(id)) }));
+    const cmdBefore = await commandStats(raw);
+    const cpuBefore = await redisCpuMs(raw);
+    const r = await queue.publish("request", items);
+    const redisCpu = (await redisCpuMs(raw)) - cpuBefore;
+    return { r, redisCpu, cmd: commandDelta(cmdBefore, await commandStats(raw)) };
+  };
+  // the first page of a worker that has published nothing yet ("buckets": it knows no bucket's TTL)
+  const first = await onePage(page);
+  // then a page of new links that fall in buckets this worker has written lately: what every page
+  // costs once a worker has added to most of the 2^18 buckets (~10^6 links after it started)
+  const firstBuckets = new Set(page.map((id) => seenSlot(fingerprintFields(urlOf(id))).bucket));
+  const warmPage: number[] = [];
+  for (let id = fillUrls + fanout + 1; warmPage.length < fanout; id++) {
+    if (layout !== "buckets" || firstBuckets.has(seenSlot(fingerprintFields(urlOf(id))).bucket)) warmPage.push(id);
+  }
+  const warm = await onePage(warmPage);
   await queue.close();
-  const row = { layout, filledUrls: fillUrls, fillSeconds: Math.round((performance.now() - t0) / 1000), usedMemoryDeltaMb: Math.round((memAfter - memBefore) / 1e6), bytesPerUrl: Number(perUrl.toFixed(1)), pageAccepted: r.accepted, pageDuplicates: r.duplicates, commandsForThePage: cmd.byCommand, redisCpuMsForThePage: redisCpu };
+  const show = (x: typeof first) => `${x.r.accepted} new, ${x.r.duplicates} duplicates, commands ${Object.entries(x.cmd.byCommand).map(([k, v]) => `${k} ${v}`).join(", ")}; Redis CPU ${x.redisCpu.toFixed(0)} ms`;
+  const row = {
+    layout,
+    filledUrls: fillUrls,
+    fillSeconds: Math.round((performance.now() - t0) / 1000),
+    usedMemoryDeltaMb: Math.round((memAfter - memBefore) / 1e6),
+    bytesPerUrl: Number(perUrl.toFixed(1)),
+    pageAccepted: first.r.accepted,
+    pageDuplicates: first.r.duplicates,
+    commandsForThePage: first.cmd.byCommand,
+    redisCpuMsForThePage: first.redisCpu,
+    commandsForAWarmPage: warm.cmd.byCommand,
+    redisCpuMsForAWarmPage: warm.redisCpu,
+  };
   console.log(
-    `  ${layout} (filled directly): ${fmt(fillUrls)} URLs seen: used_memory +${row.usedMemoryDeltaMb} MB = ${row.bytesPerUrl} B per URL; then a page of ${page.length} links through RedisQueue: ${r.accepted} new, ${r.duplicates} duplicates, commands ${Object.entries(cmd.byCommand).map(([k, v]) => `${k} ${v}`).join(", ")}; Redis CPU ${redisCpu.toFixed(0)} ms`,
+    `  ${layout} (filled directly): ${fmt(fillUrls)} URLs seen: used_memory +${row.usedMemoryDeltaMb} MB = ${row.bytesPerUrl} B per URL; then through RedisQueue a worker's first page of ${page.length} links: ${show(first)}; and a page of ${warmPage.length} new links in buckets it wrote lately: ${show(warm)}`,
   );
   (results.redisFill as unknown[]).push(row);
   let cursor = "0";
