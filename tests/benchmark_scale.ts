@@ -285,13 +285,15 @@ async function redisLayout(port: number, layout: string, urls: number): Promise<
  * repeats), for the commands a page costs with that many URLs seen.
  */
 async function redisFill(port: number, layout: string, fillUrls: number): Promise<void> {
-  const name = `bench_scale_fill_${layout}_${process.pid}`;
+  // the default name (its length is part of every bucket's key; the server is this benchmark's own)
+  const name = defaultConfig().name;
   const raw = new Redis({ host: "127.0.0.1", port });
   const keys = new QueueKeys(name, 1);
   await raw.call("MEMORY", "PURGE");
   const memBefore = Number(/used_memory:(\d+)/.exec(await raw.info("memory"))![1]);
   const t0 = performance.now();
-  const ttl = 86_400;
+  // what the writer writes with the default dedup_ttl_secs (seen-keys.ts SeenBuckets: + 1/4 on a bucket)
+  const ttl = layout === "buckets" ? 86_400 + 21_600 : 86_400;
   const urlOf = (id: number) => request({ url: `http://site.test/p/${id}`, module: "scale_site" });
   // the URLs the page below repeats: their real fingerprints are among those filled
   const repeated = Array.from({ length: repeats + 1 }, (_, i) => 1 + i * 997);
