@@ -278,9 +278,20 @@ describe("RedisQueue", () => {
     const keys = new QueueKeys(config.name, 1);
     const perBucket = new Map<number, number>();
     for (const k of all) perBucket.set(seenSlot(k).bucket, (perBucket.get(seenSlot(k).bucket) ?? 0) + 1);
+    // a bucket with one fingerprint may still be the string it was created as (SET NX EX)
     let fields = 0;
-    for (const bucket of perBucket.keys()) fields += await raw.hlen(keys.seenBucket(bucket));
+    let strings = 0;
+    for (const [bucket, n] of perBucket) {
+      const key = keys.seenBucket(bucket);
+      if ((await raw.type(key)) === "string") {
+        strings++;
+        expect(n).toBe(1);
+        expect((await raw.getBuffer(key))!.length).toBe(SEEN_FIELD_BYTES);
+        fields++;
+      } else fields += await raw.hlen(key);
+    }
     expect(fields).toBe(all.length);
+    expect(strings).toBeGreaterThan(100);
     const crowded = keys.seenBucket(seenSlot(`abcd${"0".repeat(28)}`).bucket);
     expect(await raw.hlen(crowded)).toBeGreaterThan(50);
     expect(await raw.call("OBJECT", "ENCODING", crowded)).toBe("listpack");
@@ -302,7 +313,11 @@ describe("RedisQueue", () => {
     const fp = (i: number) => `abcd0${i.toString(16).padStart(27, "0")}`; // one bucket
     const bucket = keys.seenBucket(seenSlot(fp(1)).bucket);
     expect(seenSlot(fp(2)).bucket).toBe(seenSlot(fp(1)).bucket);
+    // created for its first fingerprint as a string (SET NX EX), a hash from its second on
     expect(await a.publish("request", [{ message: req(1), dedupKey: fp(1) }])).toEqual({ accepted: 1, duplicates: 0 });
+    expect(await raw.type(bucket)).toBe("string");
+    expect(await a.publish("request", [{ message: req(1), dedupKey: fp(1) }, { message: req(4), dedupKey: fp(4) }])).toEqual({ accepted: 1, duplicates: 1 });
+    expect(await raw.type(bucket)).toBe("hash");
     expect(await raw.ttl(bucket)).toBeGreaterThan(t);
     // a longer TTL set by hand: `a` knows the bucket lives long, so its next addition writes none
     await raw.expire(bucket, 3 * t);
@@ -314,7 +329,7 @@ describe("RedisQueue", () => {
     const ttl = await raw.ttl(bucket);
     expect(ttl).toBeGreaterThan(t);
     expect(ttl).toBeLessThanOrEqual(t + Math.ceil(t / 4));
-    expect(await raw.hlen(bucket)).toBe(3);
+    expect(await raw.hlen(bucket)).toBe(4);
     expect(await raw.strlen(`${config.name}:cache:seen:abcd`)).toBe(28);
   });
 

@@ -93,6 +93,13 @@ export class SeenKeys {
  * worker writes a bucket's TTL at most about once per dedup_ttl_secs/8 (the first time it adds to
  * a bucket it knows nothing of, then every 1/8 of the TTL while it keeps adding).
  *
+ * Creating a bucket: publish.lua can create a bucket it is told is likely absent as a string,
+ * SET NX EX (its first fingerprint and its TTL in one command, where a hash needs HSETNX +
+ * EXPIRE); if it exists, that costs one command more (SET NX fails, then HSETNX). So the worker
+ * asks for that while most buckets it tried lately were absent (a young seen set: a crawl far
+ * smaller than the bucket count creates one for almost every new URL), and otherwise for 1 bucket
+ * in 16, to notice when that changes.
+ *
  * Memory: one float per bucket (2 MB for 2^18), allocated on first use.
  */
 export class SeenBuckets {
@@ -101,6 +108,9 @@ export class SeenBuckets {
   /** the TTL publish.lua writes on a bucket, seconds */
   readonly writeTtlSecs: number;
   private readonly knownForMs: number;
+  /** of the buckets tried lately, the share that did not exist yet (moving average) */
+  private absentShare = 1;
+  private unknownCount = 0;
 
   constructor(
     private readonly buckets: number,
@@ -113,6 +123,16 @@ export class SeenBuckets {
   /** true if `bucket` lives long enough that a fingerprint added now needs no refresh of its TTL */
   known(bucket: number, now: number): boolean {
     return this.expiry !== undefined && this.expiry[bucket] - now > this.knownForMs;
+  }
+
+  /** for a bucket not known: ask the script to try creating it first (see above) */
+  tryCreate(): boolean {
+    return this.absentShare > 0.5 || this.unknownCount++ % 16 === 0;
+  }
+
+  /** the outcome of a bucket the script tried to create */
+  triedCreate(created: boolean): void {
+    this.absentShare = 0.95 * this.absentShare + (created ? 0.05 : 0);
   }
 
   /** the known expiry of `bucket` (performance.now() ms; 0 if unknown) */

@@ -101,8 +101,9 @@ export class QueueWriter {
       const pipe = this.core.cmd.pipeline();
       const now = performance.now();
       const buckets = this.dedupLayout === "buckets";
-      // "buckets": those sent as unknown (the script writes their TTL if it adds to them)
-      const unknownSent = new Set<number>();
+      // "buckets": those sent as unknown (the script writes their TTL if it adds to them), and
+      // those of them it was to create (true)
+      const unknownSent = new Map<number, boolean>();
       for (let i = 0; i < prepared.length; i += PUBLISH_CHUNK) {
         const chunk = prepared.slice(i, i + PUBLISH_CHUNK);
         const streamIndex = new Map<string, number>();
@@ -113,7 +114,8 @@ export class QueueWriter {
         const payloads: Buffer[] = [];
         const bucketIndex = new Map<number, number>();
         const fields: Buffer[] = [];
-        // per KEYS index: "1" = a bucket whose expiry this worker does not know
+        // per KEYS index: "1" = a bucket whose expiry this worker does not know, "2" = likewise
+        // and likely absent (create it with SET NX EX), "0" = anything else
         const unknown: string[] = [];
         for (const p of chunk) {
           let d = 0;
@@ -127,8 +129,9 @@ export class QueueWriter {
               if (this.seenBuckets.known(bucket, now)) {
                 unknown[d - 1] = "0";
               } else {
-                unknown[d - 1] = "1";
-                unknownSent.add(bucket);
+                const create = this.seenBuckets.tryCreate();
+                unknown[d - 1] = create ? "2" : "1";
+                unknownSent.set(bucket, create);
               }
             }
             fields.push(field);
@@ -150,14 +153,20 @@ export class QueueWriter {
         queueScripts.pipe(pipe, "publish", keys, [this.core.keys.group, ttl, layout, width, Buffer.concat(fields), unknownFlags, ...payloads]);
       }
       const sentAt = performance.now();
-      // -1 = appended; >= 0 = duplicate, its key's (bucket's) remaining ms; -2 = duplicate in a known bucket
+      // -1 = appended (-3: by creating its bucket); >= 0 = duplicate, its key's (bucket's)
+      // remaining ms; -2 = duplicate in a known bucket
       const flags = (await this.core.exec(pipe)).flat() as number[];
       const ttlMs = this.dedupTtlSecs * 1000;
+      const createdNow = new Set<number>();
       let at = 0;
       for (const call of calls) {
         let accepted = 0;
         for (const { dedupKey, slot } of call.prepared) {
-          const f = flags[at++];
+          let f = flags[at++];
+          if (f === -3) {
+            if (slot !== undefined) createdNow.add(slot.bucket);
+            f = -1;
+          }
           if (f === -1) accepted++;
           if (dedupKey === undefined) continue;
           if (slot === undefined) {
@@ -174,6 +183,7 @@ export class QueueWriter {
         }
         call.resolve({ accepted, duplicates: call.total - accepted });
       }
+      for (const [bucket, create] of unknownSent) if (create) this.seenBuckets.triedCreate(createdNow.has(bucket));
     } catch (err) {
       for (const call of calls) call.reject(err);
     }
