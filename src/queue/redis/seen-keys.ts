@@ -110,6 +110,7 @@ export class SeenBuckets {
   private readonly knownForMs: number;
   /** of the buckets tried lately, the share that did not exist yet (moving average) */
   private absentShare = 1;
+  private outcomes = 0;
   private unknownCount = 0;
 
   constructor(
@@ -125,13 +126,19 @@ export class SeenBuckets {
     return this.expiry !== undefined && this.expiry[bucket] - now > this.knownForMs;
   }
 
-  /** for a bucket not known: ask the script to try creating it first (see above) */
-  tryCreate(): boolean {
-    return this.absentShare > 0.5 || this.unknownCount++ % 16 === 0;
+  /**
+   * For a bucket not known: ask the script to try creating it first (see above)? `triesInBatch`:
+   * how many this batch asks for already (until 16 outcomes are known, a batch asks for at most
+   * 16: a new worker on a large seen set would otherwise try all of its first page's buckets).
+   */
+  tryCreate(triesInBatch: number): boolean {
+    if (this.absentShare > 0.5) return this.outcomes >= 16 || triesInBatch < 16;
+    return this.unknownCount++ % 16 === 0;
   }
 
   /** the outcome of a bucket the script tried to create */
   triedCreate(created: boolean): void {
+    this.outcomes++;
     this.absentShare = 0.95 * this.absentShare + (created ? 0.05 : 0);
   }
 

@@ -104,6 +104,7 @@ export class QueueWriter {
       // "buckets": those sent as unknown (the script writes their TTL if it adds to them), and
       // those of them it was to create (true)
       const unknownSent = new Map<number, boolean>();
+      let createTries = 0;
       for (let i = 0; i < prepared.length; i += PUBLISH_CHUNK) {
         const chunk = prepared.slice(i, i + PUBLISH_CHUNK);
         const streamIndex = new Map<string, number>();
@@ -129,7 +130,8 @@ export class QueueWriter {
               if (this.seenBuckets.known(bucket, now)) {
                 unknown[d - 1] = "0";
               } else {
-                const create = this.seenBuckets.tryCreate();
+                const create = this.seenBuckets.tryCreate(createTries);
+                if (create) createTries++;
                 unknown[d - 1] = create ? "2" : "1";
                 unknownSent.set(bucket, create);
               }
