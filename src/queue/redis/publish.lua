@@ -14,8 +14,8 @@
 --   XADD do in "keys". A bucket the worker expects not to exist yet (ARGV[6] "2") is created as a
 --   string holding its first field, SET NX EX: creating it and its TTL in one command (a hash
 --   needs HSETNX + EXPIRE, and a crawl much smaller than the bucket count creates a bucket for
---   almost every new URL); its second field makes it a hash (GET, DEL, HSET, EXPIRE: once per
---   bucket).
+--   almost every new URL); its second field makes it a hash (GET, DEL, HSET, EXPIRE: once
+--   per bucket).
 --
 -- The streams exist with their group (RedisQueue.connect creates them), so an append is one
 -- XADD NOMKSTREAM; only when that finds no stream (deleted, or lost in a restart) is it created

@@ -95,10 +95,12 @@ export class SeenKeys {
  *
  * Creating a bucket: publish.lua can create a bucket it is told is likely absent as a string,
  * SET NX EX (its first fingerprint and its TTL in one command, where a hash needs HSETNX +
- * EXPIRE); if it exists, that costs one command more (SET NX fails, then HSETNX). So the worker
- * asks for that while most buckets it tried lately were absent (a young seen set: a crawl far
- * smaller than the bucket count creates one for almost every new URL), and otherwise for 1 bucket
- * in 16, to notice when that changes.
+ * EXPIRE); if it exists, that costs one command more (SET NX fails, then HSETNX), and a string
+ * bucket that gets a second fingerprint becomes a hash (GET, DEL, HSET, EXPIRE: 3 more than an
+ * HSETNX). That pays off only while nearly every new URL creates its bucket and most of those
+ * buckets keep one fingerprint: a young seen set (a crawl far smaller than the bucket count). So
+ * the worker asks for it while more than 9 in 10 of the buckets it tried lately were absent, and
+ * otherwise for 1 bucket in 16, to notice when that changes.
  *
  * Memory: one float per bucket (2 MB for 2^18), allocated on first use.
  */
@@ -132,7 +134,7 @@ export class SeenBuckets {
    * 16: a new worker on a large seen set would otherwise try all of its first page's buckets).
    */
   tryCreate(triesInBatch: number): boolean {
-    if (this.absentShare > 0.5) return this.outcomes >= 16 || triesInBatch < 16;
+    if (this.absentShare > 0.9) return this.outcomes >= 16 || triesInBatch < 16;
     return this.unknownCount++ % 16 === 0;
   }
 
