@@ -16,14 +16,15 @@
 //   <name>:cache:seenh18:<5 hex>             the seen set in the "buckets" dedup layout (ours, the
 //       default): a hash per first 18 bits of a fingerprint (262 144 buckets, named by those bits
 //       in hex), each field the fingerprint's last 14 bytes (value ""), so the prefix and the field
-//       hold the whole md5: HSETNX is the check and the insert (publish.lua). Kept in listpack
-//       encoding while a bucket has <= hash-max-listpack-entries (128 by default) fields: up to
-//       ~2·10^7 fingerprints a TTL. Expiry per bucket: EXPIRE dedup_ttl_secs + 1/4 when a worker
-//       adds to a bucket it has not refreshed within the last ~1/8 of that (seen-keys.ts,
-//       SeenBuckets). Bound: ~18 B per distinct fingerprint published within dedup_ttl_secs of its
-//       bucket's last refresh, plus ~100 B per bucket (~21 B per URL at 10^7 URLs). A key that is
-//       not a 32-hex fingerprint is stored by its md5. (Before, "buckets" were strings at
-//       <name>:cache:seen:<4 hex>: never read now, they expire by their TTL.)
+//       hold the whole md5: HSETNX is the check and the insert (publish.lua; a bucket created
+//       while the seen set is young is a string of its first field until its second). A listpack
+//       while a bucket has <= hash-max-listpack-entries fields (128 in the stock redis.conf): up
+//       to ~2·10^7 fingerprints a TTL. Expiry per bucket: EXPIRE dedup_ttl_secs + 1/4 when a
+//       worker adds to a bucket it has not refreshed within the last ~1/8 of that (seen-keys.ts,
+//       SeenBuckets). Bound: ~18 B per distinct fingerprint published within that of its bucket's
+//       last refresh, plus ~200 B per bucket (23 B per URL at 10^7 URLs, docs/scale.md). A key
+//       that is not a 32-hex fingerprint is stored by its md5. (Before, "buckets" were strings
+//       at <name>:cache:seen:<4 hex>: never read now, they expire by their TTL.)
 //   <name>:delayed:<topic>                   sorted set of retries waiting for their due time
 //       (ours; score = due ms). Bound: one member per message waiting to be retried.
 //   <name>:run:<run_id>                      hash: a run's counts (ours; runs.ts lists the
