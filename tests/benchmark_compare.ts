@@ -19,12 +19,16 @@
 //   mocra-metrics, on by default, is mocra-ts with the Prometheus metrics subscriber on: its cost;
 //   scrapy, on by default when python3 can import scrapy (Debian's python3-scrapy; never needed by
 //   npm test): tests/bench/crawl_scrapy.py, Scrapy's CrawlerProcess, same crawl, runs cold)
+//   mocra-deno, on by default when the deno devDependency is installed: the same
+//   tests/bench/crawl-mocra.ts under Deno 2 (its transport, ky over Deno's fetch; the heap flag
+//   deno.json's tasks pass), for the Deno-vs-Node targets)
 //   BENCH_CLIENTS=0 (skip the HTTP client table)  BENCH_PIN=0 (no taskset)
 //   --memory / BENCH_MEMORY=1: also the memory-flatness run: mocra-ts standalone over
 //   BENCH_MEMORY_ITEMS (200000) items at C = 200, no time box, RSS sampled every second
 //   (--memory-only: that run alone).
 import {
   benchItems,
+  denoAvailable,
   environment,
   envInt,
   envInts,
@@ -53,7 +57,18 @@ const LATENCY_C = envInt("BENCH_LATENCY_CONCURRENCY", 200);
 const MAX_SECS = envInt("BENCH_MAX_SECS", 12);
 /** untimed warm-up crawl in each crawler process before the timed one (bare and mocra-ts; Crawlee runs cold) */
 const WARMUP_SECS = envInt("BENCH_WARMUP_SECS", 2);
-const CRAWLERS = (process.env.BENCH_CRAWLERS ?? `mocra,mocra-metrics,crawlee,bare${scrapyPython() !== undefined ? ",scrapy" : ""}`).split(",").filter(Boolean) as Crawler[];
+const CRAWLERS = (process.env.BENCH_CRAWLERS ?? `mocra,${denoAvailable() ? "mocra-deno," : ""}mocra-metrics,crawlee,bare${scrapyPython() !== undefined ? ",scrapy" : ""}`)
+  .split(",")
+  .filter(Boolean) as Crawler[];
+const unknown = CRAWLERS.filter((c) => !["mocra", "crawlee", "bare", "mocra-ky", "mocra-metrics", "mocra-deno", "scrapy"].includes(c));
+if (unknown.length > 0) {
+  console.error(`BENCH_CRAWLERS: unknown crawler(s) ${unknown.join(", ")} (mocra, mocra-deno, mocra-ky, mocra-metrics, crawlee, bare, scrapy)`);
+  process.exit(2);
+}
+if (CRAWLERS.includes("mocra-deno") && !denoAvailable()) {
+  console.error("BENCH_CRAWLERS lists mocra-deno, but node_modules/deno/deno is missing (npm ci installs the deno devDependency)");
+  process.exit(2);
+}
 if (CRAWLERS.includes("scrapy") && scrapyPython() === undefined) {
   console.error("BENCH_CRAWLERS lists scrapy, but no python3 can import scrapy (apt-get install -y python3-scrapy, or set BENCH_PYTHON)");
   process.exit(2);
@@ -65,8 +80,16 @@ const MEMORY_ITEMS = envInt("BENCH_MEMORY_ITEMS", 200_000);
 const pin = pinning();
 
 /** "mocra-ky" (opt-in via BENCH_CRAWLERS): mocra-ts with HttpClient over ky + Node's fetch (the Deno/proxy transport) */
-type Crawler = "mocra" | "crawlee" | "bare" | "mocra-ky" | "mocra-metrics" | "scrapy";
-const LABEL: Record<Crawler, string> = { mocra: "mocra-ts", crawlee: "crawlee", bare: "bare", "mocra-ky": "mocra-ts/ky", "mocra-metrics": "mocra-ts+metrics", scrapy: "scrapy" };
+type Crawler = "mocra" | "crawlee" | "bare" | "mocra-ky" | "mocra-metrics" | "mocra-deno" | "scrapy";
+const LABEL: Record<Crawler, string> = {
+  mocra: "mocra-ts",
+  crawlee: "crawlee",
+  bare: "bare",
+  "mocra-ky": "mocra-ts/ky",
+  "mocra-metrics": "mocra-ts+metrics",
+  "mocra-deno": "mocra-ts on deno",
+  scrapy: "scrapy",
+};
 
 interface CrawlResult {
   machineBusyMs: number;
@@ -108,11 +131,11 @@ console.log(pin.note);
 async function crawl(shop: ShopProcess, crawler: Crawler, items: number, concurrency: number, maxSecs: number, run: number): Promise<Run> {
   const shop0 = shop.cpuMs();
   const args = ["--url", shop.url, "--items", String(items), "--concurrency", String(concurrency), "--max-secs", String(maxSecs)];
-  const script = crawler === "mocra-ky" || crawler === "mocra-metrics" ? "mocra" : crawler;
+  const script = crawler === "mocra-ky" || crawler === "mocra-metrics" || crawler === "mocra-deno" ? "mocra" : crawler;
   if (crawler === "mocra-ky") args.push("--downloader", "ky");
   if (crawler === "mocra-metrics") args.push("--metrics");
   if (script !== "crawlee" && script !== "scrapy" && WARMUP_SECS > 0) args.push("--warmup-secs", String(WARMUP_SECS));
-  const r = await runChild<CrawlResult>(`tests/bench/crawl-${script}.ts`, args, { cpu: pin.crawler });
+  const r = await runChild<CrawlResult>(`tests/bench/crawl-${script}.ts`, args, { cpu: pin.crawler, runtime: crawler === "mocra-deno" ? "deno" : "node" });
   // the shop is idle outside the child's crawl window, so its CPU over the child's life is the window's
   const shopCpu = shop.cpuMs() - shop0;
   // machine-wide busy CPU during the crawl window, less the crawler and the shop: everything else
@@ -332,6 +355,18 @@ if (memory) {
     value: `first ${r.first.toFixed(0)} / at 10% ${at10.toFixed(0)} / middle ${r.middle.toFixed(0)} / last ${r.last.toFixed(0)} / peak ${peakAfter.toFixed(0)} MB`,
     met: peakAfter < 1.2 * at10,
   });
+}
+// Deno beside Node: the same crawl-mocra.ts source, same shop, same scenario, alternating
+if (CRAWLERS.includes("mocra-deno")) {
+  for (const s of scenarios) {
+    const node = get(s.name, "mocra");
+    const deno = get(s.name, "mocra-deno");
+    if (!node || !deno) continue;
+    const share = deno.pagesPerSec / node.pagesPerSec;
+    const rss = deno.peakRssMb / node.peakRssMb;
+    targets.push({ target: `${s.name}: Deno >= 90% of Node (pages/s)`, value: `${(share * 100).toFixed(0)}% (${fmt(deno.pagesPerSec)} vs ${fmt(node.pagesPerSec)}; CPU/page ${deno.cpuMsPerPage.toFixed(2)} vs ${node.cpuMsPerPage.toFixed(2)} ms)`, met: share >= 0.9 });
+    targets.push({ target: `${s.name}: Deno peak RSS within 10% of Node`, value: `${deno.peakRssMb.toFixed(0)} vs ${node.peakRssMb.toFixed(0)} MB (${rss >= 1 ? "+" : ""}${((rss - 1) * 100).toFixed(0)}%)`, met: rss <= 1.1 });
+  }
 }
 console.log("\ntargets (2-core machine)");
 console.log(table(["target", "measured", ""], targets.map((t) => [t.target, t.value, t.met ? "MET" : "MISSED"])));

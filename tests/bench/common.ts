@@ -98,6 +98,26 @@ export function nodeCommand(script: string, args: string[], cpu?: string, nodeFl
   return cpu !== undefined ? ["taskset", ["-c", cpu, process.execPath, ...node]] : [process.execPath, node];
 }
 
+/** The Deno binary the `deno` npm package installs (a devDependency). */
+export const DENO_BIN = join(ROOT, "node_modules/deno/deno");
+
+/** Whether Deno can run here (the `deno` devDependency installed its binary). */
+export function denoAvailable(): boolean {
+  return existsSync(DENO_BIN);
+}
+
+/**
+ * The command line for the same TypeScript script under Deno, optionally pinned. The V8 heap flag
+ * is the one deno.json's run-standalone/start-worker tasks pass (Deno ignores it at run time, so
+ * src/runtime's preferSteadyMemory cannot set it there); `--v8-defaults` among the script's args
+ * leaves V8's defaults, as it does on Node.
+ */
+export function denoCommand(script: string, args: string[], cpu?: string, v8Flags: string[] = []): [string, string[]] {
+  const flags = args.includes("--v8-defaults") ? v8Flags : ["--heap-growing-percent=20", ...v8Flags];
+  const deno = ["run", "-A", ...(flags.length > 0 ? [`--v8-flags=${flags.join(",")}`] : []), script, ...args];
+  return cpu !== undefined ? ["taskset", ["-c", cpu, DENO_BIN, ...deno]] : [DENO_BIN, deno];
+}
+
 // ------------------------------------------------------------------------------ /proc
 
 /** user+system CPU ms of a process (0 if it is gone). */
@@ -235,17 +255,24 @@ export interface ChildRun<T> {
 export async function runChild<T>(
   script: string,
   args: string[],
-  o: { cpu?: string; env?: NodeJS.ProcessEnv; nodeFlags?: string[]; timeoutMs?: number; onStart?: (pid: number) => void } = {},
+  o: ChildOptions = {},
 ): Promise<T> {
   return (await runChildFull<T>(script, args, o)).result;
 }
 
-export function runChildFull<T>(
-  script: string,
-  args: string[],
-  o: { cpu?: string; env?: NodeJS.ProcessEnv; nodeFlags?: string[]; timeoutMs?: number; onStart?: (pid: number) => void } = {},
-): Promise<ChildRun<T>> {
-  const [cmd, argv] = nodeCommand(script, args, o.cpu, o.nodeFlags);
+export interface ChildOptions {
+  cpu?: string;
+  env?: NodeJS.ProcessEnv;
+  /** node flags (on Deno: V8 flags, passed as --v8-flags) */
+  nodeFlags?: string[];
+  timeoutMs?: number;
+  onStart?: (pid: number) => void;
+  /** "deno": the same script under Deno (denoCommand); default node */
+  runtime?: "node" | "deno";
+}
+
+export function runChildFull<T>(script: string, args: string[], o: ChildOptions = {}): Promise<ChildRun<T>> {
+  const [cmd, argv] = o.runtime === "deno" ? denoCommand(script, args, o.cpu, o.nodeFlags) : nodeCommand(script, args, o.cpu, o.nodeFlags);
   const child: ChildProcess = spawn(cmd, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...o.env } });
   o.onStart?.(child.pid!);
   let out = "";
