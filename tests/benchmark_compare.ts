@@ -29,6 +29,7 @@
 import {
   benchItems,
   denoAvailable,
+  ensureBuilds,
   environment,
   envInt,
   envInts,
@@ -49,6 +50,7 @@ import { scrapyPython } from "./bench/crawl-scrapy.ts";
 import { metricsCostPerPage } from "./bench/metrics-cost.ts";
 
 const started = performance.now();
+ensureBuilds();
 const N = benchItems();
 const RUNS = envInt("BENCH_RUNS", 3);
 const CONCURRENCIES = envInts("BENCH_CONCURRENCIES", [16, 64, 200]);

@@ -1,6 +1,7 @@
 // tests/benchmark_production.ts: mocra-ts as deployed: the mock shop in its own process, the Redis
-// queue, and 1 then 2 real `start-worker` processes (node_modules/.bin/tsx src/cli.ts start-worker
-// --config <tmp>, [output] sink = "redis", [modules.demo_shop] start_url), the crawl submitted with
+// queue, and 1 then 2 real `start-worker` processes (`node dist/src/cli.js start-worker --config <tmp>`,
+// as `npm run start-worker` runs it, or with BENCH_TSX=1 src/cli.ts through tsx; [output] sink =
+// "redis", [modules.demo_shop] start_url), the crawl submitted with
 // `submit demo_shop`. Per run: pages/s, worker CPU per page, peak RSS per worker (VmHWM of the
 // worker's node process), Redis commands and Redis CPU per page (INFO commandstats / cpu deltas).
 // Then one in-process worker on the same Redis queue for page latencies (tests/bench/worker-inproc.ts:
@@ -28,7 +29,9 @@ import { Redis } from "ioredis";
 import { itemStreamKey } from "../src/storage/redis-sink.ts";
 import {
   benchItems,
+  cliCommand,
   commandDelta,
+  ensureBuilds,
   commandStats,
   environment,
   envInt,
@@ -48,12 +51,12 @@ import {
   sleep,
   startShopProcess,
   table,
-  TSX_BIN,
   writeResults,
 } from "./bench/common.ts";
 import { deleteNamespace, redisReachable } from "./helpers/redis.ts";
 
 const started = performance.now();
+ensureBuilds();
 const N = benchItems();
 const C = envInt("BENCH_PROD_CONCURRENCY", 64);
 const MAX_SECS = envInt("BENCH_PROD_MAX_SECS", 20);
@@ -97,8 +100,8 @@ interface WorkerRun {
 }
 
 function spawnWorker(configFile: string, cpu: string | undefined): { child: ChildProcess; output: () => string; exited: Promise<void> } {
-  const args = ["src/cli.ts", "start-worker", "--config", configFile];
-  const child = cpu !== undefined ? spawn("taskset", ["-c", cpu, TSX_BIN, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] }) : spawn(TSX_BIN, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const [cmd, argv] = cliCommand(["start-worker", "--config", configFile], cpu);
+  const child = spawn(cmd, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
@@ -108,7 +111,8 @@ function spawnWorker(configFile: string, cpu: string | undefined): { child: Chil
 
 function runCli(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(TSX_BIN, ["src/cli.ts", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const [cmd, argv] = cliCommand(args);
+    const child = spawn(cmd, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
     child.stderr!.on("data", (d: Buffer) => (out += d.toString()));

@@ -1,6 +1,6 @@
 // tests/benchmark_standalone_memory.ts: memory of a long run-standalone crawl with its frontier
 // on disk. The demo shop runs in its own process; the crawler is the real CLI
-// (`node --import tsx src/cli.ts run-standalone`, or Deno with --runtime deno); its RSS is read
+// (`node dist/src/cli.js run-standalone`, or src/cli.ts on Deno with --runtime deno); its RSS is read
 // from /proc every 500 ms together with the pages done (from its progress lines), and printed at
 // 10/50/90/100 % of the pages, with the peak and the first- vs last-quarter means.
 //
@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { argValue, environment, expectedPages, fmt, numArg, procCpuMs, procRss, ROOT, startShopProcess, writeResults } from "./bench/common.ts";
+import { argValue, DENO_BIN, ensureBuilds, environment, expectedPages, fmt, numArg, procCpuMs, procRss, ROOT, startShopProcess, THROUGH_TSX, writeResults } from "./bench/common.ts";
 
 const items = numArg("items", 200_000);
 const concurrency = numArg("concurrency", 64);
@@ -28,11 +28,16 @@ writeFileSync(
     `[output]\npath = ${JSON.stringify(join(dir, "out"))}\n[state]\ndir = ${JSON.stringify(join(dir, "state"))}\n` +
     `[modules.demo_shop]\nstart_url = ${JSON.stringify(`${shop.url}/list/0`)}\n`,
 );
-const args = ["src/cli.ts", "run-standalone", "--no-supervisor", "--config", config, "--module", "demo_shop"];
+const args = ["run-standalone", "--no-supervisor", "--config", config, "--module", "demo_shop"];
+// Node: the compiled CLI, as `npm run run-standalone` runs it (BENCH_TSX=1: src/cli.ts through tsx);
+// Deno: src/cli.ts with the V8 flag deno.json's run-standalone task passes (unless --node-flags names flags)
+ensureBuilds();
 const child =
   runtime === "deno"
-    ? spawn(join(ROOT, "node_modules/deno/deno"), ["run", "-A", ...nodeFlags, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] })
-    : spawn(process.execPath, [...nodeFlags, "--import", "tsx", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    ? spawn(DENO_BIN, ["run", "-A", ...(nodeFlags.length > 0 ? nodeFlags : ["--v8-flags=--heap-growing-percent=20"]), "src/cli.ts", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] })
+    : THROUGH_TSX
+      ? spawn(process.execPath, [...nodeFlags, "--import", "tsx", "src/cli.ts", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] })
+      : spawn(process.execPath, [...nodeFlags, "dist/src/cli.js", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
 let done = 0;
 let tail = "";
 child.stderr!.on("data", (d: Buffer) => {

@@ -7,7 +7,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { fmt, hasFlag, argValue, nodeCommand, pinning, ROOT, table } from "./bench/common.ts";
+import { ensureBuilds, fmt, hasFlag, argValue, nodeCommand, pinning, ROOT, table } from "./bench/common.ts";
 
 const started = performance.now();
 const startedAt = Date.now();
@@ -32,6 +32,8 @@ function run(name: string): Promise<number> {
   });
 }
 
+// the Node processes of the benchmarks run the compiled build (BENCH_TSX=1: the sources through tsx)
+ensureBuilds();
 console.log(`npm run bench: ${only.join(", ")}; BENCH_ITEMS=${process.env.BENCH_ITEMS ?? "20000 (default)"}; ${pin.note}\n`);
 const times: Array<[string, number, number]> = [];
 for (const name of only) {

@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Redis } from "ioredis";
 
-export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+// compiled, this file is dist-bench/tests/bench/common.js: the checkout is one more level up
+export const ROOT = fileURLToPath(new URL(import.meta.url.endsWith(".js") ? "../../.." : "../..", import.meta.url));
 export const TSX_BIN = join(ROOT, "node_modules/.bin/tsx");
 const CLK_TCK = 100;
 
@@ -92,10 +93,44 @@ export function pinning(): Pinning {
   return { enabled: true, shop: "0", crawler: "1", note: `pinned: mock shop on cpu 0, crawler on cpu 1 (taskset; ${cpus} cpus)` };
 }
 
-/** The command line for a TypeScript script under node (one process: no tsx wrapper), optionally pinned. */
+/**
+ * BENCH_TSX=1: run the benchmarks' Node processes from their TypeScript through tsx (as before
+ * round four) instead of the compiled build; for before/after figures of the build itself.
+ */
+export const THROUGH_TSX = process.env.BENCH_TSX === "1";
+
+/**
+ * Builds what the benchmarks run on Node when it is missing or older than its sources:
+ * dist-bench/ (crawler processes, the mock shop) and dist/ (the CLI: `start-worker` processes).
+ * `node scripts/build.mjs [--bench] --if-stale`, ~5 s each when it builds.
+ */
+export function ensureBuilds(): void {
+  if (THROUGH_TSX) return;
+  for (const flags of [["--bench"], []]) execFileSync(process.execPath, [join(ROOT, "scripts/build.mjs"), ...flags, "--if-stale"], { cwd: ROOT, stdio: "inherit" });
+}
+
+/** The compiled twin of a script of the checkout (tests/bench/x.ts -> dist-bench/tests/bench/x.js), if built. */
+function compiledScript(script: string): string | undefined {
+  if (THROUGH_TSX || !script.endsWith(".ts")) return undefined;
+  const js = join("dist-bench", script.replace(/\.ts$/, ".js"));
+  return existsSync(join(ROOT, js)) ? js : undefined;
+}
+
+/**
+ * The command line for a script of the checkout under node, optionally pinned: its compiled
+ * JavaScript from dist-bench/ (plain node, as `npm start` runs) when built, else the TypeScript
+ * through tsx's loader (one process: no tsx wrapper).
+ */
 export function nodeCommand(script: string, args: string[], cpu?: string, nodeFlags: string[] = []): [string, string[]] {
-  const node = [...nodeFlags, "--import", "tsx", script, ...args];
+  const js = compiledScript(script);
+  const node = js !== undefined ? [...nodeFlags, js, ...args] : [...nodeFlags, "--import", "tsx", script, ...args];
   return cpu !== undefined ? ["taskset", ["-c", cpu, process.execPath, ...node]] : [process.execPath, node];
+}
+
+/** The CLI as `npm run start-worker` runs it: dist/src/cli.js under plain node (BENCH_TSX=1: src/cli.ts through tsx). */
+export function cliCommand(args: string[], cpu?: string): [string, string[]] {
+  const cli = THROUGH_TSX ? [TSX_BIN, "src/cli.ts", ...args] : [process.execPath, "dist/src/cli.js", ...args];
+  return cpu !== undefined ? ["taskset", ["-c", cpu, ...cli]] : [cli[0], cli.slice(1)];
 }
 
 /** The Deno binary the `deno` npm package installs (a devDependency). */
