@@ -311,7 +311,12 @@ export function runChildFull<T>(script: string, args: string[], o: ChildOptions 
   const child: ChildProcess = spawn(cmd, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...o.env } });
   o.onStart?.(child.pid!);
   let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  // the RESULT line is read from stdout alone: stderr (--trace-gc on Deno, warnings) can land mid-line in `out`
+  let stdout = "";
+  child.stdout!.on("data", (d: Buffer) => {
+    out += d.toString();
+    stdout += d.toString();
+  });
   child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
   const timeoutMs = o.timeoutMs ?? 15 * 60_000;
   return new Promise((resolve, reject) => {
@@ -321,7 +326,9 @@ export function runChildFull<T>(script: string, args: string[], o: ChildOptions 
     }, timeoutMs);
     child.on("exit", (code) => {
       clearTimeout(timer);
-      const line = out.split("\n").find((l) => l.startsWith("RESULT "));
+      // V8's --trace-gc prints to stdout too, unsynchronised with JavaScript's writes: the line may start mid-line
+      const at = stdout.indexOf("RESULT {");
+      const line = at >= 0 ? stdout.slice(at, stdout.indexOf("\n", at) >>> 0) : undefined;
       if (!line) {
         reject(new Error(`${script} ${args.join(" ")} exited ${code} without a RESULT line:\n${out.slice(-3000)}`));
         return;

@@ -25,6 +25,7 @@ interface Crawl {
   ms: number;
   cpuMs: number;
   peakRssMb: number;
+  memoryAtEndMb?: { rss: number; heapTotal: number; heapUsed: number; external: number };
 }
 interface Measured {
   cpuUsPerPage: number;
@@ -32,6 +33,8 @@ interface Measured {
   peakRssMb: number;
   scavenges: number;
   markCompacts: number;
+  heapTotalMb: number;
+  externalMb: number;
 }
 
 const shop = await startShopProcess({ items, cpu: pin.shop });
@@ -50,9 +53,11 @@ try {
         peakRssMb: r.result.peakRssMb,
         scavenges: (r.output.match(/Scavenge/g) ?? []).length,
         markCompacts: (r.output.match(/Mark-Compact/g) ?? []).length,
+        heapTotalMb: r.result.memoryAtEndMb?.heapTotal ?? NaN,
+        externalMb: r.result.memoryAtEndMb?.external ?? NaN,
       };
       results.get(v)!.push(m);
-      console.log(`run ${i + 1} ${v}: ${fmt(m.cpuUsPerPage)} CPU µs/page, ${fmt(m.pagesPerSec)} pages/s, ${fmt(m.peakRssMb)} MB, ${m.scavenges} scavenges, ${m.markCompacts} mark-compacts`);
+      console.log(`run ${i + 1} ${v}: ${fmt(m.cpuUsPerPage)} CPU µs/page, ${fmt(m.pagesPerSec)} pages/s, ${fmt(m.peakRssMb)} MB, ${m.scavenges} scavenges, ${m.markCompacts} mark-compacts, heap ${fmt(m.heapTotalMb)} MB, external ${fmt(m.externalMb)} MB at the end`);
     }
   }
 } finally {
@@ -61,11 +66,11 @@ try {
 console.log(`\n${pin.note}; N = ${fmt(items)} items, C = ${concurrency}, medians of ${runs}; GC counts include the ${warmup} s warm-up`);
 console.log(
   table(
-    ["variant", "CPU µs/page", "pages/s", "peak RSS MB", "scavenges", "mark-compacts"],
+    ["variant", "CPU µs/page", "pages/s", "peak RSS MB", "scavenges", "mark-compacts", "V8 heap at end MB", "external MB"],
     variants.map((v) => {
       const rs = results.get(v)!;
       const med = (f: (m: Measured) => number) => fmt(median(rs.map(f)));
-      return [v, med((m) => m.cpuUsPerPage), med((m) => m.pagesPerSec), med((m) => m.peakRssMb), med((m) => m.scavenges), med((m) => m.markCompacts)];
+      return [v, med((m) => m.cpuUsPerPage), med((m) => m.pagesPerSec), med((m) => m.peakRssMb), med((m) => m.scavenges), med((m) => m.markCompacts), med((m) => m.heapTotalMb), med((m) => m.externalMb)];
     }),
   ),
 );
