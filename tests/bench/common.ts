@@ -121,8 +121,8 @@ function compiledScript(script: string): string | undefined {
  * JavaScript from dist-bench/ (plain node, as `npm start` runs) when built, else the TypeScript
  * through tsx's loader (one process: no tsx wrapper).
  */
-export function nodeCommand(script: string, args: string[], cpu?: string, nodeFlags: string[] = []): [string, string[]] {
-  const js = compiledScript(script);
+export function nodeCommand(script: string, args: string[], cpu?: string, nodeFlags: string[] = [], throughTsx = false): [string, string[]] {
+  const js = throughTsx ? undefined : compiledScript(script);
   const node = js !== undefined ? [...nodeFlags, js, ...args] : [...nodeFlags, "--import", "tsx", script, ...args];
   return cpu !== undefined ? ["taskset", ["-c", cpu, process.execPath, ...node]] : [process.execPath, node];
 }
@@ -302,13 +302,16 @@ export interface ChildOptions {
   nodeFlags?: string[];
   timeoutMs?: number;
   onStart?: (pid: number) => void;
-  /** "deno": the same script under Deno (denoCommand); default node */
-  runtime?: "node" | "deno";
+  /** "deno": the same script under Deno (denoCommand); "node-tsx": node through tsx even when compiled; default node */
+  runtime?: "node" | "deno" | "node-tsx";
+  /** another checkout to run the script of (its own node_modules; default this one) */
+  cwd?: string;
 }
 
 export function runChildFull<T>(script: string, args: string[], o: ChildOptions = {}): Promise<ChildRun<T>> {
-  const [cmd, argv] = o.runtime === "deno" ? denoCommand(script, args, o.cpu, o.nodeFlags) : nodeCommand(script, args, o.cpu, o.nodeFlags);
-  const child: ChildProcess = spawn(cmd, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...o.env } });
+  const [cmd, argv] =
+    o.runtime === "deno" ? denoCommand(script, args, o.cpu, o.nodeFlags) : nodeCommand(script, args, o.cpu, o.nodeFlags, o.runtime === "node-tsx" || o.cwd !== undefined);
+  const child: ChildProcess = spawn(cmd, argv, { cwd: o.cwd ?? ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...o.env } });
   o.onStart?.(child.pid!);
   let out = "";
   // the RESULT line is read from stdout alone: stderr (--trace-gc on Deno, warnings) can land mid-line in `out`

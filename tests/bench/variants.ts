@@ -6,9 +6,11 @@
 //   npx tsx tests/bench/variants.ts [--runs 3] [--items 5000] [--concurrency 64] [--warmup-secs 2]
 //        --variant node --variant node:--max-semi-space-size=16 --variant deno --variant deno:--max-semi-space-size=16
 //
-// A variant is `node` or `deno`, then after a colon V8 flags separated by commas. Node runs the
-// compiled crawler (dist-bench/, as the benchmarks do); Deno the TypeScript with the heap flag its
-// tasks pass (tests/bench/common.ts denoCommand).
+// A variant is `node`, `node-tsx` or `deno`, then after a colon V8 flags separated by commas,
+// optionally after `DIR@`: the crawler of another checkout (with its own node_modules; node
+// runs its TypeScript through tsx there). Node runs the compiled crawler (dist-bench/, as the
+// benchmarks do), node-tsx the TypeScript through tsx's loader (as before round four); Deno the
+// TypeScript with the heap flag its tasks pass (tests/bench/common.ts denoCommand).
 import { ensureBuilds, fmt, median, numArg, pinning, runChildFull, startShopProcess, table } from "./common.ts";
 
 const runs = numArg("runs", 3);
@@ -42,11 +44,12 @@ const results = new Map<string, Measured[]>(variants.map((v) => [v, []]));
 try {
   for (let i = 0; i < runs; i++) {
     for (const v of variants) {
-      const [runtime, flagList = ""] = v.split(":");
-      if (runtime !== "node" && runtime !== "deno") throw new Error(`variant ${v}: node or deno, then :flags`);
+      const [dir, spec] = v.includes("@") ? v.split("@") : [undefined, v];
+      const [runtime, flagList = ""] = spec.split(":");
+      if (runtime !== "node" && runtime !== "deno" && runtime !== "node-tsx") throw new Error(`variant ${v}: [DIR@]node|node-tsx|deno[:flags]`);
       const flags = [...flagList.split(",").filter(Boolean), "--trace-gc"];
       const args = ["--url", shop.url, "--items", String(items), "--concurrency", String(concurrency), "--warmup-secs", String(warmup)];
-      const r = await runChildFull<Crawl>("tests/bench/crawl-mocra.ts", args, { cpu: pin.crawler, runtime, nodeFlags: flags });
+      const r = await runChildFull<Crawl>("tests/bench/crawl-mocra.ts", args, { cpu: pin.crawler, runtime, nodeFlags: flags, cwd: dir });
       const m: Measured = {
         cpuUsPerPage: (r.result.cpuMs * 1000) / r.result.pages,
         pagesPerSec: (r.result.pages / r.result.ms) * 1000,
