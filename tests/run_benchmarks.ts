@@ -13,8 +13,10 @@ const started = performance.now();
 const startedAt = Date.now();
 const pin = pinning();
 const all = ["engine", "compare", "production"];
-// not in the default run (it takes ~10 minutes): `npm run bench -- scale`
-const extraBenchmarks = ["scale", "standalone_memory", "standalone_memory_deno"];
+// not in the default run: `npm run bench -- scale` (~10 minutes), `npm run bench -- scrapy_redis`
+// (needs a scrapy-redis checkout: BENCH_SCRAPY_REDIS, see tests/benchmark_scrapy_redis.ts);
+// `--memory` adds standalone_memory and standalone_memory_deno
+const extraBenchmarks = ["scale", "scrapy_redis", "standalone_memory", "standalone_memory_deno"];
 const named = process.argv.slice(2).filter((a, i, argv) => !a.startsWith("--") && !argv[i - 1]?.startsWith("--only"));
 const only = (argValue("only") ?? (named.length > 0 ? named.join(",") : all.join(",")))
   .split(",")
