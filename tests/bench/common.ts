@@ -330,7 +330,7 @@ export function runChildFull<T>(script: string, args: string[], o: ChildOptions 
     child.on("exit", (code) => {
       clearTimeout(timer);
       // V8's --trace-gc prints to stdout too, unsynchronised with JavaScript's writes: the line may start mid-line
-      const at = stdout.indexOf("RESULT {");
+      const at = stdout.search(/RESULT [[{]/);
       const line = at >= 0 ? stdout.slice(at, stdout.indexOf("\n", at) >>> 0) : undefined;
       if (!line) {
         reject(new Error(`${script} ${args.join(" ")} exited ${code} without a RESULT line:\n${out.slice(-3000)}`));
