@@ -21,9 +21,10 @@
 //   npm test): tests/bench/crawl_scrapy.py, Scrapy's CrawlerProcess, same crawl, runs cold)
 //   mocra-deno, on by default when the deno devDependency is installed: the same
 //   tests/bench/crawl-mocra.ts under Deno 2 (its transport, ky over Deno's fetch; the heap flag
-//   deno.json's tasks pass), for the Deno-vs-Node targets; it runs in workload A (no latency,
-//   C=64, or the first of BENCH_CONCURRENCIES without 64) and B (the latency scenario) only, to
-//   keep `npm run bench` near 15 minutes; BENCH_DENO_EVERYWHERE=1 runs it in every scenario)
+//   deno.json's tasks pass), for the Deno-vs-Node targets)
+//   Not every crawler runs in every scenario (runsIn: ~15 minutes for `npm run bench`): mocra-ts on
+//   Deno in A (no latency, C=64) and B (latency), mocra-ts+metrics and Scrapy in A;
+//   BENCH_ALL_CELLS=1 runs every crawler in every scenario.
 //   BENCH_CLIENTS=0 (skip the HTTP client table)  BENCH_PIN=0 (no taskset)
 //   --memory / BENCH_MEMORY=1: also the memory-flatness run: mocra-ts standalone over
 //   BENCH_MEMORY_ITEMS (200000) items at C = 200, no time box, RSS sampled every second
@@ -82,8 +83,18 @@ const MEMORY_ONLY = hasFlag("memory-only");
 const MEMORY = MEMORY_ONLY || hasFlag("memory") || process.env.BENCH_MEMORY === "1";
 const MEMORY_ITEMS = envInt("BENCH_MEMORY_ITEMS", 200_000);
 const pin = pinning();
-/** the no-latency scenario Deno runs in (workload A) */
-const DENO_CONCURRENCY = CONCURRENCIES.includes(64) ? 64 : CONCURRENCIES[0];
+/** workload A: the no-latency scenario every crawler runs in (C = 64, or the first concurrency) */
+const A_CONCURRENCY = CONCURRENCIES.includes(64) ? 64 : CONCURRENCIES[0];
+/**
+ * Which crawlers run in a scenario. To keep `npm run bench` near 15 minutes, mocra-ts, Crawlee and
+ * the bare loop run everywhere; mocra-ts on Deno in A and B (the latency scenario), the metrics
+ * run and Scrapy (time-boxed at its ~300 pages/s) in A only. BENCH_ALL_CELLS=1: everyone everywhere.
+ */
+function runsIn(c: Crawler, latencyMs: number, concurrency: number): boolean {
+  if (process.env.BENCH_ALL_CELLS === "1" || (latencyMs === 0 && concurrency === A_CONCURRENCY)) return true;
+  if (c === "mocra-deno") return latencyMs > 0;
+  return c !== "mocra-metrics" && c !== "scrapy";
+}
 
 /** "mocra-ky" (opt-in via BENCH_CRAWLERS): mocra-ts with HttpClient over ky + Node's fetch (the Deno/proxy transport) */
 type Crawler = "mocra" | "crawlee" | "bare" | "mocra-ky" | "mocra-metrics" | "mocra-deno" | "scrapy";
@@ -163,7 +174,7 @@ async function scenario(name: string, latencyMs: number, concurrency: number, sh
   if (latencyMs > 0) s.idealPagesPerSec = (concurrency * 1000) / latencyMs;
   for (let run = 1; run <= RUNS; run++) {
     // rotate who goes first, so no crawler always gets the same position
-    const here = CRAWLERS.filter((c) => c !== "mocra-deno" || latencyMs > 0 || concurrency === DENO_CONCURRENCY || process.env.BENCH_DENO_EVERYWHERE === "1");
+    const here = CRAWLERS.filter((c) => runsIn(c, latencyMs, concurrency));
     const order = here.map((_, i) => here[(i + run - 1) % here.length]);
     for (const c of order) {
       const r = await crawl(shop, c, N, concurrency, MAX_SECS, run);
