@@ -270,7 +270,7 @@ const summaries = scenarios.flatMap(summarize);
 const get = (scenarioName: string, c: Crawler) => summaries.find((x) => x.scenario === scenarioName && x.crawler === c);
 
 console.log(`\nmedians of ${RUNS} runs; N = ${fmt(N)} items; ${pin.note}; * = runs stopped by the ${MAX_SECS} s time box (rates over what they did)`);
-console.log("shop CPU = the mock's share of its core during the crawl; other load = machine CPU used by anything else meanwhile (cores); RSS at start = the crawler process after its imports (node + tsx loader thread)");
+console.log("shop CPU = the mock's share of its core during the crawl; other load = machine CPU used by anything else meanwhile (cores); RSS at start = the crawler process after its imports and warm-up (compiled JavaScript on Node unless BENCH_TSX=1)");
 console.log(
   table(
     ["scenario", "crawler", "pages/s", "CPU ms/page", "peak RSS MB", "RSS at start", "shop CPU", "other load", "time-boxed"],
