@@ -26,7 +26,7 @@ export interface MemoryQueueOptions {
   journal?: QueueJournal;
   /** the state a journal recovered, to continue from */
   recovered?: RecoveredQueue;
-  /** with a journal: messages kept decoded at the head of each ready list; the rest wait on disk */
+  /** with a journal: messages kept decoded at the head of each ready list; the rest wait on disk (a few bytes each in memory) */
   hotEntries?: number;
   /**
    * deliveries a message may have (request_max_retries): a recovered entry whose deliveries
@@ -108,8 +108,9 @@ export class MemoryQueue implements Queue {
   }
 
   publish<K extends Topic>(topic: K, items: readonly Outgoing<K>[]): Promise<PublishResult> {
-    let accepted = 0;
     let duplicates = 0;
+    const fresh: Entry[] = [];
+    const keys: (string | undefined)[] = [];
     for (const item of items) {
       if (item.dedupKey !== undefined) {
         if (!this.seen.add(item.dedupKey)) {
@@ -117,16 +118,19 @@ export class MemoryQueue implements Queue {
           continue;
         }
       }
-      this.enqueue({ topic, priority: item.priority ?? defaultPriority(item.message), message: item.message, attempts: 0, seq: 0, ref: undefined }, item.dedupKey);
-      accepted++;
+      fresh.push({ topic, priority: item.priority ?? defaultPriority(item.message), message: item.message, attempts: 0, seq: ++this.nextSeq, ref: undefined });
+      keys.push(item.dedupKey);
     }
-    return this.durable({ accepted, duplicates });
+    // one journal call for the whole publish: a page's follow-ups become one compact record
+    if (fresh.length > 0) this.journal?.enqueued(fresh, keys);
+    for (const entry of fresh) this.makeReady(entry);
+    return this.durable({ accepted: fresh.length, duplicates });
   }
 
   /** A new entry: numbered, journaled, then ready (or delayed until `due`). */
   private enqueue(entry: Entry, dedupKey?: string, due?: number): void {
     entry.seq = ++this.nextSeq;
-    this.journal?.enqueued(entry, dedupKey, due);
+    this.journal?.enqueued([entry], [dedupKey], due);
     if (due === undefined) this.makeReady(entry);
     else {
       this.delayed.push(due, entry);
