@@ -329,11 +329,12 @@ export class FrontierJournal implements QueueJournal {
   }
 
   /**
-   * Appends to the current segment, starting the next one first when it is full: a batch that
-   * outgrows segment_mb (a page with thousands of follow-ups) spreads over segments of that size.
+   * Appends to the current segment, starting the next one first when the record would not fit: a
+   * publish that outgrows segment_mb (a page with thousands of follow-ups, several records)
+   * spreads over segments of that size.
    */
   private append(body: Uint8Array) {
-    if (this.log.bytesInCurrent >= this.options.segmentBytes) this.rotate(this.log.currentSegment + 1);
+    if (this.log.bytesInCurrent > this.log.emptyBytes && this.log.bytesInCurrent + body.length > this.options.segmentBytes) this.rotate(this.log.currentSegment + 1);
     return this.log.append(body);
   }
 

@@ -73,6 +73,11 @@ export class SegmentLog {
     return ref;
   }
 
+  /** bytes of a segment without records */
+  get emptyBytes(): number {
+    return MAGIC.length;
+  }
+
   get bytesInCurrent(): number {
     return this.written + this.pendingBytes;
   }
