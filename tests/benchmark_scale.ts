@@ -42,7 +42,7 @@ import { SEEN_FIELD_BYTES } from "../src/queue/redis/keys.ts";
 import { enqueueRequests } from "../src/queue/enqueue-requests.ts";
 import { MemoryQueue } from "../src/queue/memory-queue.ts";
 import { FrontierJournal } from "../src/state/frontier-journal.ts";
-import { argValue, commandDelta, commandStats, fmt, hasFlag, numArg, procRss, redisCpuMs, ROOT, sleep, table, writeResults } from "./bench/common.ts";
+import { argValue, commandDelta, commandStats, descendants, fmt, hasFlag, numArg, procRss, redisCpuMs, ROOT, sleep, table, writeResults } from "./bench/common.ts";
 import { startScaleSite } from "./bench/scale_site.ts";
 import { freePort, startRedisServer } from "./helpers/redis.ts";
 
@@ -73,6 +73,22 @@ function duBytes(path: string): number {
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
 
 // ---------------------------------------------------------------------------------- standalone
+
+/**
+ * RSS of the crawl: run-standalone runs the crawl in a child of a small supervising process
+ * (src/commands/supervise.ts), so the largest process of the tree is the crawl. Undefined once
+ * the started process is gone.
+ */
+function crawlRss(pid: number): { rssMb: number; hwmMb: number; supervisorMb: number } | undefined {
+  const top = procRss(pid);
+  if (!top || top.rssMb === 0) return undefined;
+  let crawl = top;
+  for (const p of descendants(pid)) {
+    const r = procRss(p);
+    if (r && r.rssMb > crawl.rssMb) crawl = r;
+  }
+  return { rssMb: crawl.rssMb, hwmMb: crawl.hwmMb, supervisorMb: crawl === top ? 0 : top.rssMb };
+}
 
 interface CrawlerRun {
   child: ChildProcess;
@@ -118,11 +134,13 @@ async function standalone(): Promise<void> {
   const run = startCrawler(config, false);
   const samples: { secs: number; pages: number; rss: number }[] = [];
   let peak = 0;
+  let supervisor = 0;
   let stopAt: number | undefined;
   let lastPrint = 0;
   while (true) {
-    const r = procRss(run.child.pid!);
-    if (!r || r.rssMb === 0) break; // gone (a zombie reads 0)
+    const r = crawlRss(run.child.pid!);
+    if (!r) break; // gone (a zombie reads 0)
+    supervisor = Math.max(supervisor, r.supervisorMb);
     peak = Math.max(peak, r.hwmMb);
     const secs = (performance.now() - started) / 1000;
     samples.push({ secs, pages: run.pages(), rss: r.rssMb });
@@ -169,7 +187,7 @@ async function standalone(): Promise<void> {
     sigintExitSecs: Number(exitSecs.toFixed(1)),
     resumeFirstPageSecs: NaN,
   };
-  console.log(`peak RSS ${out.peakRssMb} MB = ${out.rssBytesPerUrl} B per discovered URL (${fmt(discovered)} URLs, ${fmt(pages)} pages)`);
+  console.log(`peak RSS of the crawl process ${out.peakRssMb} MB = ${out.rssBytesPerUrl} B per discovered URL (${fmt(discovered)} URLs, ${fmt(pages)} pages); its supervisor ${supervisor.toFixed(0)} MB`);
   console.log(`state on disk ${mb(stateBytes)} = ${out.diskBytesPerUrl} B per URL`);
   console.log(`pages/s: ${fmt(startRate)} over the first tenth, ${fmt(endRate)} over the last (${((endRate / startRate - 1) * 100).toFixed(0)} %)`);
   console.log(`SIGINT to exit: ${exitSecs.toFixed(1)} s (exit code ${code})`);
@@ -179,7 +197,7 @@ async function standalone(): Promise<void> {
     const deadline = t0 + 300_000;
     let resumePeak = 0;
     while (again.child.exitCode === null && again.pages() === 0 && performance.now() < deadline) {
-      resumePeak = Math.max(resumePeak, procRss(again.child.pid!)?.hwmMb ?? 0);
+      resumePeak = Math.max(resumePeak, crawlRss(again.child.pid!)?.hwmMb ?? 0);
       await Promise.race([sleep(200), again.exited]);
     }
     const at = again.firstPageAt();
