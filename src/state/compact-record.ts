@@ -6,7 +6,7 @@
 // previous entry's url elided), or its whole message when it differs from the template elsewhere.
 // A dedup key equal to the message's fingerprint (the usual case) is not stored: it is recomputed.
 // A few dozen bytes per waiting request instead of ~1 KB.
-import { jsonCodec } from "../codec/index.ts";
+import { jsonCodec, TOPIC_SCHEMAS } from "../codec/index.ts";
 import { uuidFromBytesAt, writeUuidBytes } from "../codec/primitives.ts";
 import { fingerprint, PRIORITIES, type Priority, type Request, TOPICS, type Topic, type TopicMessages } from "../model/index.ts";
 
@@ -57,6 +57,22 @@ class Writer {
     this.ensure(b.length);
     this.buf.set(b, this.pos);
     this.pos += b.length;
+  }
+
+  /** a string as varint length + UTF-8, encoded in place */
+  utf8(s: string): void {
+    this.ensure(5 + s.length * 3);
+    // room for a one-byte length; moved up if the length needs more
+    const { written } = encoder.encodeInto(s, this.buf.subarray(this.pos + 1));
+    if (written < 0x80) {
+      this.buf[this.pos] = written;
+      this.pos += 1 + written;
+      return;
+    }
+    const bytes = this.buf.slice(this.pos + 1, this.pos + 1 + written);
+    this.varint(written);
+    this.buf.set(bytes, this.pos);
+    this.pos += written;
   }
 
   f64(n: number): void {
@@ -145,7 +161,7 @@ export function encodeBatch(header: BatchHeader, messages: readonly TopicMessage
   const template = messages[0];
   const compact = hasUrl(header.topic);
   w.bytes(compact ? jsonCodec.encode(header.topic, template) : new Uint8Array(0));
-  let previousUrl = new Uint8Array(0);
+  let previousUrl = "";
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i];
     const key = keys[i];
@@ -159,13 +175,14 @@ export function encodeBatch(header: BatchHeader, messages: readonly TopicMessage
       w.ensure(16);
       writeUuidBytes(req.id, w.buf, w.pos);
       w.pos += 16;
-      const url = encoder.encode(req.url);
+      // the characters shared with the previous url (ASCII only, so characters are bytes)
+      const url = req.url;
       let shared = 0;
       const max = Math.min(url.length, previousUrl.length);
-      while (shared < max && url[shared] === previousUrl[shared]) shared++;
-      w.varint(shared);
-      w.bytes(url.subarray(shared));
+      while (shared < max && url.charCodeAt(shared) === previousUrl.charCodeAt(shared) && url.charCodeAt(shared) < 0x80) shared++;
       previousUrl = url;
+      w.varint(shared);
+      w.utf8(shared === 0 ? url : url.slice(shared));
     } else w.bytes(jsonCodec.encode(header.topic, message));
   }
   return w.done();
@@ -275,14 +292,22 @@ export function decodeSettled(body: Uint8Array, visit: (seq: number) => void): v
   }
 }
 
-/** Deep equality of two Requests on every field but `id` and `url` (JSON values, arrays, bytes). */
+/** the Request fields the codec writes, but `id` and `url` */
+const REQUEST_FIELDS: readonly string[] = TOPIC_SCHEMAS.request.fields.map((f) => f.key).filter((k) => k !== "id" && k !== "url");
+
+/**
+ * Do two Requests encode alike but for `id` and `url`? Deep equality of the fields the codec
+ * writes (JSON values, arrays, bytes); other properties are not journaled either way.
+ */
 export function sameExceptIdAndUrl(a: Request, b: Request): boolean {
   if (a === b) return true;
-  const ka = Object.keys(a);
-  if (ka.length !== Object.keys(b).length) return false;
-  for (const k of ka) {
-    if (k === "id" || k === "url") continue;
-    if (!(k in b) || !deepEqual((a as unknown as Record<string, unknown>)[k], (b as unknown as Record<string, unknown>)[k])) return false;
+  const ra = a as unknown as Record<string, unknown>;
+  const rb = b as unknown as Record<string, unknown>;
+  for (let i = 0; i < REQUEST_FIELDS.length; i++) {
+    const k = REQUEST_FIELDS[i];
+    const va = ra[k];
+    const vb = rb[k];
+    if (va !== vb && !deepEqual(va, vb)) return false;
   }
   return true;
 }
