@@ -10,7 +10,7 @@ import { type ShopServer, startShop } from "../examples/demo-shop/shop.ts";
 import { jsonCodec } from "../src/codec/index.ts";
 import { cookie, executionMark, fingerprint, metaData, type Priority, request, type Request, taskModel } from "../src/model/index.ts";
 import { MemoryQueue } from "../src/queue/memory-queue.ts";
-import { Batch, encodeBatch } from "../src/state/compact-record.ts";
+import { Batch, encodeBatch, REQUEST_FIELDS_COMPARED, sameExceptIdAndUrl } from "../src/state/compact-record.ts";
 import { FrontierJournal } from "../src/state/frontier-journal.ts";
 import { readItems, runStandaloneProcess, type StandaloneDirs, standaloneDirs, until } from "./helpers/standalone-process.ts";
 
@@ -190,4 +190,19 @@ describe("a long crawl killed with -9", () => {
     expect(state.status).toBe("finished");
     expect(readdirSync(join(dirs.state, "resume_test")).filter((f) => f.startsWith("frontier-")).length).toBeLessThanOrEqual(2);
   }, 300_000);
+});
+
+describe("sameExceptIdAndUrl", () => {
+  it("compares every field the codec writes but id and url", () => {
+    const a = request({ url: "https://example.com/a", module: "m" });
+    expect(sameExceptIdAndUrl(a, { ...a, id: request({ url: "x" }).id, url: "https://example.com/b" })).toBe(true);
+    // each field the JSON codec writes (REQUEST_FIELDS_COMPARED, from the schema) changed alone
+    for (const key of REQUEST_FIELDS_COMPARED) {
+      const v = (a as unknown as Record<string, unknown>)[key];
+      const changed = typeof v === "string" ? v + "x" : typeof v === "number" ? v + 1 : typeof v === "boolean" ? !v : Array.isArray(v) ? [...v, "x"] : v === null || v === undefined ? "set" : { ...(v as object), extra: 1 };
+      expect(sameExceptIdAndUrl(a, { ...a, [key]: changed } as Request), key).toBe(false);
+    }
+    expect(sameExceptIdAndUrl({ ...a, body: new Uint8Array([1, 2]) }, { ...a, body: new Uint8Array([1, 3]) })).toBe(false);
+    expect(sameExceptIdAndUrl({ ...a, meta: metaData({ task: { a: [1] } }) }, { ...a, meta: metaData({ task: { a: [1] } }) })).toBe(true);
+  });
 });

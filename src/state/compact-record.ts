@@ -292,24 +292,31 @@ export function decodeSettled(body: Uint8Array, visit: (seq: number) => void): v
   }
 }
 
-/** the Request fields the codec writes, but `id` and `url` */
-const REQUEST_FIELDS: readonly string[] = TOPIC_SCHEMAS.request.fields.map((f) => f.key).filter((k) => k !== "id" && k !== "url");
+/** the Request fields the codec writes, but `id` and `url` (sameExceptIdAndUrl names each; a test checks the two agree) */
+export const REQUEST_FIELDS_COMPARED: readonly string[] = TOPIC_SCHEMAS.request.fields.map((f) => f.key).filter((k) => k !== "id" && k !== "url");
 
 /**
  * Do two Requests encode alike but for `id` and `url`? Deep equality of the fields the codec
- * writes (JSON values, arrays, bytes); other properties are not journaled either way.
+ * writes (JSON values, arrays, bytes); other properties are not journaled either way. Field by
+ * field by name: this runs for every enqueued link, and named reads are several times faster
+ * than a loop over the field names.
  */
 export function sameExceptIdAndUrl(a: Request, b: Request): boolean {
   if (a === b) return true;
-  const ra = a as unknown as Record<string, unknown>;
-  const rb = b as unknown as Record<string, unknown>;
-  for (let i = 0; i < REQUEST_FIELDS.length; i++) {
-    const k = REQUEST_FIELDS[i];
-    const va = ra[k];
-    const vb = rb[k];
-    if (va !== vb && !deepEqual(va, vb)) return false;
-  }
-  return true;
+  return (
+    a.platform === b.platform && a.account === b.account && a.module === b.module && a.method === b.method &&
+    a.retryTimes === b.retryTimes && a.taskRetryTimes === b.taskRetryTimes && a.useNewClient === b.useNewClient && a.timeout === b.timeout &&
+    a.limitId === b.limitId && a.taskFinished === b.taskFinished && a.timeSleepSecs === b.timeSleepSecs && a.runId === b.runId &&
+    a.prefixRequest === b.prefixRequest && a.hashStr === b.hashStr && a.enableCache === b.enableCache && a.enableLocker === b.enableLocker &&
+    a.downloader === b.downloader && a.priority === b.priority &&
+    same(a.headers, b.headers) && same(a.cookies, b.cookies) && same(a.meta, b.meta) && same(a.params, b.params) && same(a.json, b.json) &&
+    same(a.body, b.body) && same(a.form, b.form) && same(a.cacheHeaders, b.cacheHeaders) && same(a.proxy, b.proxy) &&
+    same(a.downloadMiddleware, b.downloadMiddleware) && same(a.dataMiddleware, b.dataMiddleware) && same(a.context, b.context)
+  );
+}
+
+function same(a: unknown, b: unknown): boolean {
+  return a === b || deepEqual(a, b);
 }
 
 function deepEqual(a: unknown, b: unknown): boolean {
