@@ -413,6 +413,7 @@ async function frontier(frontierUrls: number): Promise<void> {
   const heap0 = process.memoryUsage().heapUsed;
   let peak = rss0;
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const pages = Math.ceil(frontierUrls / fanout);
   let links = 0;
   let printed = t0;
@@ -429,6 +430,9 @@ async function frontier(frontierUrls: number): Promise<void> {
     }
   }
   const secs = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  // CPU time: what one core does, whatever else runs on a shared machine
+  const cpuSecs = (cpu.user + cpu.system) / 1e6;
   (globalThis as { gc?: () => void }).gc?.();
   const rss = process.memoryUsage().rss;
   const heap = process.memoryUsage().heapUsed;
@@ -437,6 +441,7 @@ async function frontier(frontierUrls: number): Promise<void> {
     urls: frontierUrls,
     seconds: Math.round(secs),
     linksPerSec: Math.round(links / secs),
+    linksPerCpuSec: Math.round(links / cpuSecs),
     rssDeltaMb: Math.round((rss - rss0) / 1e6),
     rssBytesPerUrl: Math.round((rss - rss0) / frontierUrls),
     peakRssMb: Math.round(peak / 1e6),
@@ -444,7 +449,7 @@ async function frontier(frontierUrls: number): Promise<void> {
     diskBytesPerUrl: Math.round(disk / frontierUrls),
   };
   console.log(
-    `  ${fmt(frontierUrls)} URLs waiting: RSS +${row.rssDeltaMb} MB = ${row.rssBytesPerUrl} B per URL (JS heap ${row.heapBytesPerUrl} B per URL); disk ${row.diskBytesPerUrl} B per URL; ${fmt(row.linksPerSec)} links/s (fingerprint + dedup + enqueue + journal, ${row.seconds} s)`,
+    `  ${fmt(frontierUrls)} URLs waiting: RSS +${row.rssDeltaMb} MB = ${row.rssBytesPerUrl} B per URL (JS heap ${row.heapBytesPerUrl} B per URL); disk ${row.diskBytesPerUrl} B per URL; ${fmt(row.linksPerSec)} links/s, ${fmt(row.linksPerCpuSec)} per CPU second (Request + fingerprint + dedup + enqueue + journal, ${row.seconds} s)`,
   );
   results.frontier = row;
   await queue.close();
