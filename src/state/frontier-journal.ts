@@ -17,6 +17,8 @@ export const FRONTIER_FORMAT = 2;
  * entries one enqueue record holds at most (a larger publish is split): 4096, fewer with small
  * segments (a record stays well inside one segment: ~30-60 B an entry plus its template)
  */
+/** enqueue records kept decoded for the next reads */
+const RECENT_BATCHES = 8;
 const batchEntries = (segmentBytes: number) => Math.max(1, Math.min(4096, Math.floor(segmentBytes / 512)));
 
 /** files of the frontier inside a state folder */
@@ -68,8 +70,8 @@ export class FrontierJournal implements QueueJournal {
   private seenBytes = 0;
   /** entries settled since the last flush */
   private settledSeqs: number[] = [];
-  /** the enqueue record read last (see load) */
-  private lastBatch: { seg: number; off: number; batch: Batch } | undefined;
+  /** enqueue records read last, by segment·2^32 + offset (see load) */
+  private readonly recentBatches = new Map<number, Batch>();
   private deadLines = "";
   private commitWaiters: Array<() => void> = [];
   private commitError: FileWriteFault | undefined;
@@ -259,19 +261,21 @@ export class FrontierJournal implements QueueJournal {
 
   load(entry: QueueEntry): TopicMessages[Topic] {
     const ref = entry.ref!;
-    let cached = this.lastBatch;
-    // a page's follow-ups are read one after another: one record decoded for all of them
-    if (cached === undefined || cached.seg !== ref.seg || cached.off !== ref.off) {
+    // a page's follow-ups are read one after another: one record decoded for all of them (a few
+    // kept, as reads of several priorities or topics interleave)
+    const at = ref.seg * 2 ** 32 + ref.off;
+    let batch = this.recentBatches.get(at);
+    if (batch === undefined) {
       const body = this.log.read(ref);
-      let batch: Batch;
       try {
         batch = new Batch(body);
       } catch (err) {
         throw new StateError(`state: ${join(this.dir, segmentName(ref.seg))} byte ${ref.off}: not a frontier record (${(err as Error).message})`);
       }
-      cached = this.lastBatch = { seg: ref.seg, off: ref.off, batch };
+      if (this.recentBatches.size >= RECENT_BATCHES) this.recentBatches.delete(this.recentBatches.keys().next().value!);
+      this.recentBatches.set(at, batch);
     }
-    return cached.batch.message(ref.index);
+    return batch.message(ref.index);
   }
 
   /** Resolves once all recorded so far is written. After close() it never settles: work still running then was abandoned. */
