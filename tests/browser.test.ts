@@ -335,3 +335,72 @@ describe("a rendered page keeps the crawl's rules", () => {
     }
   }, 60_000);
 });
+
+describe("what a rendered page fetches itself", () => {
+  it("the private-network rule: a host the crawl does not name must resolve to public addresses", async () => {
+    const { subresourceRule } = await import("../src/download/browser-downloader.ts");
+    const { privateNetworkPolicy } = await import("../src/download/private-network.ts");
+    const { request } = await import("../src/model/index.ts");
+    const policy = privateNetworkPolicy({ allowPrivateHosts: ["127.0.0.3"], allowPrivateNetworks: false });
+    const allow = subresourceRule(policy, request({ url: "http://127.0.0.1:1/", module: "m" }))!;
+    expect(await allow("http://127.0.0.2:8080/secret")).toBe(false);
+    expect(await allow("http://169.254.169.254/latest/meta-data/")).toBe(false);
+    expect(await allow("http://localhost:9/")).toBe(false); // a name resolving to loopback
+    expect(await allow("http://[::1]/")).toBe(false);
+    expect(await allow("http://127.0.0.3/named")).toBe(true);
+    expect(await allow("data:text/plain,x")).toBe(true);
+    expect(await allow("not a url")).toBe(false);
+    expect(subresourceRule(privateNetworkPolicy({ allowPrivateHosts: [], allowPrivateNetworks: true }), request({ url: "http://x/" }))).toBeUndefined();
+  });
+
+  it("a rendered page's scripts, scripts' fetches and frames reach no private address the crawl does not name", async () => {
+    // the "intranet": 127.0.0.2 (loopback, never named by the crawl, whose start URL is on 127.0.0.1).
+    // Two layers refuse it: the crawl's rule (above) and Chromium's Local Network Access checks
+    // (a document handed over with route.fulfill() counts as public to Chromium)
+    const { createServer } = await import("node:http");
+    const intranetHits: string[] = [];
+    const intranet = createServer((req, res) => {
+      intranetHits.push(req.url ?? "/");
+      res.writeHead(200, { "content-type": "text/plain", "access-control-allow-origin": "*" });
+      res.end("secret");
+    });
+    await new Promise<void>((r) => intranet.listen(0, "127.0.0.2", r));
+    const intranetUrl = `http://127.0.0.2:${(intranet.address() as { port: number }).port}`;
+    const server = await startServer((req, res) => {
+      if (req.url === "/data.json") {
+        res.writeHead(200, { "content-type": "application/json" });
+        return void res.end('{"n":1}');
+      }
+      res.writeHead(200, { "content-type": "text/html" });
+      res.end(`<!doctype html><html><body><p id="out">waiting</p>
+        <iframe src="${intranetUrl}/frame"></iframe>
+        <script src="${intranetUrl}/script.js"></script>
+        <script>
+          const out = document.getElementById("out");
+          Promise.allSettled([fetch("${intranetUrl}/secret").then((r) => r.text()), fetch("/data.json").then((r) => r.json())])
+            .then(([secret, data]) => { out.textContent = secret.status + " " + (data.value ? data.value.n : "none"); });
+        </script></body></html>`);
+    });
+    const { defineModule } = await import("../src/modules/define.ts");
+    const probe = defineModule<{ out: string }>({
+      name: "probe",
+      settings: { render: "browser", renderWait: "settled" },
+      start: () => [`${server.url}/`],
+      parse(page, ctx) {
+        ctx.emit({ out: page.text("#out") });
+      },
+    });
+    const config = await testConfig();
+    try {
+      const run = await crawl(config, [probe]);
+      // the page's own request to its (named) host went out; nothing reached the intranet
+      expect(run.items).toEqual([{ out: "rejected 1" }]);
+      expect(server.hits.get("/data.json")).toBe(1);
+      expect(intranetHits).toEqual([]);
+    } finally {
+      await server.close();
+      await new Promise<void>((r) => intranet.close(() => r()));
+      await cleanup(config);
+    }
+  }, 60_000);
+});

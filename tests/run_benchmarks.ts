@@ -11,8 +11,9 @@ import { fmt, hasFlag, argValue, nodeCommand, pinning, ROOT, table } from "./ben
 const started = performance.now();
 const pin = pinning();
 const all = ["engine", "compare", "production"];
-// not in the default run (it takes ~10 minutes): `npm run bench -- scale`
-const extraBenchmarks = ["scale"];
+// not in the default run: `npm run bench -- scale` (~10 minutes), `npm run bench -- scrapy_redis`
+// (needs a scrapy-redis checkout: BENCH_SCRAPY_REDIS, see tests/benchmark_scrapy_redis.ts)
+const extraBenchmarks = ["scale", "scrapy_redis"];
 const named = process.argv.slice(2).filter((a, i, argv) => !a.startsWith("--") && !argv[i - 1]?.startsWith("--only"));
 const only = (argValue("only") ?? (named.length > 0 ? named.join(",") : all.join(","))).split(",").filter((b) => all.includes(b) || extraBenchmarks.includes(b));
 const extra = hasFlag("memory") ? ["--memory"] : [];

@@ -11,6 +11,7 @@ import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type ShopServer, startShop } from "../examples/demo-shop/shop.ts";
 import { request as requestModel, taskModel } from "../src/model/index.ts";
 import { isFinished, RedisQueue } from "../src/queue/redis/index.ts";
+import { runReason } from "../src/queue/redis/runs.ts";
 import { deleteNamespace, freePort, rawClient, redisTestConfig, requireRedis, sinkItems, uniqueName } from "./helpers/redis.ts";
 import { cliPid, readItems, runStandaloneProcess, standaloneDirs } from "./helpers/standalone-process.ts";
 import { startProcess, startWorker, waitFor, type WorkerProcess, writeConfig, shopWorkerToml } from "./helpers/worker-process.ts";
@@ -266,4 +267,16 @@ describe("runs in Redis", () => {
     procs[1].child.kill("SIGTERM");
     expect(await procs[1].exited).toBe(0);
   }, 180_000);
+});
+
+describe("dead letters counted by reason", () => {
+  it("one cause is one count, whatever page or timing it met", () => {
+    const watchdog = (secs: string, calls: number) =>
+      `parse timed out after 5 s: it blocked the process (${secs} s without a turn of the event loop: a loop in module code?) [one of ${calls} calls in flight]`;
+    expect(runReason(watchdog("12.3", 2))).toBe(runReason(watchdog("7.81", 3)));
+    expect(runReason("refused: http://10.0.0.1/a?b=1 is private")).toBe(runReason("refused: https://intranet.example/x is private"));
+    // the status and the cause stay apart
+    expect(runReason("HTTP 404")).not.toBe(runReason("HTTP 500"));
+    expect(runReason("x".repeat(500))).toHaveLength(100);
+  });
 });

@@ -14,6 +14,7 @@ import { type CookieItem, cookie, type Request, type Response, responseFor, URL_
 import { BrowserCrashed, type BrowserPool, BrowserUnavailable, errorText } from "./browser-pool.ts";
 import { DownloadError } from "./download-error.ts";
 import type { Downloader } from "./downloader.ts";
+import { checkResolvedHost, mustCheckAddresses, namedHostsOf, type PrivateNetworkPolicy } from "./private-network.ts";
 import { type RenderMode, type RenderWait, requestRender } from "../model/index.ts";
 import { RenderMemory } from "./render.ts";
 
@@ -38,6 +39,8 @@ export interface BrowserDownloaderOptions {
   /** told about each render (counts, timings) */
   onRender?: (info: RenderInfo) => void;
   memory?: RenderMemory;
+  /** private networks are opt-in for what the page fetches itself too (as for the document) */
+  privateNetworks?: PrivateNetworkPolicy;
 }
 
 export interface RenderInfo {
@@ -133,7 +136,7 @@ export class BrowserDownloader implements Downloader {
       for (const [k, v] of doc.headers) if (!HOP_HEADERS.has(k.toLowerCase())) headers[k] = v;
       // the main frame's navigation is the document we already have; later navigations of the
       // main frame (a script's location.href = ...) are not followed
-      serve({ url, status: doc.statusCode, headers, body: doc.content });
+      serve({ url, status: doc.statusCode, headers, body: doc.content, allowSubresource: subresourceRule(this.options.privateNetworks, req) });
       const left = () => Math.max(1, deadline - Date.now());
       const wait = plan.wait ?? "settled";
       await page.goto(url, { waitUntil: wait === "networkidle" ? "networkidle" : "load", timeout: left() });
@@ -158,6 +161,34 @@ export class BrowserDownloader implements Downloader {
       };
     });
   }
+}
+
+/**
+ * The private-network rule for a page's own fetches: a host the crawl does not name must resolve
+ * to public addresses only (each host looked up once per render). Best effort, as through a
+ * proxy: Chromium resolves the name again when it connects.
+ */
+export function subresourceRule(policy: PrivateNetworkPolicy | undefined, req: Request): ((url: string) => Promise<boolean>) | undefined {
+  if (!policy || policy.allowAll) return undefined;
+  const carried = namedHostsOf(req.meta.task);
+  const verdicts = new Map<string, Promise<boolean>>();
+  return (url) => {
+    let host: string;
+    try {
+      const u = new URL(url);
+      // data:, blob: and the like make no connection
+      if (u.protocol !== "http:" && u.protocol !== "https:" && u.protocol !== "ws:" && u.protocol !== "wss:") return Promise.resolve(true);
+      host = u.host;
+    } catch {
+      return Promise.resolve(false);
+    }
+    let verdict = verdicts.get(host);
+    if (!verdict) {
+      verdict = mustCheckAddresses(policy, url, req.module, carried) ? checkResolvedHost(url).then(() => true, () => false) : Promise.resolve(true);
+      verdicts.set(host, verdict);
+    }
+    return verdict;
+  };
 }
 
 function header(res: Response, name: string): string | undefined {

@@ -43,6 +43,11 @@ export interface ServedDocument {
   status: number;
   headers: Record<string, string>;
   body: Uint8Array;
+  /**
+   * May the page fetch this sub-resource itself (an image, a script's fetch, an iframe)? false
+   * aborts it. The crawl's private-network rule, for what Chromium fetches on the page's behalf.
+   */
+  allowSubresource?: (url: string) => Promise<boolean>;
 }
 
 /** What a render sees: the live page and the context it runs in. */
@@ -330,7 +335,16 @@ export class BrowserPool {
         slot.served = true;
         return route.fulfill({ status: doc.status, headers: doc.headers, body: Buffer.from(doc.body.buffer, doc.body.byteOffset, doc.body.byteLength) });
       }
-      return blocked.has(r.resourceType()) ? route.abort("blockedbyclient") : route.fallback();
+      if (blocked.has(r.resourceType())) return route.abort("blockedbyclient");
+      const allow = doc?.allowSubresource;
+      if (!allow) return route.fallback();
+      // the page may be gone by the time the answer comes: nothing left to route then
+      return allow(r.url())
+        .then(
+          (ok) => (ok ? route.fallback() : route.abort("addressunreachable")),
+          () => route.abort("failed"),
+        )
+        .catch(() => {});
     });
     return slot;
   }

@@ -6,6 +6,7 @@ import type { Config } from "../config/index.ts";
 import { BrowserDownloader, type RenderPlan } from "../download/browser-downloader.ts";
 import { BrowserPool } from "../download/browser-pool.ts";
 import type { Downloader } from "../download/downloader.ts";
+import { privateNetworkPolicy } from "../download/private-network.ts";
 import { isRenderMode, requestRender } from "../model/index.ts";
 import type { EventBus } from "../events/bus.ts";
 import { type Request, type Response, URL_HEADER } from "../model/index.ts";
@@ -91,6 +92,7 @@ export function createRendering(
       if (!plan) plans.set(settings, (plan = renderPlanOf(settings)));
       return plan;
     },
+    privateNetworks: privateNetworkPolicy(config.downloadConfig, (m) => (modules.has(m) ? modules.settings(m).allowedDomains : undefined)),
     onRender: (info) => options.events?.emit({ type: "page_rendered", url: info.url, module: info.module, ms: info.ms, subresources: info.subresources, learned: info.learned }),
   });
   return { downloader, pool, close: () => pool.close() };

@@ -49,7 +49,9 @@ export async function startProcess(script: string, args: string[], options: { ru
   const child =
     options.runtime === "deno"
       ? spawn(DENO, ["run", "-A", script, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] })
-      : spawn(TSX, [script, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+      : // node itself with tsx's loader, not the tsx CLI: that wraps node in a second process, and
+        // a SIGKILL meant for the worker would kill only the wrapper and leave the worker running
+        spawn(process.execPath, ["--import", "tsx", script, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (out += d.toString()));

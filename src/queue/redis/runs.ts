@@ -22,9 +22,17 @@ import type { QueueKeys } from "./keys.ts";
 /** Seconds a finished run's counts stay readable (then the hash expires). */
 export const RUN_TTL_SECS = 7 * 24 * 3600;
 
-/** A dead-letter reason as counted per run: bounded (an error text can be long and varied). */
+/**
+ * A dead-letter reason as counted per run: its kind, bounded (a hash field per distinct reason,
+ * and an error text can be long and varied): URLs and measured figures (12.3 s) become
+ * placeholders, so one cause is one count whatever page or timing it met.
+ */
 export function runReason(reason: string): string {
-  return reason.length > 100 ? `${reason.slice(0, 97)}...` : reason;
+  const kind = reason
+    .replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>)]+/gi, "<url>")
+    .replace(/\d+\.\d+/g, "N")
+    .replace(/\[one of \d+ /g, "[one of N ");
+  return kind.length > 100 ? `${kind.slice(0, 97)}...` : kind;
 }
 
 export interface RunCounts {
