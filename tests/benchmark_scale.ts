@@ -30,7 +30,7 @@
 //       [--concurrency 64] [--no-resume]
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
@@ -42,6 +42,7 @@ import { SEEN_FIELD_BYTES } from "../src/queue/redis/keys.ts";
 import { enqueueRequests } from "../src/queue/enqueue-requests.ts";
 import { MemoryQueue } from "../src/queue/memory-queue.ts";
 import { FrontierJournal } from "../src/state/frontier-journal.ts";
+import { readJsonLines } from "../src/state/line-file.ts";
 import { argValue, commandDelta, commandStats, descendants, fmt, hasFlag, numArg, procRss, redisCpuMs, ROOT, sleep, table, writeResults } from "./bench/common.ts";
 import { startScaleSite } from "./bench/scale_site.ts";
 import { freePort, startRedisServer } from "./helpers/redis.ts";
@@ -79,15 +80,30 @@ const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
  * (src/commands/supervise.ts), so the largest process of the tree is the crawl. Undefined once
  * the started process is gone.
  */
-function crawlRss(pid: number): { rssMb: number; hwmMb: number; supervisorMb: number } | undefined {
+function crawlRss(pid: number): { rssMb: number; hwmMb: number; supervisorMb: number; cpuSecs: number } | undefined {
   const top = procRss(pid);
   if (!top || top.rssMb === 0) return undefined;
   let crawl = top;
+  let crawlPid = pid;
   for (const p of descendants(pid)) {
     const r = procRss(p);
-    if (r && r.rssMb > crawl.rssMb) crawl = r;
+    if (r && r.rssMb > crawl.rssMb) {
+      crawl = r;
+      crawlPid = p;
+    }
   }
-  return { rssMb: crawl.rssMb, hwmMb: crawl.hwmMb, supervisorMb: crawl === top ? 0 : top.rssMb };
+  return { rssMb: crawl.rssMb, hwmMb: crawl.hwmMb, supervisorMb: crawl === top ? 0 : top.rssMb, cpuSecs: cpuSecsOf(crawlPid) };
+}
+
+/** user + system CPU seconds of a process so far (/proc/<pid>/stat, clock ticks of 1/100 s) */
+function cpuSecsOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
 }
 
 interface CrawlerRun {
@@ -132,7 +148,7 @@ async function standalone(): Promise<void> {
   console.log(`\n--- standalone: run-standalone, ${fmt(targetPages)} pages × ${fanout} new links (+${repeats + 1} repeats) = ${fmt(targetPages * fanout + 1)} URLs`);
   const started = performance.now();
   const run = startCrawler(config, false);
-  const samples: { secs: number; pages: number; rss: number }[] = [];
+  const samples: { secs: number; pages: number; rss: number; cpu: number }[] = [];
   let peak = 0;
   let supervisor = 0;
   let stopAt: number | undefined;
@@ -143,7 +159,7 @@ async function standalone(): Promise<void> {
     supervisor = Math.max(supervisor, r.supervisorMb);
     peak = Math.max(peak, r.hwmMb);
     const secs = (performance.now() - started) / 1000;
-    samples.push({ secs, pages: run.pages(), rss: r.rssMb });
+    samples.push({ secs, pages: run.pages(), rss: r.rssMb, cpu: r.cpuSecs });
     if (secs - lastPrint >= 15) {
       lastPrint = secs;
       console.log(`  ${secs.toFixed(0).padStart(4)} s  pages ${fmt(run.pages()).padStart(7)}  URLs ${fmt(run.pages() * fanout + 1).padStart(11)}  RSS ${r.rssMb.toFixed(0)} MB  state ${mb(duBytes(state))}`);
@@ -168,6 +184,14 @@ async function standalone(): Promise<void> {
   };
   const startRate = rate(Math.max(1, pages * 0.02), pages * 0.12);
   const endRate = rate(pages * 0.88, pages * 0.98);
+  // CPU of the crawl process per page: what the crawl costs whatever else runs on the machine
+  const cpuPerPage = (from: number, to: number) => {
+    const a = samples.find((s) => s.pages >= from);
+    const b = samples.find((s) => s.pages >= to) ?? samples[samples.length - 1];
+    return a && b && b.pages > a.pages ? ((b.cpu - a.cpu) * 1000) / (b.pages - a.pages) : NaN;
+  };
+  const startCpu = cpuPerPage(Math.max(1, pages * 0.02), pages * 0.12);
+  const endCpu = cpuPerPage(pages * 0.88, pages * 0.98);
   console.log(table(
     ["pages", "URLs discovered", "s", "RSS MB"],
     [0.1, 0.25, 0.5, 0.75, 1].map((q) => {
@@ -184,12 +208,15 @@ async function standalone(): Promise<void> {
     diskBytesPerUrl: Math.round(stateBytes / discovered),
     pagesPerSecStart: Math.round(startRate),
     pagesPerSecEnd: Math.round(endRate),
+    cpuMsPerPageStart: Number(startCpu.toFixed(1)),
+    cpuMsPerPageEnd: Number(endCpu.toFixed(1)),
     sigintExitSecs: Number(exitSecs.toFixed(1)),
     resumeFirstPageSecs: NaN,
   };
   console.log(`peak RSS of the crawl process ${out.peakRssMb} MB = ${out.rssBytesPerUrl} B per discovered URL (${fmt(discovered)} URLs, ${fmt(pages)} pages); its supervisor ${supervisor.toFixed(0)} MB`);
   console.log(`state on disk ${mb(stateBytes)} = ${out.diskBytesPerUrl} B per URL`);
   console.log(`pages/s: ${fmt(startRate)} over the first tenth, ${fmt(endRate)} over the last (${((endRate / startRate - 1) * 100).toFixed(0)} %)`);
+  console.log(`CPU of the crawl process per page: ${startCpu.toFixed(1)} ms over the first tenth, ${endCpu.toFixed(1)} ms over the last (${((endCpu / startCpu - 1) * 100).toFixed(0)} %; pages/s on one core: ${fmt(1000 / startCpu)} vs ${fmt(1000 / endCpu)})`);
   console.log(`SIGINT to exit: ${exitSecs.toFixed(1)} s (exit code ${code})`);
   if (!hasFlag("no-resume") && stopAt !== undefined) {
     const t0 = performance.now();
@@ -452,13 +479,19 @@ async function frontier(frontierUrls: number): Promise<void> {
     `  ${fmt(frontierUrls)} URLs waiting: RSS +${row.rssDeltaMb} MB = ${row.rssBytesPerUrl} B per URL (JS heap ${row.heapBytesPerUrl} B per URL); disk ${row.diskBytesPerUrl} B per URL; ${fmt(row.linksPerSec)} links/s, ${fmt(row.linksPerCpuSec)} per CPU second (Request + fingerprint + dedup + enqueue + journal, ${row.seconds} s)`,
   );
   // --resume's part in the store: recover the folder (record headers, seen.log, acks) and rebuild the queue
+  const s0 = performance.now();
+  const seenKeys = readJsonLines<string>(join(dir, "seen.log"), []).length;
+  const seenSecs = (performance.now() - s0) / 1000;
   const r0 = performance.now();
   const { journal: again, recovered } = FrontierJournal.recover(dir, { segmentBytes: 16 << 20, fsync: false });
   const resumed = new MemoryQueue({ journal: again, recovered });
   const [first] = await resumed.read("request", 1, 0);
   const recoverSecs = (performance.now() - r0) / 1000;
-  console.log(`  recovered in ${recoverSecs.toFixed(1)} s (the queue rebuilt, first message read: ${first?.message.url}; ${fmt(await resumed.depth("request"))} waiting)`);
-  (row as Record<string, unknown>).recoverSecs = Number(recoverSecs.toFixed(1));
+  console.log(
+    `  recovered in ${recoverSecs.toFixed(1)} s (the queue rebuilt, first message read: ${first?.message.url}; ${fmt(await resumed.depth("request"))} waiting); ` +
+      `reading seen.log alone (${fmt(seenKeys)} keys, part of that): ${seenSecs.toFixed(1)} s`,
+  );
+  Object.assign(row, { recoverSecs: Number(recoverSecs.toFixed(1)), seenLogSecs: Number(seenSecs.toFixed(1)) });
   results.frontier = row;
   await queue.close();
   await resumed.close();
