@@ -25,7 +25,7 @@
 // would have written), measures it, and publishes one more page through the queue on top.
 //
 //   npx tsx tests/benchmark_scale.ts [--urls 10000000] [--fanout 500] [--repeats 20]
-//       [--part standalone|redis|frontier] [--layouts keys,buckets] [--redis-urls N] [--fill-urls N]
+//       [--part standalone|redis|frontier|frontier-resume] [--layouts keys,buckets] [--redis-urls N] [--fill-urls N]
 //       [--frontier-urls N]
 //       [--concurrency 64] [--no-resume]
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -36,7 +36,7 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { defaultConfig } from "../src/config/index.ts";
 import { Buffer } from "node:buffer";
-import { fingerprint, fingerprintFields, request, type Request } from "../src/model/index.ts";
+import { fingerprint, fingerprintFields, request, type Request, uuidv7 } from "../src/model/index.ts";
 import { QueueKeys, RedisQueue } from "../src/queue/redis/index.ts";
 import { SEEN_FIELD_BYTES } from "../src/queue/redis/keys.ts";
 import { enqueueRequests } from "../src/queue/enqueue-requests.ts";
@@ -506,9 +506,41 @@ async function frontier(frontierUrls: number): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
 }
 
+/**
+ * `--resume`'s frontier part alone: `n` waiting follow-ups published without dedup keys (no seen
+ * set to rebuild), then the folder recovered and the queue rebuilt up to its first message.
+ */
+async function frontierResume(n: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "mocra-bench-frontier-"));
+  const options = { segmentBytes: 16 << 20, fsync: false };
+  const queue = new MemoryQueue({ journal: FrontierJournal.create(dir, options) });
+  console.log(`\n--- frontier resume: ${fmt(n)} waiting follow-ups (pages of ${fanout}, no dedup keys: the seen set is not part of this), recovered`);
+  const template = request({ url: "http://site.test/p/0", module: "scale_site" });
+  for (let page = 0; page * fanout < n; page++) {
+    const items = [];
+    for (let c = page * fanout + 1; c <= Math.min(n, page * fanout + fanout); c++) items.push({ message: { ...template, id: uuidv7(), url: `http://site.test/p/${c}` } });
+    await queue.publish("request", items);
+  }
+  await queue.close();
+  const disk = duBytes(dir);
+  const rss0 = process.memoryUsage().rss;
+  const r0 = performance.now();
+  const { journal, recovered } = FrontierJournal.recover(dir, options);
+  const resumed = new MemoryQueue({ journal, recovered });
+  const [first] = await resumed.read("request", 1, 0);
+  const secs = (performance.now() - r0) / 1000;
+  const row = { waiting: n, diskBytesPerEntry: Math.round(disk / n), recoverSecs: Number(secs.toFixed(2)), rssDeltaMb: Math.round((process.memoryUsage().rss - rss0) / 1e6) };
+  console.log(`  ${fmt(n)} waiting, ${row.diskBytesPerEntry} B each on disk: recovered and first message read (${first?.message.url}) in ${row.recoverSecs} s; RSS +${row.rssDeltaMb} MB meanwhile`);
+  results.frontierResume = row;
+  await resumed.close();
+  journal.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
 console.log(`benchmark_scale: ${fmt(urls)} URLs, fanout ${fanout} (+${repeats + 1} repeated links a page); load average ${results.loadavg} on ${(await import("node:os")).cpus().length} cpus`);
 if (part === undefined || part === "standalone") await standalone();
 if (part === undefined || part === "redis") await redis();
 if (part === undefined || part === "frontier") await frontier(numArg("frontier-urls", urls));
+if (part === undefined || part === "frontier-resume") await frontierResume(numArg("frontier-urls", urls));
 console.log(`\nresults: ${writeResults("scale", results)}`);
 process.exit(0);
