@@ -199,10 +199,14 @@ describe("sameExceptIdAndUrl", () => {
     // each field the JSON codec writes (REQUEST_FIELDS_COMPARED, from the schema) changed alone
     for (const key of REQUEST_FIELDS_COMPARED) {
       const v = (a as unknown as Record<string, unknown>)[key];
-      const changed = typeof v === "string" ? v + "x" : typeof v === "number" ? v + 1 : typeof v === "boolean" ? !v : Array.isArray(v) ? [...v, "x"] : v === null || v === undefined ? "set" : { ...(v as object), extra: 1 };
+      const changed =
+        key === "meta" ? { ...a.meta, moduleConfig: 1 } : key === "context" ? { ...a.context, stepIdx: 9 } :
+        typeof v === "string" ? v + "x" : typeof v === "number" ? v + 1 : typeof v === "boolean" ? !v : Array.isArray(v) ? [...v, "x"] : v === null || v === undefined ? "set" : { ...(v as object), extra: 1 };
       expect(sameExceptIdAndUrl(a, { ...a, [key]: changed } as Request), key).toBe(false);
     }
     expect(sameExceptIdAndUrl({ ...a, body: new Uint8Array([1, 2]) }, { ...a, body: new Uint8Array([1, 3]) })).toBe(false);
     expect(sameExceptIdAndUrl({ ...a, meta: metaData({ task: { a: [1] } }) }, { ...a, meta: metaData({ task: { a: [1] } }) })).toBe(true);
+    expect(sameExceptIdAndUrl({ ...a, meta: metaData({ task: { a: [1] } }) }, { ...a, meta: metaData({ task: { a: [2] } }) })).toBe(false);
+    for (const c of ["moduleId", "epoch", "stayCurrentStep"] as const) expect(sameExceptIdAndUrl(a, { ...a, context: { ...a.context, [c]: c === "stayCurrentStep" ? true : "7" } } as Request), c).toBe(false);
   });
 });

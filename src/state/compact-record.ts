@@ -22,7 +22,6 @@ const WHOLE = 4;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** A growable byte buffer with LEB128 varints (numbers up to 2^53). */
 class Writer {
@@ -166,7 +165,7 @@ export function encodeBatch(header: BatchHeader, messages: readonly TopicMessage
     const message = messages[i];
     const key = keys[i];
     let flags = key === undefined ? KEY_NONE : hasUrl(header.topic) && key === fingerprint(message as Request) ? KEY_FINGERPRINT : KEY_STORED;
-    const asTemplate = compact && CANONICAL_UUID.test((message as Request).id) && sameExceptIdAndUrl(message as Request, template as Request);
+    const asTemplate = compact && canonicalUuid((message as Request).id) && sameExceptIdAndUrl(message as Request, template as Request);
     if (!asTemplate) flags |= WHOLE;
     w.byte(flags);
     if ((flags & 3) === KEY_STORED) w.bytes(encoder.encode(key));
@@ -309,10 +308,26 @@ export function sameExceptIdAndUrl(a: Request, b: Request): boolean {
     a.limitId === b.limitId && a.taskFinished === b.taskFinished && a.timeSleepSecs === b.timeSleepSecs && a.runId === b.runId &&
     a.prefixRequest === b.prefixRequest && a.hashStr === b.hashStr && a.enableCache === b.enableCache && a.enableLocker === b.enableLocker &&
     a.downloader === b.downloader && a.priority === b.priority &&
-    same(a.headers, b.headers) && same(a.cookies, b.cookies) && same(a.meta, b.meta) && same(a.params, b.params) && same(a.json, b.json) &&
+    same(a.headers, b.headers) && same(a.cookies, b.cookies) && same(a.params, b.params) && same(a.json, b.json) &&
     same(a.body, b.body) && same(a.form, b.form) && same(a.cacheHeaders, b.cacheHeaders) && same(a.proxy, b.proxy) &&
-    same(a.downloadMiddleware, b.downloadMiddleware) && same(a.dataMiddleware, b.dataMiddleware) && same(a.context, b.context)
+    same(a.downloadMiddleware, b.downloadMiddleware) && same(a.dataMiddleware, b.dataMiddleware) &&
+    // structs (the codec writes their fields only), compared by name
+    (a.meta === b.meta || (same(a.meta.task, b.meta.task) && same(a.meta.loginInfo, b.meta.loginInfo) && same(a.meta.moduleConfig, b.meta.moduleConfig) && same(a.meta.traitMeta, b.meta.traitMeta))) &&
+    (a.context === b.context ||
+      (a.context.moduleId === b.context.moduleId && a.context.stepIdx === b.context.stepIdx && a.context.epoch === b.context.epoch && a.context.stayCurrentStep === b.context.stayCurrentStep))
   );
+}
+
+/** Is `id` a UUID in its canonical text (lower-case hex, hyphenated)? Then it is stored as 16 bytes. */
+function canonicalUuid(id: unknown): boolean {
+  if (typeof id !== "string" || id.length !== 36) return false;
+  for (let i = 0; i < 36; i++) {
+    const c = id.charCodeAt(i);
+    if (i === 8 || i === 13 || i === 18 || i === 23) {
+      if (c !== 45) return false;
+    } else if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return true;
 }
 
 function same(a: unknown, b: unknown): boolean {
