@@ -11,6 +11,7 @@
 //   BENCH_PROD_MAX_SECS (20: time box per run; pages/s is then a rate over what was done)
 //   BENCH_PRIVATE_REDIS=1 (throwaway redis-server)  BENCH_REDIS_PORT (6379)  BENCH_PIN=0
 //   BENCH_PROD_WARMUP=0 (no untimed warm-up crawl first: cold processes)
+//   BENCH_PROD_DEDUP_LAYOUT (buckets | keys: crawler.dedup_layout; the default when unset)
 //   BENCH_PROD_WORKERS (1,2: the worker counts to run)  BENCH_PROD_PIN_ALL=1 (every run's workers
 //   on the crawler cpu, not only the one-worker run's: tells per-process cost from placement)
 //
@@ -61,6 +62,9 @@ if (!WORKER_COUNTS.every((w) => Number.isInteger(w) && w >= 1)) throw new Error(
 const PIN_ALL = process.env.BENCH_PROD_PIN_ALL === "1";
 /** an untimed crawl of the shop in the workers (and a warm-up in the bare loop) before the timed one */
 const WARMUP = process.env.BENCH_PROD_WARMUP !== "0";
+/** crawler.dedup_layout of the workers (BENCH_PROD_DEDUP_LAYOUT; the default's when unset) */
+const DEDUP_LAYOUT = process.env.BENCH_PROD_DEDUP_LAYOUT;
+if (DEDUP_LAYOUT !== undefined && !["buckets", "keys"].includes(DEDUP_LAYOUT)) throw new Error(`BENCH_PROD_DEDUP_LAYOUT: "buckets" or "keys", got ${DEDUP_LAYOUT}`);
 const pin = pinning();
 const redis = await redisTarget();
 if (!(await redisReachable(redis.port))) {
@@ -125,6 +129,7 @@ async function workerRun(workers: number): Promise<WorkerRun> {
       `task_concurrency = ${C}`,
       `shutdown_timeout_secs = 10`,
       `progress_interval_secs = 3600`,
+      ...(DEDUP_LAYOUT !== undefined ? [`dedup_layout = "${DEDUP_LAYOUT}"`] : []),
       // like the bare loop it is compared with: C requests in flight to the one shop host (the
       // default domain_concurrency = 8 would cap the fleet at 8 and add a lease per request)
       `[download_config]`,

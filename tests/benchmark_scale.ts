@@ -38,7 +38,9 @@ import { defaultConfig } from "../src/config/index.ts";
 import { Buffer } from "node:buffer";
 import { fingerprint, fingerprintFields, request, type Request, uuidv7 } from "../src/model/index.ts";
 import { QueueKeys, RedisQueue } from "../src/queue/redis/index.ts";
-import { SEEN_FIELD_BYTES } from "../src/queue/redis/keys.ts";
+import { SEEN_BUCKETS, seenSlot } from "../src/queue/redis/keys.ts";
+
+const EMPTY = Buffer.alloc(0);
 import { enqueueRequests } from "../src/queue/enqueue-requests.ts";
 import { MemoryQueue } from "../src/queue/memory-queue.ts";
 import { SeenSet } from "../src/queue/seen-set.ts";
@@ -329,13 +331,15 @@ async function redisLayout(port: number, layout: string, urls: number): Promise<
  * repeats), for the commands a page costs with that many URLs seen.
  */
 async function redisFill(port: number, layout: string, fillUrls: number): Promise<void> {
-  const name = `bench_scale_fill_${layout}_${process.pid}`;
+  // the default name (its length is part of every bucket's key; the server is this benchmark's own)
+  const name = defaultConfig().name;
   const raw = new Redis({ host: "127.0.0.1", port });
   const keys = new QueueKeys(name, 1);
   await raw.call("MEMORY", "PURGE");
   const memBefore = Number(/used_memory:(\d+)/.exec(await raw.info("memory"))![1]);
   const t0 = performance.now();
-  const ttl = 86_400;
+  // what the writer writes with the default dedup_ttl_secs (seen-keys.ts SeenBuckets: + 1/4 on a bucket)
+  const ttl = layout === "buckets" ? 86_400 + 21_600 : 86_400;
   const urlOf = (id: number) => request({ url: `http://site.test/p/${id}`, module: "scale_site" });
   // the URLs the page below repeats: their real fingerprints are among those filled
   const repeated = Array.from({ length: repeats + 1 }, (_, i) => 1 + i * 997);
@@ -344,18 +348,24 @@ async function redisFill(port: number, layout: string, fillUrls: number): Promis
     // minutes on a loaded machine; the buckets get the fields publish.lua would write
     const random = randomBytes(fillUrls * 16);
     for (let i = 0; i < repeated.length; i++) Buffer.from(fingerprintFields(urlOf(repeated[i])), "hex").copy(random, i * 16);
-    const counts = new Uint32Array(1 << 16);
-    for (let i = 0; i < fillUrls; i++) counts[random.readUInt16BE(i * 16)]++;
-    const buckets = Array.from(counts, (n) => Buffer.allocUnsafe(n * SEEN_FIELD_BYTES));
-    const filled = new Uint32Array(1 << 16);
-    for (let i = 0; i < fillUrls; i++) {
-      const b = random.readUInt16BE(i * 16);
-      random.copy(buckets[b], filled[b]++ * SEEN_FIELD_BYTES, i * 16 + 2, i * 16 + 16);
-    }
+    // the fingerprints grouped by bucket (a counting sort of their indexes: no object per URL)
+    const bucketOf = (i: number) => seenSlot(random.toString("hex", i * 16, i * 16 + 16)).bucket;
+    const start = new Uint32Array(SEEN_BUCKETS + 1);
+    for (let i = 0; i < fillUrls; i++) start[bucketOf(i) + 1]++;
+    for (let b = 0; b < SEEN_BUCKETS; b++) start[b + 1] += start[b];
+    const order = new Uint32Array(fillUrls);
+    const next = start.slice(0, SEEN_BUCKETS);
+    for (let i = 0; i < fillUrls; i++) order[next[bucketOf(i)]++] = i;
     let pipe = raw.pipeline();
-    for (let b = 0; b < buckets.length; b++) {
-      if (buckets[b].length === 0) continue;
-      pipe.set(keys.seenBucket(b.toString(16).padStart(4, "0")), buckets[b], "EX", ttl);
+    for (let b = 0; b < SEEN_BUCKETS; b++) {
+      if (start[b + 1] === start[b]) continue;
+      const args: Buffer[] = [];
+      for (let j = start[b]; j < start[b + 1]; j++) {
+        const i = order[j];
+        args.push(seenSlot(random.toString("hex", i * 16, i * 16 + 16)).field, EMPTY);
+      }
+      pipe.hset(keys.seenBucket(b), ...args);
+      pipe.expire(keys.seenBucket(b), ttl);
       if (pipe.length >= 1000) {
         await pipe.exec();
         pipe = raw.pipeline();
@@ -384,16 +394,41 @@ async function redisFill(port: number, layout: string, fillUrls: number): Promis
   config.crawler.dedupLayout = layout as "buckets" | "keys";
   const queue = await RedisQueue.connect(config, { onError: () => {} });
   const page = [...Array.from({ length: fanout }, (_, i) => fillUrls + 1 + i), ...repeated];
-  const items = page.map((id) => ({ message: urlOf(id), dedupKey: fingerprintFields(urlOf(id)) }));
-  const cmdBefore = await commandStats(raw);
-  const cpuBefore = await redisCpuMs(raw);
-  const r = await queue.publish("request", items);
-  const redisCpu = (await redisCpuMs(raw)) - cpuBefore;
-  const cmd = commandDelta(cmdBefore, await commandStats(raw));
+  const onePage = async (ids: number[]) => {
+    const items = ids.map((id) => ({ message: urlOf(id), dedupKey: fingerprintFields(urlOf(id)) }));
+    const cmdBefore = await commandStats(raw);
+    const cpuBefore = await redisCpuMs(raw);
+    const r = await queue.publish("request", items);
+    const redisCpu = (await redisCpuMs(raw)) - cpuBefore;
+    return { r, redisCpu, cmd: commandDelta(cmdBefore, await commandStats(raw)) };
+  };
+  // the first page of a worker that has published nothing yet ("buckets": it knows no bucket's TTL)
+  const first = await onePage(page);
+  // then a page of new links that fall in buckets this worker has written lately: what every page
+  // costs once a worker has added to most of the 2^18 buckets (~10^6 links after it started)
+  const firstBuckets = new Set(page.map((id) => seenSlot(fingerprintFields(urlOf(id))).bucket));
+  const warmPage: number[] = [];
+  for (let id = fillUrls + fanout + 1; warmPage.length < fanout; id++) {
+    if (layout !== "buckets" || firstBuckets.has(seenSlot(fingerprintFields(urlOf(id))).bucket)) warmPage.push(id);
+  }
+  const warm = await onePage(warmPage);
   await queue.close();
-  const row = { layout, filledUrls: fillUrls, fillSeconds: Math.round((performance.now() - t0) / 1000), usedMemoryDeltaMb: Math.round((memAfter - memBefore) / 1e6), bytesPerUrl: Number(perUrl.toFixed(1)), pageAccepted: r.accepted, pageDuplicates: r.duplicates, commandsForThePage: cmd.byCommand, redisCpuMsForThePage: redisCpu };
+  const show = (x: typeof first) => `${x.r.accepted} new, ${x.r.duplicates} duplicates, commands ${Object.entries(x.cmd.byCommand).map(([k, v]) => `${k} ${v}`).join(", ")}; Redis CPU ${x.redisCpu.toFixed(0)} ms`;
+  const row = {
+    layout,
+    filledUrls: fillUrls,
+    fillSeconds: Math.round((performance.now() - t0) / 1000),
+    usedMemoryDeltaMb: Math.round((memAfter - memBefore) / 1e6),
+    bytesPerUrl: Number(perUrl.toFixed(1)),
+    pageAccepted: first.r.accepted,
+    pageDuplicates: first.r.duplicates,
+    commandsForThePage: first.cmd.byCommand,
+    redisCpuMsForThePage: first.redisCpu,
+    commandsForAWarmPage: warm.cmd.byCommand,
+    redisCpuMsForAWarmPage: warm.redisCpu,
+  };
   console.log(
-    `  ${layout} (filled directly): ${fmt(fillUrls)} URLs seen: used_memory +${row.usedMemoryDeltaMb} MB = ${row.bytesPerUrl} B per URL; then a page of ${page.length} links through RedisQueue: ${r.accepted} new, ${r.duplicates} duplicates, commands ${Object.entries(cmd.byCommand).map(([k, v]) => `${k} ${v}`).join(", ")}; Redis CPU ${redisCpu.toFixed(0)} ms`,
+    `  ${layout} (filled directly): ${fmt(fillUrls)} URLs seen: used_memory +${row.usedMemoryDeltaMb} MB = ${row.bytesPerUrl} B per URL; then through RedisQueue a worker's first page of ${page.length} links: ${show(first)}; and a page of ${warmPage.length} new links in buckets it wrote lately: ${show(warm)}`,
   );
   (results.redisFill as unknown[]).push(row);
   let cursor = "0";

@@ -208,40 +208,129 @@ describe("RedisQueue", () => {
     const keys = new QueueKeys(config.name, 1);
     const marker = layout === "keys" ? keys.dedup("fp1") : keys.seenBucket(seenSlot("fp1").bucket);
     const ttl = await raw.ttl(marker);
-    expect(ttl).toBeGreaterThan(0);
-    expect(ttl).toBeLessThanOrEqual(config.crawler.dedupTtlSecs);
+    const t = config.crawler.dedupTtlSecs;
+    // "buckets": the TTL written is dedup_ttl_secs + 1/4 (seen-keys.ts SeenBuckets)
+    expect(ttl).toBeGreaterThan(layout === "keys" ? 0 : t);
+    expect(ttl).toBeLessThanOrEqual(layout === "keys" ? t : t + Math.ceil(t / 4));
     // the other layout's key was not written
     expect(await raw.exists(layout === "keys" ? keys.seenBucket(seenSlot("fp1").bucket) : keys.dedup("fp1"))).toBe(0);
     expect(await readAll(a, 10, 3)).toHaveLength(3);
   });
 
-  it("dedup buckets: fingerprints sharing a bucket are told apart exactly, a match across two fields is no match, in one batch and across batches", async () => {
+  it("dedup buckets: exact across many buckets and prefix collisions, against a model (no duplicate enqueued, no new URL dropped)", async () => {
     const config = redisTestConfig();
-    const q = await open(config);
-    const fp = (rest: string) => `abcd${rest}`; // one bucket: abcd
-    const a = fp("01".repeat(14));
-    const b = fp("02".repeat(14));
-    const straddling = fp("01".repeat(7) + "02".repeat(7)); // the bytes of a's tail and b's head
-    const nearA = fp("01".repeat(13) + "00"); // differs from a in the last byte only
-    expect(await q.publish("request", [{ message: req(1), dedupKey: a }, { message: req(2), dedupKey: b }])).toEqual({ accepted: 2, duplicates: 0 });
-    expect(await q.publish("request", [{ message: req(3), dedupKey: straddling }, { message: req(4), dedupKey: nearA }])).toEqual({ accepted: 2, duplicates: 0 });
-    // a fresh queue (no local knowledge): the script finds each in the bucket
+    const a = await open(config);
+    const b = await open({ ...config });
+    let seed = 0x2f6b1c3d;
+    const random = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => Math.floor(random() * 256)));
+    const hex = (buf: Buffer): string => buf.toString("hex");
+    const pool = new Set<string>();
+    // random fingerprints: many buckets
+    for (let i = 0; i < 600; i++) pool.add(hex(bytes(16)));
+    // 400 in 4 buckets (the same first 18 bits, the rest random): prefix collisions
+    for (let i = 0; i < 400; i++) {
+      const fp = bytes(16);
+      fp.writeUInt16BE(0xabcd, 0);
+      fp[2] = (fp[2] & 0x3f) | ((i % 4) << 6);
+      pool.add(hex(fp));
+    }
+    // pairs with the same field (last bytes) in different buckets, and pairs that differ only
+    // in bit 16 or 17 (bits of the bucket that are also in the field) or in the last bit
+    for (let i = 0; i < 150; i++) {
+      const fp = bytes(16);
+      pool.add(hex(fp));
+      const otherBucket = Buffer.from(fp);
+      otherBucket[0] ^= 0x80;
+      pool.add(hex(otherBucket));
+      const bit16 = Buffer.from(fp);
+      bit16[2] ^= 0x80 >> (i % 2);
+      pool.add(hex(bit16));
+      const lastBit = Buffer.from(fp);
+      lastBit[15] ^= 1;
+      pool.add(hex(lastBit));
+    }
+    const all = [...pool];
+    const model = new Set<string>();
+    const url = (k: string) => `https://example.com/fp/${k}`;
+    for (let round = 0; round < 40; round++) {
+      // the two queues in turn; every 10th round a fresh one (no local knowledge of keys or buckets)
+      const q = round % 10 === 9 ? await open({ ...config }) : round % 2 === 0 ? a : b;
+      const batch = Array.from({ length: 20 + Math.floor(random() * 200) }, () => all[Math.floor(random() * all.length)]);
+      let want = 0;
+      for (const k of batch) if (!model.has(k)) model.add(k), want++;
+      const r = await q.publish(
+        "request",
+        batch.map((k) => ({ message: request({ url: url(k) }), dedupKey: k })),
+      );
+      expect(r, `round ${round}`).toEqual({ accepted: want, duplicates: batch.length - want });
+    }
+    expect(model.size).toBeGreaterThan(1500);
+    // every URL appended exactly once
+    const got = await readAll(a, 500, model.size + 1, 200, 40);
+    expect(got.length).toBe(model.size);
+    expect(new Set(got.map((d) => d.message.url))).toEqual(new Set([...model].map(url)));
+    // and the whole pool is a duplicate for a fresh queue; the buckets hold exactly the model
     const fresh = await open({ ...config });
-    expect(await fresh.publish("request", [a, b, straddling, nearA].map((k, i) => ({ message: req(10 + i), dedupKey: k })))).toEqual({ accepted: 0, duplicates: 4 });
+    expect(await fresh.publish("request", all.map((k) => ({ message: request({ url: url(k) }), dedupKey: k })))).toEqual({ accepted: all.length - model.size, duplicates: model.size });
     const raw = rawClient();
     cleanups.push(async () => raw.disconnect());
-    const bucket = new QueueKeys(config.name, 1).seenBucket("abcd");
-    expect(await raw.strlen(bucket)).toBe(4 * SEEN_FIELD_BYTES);
-    // a batch of 2 000 fingerprints over 16 buckets, a third repeated: each new one once
-    const many = Array.from({ length: 2000 }, (_, i) => `${(i % 16).toString(16)}000${i.toString(16).padStart(28, "0")}`);
-    const batch = many.flatMap((k, i) => (i % 3 === 0 ? [k, k] : [k])).map((k, i) => ({ message: req(100 + i), dedupKey: k }));
-    const r = await fresh.publish("request", batch);
-    expect(r).toEqual({ accepted: 2000, duplicates: batch.length - 2000 });
-    expect(await q.publish("request", many.map((k, i) => ({ message: req(5000 + i), dedupKey: k })))).toEqual({ accepted: 0, duplicates: 2000 });
-    expect(await raw.strlen(new QueueKeys(config.name, 1).seenBucket("0000"))).toBe(125 * SEEN_FIELD_BYTES);
+    const keys = new QueueKeys(config.name, 1);
+    const perBucket = new Map<number, number>();
+    for (const k of all) perBucket.set(seenSlot(k).bucket, (perBucket.get(seenSlot(k).bucket) ?? 0) + 1);
+    // a bucket with one fingerprint may still be the string it was created as (SET NX EX)
+    let fields = 0;
+    let strings = 0;
+    for (const [bucket, n] of perBucket) {
+      const key = keys.seenBucket(bucket);
+      if ((await raw.type(key)) === "string") {
+        strings++;
+        expect(n).toBe(1);
+        expect((await raw.getBuffer(key))!.length).toBe(SEEN_FIELD_BYTES);
+        fields++;
+      } else fields += await raw.hlen(key);
+    }
+    expect(fields).toBe(all.length);
+    expect(strings).toBeGreaterThan(100);
+    const crowded = keys.seenBucket(seenSlot(`abcd${"0".repeat(28)}`).bucket);
+    expect(await raw.hlen(crowded)).toBeGreaterThan(50);
+    expect(await raw.call("OBJECT", "ENCODING", crowded)).toBe("listpack");
+    expect((await raw.hkeysBuffer(crowded))[0]).toHaveLength(SEEN_FIELD_BYTES);
     // a key that is not an md5 fingerprint is stored by its md5
-    expect(await q.publish("request", [{ message: req(1), dedupKey: "custom:key" }, { message: req(1), dedupKey: "custom:key2" }])).toEqual({ accepted: 2, duplicates: 0 });
+    expect(await a.publish("request", [{ message: req(1), dedupKey: "custom:key" }, { message: req(1), dedupKey: "custom:key2" }])).toEqual({ accepted: 2, duplicates: 0 });
     expect(await fresh.publish("request", [{ message: req(1), dedupKey: "custom:key" }])).toEqual({ accepted: 0, duplicates: 1 });
+  });
+
+  it("dedup buckets: a bucket's TTL is written when a worker adds to a bucket it does not know, not on every addition; old string buckets are left alone", async () => {
+    const config = redisTestConfig();
+    const t = config.crawler.dedupTtlSecs;
+    const a = await open(config);
+    const raw = rawClient();
+    cleanups.push(async () => raw.disconnect());
+    const keys = new QueueKeys(config.name, 1);
+    // the previous "buckets" format (strings at <name>:cache:seen:<4 hex>) is not read: no WRONGTYPE
+    await raw.set(`${config.name}:cache:seen:abcd`, Buffer.alloc(28), "EX", 60);
+    const fp = (i: number) => `abcd0${i.toString(16).padStart(27, "0")}`; // one bucket
+    const bucket = keys.seenBucket(seenSlot(fp(1)).bucket);
+    expect(seenSlot(fp(2)).bucket).toBe(seenSlot(fp(1)).bucket);
+    // created for its first fingerprint as a string (SET NX EX), a hash from its second on
+    expect(await a.publish("request", [{ message: req(1), dedupKey: fp(1) }])).toEqual({ accepted: 1, duplicates: 0 });
+    expect(await raw.type(bucket)).toBe("string");
+    expect(await a.publish("request", [{ message: req(1), dedupKey: fp(1) }, { message: req(4), dedupKey: fp(4) }])).toEqual({ accepted: 1, duplicates: 1 });
+    expect(await raw.type(bucket)).toBe("hash");
+    expect(await raw.ttl(bucket)).toBeGreaterThan(t);
+    // a longer TTL set by hand: `a` knows the bucket lives long, so its next addition writes none
+    await raw.expire(bucket, 3 * t);
+    expect(await a.publish("request", [{ message: req(2), dedupKey: fp(2) }])).toEqual({ accepted: 1, duplicates: 0 });
+    expect(await raw.ttl(bucket)).toBeGreaterThan(2 * t);
+    // a queue that knows nothing of the bucket writes its TTL when it adds to it
+    const b = await open({ ...config });
+    expect(await b.publish("request", [{ message: req(3), dedupKey: fp(3) }, { message: req(1), dedupKey: fp(1) }])).toEqual({ accepted: 1, duplicates: 1 });
+    const ttl = await raw.ttl(bucket);
+    expect(ttl).toBeGreaterThan(t);
+    expect(ttl).toBeLessThanOrEqual(t + Math.ceil(t / 4));
+    expect(await raw.hlen(bucket)).toBe(4);
+    expect(await raw.strlen(`${config.name}:cache:seen:abcd`)).toBe(28);
   });
 
   it("dedup: a key this queue knows to be set is a duplicate without a script call, and seenBefore says so", async () => {
@@ -274,8 +363,11 @@ describe("RedisQueue", () => {
     expect(await readAll(a, 10, 3)).toHaveLength(3);
   });
 
-  it("dedup: a key is remembered locally only until shortly before it expires in Redis", async () => {
-    const config = redisTestConfig((c) => (c.crawler.dedupTtlSecs = 2));
+  it("dedup (keys): a key is remembered locally only until shortly before it expires in Redis", async () => {
+    const config = redisTestConfig((c) => {
+      c.crawler.dedupTtlSecs = 2;
+      c.crawler.dedupLayout = "keys";
+    });
     const a = await open(config);
     const b = await open({ ...config });
     expect(await a.publish("request", [{ message: req(1), dedupKey: "fp1" }])).toEqual({ accepted: 1, duplicates: 0 });
@@ -287,6 +379,25 @@ describe("RedisQueue", () => {
     expect(b.seenBefore("fp1")).toBe(false);
     await sleep(900);
     expect(await a.publish("request", [{ message: req(1), dedupKey: "fp1" }])).toEqual({ accepted: 1, duplicates: 0 });
+  });
+
+  it("dedup (buckets): every fingerprint is remembered at least dedup_ttl_secs after it was added, and no longer locally than its bucket lives", async () => {
+    const config = redisTestConfig((c) => (c.crawler.dedupTtlSecs = 2)); // buckets live 3 s from their last refresh
+    const a = await open(config);
+    const fp = (i: number) => `abcd0${i.toString(16).padStart(27, "0")}`; // one bucket
+    expect(await a.publish("request", [{ message: req(1), dedupKey: fp(1) }])).toEqual({ accepted: 1, duplicates: 0 });
+    expect(a.seenBefore(fp(1))).toBe(true);
+    await sleep(1_300); // remembered locally for at most dedup_ttl_secs - 1 s
+    expect(a.seenBefore(fp(1))).toBe(false);
+    // added 1.3 s after the first: the bucket's TTL is written again (the worker knows it has < 3 s)
+    expect(await a.publish("request", [{ message: req(2), dedupKey: fp(2) }])).toEqual({ accepted: 1, duplicates: 0 });
+    await sleep(1_900); // 3.2 s after fp(1), 1.9 s after fp(2): both still there
+    const b = await open({ ...config });
+    expect(await b.publish("request", [{ message: req(1), dedupKey: fp(1) }, { message: req(2), dedupKey: fp(2) }])).toEqual({ accepted: 0, duplicates: 2 });
+    await sleep(200);
+    expect(b.seenBefore(fp(2))).toBe(false); // ~1.1 s was left in Redis: remembered for at most that less 1 s
+    await sleep(1_200); // the bucket is gone 3 s after its last refresh
+    expect(await a.publish("request", [{ message: req(2), dedupKey: fp(2) }])).toEqual({ accepted: 1, duplicates: 0 });
   });
 
   it("publish re-creates a deleted stream with its group: nothing appended is skipped", async () => {

@@ -442,7 +442,7 @@ const crawlerFields: FieldTable<CrawlerConfig> = {
     default: "buckets",
     values: ["buckets", "keys"],
     description:
-      'How Redis remembers seen request fingerprints: "buckets" packs them 14 bytes each into <name>:cache:seen:<4 hex> strings (~16 B per URL; mocra-ts only), "keys" is mocra\'s <name>:cache:dedup:<fingerprint> key per URL (~100 B per URL; use it when Rust mocra workers share the queue).',
+      'How Redis remembers seen request fingerprints: "buckets" packs them into 262 144 small hashes <name>:cache:seenh18:<5 hex> (exact, ~23 B per URL at 10^7; mocra-ts only), "keys" is mocra\'s <name>:cache:dedup:<fingerprint> key per URL (~100 B per URL; use it when Rust mocra workers share the queue).',
   },
   modulePaths: {
     key: "module_paths",

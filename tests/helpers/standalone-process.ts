@@ -76,9 +76,13 @@ export async function readItems(dirs: StandaloneDirs): Promise<{ url: string }[]
     .map((line) => JSON.parse(line) as { url: string });
 }
 
-/** The process running the CLI itself under a wrapper chain (npx → tsx → node with tsx's loader). */
+/**
+ * The process running the CLI itself: `rootPid` when it is (node --import tsx src/cli.ts), else
+ * the first under a wrapper chain (npx → tsx → node with tsx's loader). Under the supervisor that
+ * is the supervising parent, not its crawl child.
+ */
 export function cliPid(rootPid: number): number | undefined {
-  for (const pid of descendants(rootPid)) {
+  for (const pid of [rootPid, ...descendants(rootPid)]) {
     const cmd = (() => {
       try {
         return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");

@@ -13,13 +13,18 @@
 //       each with a 32-hex fingerprint (1 000 000 requests a day at the default 86 400 s ≈ 100 MB).
 //       Each queue also remembers, for a while, keys it knows to be set (seen-keys.ts), and
 //       counts those as duplicates without asking Redis.
-//   <name>:cache:seen:<4 hex>               the seen set in the "buckets" dedup layout (ours, the
-//       default): a string per first 4 hex digits of a fingerprint (65 536 buckets), holding the
-//       other 28 digits of each fingerprint as 14 bytes, one after the other; SET EX
-//       dedup_ttl_secs each time a fingerprint is added (publish.lua). Bound: 14 bytes per
-//       distinct fingerprint published within dedup_ttl_secs of its bucket's last addition, plus
-//       ~100 bytes per bucket (~16 B per URL at 10 000 000 URLs). A key that is not a 32-hex
-//       fingerprint is stored by its md5.
+//   <name>:cache:seenh18:<5 hex>             the seen set in the "buckets" dedup layout (ours, the
+//       default): a hash per first 18 bits of a fingerprint (262 144 buckets, named by those bits
+//       in hex), each field the fingerprint's last 14 bytes (value ""), so the prefix and the field
+//       hold the whole md5: HSETNX is the check and the insert (publish.lua; a bucket created
+//       while the seen set is young is a string of its first field until its second). A listpack
+//       while a bucket has <= hash-max-listpack-entries fields (128 in the stock redis.conf): up
+//       to ~2·10^7 fingerprints a TTL. Expiry per bucket: EXPIRE dedup_ttl_secs + 1/4 when a
+//       worker adds to a bucket it has not refreshed within the last ~1/8 of that (seen-keys.ts,
+//       SeenBuckets). Bound: ~18 B per distinct fingerprint published within that of its bucket's
+//       last refresh, plus ~200 B per bucket (23 B per URL at 10^7 URLs, docs/scale.md). A key
+//       that is not a 32-hex fingerprint is stored by its md5. (Before, "buckets" were strings
+//       at <name>:cache:seen:<4 hex>: never read now, they expire by their TTL.)
 //   <name>:delayed:<topic>                   sorted set of retries waiting for their due time
 //       (ours; score = due ms). Bound: one member per message waiting to be retried.
 //   <name>:run:<run_id>                      hash: a run's counts (ours; runs.ts lists the
@@ -36,16 +41,22 @@ import { Buffer } from "node:buffer";
 import { md5Hex, messageId, PRIORITIES, type Priority, type Topic, type TopicMessages } from "../../model/index.ts";
 import { crc32 } from "../../codec/crc32.ts";
 
-/** "buckets" dedup layout: hex digits of a fingerprint that name its bucket, and bytes of the rest. */
-export const SEEN_BUCKET_DIGITS = 4;
-export const SEEN_FIELD_BYTES = (32 - SEEN_BUCKET_DIGITS) / 2;
+/**
+ * "buckets" dedup layout: bits of a fingerprint that name its bucket (2^18 buckets: ~38
+ * fingerprints each at 10^7, so every bucket stays a listpack), and the bytes of the rest that
+ * are its field (the bytes from the one holding bit 18 on: the key name and the field together
+ * hold all 128 bits, so dedup is exact).
+ */
+export const SEEN_BUCKET_BITS = 18;
+export const SEEN_BUCKETS = 2 ** SEEN_BUCKET_BITS;
+export const SEEN_FIELD_BYTES = 16 - Math.floor(SEEN_BUCKET_BITS / 8);
 
 const MD5_HEX = /^[0-9a-f]{32}$/;
 
-/** Where a dedup key is kept in the "buckets" layout: its bucket's suffix and its field. */
-export function seenSlot(dedupKey: string): { bucket: string; field: Buffer } {
-  const hex = MD5_HEX.test(dedupKey) ? dedupKey : md5Hex(dedupKey);
-  return { bucket: hex.slice(0, SEEN_BUCKET_DIGITS), field: Buffer.from(hex.slice(SEEN_BUCKET_DIGITS), "hex") };
+/** Where a dedup key is kept in the "buckets" layout: its bucket (0 .. SEEN_BUCKETS - 1) and its field. */
+export function seenSlot(dedupKey: string): { bucket: number; field: Buffer } {
+  const md5 = Buffer.from(MD5_HEX.test(dedupKey) ? dedupKey : md5Hex(dedupKey), "hex");
+  return { bucket: md5.readUInt32BE(0) >>> (32 - SEEN_BUCKET_BITS), field: md5.subarray(16 - SEEN_FIELD_BYTES) };
 }
 
 export interface StreamRef {
@@ -101,8 +112,8 @@ export class QueueKeys {
   }
 
   /** a bucket of the "buckets" dedup layout (`bucket`: from seenSlot) */
-  seenBucket(bucket: string): string {
-    return `${this.name}:cache:seen:${bucket}`;
+  seenBucket(bucket: number): string {
+    return `${this.name}:cache:seenh${SEEN_BUCKET_BITS}:${bucket.toString(16).padStart(Math.ceil(SEEN_BUCKET_BITS / 4), "0")}`;
   }
 
   delayed(topic: Topic): string {

@@ -6,11 +6,16 @@
 --
 -- Two layouts of the seen set (crawler.dedup_layout; keys.ts):
 -- - "keys" (mocra's): one key per fingerprint, SET NX EX ttl.
--- - "buckets": one string per fingerprint prefix, holding the rest of each fingerprint as a
---   fixed-width binary field, one after the other (ARGV[4] bytes each). An item is new if its
---   field is not in its bucket (an aligned plain find); new fields are appended and each bucket
---   changed is written once at the end with SET EX ttl (its expiry restarts: every fingerprint
---   in it lives at least ttl seconds after it was added).
+-- - "buckets": one hash per fingerprint prefix, a field per fingerprint (the rest of it, ARGV[4]
+--   bytes; value ""). HSETNX is the check and the insert in one command (0 = already there). A
+--   bucket's TTL is written (EXPIRE ttl) only when the worker does not know it to live long
+--   enough (ARGV[6], seen-keys.ts SeenBuckets) and something was added to it, or a duplicate was
+--   found in it and it had no TTL; so a page's new links cost HSETNX + XADD each, as SET NX EX +
+--   XADD do in "keys". A bucket the worker expects not to exist yet (ARGV[6] "2") is created as a
+--   string holding its first field, SET NX EX: creating it and its TTL in one command (a hash
+--   needs HSETNX + EXPIRE, and a crawl much smaller than the bucket count creates a bucket for
+--   almost every new URL); its second field makes it a hash (GET, DEL, HSET, EXPIRE: once
+--   per bucket).
 --
 -- The streams exist with their group (RedisQueue.connect creates them), so an append is one
 -- XADD NOMKSTREAM; only when that finds no stream (deleted, or lost in a restart) is it created
@@ -19,19 +24,25 @@
 --
 -- KEYS[1..n]  the stream keys of this batch
 -- KEYS[n+1..] "keys": the dedup keys (<name>:cache:dedup:<key>) of the items that have one;
---             "buckets": the buckets (<name>:cache:seen:<prefix>) those items fall in, each once;
+--             "buckets": the buckets (keys.ts seenBucket) those items fall in, each once;
 --             then the run hashes (<name>:run:<run_id>) of the items' runs
 -- ARGV[1]     consumer group
--- ARGV[2]     dedup TTL in seconds (> 0; unused when no item has a dedup key)
+-- ARGV[2]     TTL in seconds written on a dedup key or bucket (> 0; unused when no item has a
+--             dedup key)
 -- ARGV[3]     layout: per item "<stream index>,<dedup key index>,<run index>;" (indexes into
 --             KEYS; 0 = no dedup key / no run counted), in item order
 -- ARGV[4]     field width in bytes: 0 = "keys" layout, > 0 = "buckets" layout
 -- ARGV[5]     "buckets": the fields of the items with a dedup key, in item order, concatenated
--- ARGV[6..]   the payloads, in item order
+-- ARGV[6]     "buckets": one byte per KEYS index, "1" for a bucket whose expiry the worker does
+--             not know (refresh it if added to; PTTL it for a duplicate), "2" the same and likely
+--             absent (try SET NX EX first), "0" otherwise
+-- ARGV[7..]   the payloads, in item order
 --
 -- Returns one integer per item: -1 = appended; >= 0 = duplicate, and the milliseconds its dedup
--- key (or bucket) still lives (PTTL; a key without expiry reports the full TTL), which bounds
--- how long the caller may remember it as seen.
+-- key (or bucket) still lives (PTTL, or the TTL just written; a key without expiry reports the
+-- full TTL), which bounds how long the caller may remember it as seen; -2 = duplicate in a
+-- bucket the worker knows to live long (ARGV[6] "0"): it knows for how long; -3 = appended, and
+-- its bucket created by it (ARGV[6] "2").
 --
 -- Each appended item adds one to its run's `open` count (the run's messages not yet settled),
 -- in this same step: a run cannot look finished while an entry of it exists.
@@ -40,52 +51,63 @@ local group = ARGV[1]
 local ttl = ARGV[2]
 local width = tonumber(ARGV[4])
 local fields = ARGV[5]
+local unknown = ARGV[6]
 local ttlMs = tonumber(ttl) * 1000
 
--- buckets: contents as read (then with this batch's new fields), which ones changed, PTTLs read
-local bucket = {}
-local changed = {}
+-- buckets: those added to in this batch, those whose TTL this batch wrote, those it tried to
+-- create; PTTLs read
+local added = {}
+local refreshed = {}
+local tried = {}
 local left = {}
 local nextField = 1
 
--- true if `field` sits in `data` at a multiple of `width` (a match across two fields is not one)
-local function holds(data, field)
-  local from = 1
-  while true do
-    local at = string.find(data, field, from, true)
-    if not at then return false end
-    if (at - 1) % width == 0 then return true end
-    from = at + 1
-  end
-end
-
--- marks item's fingerprint seen; false if it already was
+-- marks item's fingerprint seen: false if it already was, true if added, 'created' if its
+-- bucket was created for it
 local function mark(dk)
+  local key = KEYS[dk]
   if width == 0 then
-    return redis.call('SET', KEYS[dk], '1', 'NX', 'EX', ttl)
+    return redis.call('SET', key, '1', 'NX', 'EX', ttl)
   end
   local field = string.sub(fields, nextField, nextField + width - 1)
   nextField = nextField + width
-  local data = bucket[dk]
-  if data == nil then
-    data = redis.call('GET', KEYS[dk]) or ''
+  if string.byte(unknown, dk) == 50 and not tried[dk] then
+    tried[dk] = true
+    if redis.call('SET', key, field, 'NX', 'EX', ttl) then
+      refreshed[dk] = true
+      return 'created'
+    end
   end
-  if holds(data, field) then
-    bucket[dk] = data
-    return false
+  local r = redis.pcall('HSETNX', key, field, '')
+  if type(r) == 'number' then
+    if r == 1 then added[dk] = true end
+    return r == 1
   end
-  bucket[dk] = data .. field
-  changed[dk] = true
+  if not string.find(r.err, 'WRONGTYPE', 1, true) then error(r) end
+  -- a bucket holding one fingerprint as a string: a hash of both from now on
+  local one = redis.call('GET', key)
+  if one == field then return false end
+  redis.call('DEL', key)
+  redis.call('HSET', key, one, '', field, '')
+  redis.call('EXPIRE', key, ttl)
+  refreshed[dk] = true
   return true
 end
 
--- how long the duplicate's mark still lives, ms
+-- how long the duplicate's mark still lives, ms (-2: a bucket the worker knows)
 local function remaining(dk)
-  if width > 0 and changed[dk] then return ttlMs end -- rewritten below with the full TTL
+  if width > 0 then
+    if refreshed[dk] then return ttlMs end
+    if string.byte(unknown, dk) == 48 then return -2 end
+  end
   local ms = left[dk]
   if ms == nil then
     ms = redis.call('PTTL', KEYS[dk])
-    if ms < 0 then ms = ttlMs end
+    if ms < 0 then
+      -- no expiry (a bucket re-created after it was deleted by hand): give it one
+      if width > 0 then redis.call('EXPIRE', KEYS[dk], ttl) end
+      ms = ttlMs
+    end
     left[dk] = ms
   end
   return ms
@@ -97,25 +119,30 @@ local opened = {}
 for s, d, r in string.gmatch(ARGV[3], '(%d+),(%d+),(%d+);') do
   item = item + 1
   local dk = tonumber(d)
-  if dk == 0 or mark(dk) then
+  local marked = dk == 0 or mark(dk)
+  if marked then
     local stream = KEYS[tonumber(s)]
-    local payload = ARGV[5 + item]
+    local payload = ARGV[6 + item]
     if not redis.call('XADD', stream, 'NOMKSTREAM', '*', 'payload', payload) then
       redis.call('XGROUP', 'CREATE', stream, group, '$', 'MKSTREAM')
       redis.call('XADD', stream, '*', 'payload', payload)
     end
-    out[item] = -1
+    out[item] = marked == 'created' and -3 or -1
     if r ~= '0' then opened[r] = (opened[r] or 0) + 1 end
   else
     out[item] = dk
   end
 end
--- a duplicate's remaining time once every bucket of the batch is known
-for i = 1, item do
-  if out[i] ~= -1 then out[i] = remaining(out[i]) end
+-- buckets added to whose expiry the worker does not know: their TTL, once each
+for dk in pairs(added) do
+  if string.byte(unknown, dk) ~= 48 and not refreshed[dk] then
+    redis.call('EXPIRE', KEYS[dk], ttl)
+    refreshed[dk] = true
+  end
 end
-for dk in pairs(changed) do
-  redis.call('SET', KEYS[dk], bucket[dk], 'EX', ttl)
+-- a duplicate's remaining time once every bucket of the batch is settled
+for i = 1, item do
+  if out[i] >= 0 then out[i] = remaining(out[i]) end
 end
 for r, n in pairs(opened) do
   redis.call('HINCRBY', KEYS[tonumber(r)], 'open', n)

@@ -7,9 +7,9 @@ import { setImmediate } from "node:timers";
 import type { Topic, TopicMessages } from "../../model/index.ts";
 import { defaultPriority, type Outgoing, type PublishResult } from "../queue.ts";
 import type { QueueCore } from "./core.ts";
-import { SEEN_FIELD_BYTES, seenSlot } from "./keys.ts";
+import { SEEN_BUCKETS, SEEN_FIELD_BYTES, seenSlot } from "./keys.ts";
 import { queueScripts } from "./scripts.ts";
-import { mayBeNew, SeenKeys } from "./seen-keys.ts";
+import { mayBeNew, SeenBuckets, SeenKeys } from "./seen-keys.ts";
 
 const PUBLISH_CHUNK = 1000;
 
@@ -17,6 +17,8 @@ interface Prepared {
   stream: string;
   payload: Buffer;
   dedupKey: string | undefined;
+  /** "buckets" layout: the dedup key's bucket and field (seenSlot) */
+  slot: { bucket: number; field: Buffer } | undefined;
   /** the run hash counting it */
   runKey: string;
 }
@@ -32,6 +34,7 @@ interface PendingPublish {
 
 export class QueueWriter {
   private readonly seen: SeenKeys;
+  private readonly seenBuckets: SeenBuckets;
   private pending: PendingPublish[] = [];
   private sendScheduled = false;
 
@@ -44,12 +47,13 @@ export class QueueWriter {
     private readonly dedupLayout: "buckets" | "keys" = "buckets",
   ) {
     this.seen = new SeenKeys(seenKeysMax);
+    this.seenBuckets = new SeenBuckets(SEEN_BUCKETS, dedupTtlSecs);
   }
 
   /**
    * Appends the batch (one publish.lua call per 1000 items). An item with a dedupKey is appended
-   * only if the key was not seen: in the "buckets" layout its fingerprint is not in its bucket
-   * `<name>:cache:seen:<prefix>`, in the "keys" layout `<name>:cache:dedup:<key>` was not set
+   * only if the key was not seen: in the "buckets" layout its fingerprint was not in its bucket
+   * (HSETNX; keys.ts seenBucket), in the "keys" layout `<name>:cache:dedup:<key>` was not set
    * (SET NX EX dedup_ttl_secs); either in the same script as the append. dedup_ttl_secs = 0
    * turns dedup off, as in mocra. A key this queue knows to be set
    * (SeenKeys), or met earlier in the same batch, is a duplicate without going to Redis: the
@@ -65,9 +69,11 @@ export class QueueWriter {
     this.core.assertOpen();
     if (items.length === 0) return { accepted: 0, duplicates: 0 };
     const prepared: Prepared[] = [];
+    const buckets = this.dedupLayout === "buckets";
     for (const { item, dedupKey } of mayBeNew(items, this.dedupTtlSecs > 0, this.seen)) {
       const priority = item.priority ?? defaultPriority(item.message);
-      prepared.push({ stream: this.core.keys.streamFor(topic, priority, item.message), payload: this.core.encode(topic, item.message), dedupKey, runKey: this.core.runKeyOf(topic, item.message) });
+      const slot = buckets && dedupKey !== undefined ? seenSlot(dedupKey) : undefined;
+      prepared.push({ stream: this.core.keys.streamFor(topic, priority, item.message), payload: this.core.encode(topic, item.message), dedupKey, slot, runKey: this.core.runKeyOf(topic, item.message) });
     }
     if (prepared.length === 0) return { accepted: 0, duplicates: items.length };
     return new Promise((resolve, reject) => {
@@ -93,6 +99,12 @@ export class QueueWriter {
     try {
       const prepared = calls.length === 1 ? calls[0].prepared : calls.flatMap((c) => c.prepared);
       const pipe = this.core.cmd.pipeline();
+      const now = performance.now();
+      const buckets = this.dedupLayout === "buckets";
+      // "buckets": those sent as unknown (the script writes their TTL if it adds to them), and
+      // those of them it was to create (true)
+      const unknownSent = new Map<number, boolean>();
+      let createTries = 0;
       for (let i = 0; i < prepared.length; i += PUBLISH_CHUNK) {
         const chunk = prepared.slice(i, i + PUBLISH_CHUNK);
         const streamIndex = new Map<string, number>();
@@ -101,20 +113,30 @@ export class QueueWriter {
         const runIndex = new Map<string, number>();
         let layout = "";
         const payloads: Buffer[] = [];
-        const buckets = this.dedupLayout === "buckets";
-        const bucketIndex = new Map<string, number>();
+        const bucketIndex = new Map<number, number>();
         const fields: Buffer[] = [];
+        // per KEYS index: "1" = a bucket whose expiry this worker does not know, "2" = likewise
+        // and likely absent (create it with SET NX EX), "0" = anything else
+        const unknown: string[] = [];
         for (const p of chunk) {
           let d = 0;
-          if (p.dedupKey !== undefined && buckets) {
-            const slot = seenSlot(p.dedupKey);
-            d = bucketIndex.get(slot.bucket) ?? 0;
+          if (p.slot !== undefined) {
+            const { bucket, field } = p.slot;
+            d = bucketIndex.get(bucket) ?? 0;
             if (d === 0) {
-              keys.push(this.core.keys.seenBucket(slot.bucket));
+              keys.push(this.core.keys.seenBucket(bucket));
               d = keys.length;
-              bucketIndex.set(slot.bucket, d);
+              bucketIndex.set(bucket, d);
+              if (this.seenBuckets.known(bucket, now)) {
+                unknown[d - 1] = "0";
+              } else {
+                const create = this.seenBuckets.tryCreate(createTries);
+                if (create) createTries++;
+                unknown[d - 1] = create ? "2" : "1";
+                unknownSent.set(bucket, create);
+              }
             }
-            fields.push(slot.field);
+            fields.push(field);
           } else if (p.dedupKey !== undefined) {
             keys.push(this.core.keys.dedup(p.dedupKey));
             d = keys.length;
@@ -128,21 +150,42 @@ export class QueueWriter {
           payloads.push(p.payload);
         }
         const width = buckets ? SEEN_FIELD_BYTES : 0;
-        queueScripts.pipe(pipe, "publish", keys, [this.core.keys.group, this.dedupTtlSecs, layout, width, Buffer.concat(fields), ...payloads]);
+        const ttl = buckets ? this.seenBuckets.writeTtlSecs : this.dedupTtlSecs;
+        const unknownFlags = Array.from({ length: keys.length }, (_, k) => unknown[k] ?? "0").join("");
+        queueScripts.pipe(pipe, "publish", keys, [this.core.keys.group, ttl, layout, width, Buffer.concat(fields), unknownFlags, ...payloads]);
       }
       const sentAt = performance.now();
-      // -1 = appended (its key now lives the full TTL); >= 0 = duplicate, its key's PTTL
+      // -1 = appended (-3: by creating its bucket); >= 0 = duplicate, its key's (bucket's)
+      // remaining ms; -2 = duplicate in a known bucket
       const flags = (await this.core.exec(pipe)).flat() as number[];
+      const ttlMs = this.dedupTtlSecs * 1000;
+      const createdNow = new Set<number>();
       let at = 0;
       for (const call of calls) {
         let accepted = 0;
-        for (const { dedupKey } of call.prepared) {
-          const f = flags[at++];
-          if (f < 0) accepted++;
-          if (dedupKey !== undefined) this.seen.remember(dedupKey, f < 0 ? this.dedupTtlSecs * 1000 : f, sentAt);
+        for (const { dedupKey, slot } of call.prepared) {
+          let f = flags[at++];
+          if (f === -3) {
+            if (slot !== undefined) createdNow.add(slot.bucket);
+            f = -1;
+          }
+          if (f === -1) accepted++;
+          if (dedupKey === undefined) continue;
+          if (slot === undefined) {
+            // "keys": an appended key lives the full TTL, a duplicate its PTTL
+            this.seen.remember(dedupKey, f < 0 ? ttlMs : f, sentAt);
+            continue;
+          }
+          // "buckets": what the script wrote or read teaches this worker its bucket's expiry
+          if (f === -1 && unknownSent.has(slot.bucket)) this.seenBuckets.lives(slot.bucket, this.seenBuckets.writeTtlSecs * 1000, sentAt);
+          else if (f >= 0) this.seenBuckets.lives(slot.bucket, f, sentAt);
+          // an added fingerprint is remembered for at least the dedup TTL from when it was added
+          const lives = f === -1 ? ttlMs : f >= 0 ? f : this.seenBuckets.expiresAt(slot.bucket) - sentAt;
+          this.seen.remember(dedupKey, Math.min(lives, this.seenBuckets.expiresAt(slot.bucket) - sentAt), sentAt);
         }
         call.resolve({ accepted, duplicates: call.total - accepted });
       }
+      for (const [bucket, create] of unknownSent) if (create) this.seenBuckets.triedCreate(createdNow.has(bucket));
     } catch (err) {
       for (const call of calls) call.reject(err);
     }
@@ -164,5 +207,6 @@ export class QueueWriter {
   /** The dedup keys may be gone (Redis restarted without persistence): forget the ones known. */
   forgetSeen(): void {
     this.seen.clear();
+    this.seenBuckets.clear();
   }
 }
