@@ -133,6 +133,19 @@ describe("compact frontier records", () => {
     expect(after.some((d) => d.attempt > 1)).toBe(true); // retried ones count their deliveries
   });
 
+  it("a publish of mixed priorities is one record per priority, each list in publish order", async () => {
+    dir = mkdtempSync(join(tmpdir(), "mocra-compact-"));
+    const q = new MemoryQueue({ journal: FrontierJournal.create(dir, OPTIONS), hotEntries: 0 });
+    const priorities: Priority[] = ["low", "high", "normal"];
+    const sent = Array.from({ length: 300 }, (_, i) => request({ url: `https://example.com/${i}`, priority: priorities[i % 3] }));
+    await q.publish("request", sent.map((message) => ({ message, dedupKey: fingerprint(message) })));
+    // three templates (~1 KB) and 300 entries of a few dozen bytes: not one record per entry
+    expect(statSync(join(dir, "frontier-000001.log")).size).toBeLessThan(3 * 1200 + 300 * 40);
+    const expected = ["high", "normal", "low"].flatMap((p) => sent.filter((m) => m.priority === p).map((m) => m.url));
+    expect((await q.read("request", 300, 0)).map((d) => d.message.url)).toEqual(expected);
+    expect((await reopen().read("request", 300, 0)).map((d) => d.message.url)).toEqual(expected);
+  });
+
   it("takes the dedup keys from the records when seen.log lost its end (a crash between the two writes)", async () => {
     dir = mkdtempSync(join(tmpdir(), "mocra-compact-"));
     const q = new MemoryQueue({ journal: FrontierJournal.create(dir, OPTIONS) });

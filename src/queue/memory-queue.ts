@@ -118,13 +118,19 @@ export class MemoryQueue implements Queue {
           continue;
         }
       }
-      fresh.push({ topic, priority: item.priority ?? defaultPriority(item.message), message: item.message, attempts: 0, seq: ++this.nextSeq, ref: undefined });
+      fresh.push({ topic, priority: item.priority ?? defaultPriority(item.message), message: item.message, attempts: 0, seq: 0, ref: undefined });
       keys.push(item.dedupKey);
     }
+    // numbered by priority (stable: each list keeps the publish order), so a publish of mixed
+    // priorities is one run of numbers per priority: one compact journal record each
+    const order = fresh.some((e) => e.priority !== fresh[0].priority) ? byPriority(fresh.length, (i) => fresh[i].priority) : undefined;
+    const entries = order ? order.map((i) => fresh[i]) : fresh;
+    const entryKeys = order ? order.map((i) => keys[i]) : keys;
+    for (const entry of entries) entry.seq = ++this.nextSeq;
     // one journal call for the whole publish: a page's follow-ups become one compact record
-    if (fresh.length > 0) this.journal?.enqueued(fresh, keys);
-    for (const entry of fresh) this.makeReady(entry);
-    return this.durable({ accepted: fresh.length, duplicates });
+    if (entries.length > 0) this.journal?.enqueued(entries, entryKeys);
+    for (const entry of entries) this.makeReady(entry);
+    return this.durable({ accepted: entries.length, duplicates });
   }
 
   /** A new entry: numbered, journaled, then ready (or delayed until `due`). */
@@ -328,4 +334,11 @@ export class MemoryQueue implements Queue {
     for (const t of TOPICS) for (const wake of this.state(t).waiters.splice(0)) wake();
     return Promise.resolve();
   }
+}
+
+/** Indexes 0..n-1 ordered by priority (high first), in their order within a priority. */
+function byPriority(n: number, priorityOf: (i: number) => Priority): number[] {
+  const out: number[] = [];
+  for (const p of PRIORITIES) for (let i = 0; i < n; i++) if (priorityOf(i) === p) out.push(i);
+  return out;
 }
