@@ -93,6 +93,12 @@ describe("compact frontier records", () => {
       expect(batch.message(i)).toEqual(messages[i]);
       expect(batch.dedupKey(i)).toBe(fingerprint(messages[i]));
     }
+    // follow-ups that carry their own meta: the template plus the differing part of each
+    const own = messages.map((m, i) => ({ ...m, meta: metaData({ task: { private_hosts: ["127.0.0.1"] }, traitMeta: { title: `link ${i}` } }) }));
+    const ownBody = encodeBatch({ topic: "request", priority: "normal", attempts: 0, seq: 1, count: 500, due: undefined, seenEnd: 0 }, own, own.map((m) => fingerprint(m)));
+    expect(ownBody.length / 500).toBeLessThan(80);
+    const ownBatch = new Batch(ownBody);
+    for (const i of [0, 1, 250, 499]) expect(ownBatch.message(i)).toEqual(own[i]);
     // a new object each read (the journal keeps the record read last): a consumer may change what it got
     const given = batch.message(1) as Request;
     given.meta.task = "changed";

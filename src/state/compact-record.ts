@@ -3,7 +3,9 @@
 // One enqueue record holds a batch of entries: the follow-ups of one page, which share every field
 // but their `id` and `url`. The batch's first message is stored whole once (the template, JSON
 // codec); each entry then stores only its id (16 bytes) and its url (the bytes it shares with the
-// previous entry's url elided), or its whole message when it differs from the template elsewhere.
+// previous entry's url elided); one that differs from the template elsewhere too (its own meta,
+// headers...) also stores the part of its JSON that differs from the template's (between their
+// common prefix and suffix); one without a canonical uuid is stored whole.
 // A dedup key equal to the message's fingerprint (the usual case) is not stored: it is recomputed.
 // A few dozen bytes per waiting request instead of ~1 KB.
 import { jsonCodec, TOPIC_SCHEMAS } from "../codec/index.ts";
@@ -17,8 +19,14 @@ export const SETTLED = 4;
 const KEY_NONE = 0;
 const KEY_FINGERPRINT = 1;
 const KEY_STORED = 2;
-/** per entry: the template with this id and url (bit 2 clear), or its whole message (set) */
+/** per entry: its whole message (else the template with this entry's id and url) */
 const WHOLE = 4;
+/**
+ * per entry: the template with this id and url and a patch: the entry's JSON (with the template's
+ * id and url) differs from the template's only between a common prefix and a common suffix — one
+ * field, e.g. a follow-up with its own `meta` — and only that middle is stored
+ */
+const PATCHED = 8;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -159,30 +167,48 @@ export function encodeBatch(header: BatchHeader, messages: readonly TopicMessage
   if (header.due !== undefined) w.f64(header.due);
   const template = messages[0];
   const compact = hasUrl(header.topic);
-  w.bytes(compact ? jsonCodec.encode(header.topic, template) : new Uint8Array(0));
+  const templateJson = compact ? jsonCodec.encode(header.topic, template) : new Uint8Array(0);
+  w.bytes(templateJson);
   let previousUrl = "";
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i];
     const key = keys[i];
     let flags = key === undefined ? KEY_NONE : hasUrl(header.topic) && key === fingerprint(message as Request) ? KEY_FINGERPRINT : KEY_STORED;
-    const asTemplate = compact && canonicalUuid((message as Request).id) && sameExceptIdAndUrl(message as Request, template as Request);
-    if (!asTemplate) flags |= WHOLE;
+    const canonical = compact && canonicalUuid((message as Request).id);
+    let patch: Uint8Array | undefined;
+    if (canonical && !sameExceptIdAndUrl(message as Request, template as Request)) {
+      patch = jsonCodec.encode(header.topic, { ...(message as Request), id: (template as Request).id, url: (template as Request).url });
+      flags |= PATCHED;
+    }
+    if (!canonical) flags |= WHOLE;
     w.byte(flags);
     if ((flags & 3) === KEY_STORED) w.bytes(encoder.encode(key));
-    if (asTemplate) {
-      const req = message as Request;
-      w.ensure(16);
-      writeUuidBytes(req.id, w.buf, w.pos);
-      w.pos += 16;
-      // the characters shared with the previous url (ASCII only, so characters are bytes)
-      const url = req.url;
-      let shared = 0;
-      const max = Math.min(url.length, previousUrl.length);
-      while (shared < max && url.charCodeAt(shared) === previousUrl.charCodeAt(shared) && url.charCodeAt(shared) < 0x80) shared++;
-      previousUrl = url;
-      w.varint(shared);
-      w.utf8(shared === 0 ? url : url.slice(shared));
-    } else w.bytes(jsonCodec.encode(header.topic, message));
+    if (!canonical) {
+      w.bytes(jsonCodec.encode(header.topic, message));
+      continue;
+    }
+    const req = message as Request;
+    w.ensure(16);
+    writeUuidBytes(req.id, w.buf, w.pos);
+    w.pos += 16;
+    // the characters shared with the previous url (ASCII only, so characters are bytes)
+    const url = req.url;
+    let shared = 0;
+    const max = Math.min(url.length, previousUrl.length);
+    while (shared < max && url.charCodeAt(shared) === previousUrl.charCodeAt(shared) && url.charCodeAt(shared) < 0x80) shared++;
+    previousUrl = url;
+    w.varint(shared);
+    w.utf8(shared === 0 ? url : url.slice(shared));
+    if (patch) {
+      const limit = Math.min(patch.length, templateJson.length);
+      let prefix = 0;
+      while (prefix < limit && patch[prefix] === templateJson[prefix]) prefix++;
+      let suffix = 0;
+      while (suffix < limit - prefix && patch[patch.length - 1 - suffix] === templateJson[templateJson.length - 1 - suffix]) suffix++;
+      w.varint(prefix);
+      w.varint(suffix);
+      w.bytes(patch.subarray(prefix, patch.length - suffix));
+    }
   }
   return w.done();
 }
@@ -208,7 +234,7 @@ interface BatchEntry {
   /** the id (template entries) */
   id: string;
   url: string;
-  /** the whole message's bytes (WHOLE entries) */
+  /** the whole message's bytes (WHOLE entries), or the template's with the patch applied (PATCHED) */
   whole: Uint8Array | undefined;
 }
 
@@ -239,7 +265,18 @@ export class Batch {
       url.set(previousUrl.subarray(0, shared));
       url.set(suffix, shared);
       previousUrl = url;
-      this.entries.push({ flags, key, id, url: decoder.decode(url), whole: undefined });
+      let whole: Uint8Array | undefined;
+      if (flags & PATCHED) {
+        const prefix = r.varint();
+        const tail = r.varint();
+        const middle = r.bytes();
+        if (prefix + tail > this.template.length) throw new RangeError("a patch past its template");
+        whole = new Uint8Array(prefix + middle.length + tail);
+        whole.set(this.template.subarray(0, prefix));
+        whole.set(middle, prefix);
+        whole.set(this.template.subarray(this.template.length - tail), prefix + middle.length);
+      }
+      this.entries.push({ flags, key, id, url: decoder.decode(url), whole });
     }
     if (r.pos !== body.length) throw new RangeError("trailing bytes after the entries");
   }
@@ -247,8 +284,8 @@ export class Batch {
   /** Entry `index`'s message, a new object each call (a consumer may change what it is given). */
   message(index: number): TopicMessages[Topic] {
     const e = this.entries[index];
-    if (e.whole) return jsonCodec.decode(this.header.topic, e.whole);
-    const m = jsonCodec.decode(this.header.topic, this.template) as Request;
+    if (e.flags & WHOLE) return jsonCodec.decode(this.header.topic, e.whole!);
+    const m = jsonCodec.decode(this.header.topic, e.whole ?? this.template) as Request;
     m.id = e.id;
     m.url = e.url;
     return m;
