@@ -14,7 +14,8 @@ export async function resolve(specifier, context, nextResolve) {
   const resolved = await nextResolve(specifier, context);
   const { url, format } = resolved;
   if (format === "module" || !url.startsWith("file:") || url.includes("/node_modules/")) return resolved;
-  if (/\.m?ts$/.test(url)) return { ...resolved, format: "module" };
+  // the path, not the URL: a query (src/runtime's importFile retries a refused import with one) follows it
+  if (/\.m?ts$/.test(new URL(url).pathname)) return { ...resolved, format: "module" };
   if (url.endsWith(".js") && ESM_SYNTAX.test(readSource(url))) return { ...resolved, format: "module" };
   return resolved;
 }

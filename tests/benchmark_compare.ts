@@ -19,12 +19,20 @@
 //   mocra-metrics, on by default, is mocra-ts with the Prometheus metrics subscriber on: its cost;
 //   scrapy, on by default when python3 can import scrapy (Debian's python3-scrapy; never needed by
 //   npm test): tests/bench/crawl_scrapy.py, Scrapy's CrawlerProcess, same crawl, runs cold)
+//   mocra-deno, on by default when the deno devDependency is installed: the same
+//   tests/bench/crawl-mocra.ts under Deno 2 (its transport, ky over Deno's fetch; the heap flag
+//   deno.json's tasks pass), for the Deno-vs-Node targets)
+//   Not every crawler runs in every scenario (runsIn: ~15 minutes for `npm run bench`): mocra-ts on
+//   Deno in A (no latency, C=64) and B (latency), mocra-ts+metrics and Scrapy in A;
+//   BENCH_ALL_CELLS=1 runs every crawler in every scenario.
 //   BENCH_CLIENTS=0 (skip the HTTP client table)  BENCH_PIN=0 (no taskset)
 //   --memory / BENCH_MEMORY=1: also the memory-flatness run: mocra-ts standalone over
 //   BENCH_MEMORY_ITEMS (200000) items at C = 200, no time box, RSS sampled every second
 //   (--memory-only: that run alone).
 import {
   benchItems,
+  denoAvailable,
+  ensureBuilds,
   environment,
   envInt,
   envInts,
@@ -45,6 +53,7 @@ import { scrapyPython } from "./bench/crawl-scrapy.ts";
 import { metricsCostPerPage } from "./bench/metrics-cost.ts";
 
 const started = performance.now();
+ensureBuilds();
 const N = benchItems();
 const RUNS = envInt("BENCH_RUNS", 3);
 const CONCURRENCIES = envInts("BENCH_CONCURRENCIES", [16, 64, 200]);
@@ -53,7 +62,18 @@ const LATENCY_C = envInt("BENCH_LATENCY_CONCURRENCY", 200);
 const MAX_SECS = envInt("BENCH_MAX_SECS", 12);
 /** untimed warm-up crawl in each crawler process before the timed one (bare and mocra-ts; Crawlee runs cold) */
 const WARMUP_SECS = envInt("BENCH_WARMUP_SECS", 2);
-const CRAWLERS = (process.env.BENCH_CRAWLERS ?? `mocra,mocra-metrics,crawlee,bare${scrapyPython() !== undefined ? ",scrapy" : ""}`).split(",").filter(Boolean) as Crawler[];
+const CRAWLERS = (process.env.BENCH_CRAWLERS ?? `mocra,${denoAvailable() ? "mocra-deno," : ""}mocra-metrics,crawlee,bare${scrapyPython() !== undefined ? ",scrapy" : ""}`)
+  .split(",")
+  .filter(Boolean) as Crawler[];
+const unknown = CRAWLERS.filter((c) => !["mocra", "crawlee", "bare", "mocra-ky", "mocra-metrics", "mocra-deno", "scrapy"].includes(c));
+if (unknown.length > 0) {
+  console.error(`BENCH_CRAWLERS: unknown crawler(s) ${unknown.join(", ")} (mocra, mocra-deno, mocra-ky, mocra-metrics, crawlee, bare, scrapy)`);
+  process.exit(2);
+}
+if (CRAWLERS.includes("mocra-deno") && !denoAvailable()) {
+  console.error("BENCH_CRAWLERS lists mocra-deno, but node_modules/deno/deno is missing (npm ci installs the deno devDependency)");
+  process.exit(2);
+}
 if (CRAWLERS.includes("scrapy") && scrapyPython() === undefined) {
   console.error("BENCH_CRAWLERS lists scrapy, but no python3 can import scrapy (apt-get install -y python3-scrapy, or set BENCH_PYTHON)");
   process.exit(2);
@@ -63,10 +83,30 @@ const MEMORY_ONLY = hasFlag("memory-only");
 const MEMORY = MEMORY_ONLY || hasFlag("memory") || process.env.BENCH_MEMORY === "1";
 const MEMORY_ITEMS = envInt("BENCH_MEMORY_ITEMS", 200_000);
 const pin = pinning();
+/** workload A: the no-latency scenario every crawler runs in (C = 64, or the first concurrency) */
+const A_CONCURRENCY = CONCURRENCIES.includes(64) ? 64 : CONCURRENCIES[0];
+/**
+ * Which crawlers run in a scenario. To keep `npm run bench` near 15 minutes, mocra-ts, Crawlee and
+ * the bare loop run everywhere; mocra-ts on Deno in A and B (the latency scenario), the metrics
+ * run and Scrapy (time-boxed at its ~300 pages/s) in A only. BENCH_ALL_CELLS=1: everyone everywhere.
+ */
+function runsIn(c: Crawler, latencyMs: number, concurrency: number): boolean {
+  if (process.env.BENCH_ALL_CELLS === "1" || (latencyMs === 0 && concurrency === A_CONCURRENCY)) return true;
+  if (c === "mocra-deno") return latencyMs > 0;
+  return c !== "mocra-metrics" && c !== "scrapy";
+}
 
 /** "mocra-ky" (opt-in via BENCH_CRAWLERS): mocra-ts with HttpClient over ky + Node's fetch (the Deno/proxy transport) */
-type Crawler = "mocra" | "crawlee" | "bare" | "mocra-ky" | "mocra-metrics" | "scrapy";
-const LABEL: Record<Crawler, string> = { mocra: "mocra-ts", crawlee: "crawlee", bare: "bare", "mocra-ky": "mocra-ts/ky", "mocra-metrics": "mocra-ts+metrics", scrapy: "scrapy" };
+type Crawler = "mocra" | "crawlee" | "bare" | "mocra-ky" | "mocra-metrics" | "mocra-deno" | "scrapy";
+const LABEL: Record<Crawler, string> = {
+  mocra: "mocra-ts",
+  crawlee: "crawlee",
+  bare: "bare",
+  "mocra-ky": "mocra-ts/ky",
+  "mocra-metrics": "mocra-ts+metrics",
+  "mocra-deno": "mocra-ts on deno",
+  scrapy: "scrapy",
+};
 
 interface CrawlResult {
   machineBusyMs: number;
@@ -108,11 +148,11 @@ console.log(pin.note);
 async function crawl(shop: ShopProcess, crawler: Crawler, items: number, concurrency: number, maxSecs: number, run: number): Promise<Run> {
   const shop0 = shop.cpuMs();
   const args = ["--url", shop.url, "--items", String(items), "--concurrency", String(concurrency), "--max-secs", String(maxSecs)];
-  const script = crawler === "mocra-ky" || crawler === "mocra-metrics" ? "mocra" : crawler;
+  const script = crawler === "mocra-ky" || crawler === "mocra-metrics" || crawler === "mocra-deno" ? "mocra" : crawler;
   if (crawler === "mocra-ky") args.push("--downloader", "ky");
   if (crawler === "mocra-metrics") args.push("--metrics");
   if (script !== "crawlee" && script !== "scrapy" && WARMUP_SECS > 0) args.push("--warmup-secs", String(WARMUP_SECS));
-  const r = await runChild<CrawlResult>(`tests/bench/crawl-${script}.ts`, args, { cpu: pin.crawler });
+  const r = await runChild<CrawlResult>(`tests/bench/crawl-${script}.ts`, args, { cpu: pin.crawler, runtime: crawler === "mocra-deno" ? "deno" : "node" });
   // the shop is idle outside the child's crawl window, so its CPU over the child's life is the window's
   const shopCpu = shop.cpuMs() - shop0;
   // machine-wide busy CPU during the crawl window, less the crawler and the shop: everything else
@@ -134,7 +174,8 @@ async function scenario(name: string, latencyMs: number, concurrency: number, sh
   if (latencyMs > 0) s.idealPagesPerSec = (concurrency * 1000) / latencyMs;
   for (let run = 1; run <= RUNS; run++) {
     // rotate who goes first, so no crawler always gets the same position
-    const order = CRAWLERS.map((_, i) => CRAWLERS[(i + run - 1) % CRAWLERS.length]);
+    const here = CRAWLERS.filter((c) => runsIn(c, latencyMs, concurrency));
+    const order = here.map((_, i) => here[(i + run - 1) % here.length]);
     for (const c of order) {
       const r = await crawl(shop, c, N, concurrency, MAX_SECS, run);
       s.runs.push(r);
@@ -160,7 +201,7 @@ interface Summary {
 }
 
 function summarize(s: Scenario): Summary[] {
-  return CRAWLERS.map((c) => {
+  return CRAWLERS.filter((c) => s.runs.some((r) => r.crawler === c)).map((c) => {
     const rs = s.runs.filter((r) => r.crawler === c);
     return {
       scenario: s.name,
@@ -229,7 +270,7 @@ const summaries = scenarios.flatMap(summarize);
 const get = (scenarioName: string, c: Crawler) => summaries.find((x) => x.scenario === scenarioName && x.crawler === c);
 
 console.log(`\nmedians of ${RUNS} runs; N = ${fmt(N)} items; ${pin.note}; * = runs stopped by the ${MAX_SECS} s time box (rates over what they did)`);
-console.log("shop CPU = the mock's share of its core during the crawl; other load = machine CPU used by anything else meanwhile (cores); RSS at start = the crawler process after its imports (node + tsx loader thread)");
+console.log("shop CPU = the mock's share of its core during the crawl; other load = machine CPU used by anything else meanwhile (cores); RSS at start = the crawler process after its imports and warm-up (compiled JavaScript on Node unless BENCH_TSX=1)");
 console.log(
   table(
     ["scenario", "crawler", "pages/s", "CPU ms/page", "peak RSS MB", "RSS at start", "shop CPU", "other load", "time-boxed"],
@@ -318,11 +359,11 @@ if (lat && CRAWLERS.includes("bare")) {
 }
 for (const s of scenarios.filter((x) => x.concurrency >= 200)) {
   const m = get(s.name, "mocra");
-  if (m) targets.push({ target: `${s.name}: mocra-ts peak RSS < 150 MB`, value: `${m.peakRssMb.toFixed(0)} MB${m.partialRuns > 0 ? " (time-boxed runs: partial crawl)" : ""}`, met: m.peakRssMb < 150 });
+  if (m) targets.push({ target: `${s.name}: mocra-ts peak RSS <= 150 MB`, value: `${m.peakRssMb.toFixed(0)} MB at ${m.cpuMsPerPage.toFixed(2)} CPU ms/page${m.partialRuns > 0 ? " (time-boxed runs: partial crawl)" : ""}`, met: m.peakRssMb <= 150 });
 }
 if (memory) {
   const r = memory.result.rss;
-  targets.push({ target: `${fmt(memory.items)} items, C=200: peak RSS < 150 MB`, value: `${memory.result.peakRssMb.toFixed(0)} MB`, met: memory.result.peakRssMb < 150 });
+  targets.push({ target: `${fmt(memory.items)} items, C=200 (in-memory queue): peak RSS <= 200 MB`, value: `${memory.result.peakRssMb.toFixed(0)} MB`, met: memory.result.peakRssMb <= 200 });
   // flat: after the first 10% of the crawl (start-up, frontier ramp) RSS grows by less than 20%
   const samples = r.samples ?? [];
   const at10 = samples[Math.floor(samples.length / 10)] ?? r.first;
@@ -332,6 +373,18 @@ if (memory) {
     value: `first ${r.first.toFixed(0)} / at 10% ${at10.toFixed(0)} / middle ${r.middle.toFixed(0)} / last ${r.last.toFixed(0)} / peak ${peakAfter.toFixed(0)} MB`,
     met: peakAfter < 1.2 * at10,
   });
+}
+// Deno beside Node: the same crawl-mocra.ts source, same shop, same scenario, alternating
+if (CRAWLERS.includes("mocra-deno")) {
+  for (const s of scenarios) {
+    const node = get(s.name, "mocra");
+    const deno = get(s.name, "mocra-deno");
+    if (!node || !deno) continue;
+    const share = deno.pagesPerSec / node.pagesPerSec;
+    const rss = deno.peakRssMb / node.peakRssMb;
+    targets.push({ target: `${s.name}: Deno >= 90% of Node (pages/s)`, value: `${(share * 100).toFixed(0)}% (${fmt(deno.pagesPerSec)} vs ${fmt(node.pagesPerSec)}; CPU/page ${deno.cpuMsPerPage.toFixed(2)} vs ${node.cpuMsPerPage.toFixed(2)} ms)`, met: share >= 0.9 });
+    targets.push({ target: `${s.name}: Deno peak RSS within 10% of Node`, value: `${deno.peakRssMb.toFixed(0)} vs ${node.peakRssMb.toFixed(0)} MB (${rss >= 1 ? "+" : ""}${((rss - 1) * 100).toFixed(0)}%)`, met: rss <= 1.1 });
+  }
 }
 console.log("\ntargets (2-core machine)");
 console.log(table(["target", "measured", ""], targets.map((t) => [t.target, t.value, t.met ? "MET" : "MISSED"])));

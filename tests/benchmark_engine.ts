@@ -393,6 +393,6 @@ if (redis.length > 0) {
 console.log("\nHot-path pieces (µs per call, best of 3 single-threaded loops, GC included; 'per page' = calls per crawled item page)");
 console.log(table(["piece", "µs/op", "per page", "µs/page", "note"], parts.map((p) => [p.piece, p.usPerOp.toFixed(2), String(p.perPage), p.usPerPage.toFixed(1), p.note])));
 
-const file = writeResults("engine", { environment: environment(), cpus: myCpus(), redis: redisAt.note, prefetch: PREFETCH, chains: rows, pieces: parts, redisNote, target });
+const file = writeResults("engine", { environment: environment(), cpus: myCpus(), redis: redisAt.note, prefetch: PREFETCH, chains: rows, pieces: parts, redisNote, target, targets: redisFlow ? [{ target: "Redis queue plane (flow chain) >= 30 000 msg/s", value: `${fmt(redisFlow.msgPerSec)} msg/s`, met: redisFlow.msgPerSec >= 30_000 }] : [] });
 console.log(`\nwrote ${file}; total ${((performance.now() - started) / 1000).toFixed(1)} s`);
 process.exit(0);

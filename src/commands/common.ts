@@ -1,5 +1,5 @@
-import { existsSync } from "node:fs";
-import { resolve } from "node:path";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { basename, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Config, ConfigError, loadConfig, moduleSectionIssues } from "../config/index.ts";
 import type { LogLevel } from "../config/schema.ts";
@@ -11,6 +11,28 @@ export class UsageError extends Error {}
 
 /** The project's own modules/ folder (the demo module lives there). */
 export const PROJECT_MODULES = fileURLToPath(new URL("../../modules/", import.meta.url));
+/**
+ * When this code runs compiled (dist/src/commands/common.js of a clone: `npm start`), the clone's
+ * own modules/ folder whose compiled copies the same build wrote to dist/modules/; else undefined.
+ */
+const COMPILED_FROM = import.meta.url.endsWith(".js") ? resolve(PROJECT_MODULES, "../../modules") : undefined;
+
+/**
+ * The files of the clone's modules/ as the compiled CLI loads them: a module the build compiled,
+ * and that has not changed since, from its JavaScript (the same engine copy, no TypeScript loader
+ * in the process); any other from its TypeScript (tsx registered on first need).
+ */
+function compiledTwins(local: string): string[] {
+  return readdirSync(local, { withFileTypes: true })
+    .filter((e) => e.isFile() && /\.(ts|js|mjs)$/.test(e.name) && !e.name.endsWith(".d.ts") && !e.name.startsWith("_"))
+    .map((e) => {
+      const source = resolve(local, e.name);
+      const twin = resolve(PROJECT_MODULES, basename(e.name).replace(/\.ts$/, ".js"));
+      return e.name.endsWith(".ts") && existsSync(twin) && statSync(twin).mtimeMs >= statSync(source).mtimeMs ? twin : source;
+    })
+    .sort();
+}
+
 /** The module `run-standalone --demo` runs when no --module is given. */
 export const DEMO_MODULE = "demo_shop";
 
@@ -33,7 +55,7 @@ export async function loadRegistry(
   for (const [name, o] of Object.entries(extraOverrides)) overrides[name] = { ...o, ...overrides[name] };
   const registry = new ModuleRegistry(overrides);
   const local = resolve("modules");
-  const paths = existsSync(local) ? [local] : [PROJECT_MODULES];
+  const paths = existsSync(local) ? (COMPILED_FROM !== undefined && resolve(local) === COMPILED_FROM ? compiledTwins(local) : [local]) : [PROJECT_MODULES];
   // a project of the user's own (`mocra-ts init`) crawls the bundled demo shop with the bundled
   // demo module, which is not in its modules/
   if (paths[0] === local && required.includes(DEMO_MODULE) && resolve(local) !== resolve(PROJECT_MODULES)) {

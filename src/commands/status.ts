@@ -7,7 +7,6 @@ import { printable } from "../text/printable.ts";
 import { PRIORITIES, type Priority, TOPICS, type Topic } from "../model/index.ts";
 import { openConnection } from "../redis/connection.ts";
 import { listRuns, QueueKeys, RUN_TTL_SECS, runView } from "../queue/redis/index.ts";
-import { NatsQueue } from "../queue/nats/nats-queue.ts";
 import { type PauseState, pauseKeys, readPauseState } from "../control/pause.ts";
 import { itemStreamKey } from "../storage/redis-sink.ts";
 import { readLeader } from "../sync/leader.ts";
@@ -122,6 +121,7 @@ async function redisTopics(config: Config, redis: Redis): Promise<Record<Topic, 
 
 /** Per topic and priority, from JetStream: consumer num_pending (waiting) and num_ack_pending (pending), the _dlq subjects. */
 async function jetStreamTopics(config: Config): Promise<Record<Topic, TopicStatus>> {
+  const { NatsQueue } = await import("../queue/nats/nats-queue.ts");
   const queue = await NatsQueue.connect(config, { readOnly: true });
   try {
     const depths = await queue.depths();

@@ -132,6 +132,9 @@ async function readBody(res: HopResponse, max: number, url: string, truncate: bo
     throw new DownloadError(`body of ${declared} bytes exceeds max_response_size ${max} at ${url}`, false);
   }
   if (!res.body) return new Uint8Array(0);
+  // one read of a body whose length is declared, within the cap and not decompressed on the way
+  // (a compressed body's decoded size is not its Content-Length): no chunk loop
+  if (res.bytes && declared <= max && headerValue(res.headers, "content-encoding") === undefined) return await res.bytes();
   const chunks: Uint8Array[] = [];
   let total = 0;
   for await (const chunk of res.body) {

@@ -1,6 +1,7 @@
 import { readdir } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { importFile } from "../runtime/index.ts";
 import { type LockService, MemoryLockService } from "../sync/lock.ts";
 import { type CrawlModule, ENGINE_MODULE_SETTINGS, type ModuleSettings } from "./define.ts";
 
@@ -126,7 +127,7 @@ export class ModuleRegistry {
   private async loadFile(file: string): Promise<string | undefined> {
     let mod: { default?: unknown };
     try {
-      mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+      mod = (await importFile(pathToFileURL(file).href)) as { default?: unknown };
     } catch (err) {
       return `${file}: could not be imported: ${importErrorText(err)}`;
     }

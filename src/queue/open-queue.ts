@@ -3,7 +3,9 @@
 // coordination and the dedup keys); without it, on Redis Streams.
 
 import type { Config } from "../config/schema.ts";
-import { NatsQueue, type NatsQueueFatalError } from "./nats/nats-queue.ts";
+// the NATS client is imported only by a config with [channel_config.nats] (as the Redis one is
+// only by commands that use Redis): a Redis-only worker does not load it
+import type { NatsQueue, NatsQueueFatalError } from "./nats/nats-queue.ts";
 import { openConnection } from "../redis/connection.ts";
 import { RedisQueue, type RedisQueueFatalError } from "./redis/index.ts";
 
@@ -27,6 +29,7 @@ export async function openQueue(config: Config, options: OpenQueueOptions = {}):
   const r = config.channelConfig.redis;
   const dedupRedis = options.readOnly || config.crawler.dedupTtlSecs === 0 ? undefined : await openConnection(r, "command", r.connectTimeoutMs, `${config.name}:dedup`);
   try {
+    const { NatsQueue } = await import("./nats/nats-queue.ts");
     return await NatsQueue.connect(config, { ...options, dedupRedis, closeDedupRedis: true });
   } catch (err) {
     dedupRedis?.disconnect();

@@ -8,7 +8,7 @@
 //   lookup function and Deno's fetch has no hook on the address it connects to.
 import dns from "node:dns";
 import { isIpLiteral, nonPublicAddress } from "./ip-ranges.ts";
-import { kyTransport } from "./ky-transport.ts";
+import { fetchTransport } from "./ky-transport.ts";
 import type { HopRequest, HopResponse, Transport } from "./transport.ts";
 import type { Agent, Dispatcher } from "undici";
 import { runtime } from "./index.ts";
@@ -19,7 +19,7 @@ import { runtime } from "./index.ts";
  * has no hook on the address it connects to); other hops use the plain pool.
  */
 export function defaultTransport(poolSize: number): Transport {
-  const plain = runtime === "deno" ? kyTransport() : nodeTransport(poolSize, false);
+  const plain = runtime === "deno" ? fetchTransport() : nodeTransport(poolSize, false);
   let checked: Transport | undefined;
   return {
     send(url, init) {

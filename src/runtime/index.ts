@@ -110,3 +110,36 @@ export function killSelf(): never {
   process.kill(process.pid, "SIGKILL");
   throw new Error("unreachable");
 }
+
+let typeScriptLoader: Promise<void> | undefined;
+
+/**
+ * tsx, and over it bin/ts-as-esm.mjs (a .ts file is an ES module wherever it lies, as
+ * bin/mocra-ts.mjs registers them for an installed package). bin/ is beside src/ in a clone and
+ * beside dist/ in the package, so it is two or three levels up from this file.
+ */
+async function registerTypeScriptLoader(): Promise<void> {
+  const { register: registerTsx } = await import("tsx/esm/api");
+  registerTsx();
+  const { register } = await import("node:module");
+  const { existsSync } = await import("node:fs");
+  const hook = ["../../bin/ts-as-esm.mjs", "../../../bin/ts-as-esm.mjs"].map((p) => new URL(p, import.meta.url)).find((u) => existsSync(u));
+  if (hook) register(hook.href);
+}
+
+/**
+ * Imports a file by path (a user's module). Deno and a process started through tsx import
+ * TypeScript themselves; the compiled CLI (`npm start`: plain JavaScript from dist/, no loader,
+ * which saves tsx's loader thread: ~45 MB of RSS) registers tsx on the first `.ts` file that Node
+ * refuses, and imports it again under another URL (Node caches the refused import).
+ */
+export async function importFile(url: string): Promise<unknown> {
+  try {
+    return await import(url);
+  } catch (err) {
+    if (runtime !== "node" || (err as { code?: string }).code !== "ERR_UNKNOWN_FILE_EXTENSION" || !/\.[mc]?ts$/.test(new URL(url).pathname)) throw err;
+    typeScriptLoader ??= registerTypeScriptLoader();
+    await typeScriptLoader;
+    return await import(`${url}${url.includes("?") ? "&" : "?"}typescript`);
+  }
+}

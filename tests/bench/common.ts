@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Redis } from "ioredis";
 
-export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+// compiled, this file is dist-bench/tests/bench/common.js: the checkout is one more level up
+export const ROOT = fileURLToPath(new URL(import.meta.url.endsWith(".js") ? "../../.." : "../..", import.meta.url));
 export const TSX_BIN = join(ROOT, "node_modules/.bin/tsx");
 const CLK_TCK = 100;
 
@@ -92,10 +93,64 @@ export function pinning(): Pinning {
   return { enabled: true, shop: "0", crawler: "1", note: `pinned: mock shop on cpu 0, crawler on cpu 1 (taskset; ${cpus} cpus)` };
 }
 
-/** The command line for a TypeScript script under node (one process: no tsx wrapper), optionally pinned. */
-export function nodeCommand(script: string, args: string[], cpu?: string, nodeFlags: string[] = []): [string, string[]] {
-  const node = [...nodeFlags, "--import", "tsx", script, ...args];
+/**
+ * BENCH_TSX=1: run the benchmarks' Node processes from their TypeScript through tsx (as before
+ * round four) instead of the compiled build; for before/after figures of the build itself.
+ */
+export const THROUGH_TSX = process.env.BENCH_TSX === "1";
+
+/**
+ * Builds what the benchmarks run on Node when it is missing or older than its sources:
+ * dist-bench/ (crawler processes, the mock shop) and dist/ (the CLI: `start-worker` processes).
+ * `node scripts/build.mjs [--bench] --if-stale`, ~5 s each when it builds.
+ */
+export function ensureBuilds(): void {
+  if (THROUGH_TSX) return;
+  for (const flags of [["--bench"], []]) execFileSync(process.execPath, [join(ROOT, "scripts/build.mjs"), ...flags, "--if-stale"], { cwd: ROOT, stdio: "inherit" });
+}
+
+/** The compiled twin of a script of the checkout (tests/bench/x.ts -> dist-bench/tests/bench/x.js), if built. */
+function compiledScript(script: string): string | undefined {
+  if (THROUGH_TSX || !script.endsWith(".ts")) return undefined;
+  const js = join("dist-bench", script.replace(/\.ts$/, ".js"));
+  return existsSync(join(ROOT, js)) ? js : undefined;
+}
+
+/**
+ * The command line for a script of the checkout under node, optionally pinned: its compiled
+ * JavaScript from dist-bench/ (plain node, as `npm start` runs) when built, else the TypeScript
+ * through tsx's loader (one process: no tsx wrapper).
+ */
+export function nodeCommand(script: string, args: string[], cpu?: string, nodeFlags: string[] = [], throughTsx = false): [string, string[]] {
+  const js = throughTsx ? undefined : compiledScript(script);
+  const node = js !== undefined ? [...nodeFlags, js, ...args] : [...nodeFlags, "--import", "tsx", script, ...args];
   return cpu !== undefined ? ["taskset", ["-c", cpu, process.execPath, ...node]] : [process.execPath, node];
+}
+
+/** The CLI as `npm run start-worker` runs it: dist/src/cli.js under plain node (BENCH_TSX=1: src/cli.ts through tsx). */
+export function cliCommand(args: string[], cpu?: string): [string, string[]] {
+  const cli = THROUGH_TSX ? [TSX_BIN, "src/cli.ts", ...args] : [process.execPath, "dist/src/cli.js", ...args];
+  return cpu !== undefined ? ["taskset", ["-c", cpu, ...cli]] : [cli[0], cli.slice(1)];
+}
+
+/** The Deno binary the `deno` npm package installs (a devDependency). */
+export const DENO_BIN = join(ROOT, "node_modules/deno/deno");
+
+/** Whether Deno can run here (the `deno` devDependency installed its binary). */
+export function denoAvailable(): boolean {
+  return existsSync(DENO_BIN);
+}
+
+/**
+ * The command line for the same TypeScript script under Deno, optionally pinned. The V8 heap flag
+ * is the one deno.json's run-standalone/start-worker tasks pass (Deno ignores it at run time, so
+ * src/runtime's preferSteadyMemory cannot set it there); `--v8-defaults` among the script's args
+ * leaves V8's defaults, as it does on Node.
+ */
+export function denoCommand(script: string, args: string[], cpu?: string, v8Flags: string[] = []): [string, string[]] {
+  const flags = args.includes("--v8-defaults") ? v8Flags : ["--heap-growing-percent=20", ...v8Flags];
+  const deno = ["run", "-A", ...(flags.length > 0 ? [`--v8-flags=${flags.join(",")}`] : []), script, ...args];
+  return cpu !== undefined ? ["taskset", ["-c", cpu, DENO_BIN, ...deno]] : [DENO_BIN, deno];
 }
 
 // ------------------------------------------------------------------------------ /proc
@@ -235,21 +290,36 @@ export interface ChildRun<T> {
 export async function runChild<T>(
   script: string,
   args: string[],
-  o: { cpu?: string; env?: NodeJS.ProcessEnv; nodeFlags?: string[]; timeoutMs?: number; onStart?: (pid: number) => void } = {},
+  o: ChildOptions = {},
 ): Promise<T> {
   return (await runChildFull<T>(script, args, o)).result;
 }
 
-export function runChildFull<T>(
-  script: string,
-  args: string[],
-  o: { cpu?: string; env?: NodeJS.ProcessEnv; nodeFlags?: string[]; timeoutMs?: number; onStart?: (pid: number) => void } = {},
-): Promise<ChildRun<T>> {
-  const [cmd, argv] = nodeCommand(script, args, o.cpu, o.nodeFlags);
-  const child: ChildProcess = spawn(cmd, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...o.env } });
+export interface ChildOptions {
+  cpu?: string;
+  env?: NodeJS.ProcessEnv;
+  /** node flags (on Deno: V8 flags, passed as --v8-flags) */
+  nodeFlags?: string[];
+  timeoutMs?: number;
+  onStart?: (pid: number) => void;
+  /** "deno": the same script under Deno (denoCommand); "node-tsx": node through tsx even when compiled; default node */
+  runtime?: "node" | "deno" | "node-tsx";
+  /** another checkout to run the script of (its own node_modules; default this one) */
+  cwd?: string;
+}
+
+export function runChildFull<T>(script: string, args: string[], o: ChildOptions = {}): Promise<ChildRun<T>> {
+  const [cmd, argv] =
+    o.runtime === "deno" ? denoCommand(script, args, o.cpu, o.nodeFlags) : nodeCommand(script, args, o.cpu, o.nodeFlags, o.runtime === "node-tsx" || o.cwd !== undefined);
+  const child: ChildProcess = spawn(cmd, argv, { cwd: o.cwd ?? ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...o.env } });
   o.onStart?.(child.pid!);
   let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  // the RESULT line is read from stdout alone: stderr (--trace-gc on Deno, warnings) can land mid-line in `out`
+  let stdout = "";
+  child.stdout!.on("data", (d: Buffer) => {
+    out += d.toString();
+    stdout += d.toString();
+  });
   child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
   const timeoutMs = o.timeoutMs ?? 15 * 60_000;
   return new Promise((resolve, reject) => {
@@ -259,7 +329,9 @@ export function runChildFull<T>(
     }, timeoutMs);
     child.on("exit", (code) => {
       clearTimeout(timer);
-      const line = out.split("\n").find((l) => l.startsWith("RESULT "));
+      // V8's --trace-gc prints to stdout too, unsynchronised with JavaScript's writes: the line may start mid-line
+      const at = stdout.search(/RESULT [[{]/);
+      const line = at >= 0 ? stdout.slice(at, stdout.indexOf("\n", at) >>> 0) : undefined;
       if (!line) {
         reject(new Error(`${script} ${args.join(" ")} exited ${code} without a RESULT line:\n${out.slice(-3000)}`));
         return;

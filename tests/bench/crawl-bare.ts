@@ -39,15 +39,18 @@ async function crawlShop(deadline: number): Promise<{ pages: number; items: numb
   let waiters: Array<() => void> = [];
   let partial = false;
 
+  function wakeAll(): void {
+    if (waiters.length === 0) return;
+    const w = waiters;
+    waiters = [];
+    for (const wake of w) wake();
+  }
+
   function push(url: string): void {
     if (seen.has(url) || !url.startsWith(origin)) return;
     seen.add(url);
     queue.push(url);
-    if (waiters.length > 0) {
-      const w = waiters;
-      waiters = [];
-      for (const wake of w) wake();
-    }
+    wakeAll();
   }
 
   async function crawl(url: string): Promise<void> {
@@ -78,6 +81,9 @@ async function crawlShop(deadline: number): Promise<{ pages: number; items: numb
     for (;;) {
       if (performance.now() > deadline) {
         partial = partial || head < queue.length;
+        // the loops parked for work see the deadline too (else, once the last active one ends
+        // here, they wait forever and the process exits 13 with the crawl unsettled)
+        wakeAll();
         return;
       }
       if (head < queue.length) {
@@ -98,9 +104,7 @@ async function crawlShop(deadline: number): Promise<{ pages: number; items: numb
       }
       if (active === 0) {
         // nothing queued and nobody working: done; wake the others so they see it too
-        const w = waiters;
-        waiters = [];
-        for (const wake of w) wake();
+        wakeAll();
         return;
       }
       await new Promise<void>((r) => waiters.push(r));

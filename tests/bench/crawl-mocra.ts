@@ -86,6 +86,8 @@ const crawlEndUs = Number(process.hrtime.bigint() / 1000n);
 const machineBusy = machineBusyMs() - busy0;
 const cpu = process.cpuUsage(cpu0);
 const mem = rss.stop();
+// where the RSS is at the end of the crawl: V8's heap, memory outside it (Buffers, fetch), the rest is code and the runtime's own
+const usage = process.memoryUsage();
 // the scrape is part of having metrics on (once at the end here: a real scrape comes every few seconds)
 const scraped = metrics ? (await metrics.render()).length : 0;
 rmSync(out, { recursive: true, force: true });
@@ -105,5 +107,6 @@ printResult({
   crawlStartUs,
   crawlEndUs,
   rss: { first: mem.first, middle: mem.middle, last: mem.last, samples: items >= 100_000 ? mem.samples : undefined },
+  memoryAtEndMb: { rss: usage.rss / 1048576, heapTotal: usage.heapTotal / 1048576, heapUsed: usage.heapUsed / 1048576, external: usage.external / 1048576, arrayBuffers: usage.arrayBuffers / 1048576 },
 });
 process.exit(0);

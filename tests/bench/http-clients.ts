@@ -23,7 +23,10 @@ const seconds = numArg("seconds", 3);
 const only = (argValue("clients") ?? "undici-pool,undici-request,fetch,ky,mocra").split(",");
 
 const pool = new Pool(base, { connections: concurrency });
-const http = createHttpClient(defaultConfig());
+const config = defaultConfig();
+// the mock shop is on 127.0.0.1: private networks are crawled only when the crawl names the host
+config.downloadConfig.allowPrivateHosts = [new URL(base).hostname];
+const http = createHttpClient(config);
 const clients: Record<string, (path: string) => Promise<number>> = {
   "undici-pool": async (path) => (await (await pool.request({ path, method: "GET" })).body.text()).length,
   "undici-request": async (path) => (await (await undiciRequest(base + path)).body.text()).length,
