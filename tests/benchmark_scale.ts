@@ -13,7 +13,7 @@
 // Frontier: the standalone frontier store alone (MemoryQueue + FrontierJournal, in this process):
 // memory and disk per waiting URL, links/s through fingerprint + dedup + enqueue.
 //
-// Seen: the standalone seen set alone (tests/bench/seen_store.ts, a process per run), at
+// Seen (only with --part seen): the standalone seen set alone (tests/bench/seen_store.ts, a process per run), at
 // --seen-urls sizes (default 1 000 000 and --urls): the on-disk SeenTable against main's in-memory
 // SeenSet + seen.log; RSS and disk per URL, links/s through seenBefore + add, the slowest page
 // (a growth), and for the table how long reopening takes (--resume).
@@ -30,18 +30,18 @@
 // would have written), measures it, and publishes one more page through the queue on top.
 //
 //   npx tsx tests/benchmark_scale.ts [--urls 10000000] [--fanout 500] [--repeats 20]
-//       [--part standalone|redis|frontier|seen] [--layouts keys,buckets] [--redis-urls N] [--fill-urls N]
+//       [--part standalone|redis|frontier|frontier-resume|seen] [--layouts keys,buckets] [--redis-urls N] [--fill-urls N]
 //       [--frontier-urls N] [--seen-urls 1000000,10000000] [--seen-impls table,memory]
 //       [--concurrency 64] [--no-resume]
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { defaultConfig } from "../src/config/index.ts";
 import { Buffer } from "node:buffer";
-import { fingerprint, fingerprintFields, request, type Request } from "../src/model/index.ts";
+import { fingerprint, fingerprintFields, request, type Request, uuidv7 } from "../src/model/index.ts";
 import { QueueKeys, RedisQueue } from "../src/queue/redis/index.ts";
 import { SEEN_BUCKETS, seenSlot } from "../src/queue/redis/keys.ts";
 
@@ -49,7 +49,7 @@ const EMPTY = Buffer.alloc(0);
 import { enqueueRequests } from "../src/queue/enqueue-requests.ts";
 import { MemoryQueue } from "../src/queue/memory-queue.ts";
 import { FrontierJournal } from "../src/state/frontier-journal.ts";
-import { argValue, commandDelta, commandStats, fmt, hasFlag, numArg, procRss, redisCpuMs, ROOT, runChild, sleep, table, writeResults } from "./bench/common.ts";
+import { argValue, commandDelta, commandStats, descendants, fmt, hasFlag, numArg, procRss, redisCpuMs, ROOT, runChild, sleep, table, writeResults } from "./bench/common.ts";
 import { startScaleSite } from "./bench/scale_site.ts";
 import { freePort, startRedisServer } from "./helpers/redis.ts";
 
@@ -80,6 +80,37 @@ function duBytes(path: string): number {
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
 
 // ---------------------------------------------------------------------------------- standalone
+
+/**
+ * RSS of the crawl: run-standalone runs the crawl in a child of a small supervising process
+ * (src/commands/supervise.ts), so the largest process of the tree is the crawl. Undefined once
+ * the started process is gone.
+ */
+function crawlRss(pid: number): { rssMb: number; hwmMb: number; supervisorMb: number; cpuSecs: number } | undefined {
+  const top = procRss(pid);
+  if (!top || top.rssMb === 0) return undefined;
+  let crawl = top;
+  let crawlPid = pid;
+  for (const p of descendants(pid)) {
+    const r = procRss(p);
+    if (r && r.rssMb > crawl.rssMb) {
+      crawl = r;
+      crawlPid = p;
+    }
+  }
+  return { rssMb: crawl.rssMb, hwmMb: crawl.hwmMb, supervisorMb: crawl === top ? 0 : top.rssMb, cpuSecs: cpuSecsOf(crawlPid) };
+}
+
+/** user + system CPU seconds of a process so far (/proc/<pid>/stat, clock ticks of 1/100 s) */
+function cpuSecsOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
 
 interface CrawlerRun {
   child: ChildProcess;
@@ -123,16 +154,18 @@ async function standalone(): Promise<void> {
   console.log(`\n--- standalone: run-standalone, ${fmt(targetPages)} pages × ${fanout} new links (+${repeats + 1} repeats) = ${fmt(targetPages * fanout + 1)} URLs`);
   const started = performance.now();
   const run = startCrawler(config, false);
-  const samples: { secs: number; pages: number; rss: number }[] = [];
+  const samples: { secs: number; pages: number; rss: number; cpu: number }[] = [];
   let peak = 0;
+  let supervisor = 0;
   let stopAt: number | undefined;
   let lastPrint = 0;
   while (true) {
-    const r = procRss(run.child.pid!);
-    if (!r || r.rssMb === 0) break; // gone (a zombie reads 0)
+    const r = crawlRss(run.child.pid!);
+    if (!r) break; // gone (a zombie reads 0)
+    supervisor = Math.max(supervisor, r.supervisorMb);
     peak = Math.max(peak, r.hwmMb);
     const secs = (performance.now() - started) / 1000;
-    samples.push({ secs, pages: run.pages(), rss: r.rssMb });
+    samples.push({ secs, pages: run.pages(), rss: r.rssMb, cpu: r.cpuSecs });
     if (secs - lastPrint >= 15) {
       lastPrint = secs;
       console.log(`  ${secs.toFixed(0).padStart(4)} s  pages ${fmt(run.pages()).padStart(7)}  URLs ${fmt(run.pages() * fanout + 1).padStart(11)}  RSS ${r.rssMb.toFixed(0)} MB  state ${mb(duBytes(state))}`);
@@ -157,6 +190,14 @@ async function standalone(): Promise<void> {
   };
   const startRate = rate(Math.max(1, pages * 0.02), pages * 0.12);
   const endRate = rate(pages * 0.88, pages * 0.98);
+  // CPU of the crawl process per page: what the crawl costs whatever else runs on the machine
+  const cpuPerPage = (from: number, to: number) => {
+    const a = samples.find((s) => s.pages >= from);
+    const b = samples.find((s) => s.pages >= to) ?? samples[samples.length - 1];
+    return a && b && b.pages > a.pages ? ((b.cpu - a.cpu) * 1000) / (b.pages - a.pages) : NaN;
+  };
+  const startCpu = cpuPerPage(Math.max(1, pages * 0.02), pages * 0.12);
+  const endCpu = cpuPerPage(pages * 0.88, pages * 0.98);
   console.log(table(
     ["pages", "URLs discovered", "s", "RSS MB"],
     [0.1, 0.25, 0.5, 0.75, 1].map((q) => {
@@ -173,12 +214,15 @@ async function standalone(): Promise<void> {
     diskBytesPerUrl: Math.round(stateBytes / discovered),
     pagesPerSecStart: Math.round(startRate),
     pagesPerSecEnd: Math.round(endRate),
+    cpuMsPerPageStart: Number(startCpu.toFixed(1)),
+    cpuMsPerPageEnd: Number(endCpu.toFixed(1)),
     sigintExitSecs: Number(exitSecs.toFixed(1)),
     resumeFirstPageSecs: NaN,
   };
-  console.log(`peak RSS ${out.peakRssMb} MB = ${out.rssBytesPerUrl} B per discovered URL (${fmt(discovered)} URLs, ${fmt(pages)} pages)`);
+  console.log(`peak RSS of the crawl process ${out.peakRssMb} MB = ${out.rssBytesPerUrl} B per discovered URL (${fmt(discovered)} URLs, ${fmt(pages)} pages); its supervisor ${supervisor.toFixed(0)} MB`);
   console.log(`state on disk ${mb(stateBytes)} = ${out.diskBytesPerUrl} B per URL`);
   console.log(`pages/s: ${fmt(startRate)} over the first tenth, ${fmt(endRate)} over the last (${((endRate / startRate - 1) * 100).toFixed(0)} %)`);
+  console.log(`CPU of the crawl process per page: ${startCpu.toFixed(1)} ms over the first tenth, ${endCpu.toFixed(1)} ms over the last (${((endCpu / startCpu - 1) * 100).toFixed(0)} %; pages/s on one core: ${fmt(1000 / startCpu)} vs ${fmt(1000 / endCpu)})`);
   console.log(`SIGINT to exit: ${exitSecs.toFixed(1)} s (exit code ${code})`);
   if (!hasFlag("no-resume") && stopAt !== undefined) {
     const t0 = performance.now();
@@ -186,7 +230,7 @@ async function standalone(): Promise<void> {
     const deadline = t0 + 300_000;
     let resumePeak = 0;
     while (again.child.exitCode === null && again.pages() === 0 && performance.now() < deadline) {
-      resumePeak = Math.max(resumePeak, procRss(again.child.pid!)?.hwmMb ?? 0);
+      resumePeak = Math.max(resumePeak, crawlRss(again.child.pid!)?.hwmMb ?? 0);
       await Promise.race([sleep(200), again.exited]);
     }
     const at = again.firstPageAt();
@@ -435,6 +479,7 @@ async function frontier(frontierUrls: number): Promise<void> {
   const heap0 = process.memoryUsage().heapUsed;
   let peak = rss0;
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const pages = Math.ceil(frontierUrls / fanout);
   let links = 0;
   let printed = t0;
@@ -451,6 +496,9 @@ async function frontier(frontierUrls: number): Promise<void> {
     }
   }
   const secs = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  // CPU time: what one core does, whatever else runs on a shared machine
+  const cpuSecs = (cpu.user + cpu.system) / 1e6;
   (globalThis as { gc?: () => void }).gc?.();
   const rss = process.memoryUsage().rss;
   const heap = process.memoryUsage().heapUsed;
@@ -463,6 +511,7 @@ async function frontier(frontierUrls: number): Promise<void> {
     urls: frontierUrls,
     seconds: Math.round(secs),
     linksPerSec: Math.round(links / secs),
+    linksPerCpuSec: Math.round(links / cpuSecs),
     rssDeltaMb: Math.round((rss - rss0) / 1e6),
     rssBytesPerUrl: Math.round((rss - rss0) / frontierUrls),
     peakRssMb: Math.round(peak / 1e6),
@@ -471,10 +520,53 @@ async function frontier(frontierUrls: number): Promise<void> {
     seenDiskBytesPerUrl: Math.round(seenDisk / frontierUrls),
   };
   console.log(
-    `  ${fmt(frontierUrls)} URLs waiting: RSS +${row.rssDeltaMb} MB = ${row.rssBytesPerUrl} B per URL (JS heap ${row.heapBytesPerUrl} B per URL); disk ${row.diskBytesPerUrl} B per URL (the seen set's files ${row.seenDiskBytesPerUrl} B of it); ${fmt(row.linksPerSec)} links/s (fingerprint + dedup + enqueue + journal, ${row.seconds} s)`,
+    `  ${fmt(frontierUrls)} URLs waiting: RSS +${row.rssDeltaMb} MB = ${row.rssBytesPerUrl} B per URL (JS heap ${row.heapBytesPerUrl} B per URL); disk ${row.diskBytesPerUrl} B per URL (the seen set's files ${row.seenDiskBytesPerUrl} B of it); ${fmt(row.linksPerSec)} links/s, ${fmt(row.linksPerCpuSec)} per CPU second (Request + fingerprint + dedup + enqueue + journal, ${row.seconds} s)`,
   );
+  // --resume's part in the store: recover the folder (record headers, the seen table, acks) and rebuild the queue
+  const r0 = performance.now();
+  const { journal: again, recovered } = FrontierJournal.recover(dir, { segmentBytes: 16 << 20, fsync: false });
+  const resumed = new MemoryQueue({ journal: again, recovered });
+  const [first] = await resumed.read("request", 1, 0);
+  const recoverSecs = (performance.now() - r0) / 1000;
+  console.log(
+    `  recovered in ${recoverSecs.toFixed(1)} s (the queue rebuilt, the seen table's tags read, first message read: ${first?.message.url}; ${fmt(await resumed.depth("request"))} waiting)`,
+  );
+  Object.assign(row, { recoverSecs: Number(recoverSecs.toFixed(1)) });
   results.frontier = row;
   await queue.close();
+  await resumed.close();
+  again.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * `--resume`'s frontier part alone: `n` waiting follow-ups published without dedup keys (no seen
+ * set to rebuild), then the folder recovered and the queue rebuilt up to its first message.
+ */
+async function frontierResume(n: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "mocra-bench-frontier-"));
+  const options = { segmentBytes: 16 << 20, fsync: false };
+  const queue = new MemoryQueue({ journal: FrontierJournal.create(dir, options) });
+  console.log(`\n--- frontier resume: ${fmt(n)} waiting follow-ups (pages of ${fanout}, no dedup keys: the seen set is not part of this), recovered`);
+  const template = request({ url: "http://site.test/p/0", module: "scale_site" });
+  for (let page = 0; page * fanout < n; page++) {
+    const items = [];
+    for (let c = page * fanout + 1; c <= Math.min(n, page * fanout + fanout); c++) items.push({ message: { ...template, id: uuidv7(), url: `http://site.test/p/${c}` } });
+    await queue.publish("request", items);
+  }
+  await queue.close();
+  const disk = duBytes(dir);
+  const rss0 = process.memoryUsage().rss;
+  const r0 = performance.now();
+  const { journal, recovered } = FrontierJournal.recover(dir, options);
+  const resumed = new MemoryQueue({ journal, recovered });
+  const [first] = await resumed.read("request", 1, 0);
+  const secs = (performance.now() - r0) / 1000;
+  const row = { waiting: n, diskBytesPerEntry: Math.round(disk / n), recoverSecs: Number(secs.toFixed(2)), rssDeltaMb: Math.round((process.memoryUsage().rss - rss0) / 1e6) };
+  console.log(`  ${fmt(n)} waiting, ${row.diskBytesPerEntry} B each on disk: recovered and first message read (${first?.message.url}) in ${row.recoverSecs} s; RSS +${row.rssDeltaMb} MB meanwhile`);
+  results.frontierResume = row;
+  await resumed.close();
+  journal.close();
   rmSync(dir, { recursive: true, force: true });
 }
 
@@ -523,6 +615,9 @@ console.log(`benchmark_scale: ${fmt(urls)} URLs, fanout ${fanout} (+${repeats + 
 if (part === undefined || part === "standalone") await standalone();
 if (part === undefined || part === "redis") await redis();
 if (part === undefined || part === "frontier") await frontier(numArg("frontier-urls", urls));
-if (part === undefined || part === "seen") await seenSet();
+// not in the default run (which must stay under 15 minutes): the frontier part's recovery includes it
+if (part === "frontier-resume") await frontierResume(numArg("frontier-urls", urls));
+// not in the default run either (~8 minutes at 10^7): the seen set alone, table against in memory
+if (part === "seen") await seenSet();
 console.log(`\nresults: ${writeResults("scale", results)}`);
 process.exit(0);

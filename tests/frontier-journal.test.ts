@@ -92,10 +92,10 @@ describe("FrontierJournal", () => {
   it("one batch bigger than segment_mb (a page with thousands of follow-ups) is spread over segments of about that size", async () => {
     dir = mkdtempSync(join(tmpdir(), "mocra-journal-"));
     const q = new MemoryQueue({ journal: FrontierJournal.create(dir, OPTIONS), hotEntries: 2 });
-    // one publish, one flush: ~2 000 records of ~300 bytes against 4 KiB segments
+    // one publish, one flush: 2 000 entries (records of 8 with 4 KiB segments, ~600 B each)
     await q.publish("request", Array.from({ length: 2000 }, (_, i) => ({ message: req(`https://example.com/p/${i}`), dedupKey: fp(i) })));
     const segments = readdirSync(dir).filter((f) => f.startsWith("frontier-"));
-    expect(segments.length).toBeGreaterThan(50);
+    expect(segments.length).toBeGreaterThan(10);
     // before: one segment took the whole batch (948 MB with segment_mb = 16 for 1 000 000 follow-ups)
     for (const f of segments) expect(statSync(join(dir, f)).size).toBeLessThan(OPTIONS.segmentBytes + 1024);
     const { queue } = reopen();

@@ -192,33 +192,52 @@ describe("MemoryRateLimiter (GCRA)", () => {
 });
 
 describe("ReadyList", () => {
-  it("keeps first-in-first-out order over cold (columns) and hot (objects) entries, across growth, wrap-around and emptying", () => {
+  it("keeps first-in-first-out order over cold (runs in columns) and hot (objects) entries, across growth, wrap-around and emptying", () => {
     const list = new ReadyList("request", "low");
     const made: QueueEntry[] = [];
     let n = 0;
+    // records of 1-40 entries; now and then a hot entry, a gap or other attempts break a run
+    let record = { seg: 1, off: 0, len: 0, next: 0, size: 1 };
     const entry = (): QueueEntry => {
       n++;
-      const cold = n % 3 !== 0;
-      return { topic: "request", priority: "low", message: cold ? undefined : req(`https://example.com/${n}`, "low"), attempts: n % 5, seq: n, ref: { seg: n % 7, off: n * 100, len: 50 + (n % 11) } };
+      if (n % 37 === 0 || record.next >= record.size) record = { seg: 1 + (n % 7), off: n * 100, len: 50 + (n % 11), next: 0, size: 1 + (n % 40) };
+      const cold = n % 13 !== 0;
+      const index = record.next++;
+      if (n % 29 === 0) record.next++; // an entry of the record not in this list
+      return { topic: "request", priority: "low", message: cold ? undefined : req(`https://example.com/${n}`, "low"), attempts: n % 31 === 0 ? 3 : 0, seq: n + (n % 29 === 0 ? 1 : 0), ref: { seg: record.seg, off: record.off, len: record.len, index } };
     };
     const taken: QueueEntry[] = [];
+    let maxSlots = 0;
     // bursts of pushes larger than what is taken: the ring grows while its head is mid-way
     for (let round = 0; round < 12; round++) {
       for (let i = 0; i < 700; i++) {
         const e = entry();
-        made.push(e);
+        made.push({ ...e });
         list.push(e);
       }
+      maxSlots = Math.max(maxSlots, list.slots);
       for (let i = 0; i < 400; i++) taken.push(list.shift()!);
     }
     while (list.length > 0) taken.push(list.shift()!);
     expect(list.shift()).toBeUndefined();
     expect(taken).toEqual(made);
+    // runs: far fewer slots than entries
+    expect(maxSlots).toBeLessThan((12 * 300 + 700) / 3);
     // empty again: reused from the start
     const again = entry();
     list.push(again);
     expect(list.length).toBe(1);
     expect(list.shift()).toEqual(again);
+  });
+
+  it("holds a page's follow-ups waiting in one record as one slot", () => {
+    const list = new ReadyList("request", "normal");
+    for (let i = 0; i < 10_000; i++) list.push({ topic: "request", priority: "normal", message: undefined, attempts: 0, seq: 100 + i, ref: { seg: 3, off: 4096, len: 300_000, index: i } });
+    expect(list.length).toBe(10_000);
+    expect(list.slots).toBe(1);
+    const first = list.shift()!;
+    expect(first).toEqual({ topic: "request", priority: "normal", message: undefined, attempts: 0, seq: 100, ref: { seg: 3, off: 4096, len: 300_000, index: 0 } });
+    expect(list.shift()!.ref!.index).toBe(1);
   });
 });
 

@@ -183,7 +183,7 @@ describe("run-standalone survives a stop", () => {
     await expectRefused(/state\.json is not valid JSON \(corrupted or truncated\)/);
 
     await rm(join(folder, "state.json"));
-    await writeFile(join(folder, "state.json"), JSON.stringify({ format: 1, name: "resume_test", modules: ["demo_shop"], status: "running" }));
+    await writeFile(join(folder, "state.json"), JSON.stringify({ format: 2, name: "resume_test", modules: ["demo_shop"], status: "running" }));
     const seenTable = join(folder, "seen.table");
     const seenBytes = await readFile(seenTable);
     await truncate(seenTable, 100);

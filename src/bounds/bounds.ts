@@ -51,10 +51,10 @@ export function trailOf(meta: MetaData): TrapTrail | undefined {
  * The trail of a page's follow-ups of its own shape: one more barren page if the page is of its
  * parent's shape and found what its parent found (no items, no new links of another shape).
  */
-export function nextTrail(pageUrl: string, parent: TrapTrail | undefined, requests: readonly Request[], items: number): TrapTrail {
+export function nextTrail(pageUrl: string, parent: TrapTrail | undefined, requests: readonly Request[], items: number, shapes: readonly string[] = requests.map((r) => urlShape(r.url))): TrapTrail {
   const shape = urlShape(pageUrl);
   const others: string[] = [];
-  for (const r of requests) if (urlShape(r.url) !== shape) others.push(r.url);
+  for (let i = 0; i < requests.length; i++) if (shapes[i] !== shape) others.push(requests[i].url);
   const found = setHash(others);
   const barren = items === 0 && parent !== undefined && parent.shape === shape && parent.found === found;
   return { shape, barren: barren ? parent.barren + 1 : 0, found };
@@ -164,12 +164,15 @@ export class CrawlBounds {
   /** `requests` with the page's trap trail on those of its shape; none of them past maxBarrenHops. */
   private withoutTraps(response: Response, pageUrl: string, requests: Request[], items: number, maxBarrenHops: number): Request[] {
     if (maxBarrenHops === 0) return requests;
-    const trail = nextTrail(pageUrl, trailOf(response.metadata), requests, items);
+    // each follow-up's shape once (a page of 500 links: half the URL parsing of asking twice)
+    const shapes = requests.map((r) => urlShape(r.url));
+    const trail = nextTrail(pageUrl, trailOf(response.metadata), requests, items, shapes);
     const kept: Request[] = [];
     let dropped: Request | undefined;
     let count = 0;
-    for (const r of requests) {
-      if (urlShape(r.url) !== trail.shape) {
+    for (let i = 0; i < requests.length; i++) {
+      const r = requests[i];
+      if (shapes[i] !== trail.shape) {
         kept.push(r);
         continue;
       }

@@ -15,14 +15,17 @@ export interface QueueEntry {
   attempts: number;
   /** the entry's number (a new one per enqueue or retry); the journal keys its records by it */
   seq: number;
-  /** the journal's note of where the entry is on disk (created as undefined: no hidden-class change later) */
-  ref: { seg: number; off: number; len: number } | undefined;
+  /**
+   * the journal's note of where the entry is on disk: the record (segment, offset, length) and the
+   * entry's place in it (created as undefined: no hidden-class change later)
+   */
+  ref: { seg: number; off: number; len: number; index: number } | undefined;
 }
 
 /** What a journal found on disk: the queue state to continue from. */
 export interface RecoveredQueue {
-  /** ready entries (those in flight at the crash included), in enqueue order */
-  ready: QueueEntry[];
+  /** ready entries (those in flight at the crash included), in enqueue order; made one at a time (there may be millions) */
+  ready: Iterable<QueueEntry>;
   delayed: { due: number; entry: QueueEntry }[];
   dead: DeadLetter[];
   /** dedup keys to re-add (a journal that keeps its own seen set, `QueueJournal.seen`, has none) */
@@ -45,8 +48,11 @@ export interface RecoveredQueue {
 export interface QueueJournal {
   /** the seen set to use, kept by the journal (on disk); without it the queue keeps one in memory */
   readonly seen?: SeenKeys;
-  /** a new ready or delayed entry (`due` set for a delayed one); `dedupKey` joins the seen set */
-  enqueued(entry: QueueEntry, dedupKey?: string, due?: number): void;
+  /**
+   * new ready or delayed entries (`due` set for delayed ones), numbered in order (consecutive seqs:
+   * one publish); `dedupKeys[i]` (if any) joins the seen set with `entries[i]`
+   */
+  enqueued(entries: readonly QueueEntry[], dedupKeys: readonly (string | undefined)[], due?: number): void;
   /** the entry left the queue (acked, or replaced by a retry / dead letter recorded with it) */
   settled(entry: QueueEntry): void;
   /** the entry (undefined: a derived message) became this dead letter */

@@ -26,7 +26,7 @@ export interface MemoryQueueOptions {
   journal?: QueueJournal;
   /** the state a journal recovered, to continue from */
   recovered?: RecoveredQueue;
-  /** with a journal: messages kept decoded at the head of each ready list; the rest wait on disk */
+  /** with a journal: messages kept decoded at the head of each ready list; the rest wait on disk (a few bytes each in memory) */
   hotEntries?: number;
   /**
    * deliveries a message may have (request_max_retries): a recovered entry whose deliveries
@@ -109,8 +109,9 @@ export class MemoryQueue implements Queue {
   }
 
   publish<K extends Topic>(topic: K, items: readonly Outgoing<K>[]): Promise<PublishResult> {
-    let accepted = 0;
     let duplicates = 0;
+    const fresh: Entry[] = [];
+    const keys: (string | undefined)[] = [];
     for (const item of items) {
       if (item.dedupKey !== undefined) {
         if (!this.seen.add(item.dedupKey)) {
@@ -118,16 +119,25 @@ export class MemoryQueue implements Queue {
           continue;
         }
       }
-      this.enqueue({ topic, priority: item.priority ?? defaultPriority(item.message), message: item.message, attempts: 0, seq: 0, ref: undefined }, item.dedupKey);
-      accepted++;
+      fresh.push({ topic, priority: item.priority ?? defaultPriority(item.message), message: item.message, attempts: 0, seq: 0, ref: undefined });
+      keys.push(item.dedupKey);
     }
-    return this.durable({ accepted, duplicates });
+    // numbered by priority (stable: each list keeps the publish order), so a publish of mixed
+    // priorities is one run of numbers per priority: one compact journal record each
+    const order = fresh.some((e) => e.priority !== fresh[0].priority) ? byPriority(fresh.length, (i) => fresh[i].priority) : undefined;
+    const entries = order ? order.map((i) => fresh[i]) : fresh;
+    const entryKeys = order ? order.map((i) => keys[i]) : keys;
+    for (const entry of entries) entry.seq = ++this.nextSeq;
+    // one journal call for the whole publish: a page's follow-ups become one compact record
+    if (entries.length > 0) this.journal?.enqueued(entries, entryKeys);
+    for (const entry of entries) this.makeReady(entry);
+    return this.durable({ accepted: entries.length, duplicates });
   }
 
   /** A new entry: numbered, journaled, then ready (or delayed until `due`). */
   private enqueue(entry: Entry, dedupKey?: string, due?: number): void {
     entry.seq = ++this.nextSeq;
-    this.journal?.enqueued(entry, dedupKey, due);
+    this.journal?.enqueued([entry], [dedupKey], due);
     if (due === undefined) this.makeReady(entry);
     else {
       this.delayed.push(due, entry);
@@ -325,4 +335,11 @@ export class MemoryQueue implements Queue {
     for (const t of TOPICS) for (const wake of this.state(t).waiters.splice(0)) wake();
     return Promise.resolve();
   }
+}
+
+/** Indexes 0..n-1 ordered by priority (high first), in their order within a priority. */
+function byPriority(n: number, priorityOf: (i: number) => Priority): number[] {
+  const out: number[] = [];
+  for (const p of PRIORITIES) for (let i = 0; i < n; i++) if (priorityOf(i) === p) out.push(i);
+  return out;
 }

@@ -2,17 +2,25 @@ import { existsSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFil
 import { join } from "node:path";
 import { setImmediate } from "node:timers";
 import { jsonCodec } from "../codec/index.ts";
-import { PRIORITIES, type Priority, TOPICS, type Topic, type TopicMessages } from "../model/index.ts";
+import type { Priority, Topic, TopicMessages } from "../model/index.ts";
 import type { QueueEntry, QueueJournal, RecoveredQueue } from "../queue/journal.ts";
 import type { DeadLetter } from "../queue/queue.ts";
 import { AppendFile } from "./append-file.ts";
+import { Batch, type BatchHeader, decodeSettled, ENQUEUED, encodeBatch, encodeSettled, readBatchHeader, Reader, SETTLED } from "./compact-record.ts";
 import { type FileWriteFault, StateError, writeFault } from "./errors.ts";
 import { readJsonLines } from "./line-file.ts";
-import { SegmentLog, segmentName } from "./segment-log.ts";
+import { type RecordRef, SegmentLog, segmentName } from "./segment-log.ts";
 import { SeenTable } from "./seen-table.ts";
 
-const ENQUEUED = 1;
-const SETTLED = 2;
+/** the frontier's on-disk format (segments.json; segment files say it in their magic too) */
+export const FRONTIER_FORMAT = 2;
+/**
+ * entries one enqueue record holds at most (a larger publish is split): 4096, fewer with small
+ * segments (a record stays well inside one segment: ~30-60 B an entry plus its template)
+ */
+/** enqueue records kept decoded for the next reads */
+const RECENT_BATCHES = 8;
+const batchEntries = (segmentBytes: number) => Math.max(1, Math.min(4096, Math.floor(segmentBytes / 512)));
 
 /** files of the frontier inside a state folder */
 export const FRONTIER_FILES = { segments: "segments.json", dead: "dead.log", poison: "poison.log" } as const;
@@ -31,14 +39,6 @@ export interface FrontierOptions {
   onFault?: (fault: FileWriteFault) => void;
 }
 
-interface EnqueuedHeader {
-  s: number;
-  t: Topic;
-  p: Priority;
-  a: number;
-  d?: number;
-}
-
 interface DeadLine {
   id: string;
   topic: Topic;
@@ -55,17 +55,24 @@ const decoder = new TextDecoder();
 
 /**
  * The standalone frontier on disk, as MemoryQueue's journal: entries in a segmented CRC-framed
- * log (an enqueue record with the message, a settle record per ack), the seen set in its table
- * (SeenTable, which the queue uses through `seen`), the dead letters in an append-only line file. Records buffered in one turn of the event loop go out in
+ * log (compact binary records, compact-record.ts: an enqueue record per publish, holding its
+ * entries' messages as one template plus what differs; a settle record per flush with the entries
+ * acked in it), the seen set in its table (SeenTable, which the queue uses through `seen`), the
+ * dead letters in an append-only line file. Records buffered in one turn of the event loop go out in
  * one write, and `commit()` resolves after it, so what a caller was told is durable survives
  * `kill -9`. Segments are deleted from the oldest while nothing in them is live.
  */
 export class FrontierJournal implements QueueJournal {
   private readonly log: SegmentLog;
+  private readonly maxBatch: number;
   /** live entries per segment */
   private readonly live = new Map<number, number>();
   /** segments on disk, oldest first */
   private segments: number[] = [];
+  /** entries settled since the last flush */
+  private settledSeqs: number[] = [];
+  /** enqueue records read last, by segment·2^32 + offset (see load) */
+  private readonly recentBatches = new Map<number, Batch>();
   private deadLines = "";
   private commitWaiters: Array<() => void> = [];
   private commitError: FileWriteFault | undefined;
@@ -80,6 +87,7 @@ export class FrontierJournal implements QueueJournal {
     readonly seen: SeenTable,
   ) {
     this.log = new SegmentLog(dir, options.segmentBytes, options.fsync);
+    this.maxBatch = batchEntries(options.segmentBytes);
   }
 
   /** Opens dead.log for appends (emptied for a new frontier). */
@@ -96,28 +104,53 @@ export class FrontierJournal implements QueueJournal {
     return j;
   }
 
-  /** The frontier found in `dir`, and the queue state it holds. */
+  /**
+   * The frontier found in `dir`, and the queue state it holds. Reads only the records' headers (a
+   * batch's entries are not decoded): no object per waiting entry until the queue asks for one.
+   */
   static recover(dir: string, options: FrontierOptions): { journal: FrontierJournal; recovered: RecoveredQueue; notes: string[] } {
     const range = readSegmentsFile(dir);
     const j = new FrontierJournal(dir, options, SeenTable.open(dir, { fsync: options.fsync }));
     const notes: string[] = [];
-    const live = new Map<number, { entry: QueueEntry; due?: number }>();
+    /** enqueue records in log order, which is seq order */
+    const batches: RecoveredBatch[] = [];
     let lastSeq = 0;
+    /** the batch holding `seq`, or undefined (settled long ago: its segment is gone) */
+    const batchOf = (seq: number): RecoveredBatch | undefined => {
+      let lo = 0;
+      let hi = batches.length - 1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >> 1;
+        const h = batches[mid].header;
+        if (seq < h.seq) hi = mid - 1;
+        else if (seq >= h.seq + h.count) lo = mid + 1;
+        else return batches[mid];
+      }
+      return undefined;
+    };
+    const settle = (seq: number): void => {
+      const b = batchOf(seq);
+      if (b === undefined) return;
+      b.settled ??= new Set();
+      const i = seq - b.header.seq;
+      if (!b.settled.has(i)) {
+        b.settled.add(i);
+        b.left--;
+      }
+    };
     for (let seg = range.first; seg <= range.last; seg++) {
       const { truncatedBytes } = j.log.scan(seg, seg === range.last, (body, ref) => {
-        const { type, header, payload } = parseRecord(body);
-        if (type === ENQUEUED) {
-          const h = header as EnqueuedHeader;
-          if (!TOPICS.includes(h.t) || !PRIORITIES.includes(h.p) || typeof h.s !== "number") {
-            throw new StateError(`state: ${join(dir, segmentName(seg))} byte ${ref.off}: not a frontier record`);
-          }
-          live.set(h.s, { entry: { topic: h.t, priority: h.p, message: undefined, attempts: h.a, seq: h.s, ref }, due: h.d });
-          lastSeq = Math.max(lastSeq, h.s);
-          if (payload.length === 0) throw new StateError(`state: ${join(dir, segmentName(seg))} byte ${ref.off}: an enqueue record without its message`);
-        } else if (type === SETTLED) {
-          live.delete((header as { s: number }).s);
-        } else {
-          throw new StateError(`state: ${join(dir, segmentName(seg))} byte ${ref.off}: unknown record type ${type}`);
+        const where = () => `${join(dir, segmentName(seg))} byte ${ref.off}`;
+        try {
+          if (body[0] === ENQUEUED) {
+            const header = readBatchHeader(new Reader(body));
+            batches.push({ ref, header, settled: undefined, left: header.count });
+            lastSeq = Math.max(lastSeq, header.seq + header.count - 1);
+          } else if (body[0] === SETTLED) decodeSettled(body, settle);
+          else throw new StateError(`state: ${where()}: unknown record type ${body[0]}`);
+        } catch (err) {
+          if (err instanceof StateError) throw err;
+          throw new StateError(`state: ${where()}: not a frontier record (${(err as Error).message})`);
         }
       });
       if (truncatedBytes > 0) notes.push(`dropped ${truncatedBytes} bytes of an interrupted write at the end of ${segmentName(seg)}`);
@@ -129,47 +162,76 @@ export class FrontierJournal implements QueueJournal {
         for (const id of d.removed) dead.delete(id);
         continue;
       }
-      if (d.seq !== undefined) live.delete(d.seq);
+      if (d.seq !== undefined) settle(d.seq);
       lastSeq = Math.max(lastSeq, Number(d.id.replace(/^dead-/, "")) || 0);
       const message = d.payload === undefined ? undefined : jsonCodec.decode(d.topic, encoder.encode(d.payload));
       dead.set(d.id, { topic: d.topic, priority: d.priority, id: d.id, reason: d.reason, originalId: d.originalId, message });
     }
+    const isLive = (seq: number): boolean => {
+      const b = batchOf(seq);
+      return b !== undefined && !b.settled?.has(seq - b.header.seq);
+    };
     const poisoned = new Map<number, { count: number; reason: string }>();
     const poisonPath = join(dir, FRONTIER_FILES.poison);
     if (existsSync(poisonPath)) {
       for (const p of readJsonLines<{ key?: unknown; reason?: unknown }>(poisonPath, notes)) {
         const seq = Number(p.key);
-        if (!Number.isInteger(seq) || !live.has(seq)) continue; // settled or dead-lettered since
+        if (!Number.isInteger(seq) || !isLive(seq)) continue; // settled or dead-lettered since
         const was = poisoned.get(seq);
         poisoned.set(seq, { count: (was?.count ?? 0) + 1, reason: String(p.reason ?? "blocked the process") });
       }
     }
-    const ready: QueueEntry[] = [];
+    const live = batches.filter((b) => b.left > 0);
     const delayed: { due: number; entry: QueueEntry }[] = [];
-    for (const { entry, due } of live.values()) {
-      j.live.set(entry.ref!.seg, (j.live.get(entry.ref!.seg) ?? 0) + 1);
-      if (due === undefined) ready.push(entry);
-      else delayed.push({ due, entry });
+    for (const b of live) {
+      j.live.set(b.ref.seg, (j.live.get(b.ref.seg) ?? 0) + b.left);
+      if (b.header.due !== undefined) for (const entry of liveEntries(b)) delayed.push({ due: b.header.due, entry });
     }
     // the seen keys whose records were written after the table's last write
     j.seen.replayTail(lastSeq);
     j.openLineFiles(false);
     j.rotate(range.last + 1);
+    const ready = (function* () {
+      for (const b of live) if (b.header.due === undefined) yield* liveEntries(b);
+    })();
     return { journal: j, recovered: { ready, delayed, dead: [...dead.values()], lastSeq, poisoned }, notes };
   }
 
-  enqueued(entry: QueueEntry, dedupKey?: string, due?: number): void {
+  enqueued(entries: readonly QueueEntry[], dedupKeys: readonly (string | undefined)[], due?: number): void {
     if (this.closed) return;
-    const header: EnqueuedHeader = { s: entry.seq, t: entry.topic, p: entry.priority, a: entry.attempts };
-    if (dedupKey !== undefined) this.seen.journaled(entry.seq, dedupKey);
-    if (due !== undefined) header.d = due;
-    entry.ref = this.append(record(ENQUEUED, header, jsonCodec.encode(entry.topic, entry.message!)));
-    this.live.set(entry.ref.seg, (this.live.get(entry.ref.seg) ?? 0) + 1);
+    // one record per run of entries that share priority and attempts (one publish: one or a few)
+    let start = 0;
+    for (let i = 1; i <= entries.length; i++) {
+      const split =
+        i === entries.length ||
+        i - start >= this.maxBatch ||
+        entries[i].priority !== entries[start].priority ||
+        entries[i].attempts !== entries[start].attempts ||
+        entries[i].seq !== entries[i - 1].seq + 1;
+      if (split) {
+        this.appendBatch(entries.slice(start, i), dedupKeys.slice(start, i), due);
+        start = i;
+      }
+    }
+  }
+
+  private appendBatch(entries: readonly QueueEntry[], dedupKeys: readonly (string | undefined)[], due: number | undefined): void {
+    for (let i = 0; i < entries.length; i++) {
+      const key = dedupKeys[i];
+      if (key !== undefined) this.seen.journaled(entries[i].seq, key);
+    }
+    const first = entries[0];
+    const header: BatchHeader = { topic: first.topic, priority: first.priority, attempts: first.attempts, seq: first.seq, count: entries.length, due, seenEnd: 0 };
+    const ref = this.append(encodeBatch(header, entries.map((e) => e.message!), dedupKeys));
+    for (let i = 0; i < entries.length; i++) entries[i].ref = { seg: ref.seg, off: ref.off, len: ref.len, index: i };
+    this.live.set(ref.seg, (this.live.get(ref.seg) ?? 0) + entries.length);
   }
 
   settled(entry: QueueEntry): void {
     if (this.closed) return;
-    this.append(record(SETTLED, { s: entry.seq }));
+    // one settle record per flush, after the enqueue records of that flush (a retry's new entry
+    // is recorded before its old one is settled: a cut write duplicates, never loses)
+    this.settledSeqs.push(entry.seq);
     this.release(entry);
   }
 
@@ -188,8 +250,22 @@ export class FrontierJournal implements QueueJournal {
   }
 
   load(entry: QueueEntry): TopicMessages[Topic] {
-    const { payload } = parseRecord(this.log.read(entry.ref!));
-    return jsonCodec.decode(entry.topic, payload);
+    const ref = entry.ref!;
+    // a page's follow-ups are read one after another: one record decoded for all of them (a few
+    // kept, as reads of several priorities or topics interleave)
+    const at = ref.seg * 2 ** 32 + ref.off;
+    let batch = this.recentBatches.get(at);
+    if (batch === undefined) {
+      const body = this.log.read(ref);
+      try {
+        batch = new Batch(body);
+      } catch (err) {
+        throw new StateError(`state: ${join(this.dir, segmentName(ref.seg))} byte ${ref.off}: not a frontier record (${(err as Error).message})`);
+      }
+      if (this.recentBatches.size >= RECENT_BATCHES) this.recentBatches.delete(this.recentBatches.keys().next().value!);
+      this.recentBatches.set(at, batch);
+    }
+    return batch.message(ref.index);
   }
 
   /** Resolves once all recorded so far is written. After close() it never settles: work still running then was abandoned. */
@@ -212,6 +288,11 @@ export class FrontierJournal implements QueueJournal {
     // after a fault nothing more is written: the files end at their last whole record
     if (this.commitError === undefined) {
       try {
+        if (this.settledSeqs.length > 0) {
+          const seqs = this.settledSeqs;
+          this.settledSeqs = [];
+          this.append(encodeSettled(seqs));
+        }
         // seen table: its tail (the batch's keys) before the log, its slots after it, so the
         // table never holds a key whose record was lost and a crash between loses no key
         this.seen.writeTail();
@@ -250,11 +331,12 @@ export class FrontierJournal implements QueueJournal {
   }
 
   /**
-   * Appends to the current segment, starting the next one first when it is full: a batch that
-   * outgrows segment_mb (a page with thousands of follow-ups) spreads over segments of that size.
+   * Appends to the current segment, starting the next one first when the record would not fit: a
+   * publish that outgrows segment_mb (a page with thousands of follow-ups, several records)
+   * spreads over segments of that size.
    */
   private append(body: Uint8Array) {
-    if (this.log.bytesInCurrent >= this.options.segmentBytes) this.rotate(this.log.currentSegment + 1);
+    if (this.log.bytesInCurrent > this.log.emptyBytes && this.log.bytesInCurrent + body.length > this.options.segmentBytes) this.rotate(this.log.currentSegment + 1);
     return this.log.append(body);
   }
 
@@ -286,7 +368,7 @@ export class FrontierJournal implements QueueJournal {
   private writeSegmentsFile(): void {
     const path = join(this.dir, FRONTIER_FILES.segments);
     try {
-      writeFileSync(`${path}.tmp`, JSON.stringify({ format: 1, first: this.segments[0], last: this.segments[this.segments.length - 1] }) + "\n");
+      writeFileSync(`${path}.tmp`, JSON.stringify({ format: FRONTIER_FORMAT, first: this.segments[0], last: this.segments[this.segments.length - 1] }) + "\n");
       renameSync(`${path}.tmp`, path);
     } catch (err) {
       throw writeFault(path, err);
@@ -294,30 +376,35 @@ export class FrontierJournal implements QueueJournal {
   }
 }
 
-function record(type: number, header: object, payload?: Uint8Array): Uint8Array {
-  const h = encoder.encode(JSON.stringify(header));
-  const out = new Uint8Array(3 + h.length + (payload?.length ?? 0));
-  out[0] = type;
-  out[1] = h.length >> 8;
-  out[2] = h.length & 0xff;
-  out.set(h, 3);
-  if (payload) out.set(payload, 3 + h.length);
-  return out;
+/** An enqueue record found by recovery, and which of its entries are settled. */
+interface RecoveredBatch {
+  ref: RecordRef;
+  header: BatchHeader;
+  /** indexes of settled entries */
+  settled: Set<number> | undefined;
+  /** entries not settled */
+  left: number;
 }
 
-function parseRecord(body: Uint8Array): { type: number; header: unknown; payload: Uint8Array } {
-  const hlen = (body[1] << 8) | body[2];
-  return { type: body[0], header: JSON.parse(decoder.decode(body.subarray(3, 3 + hlen))), payload: body.subarray(3 + hlen) };
+function* liveEntries(b: RecoveredBatch): Generator<QueueEntry> {
+  const { header, ref } = b;
+  for (let i = 0; i < header.count; i++) {
+    if (b.settled?.has(i)) continue;
+    yield { topic: header.topic, priority: header.priority, message: undefined, attempts: header.attempts, seq: header.seq + i, ref: { seg: ref.seg, off: ref.off, len: ref.len, index: i } };
+  }
 }
 
 function readSegmentsFile(dir: string): { first: number; last: number } {
   const path = join(dir, FRONTIER_FILES.segments);
   if (!existsSync(path)) throw new StateError(`state: ${path} is missing: the state folder is incomplete; delete it to start over`);
-  let v: { first?: unknown; last?: unknown };
+  let v: { format?: unknown; first?: unknown; last?: unknown };
   try {
     v = JSON.parse(readFileSync(path, "utf8"));
   } catch {
     throw new StateError(`state: ${path} is not valid JSON (corrupted); delete the state folder to start over`);
+  }
+  if (v.format !== FRONTIER_FORMAT) {
+    throw new StateError(`state: ${path} is a frontier of format ${String(v.format)}, this mocra-ts reads format ${FRONTIER_FORMAT}; finish that crawl with the version that wrote it, or delete ${dir} to start over`);
   }
   if (!Number.isInteger(v.first) || !Number.isInteger(v.last) || (v.first as number) > (v.last as number)) {
     throw new StateError(`state: ${path} does not name a segment range (corrupted)`);

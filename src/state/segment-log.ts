@@ -10,7 +10,8 @@ export interface RecordRef {
   len: number;
 }
 
-const MAGIC = new TextEncoder().encode("MOCRAFQ1");
+// the last digit is the frontier format (frontier-journal.ts FRONTIER_FORMAT)
+const MAGIC = new TextEncoder().encode("MOCRAFQ2");
 // u32 body length, u32 its complement (a damaged length is not mistaken for a cut-off write), u32 crc32 of the body
 const FRAME_HEADER = 12;
 
@@ -70,6 +71,11 @@ export class SegmentLog {
     this.pending.push(frame);
     this.pendingBytes += frame.length;
     return ref;
+  }
+
+  /** bytes of a segment without records */
+  get emptyBytes(): number {
+    return MAGIC.length;
   }
 
   get bytesInCurrent(): number {

@@ -6,7 +6,8 @@ import { StateError } from "./errors.ts";
 import { FrontierJournal, type FrontierOptions } from "./frontier-journal.ts";
 import { OutputMarks } from "./output-marks.ts";
 
-const FORMAT = 1;
+/** 2: the frontier's compact records (src/state/compact-record.ts); 1 journaled whole messages */
+const FORMAT = 2;
 const META = "state.json";
 const MARKS = "marks.log";
 
@@ -50,8 +51,11 @@ export class StateFolder {
   static open(options: OpenStateOptions): StateFolder {
     const path = resolve(options.dir, options.name);
     mkdirSync(path, { recursive: true });
-    const previous = readMeta(path);
     const notes: string[] = [];
+    const found = readMeta(path);
+    if (found === "older" && options.resume) throw olderFormat(path);
+    if (found === "older") notes.push(`${path} held a crawl saved by an older mocra-ts (state format 1); starting fresh (it is replaced)`);
+    const previous = found === "older" ? undefined : found;
     const now = new Date().toISOString();
     if (options.resume && previous?.status === "running") {
       const asked = [...options.modules].sort().join(",");
@@ -97,10 +101,19 @@ export class StateFolder {
 export function lastRunIn(dir: string, name: string): { path: string; status: "running" | "finished"; modules: string[]; started: string; updated: string } | undefined {
   const path = resolve(dir, name);
   const meta = readMeta(path);
+  if (meta === "older") throw olderFormat(path); // asked by --resume only
   return meta && { path, status: meta.status, modules: meta.modules, started: meta.started, updated: meta.updated };
 }
 
-function readMeta(path: string): Meta | undefined {
+function olderFormat(path: string): StateError {
+  return new StateError(
+    `state: ${path} holds a crawl saved by an older mocra-ts (state format 1; this version reads format ${FORMAT}): ` +
+      "finish it with that version, or run without --resume to start fresh (the folder is replaced)",
+  );
+}
+
+/** state.json of `path`: undefined if none, "older" if an older mocra-ts wrote it (format 1). */
+function readMeta(path: string): Meta | "older" | undefined {
   const file = join(path, META);
   if (!existsSync(file)) return undefined;
   let meta: Partial<Meta>;
@@ -109,6 +122,7 @@ function readMeta(path: string): Meta | undefined {
   } catch {
     throw new StateError(`state: ${file} is not valid JSON (corrupted or truncated); delete ${path} to start over`);
   }
+  if (meta.format === 1 && (meta.status === "running" || meta.status === "finished")) return "older";
   if (meta.format !== FORMAT || (meta.status !== "running" && meta.status !== "finished") || !Array.isArray(meta.modules)) {
     throw new StateError(`state: ${file} is not a mocra-ts state file of format ${FORMAT}; delete ${path} to start over`);
   }
