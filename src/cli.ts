@@ -1,6 +1,6 @@
 // mocra-ts command line: `tsx src/cli.ts <command> [options]` (or `deno task <command>`).
 import { ConfigError } from "./config/index.ts";
-import { StateError } from "./state/errors.ts";
+import { FileWriteFault, StateError } from "./state/errors.ts";
 import { UsageError } from "./commands/common.ts";
 import { followParent, NO_SUPERVISOR, supervise, SUPERVISED_BY } from "./commands/supervise.ts";
 import { ModuleError } from "./modules/registry.ts";
@@ -82,6 +82,10 @@ async function main(all: string[]): Promise<number> {
     if (err instanceof StateError) {
       console.error(err.message);
       return 2;
+    }
+    if (err instanceof FileWriteFault) {
+      console.error(`${name}: ${err.message}`);
+      return 1;
     }
     // one line; the stack only when asked for
     const text = err instanceof Error ? (debug ? (err.stack ?? err.message) : err.message.split("\n")[0]) : String(err);

@@ -13,6 +13,9 @@
 // Frontier: the standalone frontier store alone (MemoryQueue + FrontierJournal, in this process):
 // memory and disk per waiting URL, links/s through fingerprint + dedup + enqueue.
 //
+// Links: the whole path of a followed link (tests/bench/link-path.ts): parse → canonical URL →
+// fingerprint → Request → dedup → enqueue on the disk frontier, links per CPU second (target 100 000).
+//
 // Seen (only with --part seen): the standalone seen set alone (tests/bench/seen_store.ts, a process per run), at
 // --seen-urls sizes (default 1 000 000 and --urls): the on-disk SeenTable against main's in-memory
 // SeenSet + seen.log; RSS and disk per URL, links/s through seenBefore + add, the slowest page
@@ -30,7 +33,7 @@
 // would have written), measures it, and publishes one more page through the queue on top.
 //
 //   npx tsx tests/benchmark_scale.ts [--urls 10000000] [--fanout 500] [--repeats 20]
-//       [--part standalone|redis|frontier|frontier-resume|seen] [--layouts keys,buckets] [--redis-urls N] [--fill-urls N]
+//       [--part standalone|redis|frontier|links|frontier-resume|seen] [--link-urls N] [--layouts keys,buckets] [--redis-urls N] [--fill-urls N]
 //       [--frontier-urls N] [--seen-urls 1000000,10000000] [--seen-impls table,memory]
 //       [--concurrency 64] [--no-resume]
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -611,6 +614,22 @@ async function seenSet(): Promise<void> {
   results.seen = rows;
 }
 
+/**
+ * The whole path of a followed link (tests/bench/link-path.ts): parse → canonical URL →
+ * fingerprint → Request → dedup → enqueue on the disk frontier, links per CPU second on one core.
+ */
+async function linkPath(n: number): Promise<void> {
+  console.log(`\n--- link path: ${fmt(n)} URLs followed from pages of ${fanout} new + ${repeats + 1} seen links (runParse + enqueueRequests, frontier on disk)`);
+  const r = await runChild<{ links: number; linksPerCpuSec: number; linksPerSec: number; cpuSecs: number }>(
+    "tests/bench/link-path.ts",
+    ["--urls", String(n), "--fanout", String(fanout), "--repeats", String(repeats)],
+    { timeoutMs: 30 * 60_000 },
+  );
+  const met = r.linksPerCpuSec >= 100_000;
+  console.log(`  ${fmt(r.links)} links: ${fmt(r.linksPerCpuSec)} links per CPU second (${fmt(r.linksPerSec)} per wall second) — target >= 100,000 on one core: ${met ? "MET" : "MISSED"}`);
+  results.linkPath = { ...r, target: 100_000, met };
+}
+
 console.log(`benchmark_scale: ${fmt(urls)} URLs, fanout ${fanout} (+${repeats + 1} repeated links a page); load average ${results.loadavg} on ${(await import("node:os")).cpus().length} cpus`);
 if (part === undefined || part === "standalone") await standalone();
 if (part === undefined || part === "redis") await redis();
@@ -619,5 +638,6 @@ if (part === undefined || part === "frontier") await frontier(numArg("frontier-u
 if (part === "frontier-resume") await frontierResume(numArg("frontier-urls", urls));
 // not in the default run either (~8 minutes at 10^7): the seen set alone, table against in memory
 if (part === "seen") await seenSet();
+if (part === undefined || part === "links") await linkPath(numArg("link-urls", urls));
 console.log(`\nresults: ${writeResults("scale", results)}`);
 process.exit(0);

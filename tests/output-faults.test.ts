@@ -203,4 +203,19 @@ describe("a full disk stops the crawl cleanly", () => {
       expect(keys.length, "lines").toBe(3000);
     }, 180_000);
   }
+
+  it("a state disk too small for a new state folder: one line naming the file, exit 1, no stack trace", async (ctx) => {
+    server = await site(3);
+    dir = await mkdtemp(join(tmpdir(), "mocra-faults-"));
+    const out = join(dir, "out");
+    const state = join(dir, "state");
+    if (!tmpfs(state, "8k")) return ctx.skip("cannot mount a tmpfs here (not root, or no mount permission)");
+    const run = runCli(await writeConfig(out, state, "per_page = 1\nitem_bytes = 10"));
+    expect(await run.exited, run.output()).toBe(1);
+    const lines = run.output().split("\n").filter((l) => l.trim() !== "");
+    const fault = lines.filter((l) => /ENOSPC|no space left/i.test(l));
+    expect(fault, run.output()).toHaveLength(1);
+    expect(fault[0]).toMatch(new RegExp(`cannot write ${state.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/\\S+: ENOSPC`));
+    expect(run.output()).not.toMatch(/\n\s+at /); // no stack frames
+  }, 60_000);
 });

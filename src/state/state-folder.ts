@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import { join, resolve } from "node:path";
 import type { RecoveredQueue } from "../queue/journal.ts";
 import { runtime } from "../runtime/index.ts";
-import { StateError } from "./errors.ts";
+import { StateError, writeFault } from "./errors.ts";
 import { FrontierJournal, type FrontierOptions } from "./frontier-journal.ts";
 import { OutputMarks } from "./output-marks.ts";
 
@@ -131,6 +131,10 @@ function readMeta(path: string): Meta | "older" | undefined {
 
 function writeMeta(path: string, meta: Meta): void {
   const file = join(path, META);
-  writeFileSync(`${file}.tmp`, JSON.stringify(meta, null, 2) + "\n");
-  renameSync(`${file}.tmp`, file);
+  try {
+    writeFileSync(`${file}.tmp`, JSON.stringify(meta, null, 2) + "\n");
+    renameSync(`${file}.tmp`, file);
+  } catch (err) {
+    throw writeFault(file, err); // a full disk at start-up: one line naming the file (src/cli.ts)
+  }
 }
