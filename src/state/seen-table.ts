@@ -562,43 +562,31 @@ export class SeenTable implements SeenKeys {
     // the wrapping run: slots [0, first) and (last, end)
     const low = new Rows();
     const high = new Rows();
-    const collect = (from: number, to: number) => {
+    /** visits the current slots [from, to) in order, read a chunk at a time (empty ones too) */
+    const eachSlot = (from: number, to: number, visit: (w0: number, w1: number, w2: number, w3: number) => void) => {
       for (let s = from; s < to; s += CHUNK_SLOTS) {
         const n = Math.min(CHUNK_SLOTS, to - s);
         this.readCurrent(s, n, inBuf, dirtySorted);
         for (let k = 0; k < n; k++) {
           const o = k * SLOT;
-          const w0 = inView.getUint32(o);
-          const w1 = inView.getUint32(o + 4);
-          const w2 = inView.getUint32(o + 8);
-          const w3 = inView.getUint32(o + 12);
-          if ((w0 | w1 | w2 | w3) === 0) continue;
-          (this.home(w0) < first ? low : high).push(w0, w1, w2, w3);
+          visit(inView.getUint32(o), inView.getUint32(o + 4), inView.getUint32(o + 8), inView.getUint32(o + 12));
         }
       }
     };
+    const collect = (from: number, to: number) =>
+      eachSlot(from, to, (w0, w1, w2, w3) => {
+        if ((w0 | w1 | w2 | w3) !== 0) (this.home(w0) < first ? low : high).push(w0, w1, w2, w3);
+      });
     try {
       collect(0, first);
       collect(last + 1, oldSlots);
       low.sortAndEach(place);
       // the runs between, in order
       const run = new Rows();
-      for (let s = first + 1; s < last; s += CHUNK_SLOTS) {
-        const n = Math.min(CHUNK_SLOTS, last - s);
-        this.readCurrent(s, n, inBuf, dirtySorted);
-        for (let k = 0; k < n; k++) {
-          const o = k * SLOT;
-          const w0 = inView.getUint32(o);
-          const w1 = inView.getUint32(o + 4);
-          const w2 = inView.getUint32(o + 8);
-          const w3 = inView.getUint32(o + 12);
-          if ((w0 | w1 | w2 | w3) === 0) {
-            if (run.length > 0) run.sortAndEach(place);
-            continue;
-          }
-          run.push(w0, w1, w2, w3);
-        }
-      }
+      eachSlot(first + 1, last, (w0, w1, w2, w3) => {
+        if ((w0 | w1 | w2 | w3) !== 0) run.push(w0, w1, w2, w3);
+        else if (run.length > 0) run.sortAndEach(place);
+      });
       if (run.length > 0) run.sortAndEach(place); // slot `last` is empty
       high.sortAndEach(place);
       while (outStart < newSlots) writeOut();
