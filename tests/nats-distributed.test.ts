@@ -12,7 +12,7 @@ import { type ShopServer, startShop } from "../examples/demo-shop/shop.ts";
 import { TOPICS } from "../src/model/index.ts";
 import { type NatsServer, startNatsServer } from "./helpers/nats-server.ts";
 import { deleteNamespace, requireRedis, sinkItems, uniqueName } from "./helpers/redis.ts";
-import { runCli, startWorker, waitFor, type WorkerProcess, writeConfig } from "./helpers/worker-process.ts";
+import { killFirstWorkerMidCrawl, runCli, startWorker, waitFor, type WorkerProcess, writeConfig } from "./helpers/worker-process.ts";
 
 await requireRedis("nats-distributed");
 
@@ -102,10 +102,7 @@ describe("distributed crawl on NATS JetStream", () => {
     const cfg = await writeConfig(workerToml(shop.url));
     workers = [await startWorker(cfg), await startWorker(cfg)];
     expect((await runCli(["submit", "demo_shop", "--config", cfg])).code).toBe(0);
-    await waitFor("a quarter of the items", async () => (await items()).total > 75, 60_000, 50);
-    workers[0].child.kill("SIGKILL");
-    await waitFor("300 items", async () => (await items()).total >= 300, 90_000);
-    await waitFor("an idle queue", () => idle(cfg), 30_000);
+    await killFirstWorkerMidCrawl(workers, 300, items, () => idle(cfg));
     const got = await items();
     expect(got.total).toBe(300);
     expect(got.urls.size).toBe(300);

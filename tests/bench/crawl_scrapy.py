@@ -19,6 +19,7 @@ import time
 import scrapy
 from scrapy.crawler import CrawlerProcess
 from scrapy import signals
+from shop_spider import shop_item, shop_links
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--url", required=True)
@@ -60,18 +61,12 @@ class ShopSpider(scrapy.Spider):
 
     def parse(self, response):
         stats["pages"] += 1
-        if "/item/" in response.url:
+        item = shop_item(response)
+        if item is not None:
             stats["items"] += 1
-            yield {
-                "url": response.url,
-                "title": response.css("h1.title::text").get(),
-                "price": response.css("span.price::text").get(),
-                "description": (response.css("div.desc::text").get() or "")[:200],
-            }
-        for href in response.css("a[href*='/item/']::attr(href), a[href*='/list/']::attr(href)").getall():
-            url = response.urljoin(href)
-            if url.startswith(args.url):
-                yield scrapy.Request(url, callback=self.parse)
+            yield item
+        for url in shop_links(response, args.url):
+            yield scrapy.Request(url, callback=self.parse)
 
 
 out = tempfile.mkdtemp(prefix="scrapy-bench-")

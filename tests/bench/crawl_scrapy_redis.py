@@ -14,6 +14,7 @@ import argparse
 from scrapy import signals
 from scrapy.crawler import CrawlerProcess
 from scrapy_redis.spiders import RedisSpider
+from shop_spider import shop_item, shop_links
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--name", required=True)
@@ -27,17 +28,11 @@ class ShopSpider(RedisSpider):
     name = args.name
 
     def parse(self, response):
-        if "/item/" in response.url:
-            yield {
-                "url": response.url,
-                "title": response.css("h1.title::text").get(),
-                "price": response.css("span.price::text").get(),
-                "description": (response.css("div.desc::text").get() or "")[:200],
-            }
-        for href in response.css("a[href*='/item/']::attr(href), a[href*='/list/']::attr(href)").getall():
-            url = response.urljoin(href)
-            if url.startswith(args.url):
-                yield response.follow(url, callback=self.parse)
+        item = shop_item(response)
+        if item is not None:
+            yield item
+        for url in shop_links(response, args.url):
+            yield response.follow(url, callback=self.parse)
 
 
 settings = {

@@ -90,6 +90,23 @@ export async function waitFor(what: string, cond: () => Promise<boolean>, timeou
   }
 }
 
+/**
+ * The kill -9 scenario of the distributed tests (Redis and NATS alike): once a quarter of `total`
+ * items are stored, `workers[0]` is killed with SIGKILL; resolves once the others have stored all
+ * `total` and the queue is idle. The caller checks what was stored.
+ */
+export async function killFirstWorkerMidCrawl(
+  workers: readonly WorkerProcess[],
+  total: number,
+  storedItems: () => Promise<{ total: number }>,
+  idle: () => Promise<boolean>,
+): Promise<void> {
+  await waitFor("a quarter of the items", async () => (await storedItems()).total > total / 4, 60_000, 50);
+  workers[0].child.kill("SIGKILL");
+  await waitFor(`${total} items`, async () => (await storedItems()).total >= total, 90_000);
+  await waitFor("an idle queue", idle, 30_000);
+}
+
 /** A worker config crawling the demo shop at `shopUrl` under `name`, items in the Redis sink, reclaiming fast (1.5 s). */
 export function shopWorkerToml(name: string, shopUrl: string, taskConcurrency = 8): string {
   return `name = "${name}"
